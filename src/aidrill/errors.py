@@ -1,0 +1,103 @@
+"""aidrill's one exception tree.
+
+    DrillError                      root: everything aidrill raises on purpose
+    ├── InputError                  bad input; the CLI exits 2
+    │   ├── PlanError               a DR plan that does not validate
+    │   ├── ExperimentError         an experiment that does not validate
+    │   └── ProbeSetError           a probe set that does not validate
+    ├── RefusedError                valid input that the plan forbids; exits 2
+    ├── LabError                    the embedded lab cannot do what was asked
+    │   └── LabNotRunningError      no lab is up in the state directory
+    ├── LoadError                   the Locust load generator failed
+    └── EvidenceError               a run directory cannot be written or read
+
+Errors carry their context (file, line, field, phase) so a message can say
+exactly where the problem is without a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "DrillError",
+    "EvidenceError",
+    "ExperimentError",
+    "InputError",
+    "LabError",
+    "LabNotRunningError",
+    "LoadError",
+    "PlanError",
+    "ProbeSetError",
+    "RefusedError",
+]
+
+
+class DrillError(Exception):
+    """Root of every error aidrill raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = str(file) if file is not None else None
+        self.line = line
+        self.field = field
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = self.file
+            if self.line is not None:
+                where += f":{self.line}"
+            where += ": "
+        field = f"{self.field}: " if self.field else ""
+        return f"{where}{field}{self.message}"
+
+
+class InputError(DrillError):
+    """Input that cannot be used as given."""
+
+    exit_code = 2
+
+
+class PlanError(InputError):
+    """A DR plan that does not validate."""
+
+
+class ExperimentError(InputError):
+    """An experiment that does not validate."""
+
+
+class ProbeSetError(InputError):
+    """A steady-state probe set that does not validate."""
+
+
+class RefusedError(DrillError):
+    """Valid input that the plan does not allow."""
+
+    exit_code = 2
+
+
+class LabError(DrillError):
+    """The embedded lab cannot do what was asked."""
+
+
+class LabNotRunningError(LabError):
+    """No lab answers in the given state directory."""
+
+
+class LoadError(DrillError):
+    """The Locust load generator failed."""
+
+
+class EvidenceError(DrillError):
+    """A run directory cannot be written or read."""

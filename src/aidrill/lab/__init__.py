@@ -1,0 +1,23 @@
+"""The embedded two-region lab: a target on loopback that knows nothing of drills."""
+
+from aidrill.lab._client import (
+    DEFAULT_STATE_DIR,
+    STATE_DIR_ENV,
+    LabClient,
+    LabInfo,
+    default_state_dir,
+    read_lab_info,
+    start_lab,
+    stop_lab,
+)
+
+__all__ = [
+    "DEFAULT_STATE_DIR",
+    "STATE_DIR_ENV",
+    "LabClient",
+    "LabInfo",
+    "default_state_dir",
+    "read_lab_info",
+    "start_lab",
+    "stop_lab",
+]

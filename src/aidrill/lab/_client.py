@@ -1,0 +1,181 @@
+"""Starting, stopping and talking to a lab through its state directory."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aidrill.errors import LabError, LabNotRunningError
+from aidrill.lab._http import get_json, post_json
+
+DEFAULT_STATE_DIR = Path(".aidrill")
+STATE_DIR_ENV = "AIDRILL_STATE_DIR"
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
+
+
+@dataclass(frozen=True)
+class LabInfo:
+    pid: int
+    control_port: int
+    router_port: int
+    topology: str
+    primary: str
+    dr: str
+    regions: dict[str, int]
+    golden_set: Path
+    nominal_capacity: int
+
+    @property
+    def router_url(self) -> str:
+        return f"http://127.0.0.1:{self.router_port}"
+
+
+class LabClient:
+    """The control API of a running lab."""
+
+    def __init__(self, state_dir: Path | None = None) -> None:
+        self.state_dir = state_dir or default_state_dir()
+        self.info = read_lab_info(self.state_dir)
+
+    def _get(self, path: str, timeout: float = 5.0) -> Any:
+        try:
+            status, body = get_json("127.0.0.1", self.info.control_port, path, timeout)
+        except OSError as exc:
+            raise LabNotRunningError(f"the lab in {self.state_dir} does not answer: {exc}") from exc
+        if status != 200:
+            raise LabError(f"lab control {path} answered {status}: {body}")
+        return body
+
+    def _post(self, path: str, payload: dict[str, Any], timeout: float = 90.0) -> Any:
+        try:
+            status, body = post_json("127.0.0.1", self.info.control_port, path, payload, timeout)
+        except OSError as exc:
+            raise LabNotRunningError(f"the lab in {self.state_dir} does not answer: {exc}") from exc
+        if status != 200:
+            message = body.get("error") if isinstance(body, dict) else body
+            raise LabError(f"lab control {path} refused: {message}")
+        return body
+
+    def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._get("/status")
+        return result
+
+    def ground_truth(self, since: float = 0.0) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._get(f"/ground-truth?since={since}")
+        return result
+
+    def call(self, path: str, **payload: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._post(path, payload)
+        return result
+
+    def reset(self) -> dict[str, Any]:
+        return self.call("/reset")
+
+
+def read_lab_info(state_dir: Path) -> LabInfo:
+    path = state_dir / "lab.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LabNotRunningError(
+            f"no lab is running in {state_dir} (start one with `aidrill lab up`)") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise LabError(f"cannot read {path}: {exc}") from exc
+    return LabInfo(
+        pid=raw["pid"], control_port=raw["control_port"], router_port=raw["router_port"],
+        topology=raw["topology"], primary=raw["primary"], dr=raw["dr"],
+        regions=raw["regions"], golden_set=Path(raw["golden_set"]),
+        nominal_capacity=raw["nominal_capacity"],
+    )
+
+
+def start_lab(state_dir: Path, plan_path: Path, topology: str | None = None,
+              timeout: float = 30.0) -> LabClient:
+    """Start the lab in the background and return once it serves at full capacity."""
+    with contextlib.suppress(LabNotRunningError):
+        client = LabClient(state_dir)
+        with contextlib.suppress(LabNotRunningError):
+            client.status()
+            raise LabError(f"a lab is already running in {state_dir} (pid {client.info.pid})")
+        (state_dir / "lab.json").unlink(missing_ok=True)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / "logs").mkdir(exist_ok=True)
+    command = [sys.executable, "-m", "aidrill.lab._daemon", "--state", str(state_dir),
+               "--plan", str(plan_path)]
+    if topology:
+        command += ["--topology", topology]
+    with (state_dir / "logs" / "lab.log").open("ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise LabError(f"the lab exited during start (code {process.returncode}); "
+                           f"see {state_dir / 'logs' / 'lab.log'}")
+        with contextlib.suppress(LabNotRunningError, LabError):
+            client = LabClient(state_dir)
+            if client.status()["at_capacity"]:
+                return client
+        time.sleep(0.1)
+    _kill_group(process.pid)
+    raise LabError(f"the lab did not become healthy within {timeout:.0f}s; "
+                   f"see {state_dir / 'logs' / 'lab.log'}")
+
+
+def stop_lab(state_dir: Path, timeout: float = 15.0) -> bool:
+    """Stop the lab and every process it started; False when none was running."""
+    try:
+        info = read_lab_info(state_dir)
+    except LabNotRunningError:
+        return False
+    with contextlib.suppress(OSError):
+        post_json("127.0.0.1", info.control_port, "/shutdown", {}, timeout=5)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _group_alive(info.pid):
+        time.sleep(0.1)
+    _kill_group(info.pid)
+    (state_dir / "lab.json").unlink(missing_ok=True)
+    return True
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie group leader still answers; reap it if it is our child.
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pgid, os.WNOHANG)
+    return _any_live_member(pgid)
+
+
+def _any_live_member(pgid: int) -> bool:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 3 and fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)

@@ -1,0 +1,247 @@
+"""The lab's background process: regions, router, fault ledger and control API.
+
+Started by ``aidrill lab up`` as ``python -m aidrill.lab._daemon``; it writes
+``lab.json`` into the state directory once every server is listening and runs until
+``POST /shutdown`` or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from aidrill.lab._http import JsonHandler, QuietServer
+from aidrill.lab._ledger import FaultLedger, GroundTruthLog
+from aidrill.lab._model import save_model, train_model, write_golden_set
+from aidrill.lab._region import Region
+from aidrill.lab._router import GlobalRouter
+from aidrill.plan import Plan, load_plan
+
+_ROLLBACK_TIMEOUT = 60.0
+
+
+class Lab:
+    def __init__(self, state_dir: Path, plan: Plan, topology: str) -> None:
+        self.state_dir = state_dir
+        self.plan = plan
+        self.settings = plan.lab
+        self.topology = topology
+        self.ledger = FaultLedger(state_dir / "faults.json")
+        self.truth = GroundTruthLog(state_dir / "ground-truth.jsonl")
+        self.stopping = threading.Event()
+        model = train_model()
+        self.golden_path = state_dir / "golden.json"
+        self.accuracy = write_golden_set(model, self.golden_path)
+        self.regions: dict[str, Region] = {}
+        for region in plan.regions:
+            artifact = state_dir / "regions" / region.name / "artifacts" / "model.npz"
+            checksum = save_model(model, artifact)
+            self.truth.record("model_published", region=region.name, sha256=checksum)
+            self.regions[region.name] = Region(
+                region.name, self.settings, artifact, state_dir / "logs",
+                self.nominal_desired(region.name), self.truth.record)
+        self.router = GlobalRouter(
+            list(self.regions.values()), plan.primary_region, topology,
+            self.settings.nodes_per_region, self.settings.health_interval, self.truth.record)
+        self.server = QuietServer(("127.0.0.1", 0), _control_handler(self))
+        self._at_capacity = False
+
+    def nominal_desired(self, region: str) -> int:
+        if self.topology == "active-active" or region == self.plan.primary_region:
+            return self.settings.nodes_per_region
+        return 0
+
+    @property
+    def nominal_capacity(self) -> int:
+        regions = 2 if self.topology == "active-active" else 1
+        return regions * self.settings.nodes_per_region
+
+    def serving_capacity(self) -> int:
+        return sum(self.regions[r].healthy_count() for r in self.router.serving_regions())
+
+    def start(self) -> None:
+        stale = self.ledger.take_all()
+        for entry in stale:
+            self.truth.record("stale_fault_cleared", **entry)
+        for region in self.regions.values():
+            region.start()
+        self.router.start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
+                         daemon=True, name="control").start()
+        threading.Thread(target=self._watch_capacity, daemon=True, name="capacity").start()
+        self.truth.record("lab_started", topology=self.topology)
+        info = {
+            "pid": os.getpid(), "control_port": self.server.server_address[1],
+            "router_port": self.router.port, "topology": self.topology,
+            "primary": self.plan.primary_region, "dr": self.plan.dr_region,
+            "regions": {name: r.port for name, r in self.regions.items()},
+            "golden_set": str(self.golden_path.resolve()), "model_accuracy": self.accuracy,
+            "nominal_capacity": self.nominal_capacity, "started_at": time.time(),
+        }
+        tmp = self.state_dir / "lab.json.tmp"
+        tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
+        os.replace(tmp, self.state_dir / "lab.json")
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.router.stop()
+        for region in self.regions.values():
+            region.stop()
+        self.truth.record("lab_stopped")
+        self.server.shutdown()
+
+    def _watch_capacity(self) -> None:
+        while not self.stopping.wait(self.settings.health_interval / 2):
+            serving = self.serving_capacity()
+            at_capacity = serving >= self.nominal_capacity
+            if at_capacity != self._at_capacity:
+                self._at_capacity = at_capacity
+                kind = "serving_capacity_restored" if at_capacity else "serving_capacity_lost"
+                self.truth.record(kind, serving=serving, nominal=self.nominal_capacity,
+                                  regions=self.router.serving_regions())
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "healthy": self._at_capacity and not self.ledger.entries(),
+            "at_capacity": self._at_capacity,
+            "serving_capacity": self.serving_capacity(),
+            "nominal_capacity": self.nominal_capacity,
+            "router": self.router.snapshot(),
+            "regions": [r.snapshot() for r in self.regions.values()],
+            "faults": self.ledger.entries(),
+        }
+
+    def wait_until(self, predicate: Any, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.1)
+        return bool(predicate())
+
+    # -- faults and their rollbacks ----------------------------------------------------
+    def kill_nodes(self, region: str, count: int | None, fraction: float | None,
+                   run_id: str | None) -> dict[str, Any]:
+        target = self.regions[region]
+        alive = sum(n["alive"] for n in target.snapshot()["nodes"])
+        if count is None:
+            count = max(1, int(alive * (fraction or 0.0) + 0.5))
+        entry = self.ledger.add("kill-nodes", region, count=count, run_id=run_id)
+        killed = target.kill_nodes(count)
+        return {"fault": entry, "killed": killed}
+
+    def restore_nodes(self, region: str) -> dict[str, Any]:
+        target = self.regions[region]
+        ok = self.wait_until(lambda: target.healthy_count() >= target.state.desired,
+                             _ROLLBACK_TIMEOUT)
+        cleared = self.ledger.remove("kill-nodes", region)
+        return {"restored": ok, "cleared": cleared}
+
+    def fail_region(self, region: str, run_id: str | None) -> dict[str, Any]:
+        entry = self.ledger.add("fail-region", region, run_id=run_id)
+        self.regions[region].fail()
+        return {"fault": entry}
+
+    def restore_region(self, region: str) -> dict[str, Any]:
+        self.regions[region].restore()
+        cleared = self.ledger.remove("fail-region", region)
+        ok = self.wait_until(self._is_nominal, _ROLLBACK_TIMEOUT)
+        return {"restored": ok, "cleared": cleared}
+
+    def exhaust_capacity(self, region: str, run_id: str | None) -> dict[str, Any]:
+        entry = self.ledger.add("exhaust-gpu-capacity", region, run_id=run_id)
+        self.regions[region].set_capacity_exhausted(True)
+        return {"fault": entry}
+
+    def restore_capacity(self, region: str) -> dict[str, Any]:
+        self.regions[region].set_capacity_exhausted(False)
+        return {"restored": True, "cleared": self.ledger.remove("exhaust-gpu-capacity", region)}
+
+    def reset(self) -> dict[str, Any]:
+        cleared = self.ledger.take_all()
+        for region in self.regions.values():
+            if region.state.capacity_exhausted:
+                region.set_capacity_exhausted(False)
+            region.restore()
+        for entry in cleared:
+            self.truth.record("fault_cleared_by_reset", **entry)
+        ok = self.wait_until(self._is_nominal, _ROLLBACK_TIMEOUT)
+        return {"restored": ok, "cleared": cleared}
+
+    def _is_nominal(self) -> bool:
+        snapshot = self.router.snapshot()
+        routed_home = self.topology == "active-active" or snapshot["active"] == self.plan.primary_region
+        desired_ok = all(r.state.desired == self.nominal_desired(r.name) for r in self.regions.values())
+        return routed_home and desired_ok and self.serving_capacity() >= self.nominal_capacity
+
+
+_FAULTS = {
+    "/faults/kill-nodes": lambda lab, b: lab.kill_nodes(
+        b["region"], b.get("count"), b.get("fraction"), b.get("run_id")),
+    "/faults/fail-region": lambda lab, b: lab.fail_region(b["region"], b.get("run_id")),
+    "/faults/exhaust-gpu-capacity": lambda lab, b: lab.exhaust_capacity(
+        b["region"], b.get("run_id")),
+    "/rollbacks/restore-nodes": lambda lab, b: lab.restore_nodes(b["region"]),
+    "/rollbacks/restore-region": lambda lab, b: lab.restore_region(b["region"]),
+    "/rollbacks/restore-gpu-capacity": lambda lab, b: lab.restore_capacity(b["region"]),
+    "/reset": lambda lab, b: lab.reset(),
+}
+
+
+def _control_handler(lab: Lab) -> type[JsonHandler]:
+    class ControlHandler(JsonHandler):
+        def do_GET(self) -> None:
+            url = urlparse(self.path)
+            if url.path == "/status":
+                self.send_json(200, lab.status())
+            elif url.path == "/ground-truth":
+                since = float(parse_qs(url.query).get("since", ["0"])[0])
+                self.send_json(200, lab.truth.since(since))
+            else:
+                self.send_json(404, {"error": "not found"})
+
+        def do_POST(self) -> None:
+            body = self.read_json()
+            if self.path == "/shutdown":
+                self.send_json(200, {"stopping": True})
+                threading.Thread(target=lab.stop, daemon=True).start()
+                return
+            handler = _FAULTS.get(self.path)
+            if handler is None:
+                self.send_json(404, {"error": f"unknown control path {self.path}"})
+                return
+            region = body.get("region")
+            if region is not None and region not in lab.regions:
+                self.send_json(400, {"error": f"unknown region {region!r}; the lab has "
+                                              f"{sorted(lab.regions)}"})
+                return
+            self.send_json(200, handler(lab, body))
+
+    return ControlHandler
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="aidrill-lab")
+    parser.add_argument("--state", required=True, type=Path)
+    parser.add_argument("--plan", required=True, type=Path)
+    parser.add_argument("--topology", choices=["active-passive", "active-active"])
+    args = parser.parse_args(argv)
+    plan = load_plan(args.plan)
+    (args.state / "logs").mkdir(parents=True, exist_ok=True)
+    lab = Lab(args.state, plan, args.topology or plan.topology)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=lab.stop).start())
+    lab.start()
+    lab.stopping.wait()
+    time.sleep(0.3)
+    (args.state / "lab.json").unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()

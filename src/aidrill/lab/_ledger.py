@@ -1,0 +1,87 @@
+"""The persisted fault ledger and the ground-truth log of the lab."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+
+class FaultLedger:
+    """Every active fault, persisted at each change so a killed run's faults are found."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._entries: list[dict[str, Any]] = self._read()
+
+    def _read(self) -> list[dict[str, Any]]:
+        try:
+            entries = json.loads(self.path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return []
+        return entries if isinstance(entries, list) else []
+
+    def _write(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._entries, indent=2), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def add(self, kind: str, region: str, **details: Any) -> dict[str, Any]:
+        entry = {"id": uuid.uuid4().hex[:12], "kind": kind, "region": region,
+                 "injected_at": time.time(), **details}
+        with self._lock:
+            self._entries.append(entry)
+            self._write()
+        return entry
+
+    def remove(self, kind: str, region: str) -> list[dict[str, Any]]:
+        with self._lock:
+            gone = [e for e in self._entries if e["kind"] == kind and e["region"] == region]
+            self._entries = [e for e in self._entries if e not in gone]
+            self._write()
+        return gone
+
+    def take_all(self) -> list[dict[str, Any]]:
+        with self._lock:
+            gone, self._entries = self._entries, []
+            self._write()
+        return gone
+
+    def entries(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._entries)
+
+
+class GroundTruthLog:
+    """Append-only JSON lines of what really happened in the lab, flushed at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._handle = path.open("a", encoding="utf-8")
+
+    def record(self, kind: str, **data: Any) -> None:
+        line = json.dumps({"time": time.time(), "kind": kind, **data})
+        with self._lock:
+            self._handle.write(line + "\n")
+            self._handle.flush()
+
+    def since(self, start: float) -> list[dict[str, Any]]:
+        with self._lock:
+            self._handle.flush()
+        records = []
+        with self.path.open(encoding="utf-8") as handle:
+            for line in handle:
+                record = json.loads(line)
+                if record["time"] >= start:
+                    records.append(record)
+        return records
+
+    def close(self) -> None:
+        with self._lock:
+            self._handle.close()

@@ -1,0 +1,326 @@
+"""One lab region: GPU nodes, their supervisor/autoscaler and the regional load balancer."""
+
+from __future__ import annotations
+
+import itertools
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aidrill.lab._http import JsonHandler, QuietServer, UpstreamPool, get_json
+from aidrill.plan import LabSettings
+
+Record = Callable[..., None]
+_BOOT_TIMEOUT = 15.0
+
+
+@dataclass
+class Node:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int = 0
+    healthy: bool = False
+    inflight: int = 0
+    pool: UpstreamPool | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+@dataclass
+class RegionState:
+    """Mutable state of a region, guarded by ``Region.lock``."""
+
+    desired: int
+    failed: bool = False
+    capacity_exhausted: bool = False
+    nodes: dict[str, Node] = field(default_factory=dict)
+    provisioning: int = 0
+    refusal_reported: bool = False
+
+
+class Region:
+    """Supervisor (autoscaler with GPU quota and provisioning delay) and balancer."""
+
+    def __init__(
+        self, name: str, settings: LabSettings, model_path: Path, log_dir: Path,
+        desired: int, record: Record,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.model_path = model_path
+        self.log_dir = log_dir
+        self.record = record
+        self.lock = threading.Lock()
+        self.state = RegionState(desired=desired)
+        self._serial = itertools.count(1)
+        self._stopping = threading.Event()
+        self.server = QuietServer(("127.0.0.1", 0), _balancer_handler(self))
+        self.port = self.server.server_address[1]
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self) -> None:
+        """Boot the region's nominal nodes at once (no provisioning delay), then serve."""
+        with self.lock:
+            self.state.provisioning = self.state.desired
+        booting = [threading.Thread(target=self._provision, kwargs={"delay": 0.0}, daemon=True)
+                   for _ in range(self.state.desired)]
+        for thread in booting:
+            thread.start()
+        for thread in booting:
+            thread.join()
+        self._check_nodes()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
+                         daemon=True, name=f"lb-{self.name}").start()
+        threading.Thread(target=self._supervise, daemon=True, name=f"sup-{self.name}").start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.server.shutdown()
+        with self.lock:
+            nodes = list(self.state.nodes.values())
+        for node in nodes:
+            _kill(node.process)
+
+    # -- what faults and the router call -----------------------------------------
+    def scale_to(self, desired: int, reason: str) -> None:
+        with self.lock:
+            if self.state.desired == desired:
+                return
+            self.state.desired = desired
+        self.record("region_scaled", region=self.name, desired=desired, reason=reason)
+
+    def kill_nodes(self, count: int) -> list[str]:
+        with self.lock:
+            victims = sorted(
+                (n for n in self.state.nodes.values() if n.alive),
+                key=lambda n: (not n.healthy, n.name),
+            )[:count]
+        for node in victims:
+            _kill(node.process)
+            self.record("node_killed", region=self.name, node=node.name)
+        return [node.name for node in victims]
+
+    def fail(self) -> None:
+        with self.lock:
+            self.state.failed = True
+            nodes = list(self.state.nodes.values())
+        for node in nodes:
+            _kill(node.process)
+        self.record("region_failed", region=self.name)
+
+    def restore(self) -> None:
+        with self.lock:
+            was_failed, self.state.failed = self.state.failed, False
+        if was_failed:
+            self.record("region_restored", region=self.name)
+
+    def set_capacity_exhausted(self, exhausted: bool) -> None:
+        with self.lock:
+            self.state.capacity_exhausted = exhausted
+            self.state.refusal_reported = False
+        self.record("gpu_capacity_exhausted" if exhausted else "gpu_capacity_restored",
+                    region=self.name)
+
+    def healthy_count(self) -> int:
+        with self.lock:
+            return 0 if self.state.failed else sum(n.healthy for n in self.state.nodes.values())
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "name": self.name,
+                "port": self.port,
+                "desired": self.state.desired,
+                "failed": self.state.failed,
+                "capacity_exhausted": self.state.capacity_exhausted,
+                "provisioning": self.state.provisioning,
+                "nodes": [
+                    {"name": n.name, "pid": n.process.pid, "port": n.port,
+                     "healthy": n.healthy, "alive": n.alive}
+                    for n in self.state.nodes.values()
+                ],
+            }
+
+    # -- supervisor loop ------------------------------------------------------------
+    def _supervise(self) -> None:
+        while not self._stopping.wait(self.settings.health_interval):
+            self._check_nodes()
+            self._reconcile()
+
+    def _check_nodes(self) -> None:
+        with self.lock:
+            nodes = list(self.state.nodes.values())
+        for node in nodes:
+            if not node.alive:
+                with self.lock:
+                    self.state.nodes.pop(node.name, None)
+                if node.healthy:
+                    self.record("node_removed", region=self.name, node=node.name)
+                continue
+            healthy = _probe(node.port)
+            if healthy != node.healthy:
+                node.healthy = healthy
+                self.record("node_healthy" if healthy else "node_unhealthy",
+                            region=self.name, node=node.name)
+
+    def _reconcile(self) -> None:
+        with self.lock:
+            state = self.state
+            if state.failed:
+                return
+            alive = sum(n.alive for n in state.nodes.values())
+            missing = state.desired - alive - state.provisioning
+            surplus = alive - state.desired
+            if missing > 0 and state.capacity_exhausted:
+                report = not state.refusal_reported
+                state.refusal_reported = True
+                missing = 0
+            else:
+                report = False
+                quota_left = self.settings.gpu_quota - alive - state.provisioning
+                missing = min(missing, quota_left)
+                state.provisioning += max(0, missing)
+            spare = sorted(state.nodes.values(), key=lambda n: n.name)[-surplus:] if surplus > 0 else []
+        if report:
+            self.record("provisioning_refused", region=self.name,
+                        reason=f"no GPU capacity in region {self.name}")
+        for _ in range(max(0, missing)):
+            threading.Thread(target=self._provision, daemon=True).start()
+        for node in spare:
+            with self.lock:
+                self.state.nodes.pop(node.name, None)
+            _kill(node.process)
+            self.record("node_released", region=self.name, node=node.name)
+
+    def _provision(self, delay: float | None = None) -> None:
+        name = f"{self.name}-node-{next(self._serial)}"
+        self.record("node_provisioning", region=self.name, node=name)
+        try:
+            wait = self.settings.provisioning_delay if delay is None else delay
+            if self._stopping.wait(wait):
+                return
+            with self.lock:
+                alive = sum(n.alive for n in self.state.nodes.values())
+                if self.state.failed or alive >= self.state.desired:
+                    return
+            node = self._boot(name)
+            if node is not None:
+                with self.lock:
+                    self.state.nodes[name] = node
+                self.record("node_booted", region=self.name, node=name, pid=node.process.pid)
+        finally:
+            with self.lock:
+                self.state.provisioning -= 1
+
+    def _boot(self, name: str) -> Node | None:
+        log = (self.log_dir / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "aidrill.lab.worker", "--region", self.name, "--node", name,
+             "--model", str(self.model_path), "--service-time", str(self.settings.service_time)],
+            stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        port = _read_ready_port(process)
+        if port is None:
+            _kill(process)
+            self.record("node_boot_failed", region=self.name, node=name)
+            return None
+        timeout = self.settings.service_time * self.settings.max_queue_per_node + 2.0
+        return Node(name, process, port, pool=UpstreamPool("127.0.0.1", port, timeout))
+
+    # -- balancer ---------------------------------------------------------------------
+    def pick_node(self) -> Node | None:
+        with self.lock:
+            if self.state.failed:
+                return None
+            candidates = [n for n in self.state.nodes.values()
+                          if n.healthy and n.inflight < self.settings.max_queue_per_node]
+            if not candidates:
+                return None
+            node = min(candidates, key=lambda n: n.inflight)
+            node.inflight += 1
+            return node
+
+    def release(self, node: Node) -> None:
+        with self.lock:
+            node.inflight -= 1
+
+
+def _balancer_handler(region: Region) -> type[JsonHandler]:
+    class BalancerHandler(JsonHandler):
+        def do_GET(self) -> None:
+            if self.path != "/healthz":
+                self.send_json(404, {"error": "not found"})
+                return
+            healthy = region.healthy_count()
+            body = {"region": region.name, "healthy_nodes": healthy,
+                    "desired": region.state.desired, "failed": region.state.failed}
+            self.send_json(200 if healthy else 503, body)
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if region.state.failed:
+                self.send_json(503, {"error": f"region {region.name} is unavailable"})
+                return
+            node = region.pick_node()
+            if node is None or node.pool is None:
+                self.send_json(503, {"error": f"no free GPU node in region {region.name}"})
+                return
+            try:
+                status, payload, _ = node.pool.request(
+                    "POST", self.path, body, {"Content-Type": "application/json"})
+            except OSError:
+                self.send_json(502, {"error": f"node {node.name} failed"})
+                return
+            finally:
+                region.release(node)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("X-Aidrill-Region", region.name)
+            self.end_headers()
+            self.wfile.write(payload)
+
+    return BalancerHandler
+
+
+def _probe(port: int) -> bool:
+    try:
+        status, _ = get_json("127.0.0.1", port, "/healthz", timeout=0.4)
+    except OSError:
+        return False
+    return status == 200
+
+
+def _read_ready_port(process: subprocess.Popen[bytes]) -> int | None:
+    result: list[int] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        line = process.stdout.readline().decode(errors="replace").split()
+        if len(line) == 2 and line[0] == "READY":
+            result.append(int(line[1]))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(_BOOT_TIMEOUT)
+    return result[0] if result else None
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGKILL)
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    if process.stdout is not None:
+        process.stdout.close()

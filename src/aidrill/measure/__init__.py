@@ -1,0 +1,28 @@
+"""Measurement: pure functions from evidence records to RTO, RPO and verdicts.
+
+Nothing here does I/O or imports the run, load, lab or report stages.
+"""
+
+from aidrill.measure._histogram import LatencyHistogram, merge_histograms
+from aidrill.measure._records import Bucket, Event
+from aidrill.measure._recovery import (
+    HealthRule,
+    RecoveryMeasurement,
+    is_healthy,
+    measure_recovery,
+)
+from aidrill.measure._verdict import Verdict, VerdictStatus, judge_rto
+
+__all__ = [
+    "Bucket",
+    "Event",
+    "HealthRule",
+    "LatencyHistogram",
+    "RecoveryMeasurement",
+    "Verdict",
+    "VerdictStatus",
+    "is_healthy",
+    "judge_rto",
+    "measure_recovery",
+    "merge_histograms",
+]

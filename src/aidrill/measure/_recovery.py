@@ -1,0 +1,120 @@
+"""Healthy buckets, recovery instants and RTO: DESIGN.md "Measurement", as pure functions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aidrill.measure._records import Bucket
+
+# Two buckets are contiguous when the gap between them is under this share of a bucket.
+_CONTIGUITY_SLACK = 0.05
+
+
+@dataclass(frozen=True)
+class HealthRule:
+    """Thresholds a bucket must meet to count as healthy (the plan's SLO)."""
+
+    min_success_ratio: float
+    max_p95: float
+    min_quality: float
+
+
+def is_healthy(bucket: Bucket, rule: HealthRule) -> bool:
+    """Success ratio ≥ SLO, p95 ≤ SLO and quality ≥ floor; an empty bucket proves nothing."""
+    success = bucket.success_ratio
+    if success is None or success < rule.min_success_ratio:
+        return False
+    if bucket.p95 is None or bucket.p95 > rule.max_p95:
+        return False
+    quality = bucket.quality
+    return quality is not None and quality >= rule.min_quality
+
+
+@dataclass(frozen=True)
+class RecoveryMeasurement:
+    """What the series showed after a fault, in UTC epoch seconds."""
+
+    t_fault: float
+    window_end: float
+    sustain: float
+    t_first_unhealthy: float | None
+    t_first_success: float | None
+    t_recovered: float | None
+
+    @property
+    def impact(self) -> bool:
+        return self.t_first_unhealthy is not None
+
+    @property
+    def recovered(self) -> bool:
+        return self.t_recovered is not None
+
+    @property
+    def rto(self) -> float | None:
+        """Achieved RTO in seconds, 0 without impact, None when not recovered."""
+        if self.t_recovered is None:
+            return None
+        return max(0.0, self.t_recovered - self.t_fault)
+
+    @property
+    def detection_delay(self) -> float | None:
+        if self.t_first_unhealthy is None:
+            return None
+        return max(0.0, self.t_first_unhealthy - self.t_fault)
+
+    @property
+    def window(self) -> float:
+        return max(0.0, self.window_end - self.t_fault)
+
+
+def measure_recovery(
+    buckets: Sequence[Bucket],
+    t_fault: float,
+    window_end: float,
+    rule: HealthRule,
+    sustain: float,
+) -> RecoveryMeasurement:
+    """Find the first unhealthy bucket after ``t_fault`` and the sustained recovery after it.
+
+    ``t_recovered`` is the start of the first run of contiguous healthy buckets lasting
+    ``sustain`` that ends inside the observation window; without any unhealthy bucket
+    the fault had no user-visible impact and RTO is 0.
+    """
+    observed = sorted(
+        (b for b in buckets if b.end > t_fault and b.start < window_end), key=lambda b: b.start
+    )
+    first_bad = next((i for i, b in enumerate(observed) if not is_healthy(b, rule)), None)
+    if first_bad is None:
+        return RecoveryMeasurement(t_fault, window_end, sustain, None, None, t_fault)
+    after = observed[first_bad:]
+    first_success = next((b.start for b in after if is_healthy(b, rule)), None)
+    return RecoveryMeasurement(
+        t_fault=t_fault,
+        window_end=window_end,
+        sustain=sustain,
+        t_first_unhealthy=max(t_fault, observed[first_bad].start),
+        t_first_success=first_success,
+        t_recovered=_start_of_sustained_run(after, rule, sustain, window_end),
+    )
+
+
+def _start_of_sustained_run(
+    buckets: Sequence[Bucket], rule: HealthRule, sustain: float, window_end: float
+) -> float | None:
+    run_start: float | None = None
+    previous_end: float | None = None
+    for bucket in buckets:
+        if bucket.end > window_end + 1e-9:
+            break
+        contiguous = previous_end is not None and (
+            bucket.start - previous_end <= _CONTIGUITY_SLACK * bucket.width
+        )
+        if not is_healthy(bucket, rule):
+            run_start = None
+        elif run_start is None or not contiguous:
+            run_start = bucket.start
+        previous_end = bucket.end
+        if run_start is not None and bucket.end - run_start >= sustain - 1e-9:
+            return run_start
+    return None

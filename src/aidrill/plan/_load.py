@@ -1,0 +1,30 @@
+"""Loading and validating a plan file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from aidrill._documents import Document, raise_validation_error, read_document
+from aidrill.errors import PlanError
+from aidrill.plan._model import Plan
+
+DEFAULT_PLAN_PATH = Path("drplan.yaml")
+
+
+def load_plan(path: str | Path = DEFAULT_PLAN_PATH) -> Plan:
+    """Read and validate a DR plan; errors name the file, line and field."""
+    document = read_document(Path(path), PlanError)
+    return plan_from_document(document)
+
+
+def plan_from_document(document: Document) -> Plan:
+    if not isinstance(document.data, dict):
+        raise PlanError("a plan must be a mapping with system, regions, slo and components",
+                        file=document.path)
+    try:
+        return Plan.model_validate(document.data)
+    except ValidationError as exc:
+        raise_validation_error(document, exc, PlanError)
+        raise  # unreachable: raise_validation_error always raises

@@ -1,0 +1,115 @@
+"""The DR plan: the system, its regions and topology, components and their targets."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from aidrill._durations import Duration
+
+Tier = Literal["inference", "feature-store", "vector-index", "model-artifacts", "training", "evaluation"]
+Topology = Literal["active-passive", "active-active"]
+TargetKind = Literal["lab", "aws", "kubernetes"]
+STATEFUL_TIERS: frozenset[str] = frozenset(
+    {"feature-store", "vector-index", "model-artifacts", "training", "evaluation"}
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Region(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    role: Literal["primary", "dr"]
+
+
+class ServingSlo(_Strict):
+    """What "serving" means: the thresholds of a healthy bucket."""
+
+    success_ratio: float = Field(ge=0.0, le=1.0)
+    p95_latency: Duration
+    quality_floor: float = Field(ge=0.0, le=1.0)
+    sustain: Duration = 10.0
+    bucket: Duration = 1.0
+
+
+class Component(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    tier: Tier
+    rto: Duration
+    rpo: Duration | None = None
+    rationale: str = Field(min_length=1)
+    owner: str | None = None
+
+    @model_validator(mode="after")
+    def _stateless_has_no_rpo(self) -> Component:
+        if self.tier == "inference" and self.rpo is not None:
+            raise ValueError("the inference tier is stateless: leave rpo out (n/a)")
+        return self
+
+    @property
+    def is_stateful(self) -> bool:
+        return self.tier in STATEFUL_TIERS
+
+
+class Cadence(_Strict):
+    tabletop: str = "quarterly"
+    component: str = "quarterly"
+    full_region: str = Field(default="yearly", alias="full-region")
+    chaos: str = "quarterly"
+
+
+class AllowList(_Strict):
+    targets: list[TargetKind] = ["lab"]
+    aws_accounts: list[str] = []
+    aws_regions: list[str] = []
+    kubernetes_contexts: list[str] = []
+
+
+class LabSettings(_Strict):
+    """How the embedded lab is sized; ignored by other targets."""
+
+    nodes_per_region: int = Field(default=4, ge=1, le=16)
+    gpu_quota: int = Field(default=6, ge=0, le=32)
+    provisioning_delay: Duration = 2.0
+    service_time: Duration = 0.08
+    max_queue_per_node: int = Field(default=4, ge=1, le=64)
+    health_interval: Duration = 0.5
+
+
+class Plan(_Strict):
+    system: str = Field(min_length=1)
+    version: int = 1
+    topology: Topology = "active-passive"
+    regions: list[Region] = Field(min_length=2, max_length=2)
+    slo: ServingSlo
+    components: list[Component] = Field(min_length=1)
+    cadence: Cadence = Cadence()
+    allow: AllowList = AllowList()
+    scope: str | None = None
+    exclusions: list[str] = []
+    lab: LabSettings = LabSettings()
+
+    @model_validator(mode="after")
+    def _check_regions_and_names(self) -> Plan:
+        roles = sorted(region.role for region in self.regions)
+        if roles != ["dr", "primary"]:
+            raise ValueError("regions: name exactly one primary and one dr region")
+        names = [component.name for component in self.components]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"components: duplicate names {duplicates}")
+        return self
+
+    @property
+    def primary_region(self) -> str:
+        return next(region.name for region in self.regions if region.role == "primary")
+
+    @property
+    def dr_region(self) -> str:
+        return next(region.name for region in self.regions if region.role == "dr")
+
+    def component(self, name: str) -> Component | None:
+        return next((c for c in self.components if c.name == name), None)
