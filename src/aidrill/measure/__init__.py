@@ -11,9 +11,23 @@ from aidrill.measure._recovery import (
     is_healthy,
     measure_recovery,
 )
+from aidrill.measure._run import (
+    GROUND_TRUTH_PREFIX,
+    ComponentResult,
+    RunEvaluation,
+    evaluate_run,
+    health_rule_for,
+    iso,
+)
 from aidrill.measure._verdict import Verdict, VerdictStatus, judge_rto
 
 __all__ = [
+    "GROUND_TRUTH_PREFIX",
+    "ComponentResult",
+    "RunEvaluation",
+    "evaluate_run",
+    "health_rule_for",
+    "iso",
     "Bucket",
     "Event",
     "HealthRule",

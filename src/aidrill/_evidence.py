@@ -1,0 +1,123 @@
+"""Files of a run directory: names, append-only writers and tolerant readers."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aidrill.errors import EvidenceError
+from aidrill.measure import Bucket, Event
+
+EXPERIMENT_FILE = "experiment.yaml"
+PLAN_FILE = "plan.yaml"
+JOURNAL_FILE = "journal.json"
+EVENTS_FILE = "events.jsonl"
+TIMELINE_FILE = "timeline.jsonl"
+RESULT_FILE = "result.json"
+REPORT_FILE = "report.html"
+DEFAULT_REPORTS_DIR = Path("reports")
+
+
+def slugify(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:60] or "experiment"
+
+
+def create_run_dir(reports_dir: Path, slug: str, now: float | None = None) -> Path:
+    """A new ``runs/<UTC stamp>-<slug>`` directory; an existing one is never reused."""
+    runs = reports_dir / "runs"
+    stamp = datetime.fromtimestamp(now or time.time(), UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = f"{stamp}-{slugify(slug)}"
+    for attempt in range(1, 1000):
+        candidate = runs / (base if attempt == 1 else f"{base}-{attempt}")
+        try:
+            candidate.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise EvidenceError(f"cannot create run directory: {exc}", file=candidate) from exc
+        return candidate
+    raise EvidenceError("too many runs with the same stamp", file=runs / base)
+
+
+def write_new_file(path: Path, text: str) -> None:
+    """Write a file that must not exist yet, via a temporary name, so nothing is clobbered."""
+    if path.exists():
+        raise EvidenceError("refusing to overwrite existing evidence", file=path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise EvidenceError(f"cannot write evidence: {exc}", file=path) from exc
+
+
+class EventLog:
+    """``events.jsonl``: appended, flushed and synced as things happen."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            self._handle = path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise EvidenceError(f"cannot open event log: {exc}", file=path) from exc
+
+    def append(self, kind: str, when: float | None = None, **data: Any) -> Event:
+        event = Event(time=when if when is not None else time.time(), kind=kind, data=data)
+        line = json.dumps(event.to_record(), default=str)
+        with self._lock:
+            if self._handle.closed:
+                return event
+            try:
+                self._handle.write(line + "\n")
+                self._handle.flush()
+                os.fsync(self._handle.fileno())
+            except OSError as exc:
+                raise EvidenceError(f"cannot append event: {exc}", file=self.path) from exc
+        return event
+
+    def close(self) -> None:
+        with self._lock:
+            self._handle.close()
+
+
+def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """Records of a JSON-lines file and the count of unreadable lines (a crash may cut one)."""
+    records: list[dict[str, Any]] = []
+    broken = 0
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return [], 0
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            broken += 1
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            broken += 1
+    return records, broken
+
+
+def read_events(run_dir: Path) -> list[Event]:
+    records, _ = read_jsonl(run_dir / EVENTS_FILE)
+    return sorted((Event.from_record(r) for r in records if "time" in r and "kind" in r),
+                  key=lambda e: e.time)
+
+
+def read_timeline(run_dir: Path) -> list[Bucket]:
+    records, _ = read_jsonl(run_dir / TIMELINE_FILE)
+    return sorted((Bucket.from_record(r) for r in records), key=lambda b: b.start)

@@ -1,0 +1,80 @@
+"""``aidrill lab up|status|down|reset``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from aidrill.cli._common import console, plan_option, reports_errors, state_dir_option
+from aidrill.lab import LabClient, start_lab, stop_lab
+from aidrill.plan import load_plan
+
+
+@click.group()
+def lab() -> None:
+    """Start, inspect, reset and stop the embedded two-region lab."""
+
+
+@lab.command()
+@state_dir_option
+@plan_option
+@click.option("--topology", type=click.Choice(["active-passive", "active-active"]),
+              help="Override the plan's topology.")
+@reports_errors
+def up(state_dir: Path, plan_path: Path, topology: str | None) -> None:
+    """Start the lab in the background; return once it serves at full capacity."""
+    load_plan(plan_path)
+    started = time.perf_counter()
+    with console.status("starting the lab (training the model, booting GPU nodes)…"):
+        client = start_lab(state_dir, plan_path, topology)
+    info = client.info
+    console.print(f"lab up in {time.perf_counter() - started:.1f}s: {info.topology}, "
+                  f"primary {info.primary}, DR {info.dr}; router {info.router_url}")
+    console.print(f"state in {state_dir}; stop it with `aidrill lab down`")
+
+
+@lab.command()
+@state_dir_option
+@reports_errors
+def status(state_dir: Path) -> None:
+    """Show regions, GPU nodes, routing and active faults."""
+    report = LabClient(state_dir).status()
+    router = report["router"]
+    console.print(f"router: {router['topology']}, active region {router['active']}, "
+                  f"serving capacity {report['serving_capacity']}/{report['nominal_capacity']}")
+    for region in report["regions"]:
+        healthy = sum(n["healthy"] for n in region["nodes"])
+        flags = [f for f, on in (("FAILED", region["failed"]),
+                                 ("no GPU capacity", region["capacity_exhausted"])) if on]
+        console.print(f"  {region['name']}: {healthy}/{region['desired']} healthy GPU nodes, "
+                      f"{region['provisioning']} provisioning {' '.join(flags)}")
+    for fault in report["faults"]:
+        console.print(f"  active fault {fault['id']}: {fault['kind']} in {fault['region']}"
+                      f" (run {fault.get('run_id') or 'unknown'})")
+
+
+@lab.command()
+@state_dir_option
+@reports_errors
+def down(state_dir: Path) -> None:
+    """Stop the lab and every process it started."""
+    if stop_lab(state_dir):
+        console.print("lab stopped")
+    else:
+        console.print(f"no lab was running in {state_dir}")
+
+
+@lab.command()
+@state_dir_option
+@reports_errors
+def reset(state_dir: Path) -> None:
+    """Clear every fault in the ledger (including a killed run's) and restore the lab."""
+    with console.status("clearing faults and restoring nominal capacity…"):
+        result = LabClient(state_dir).reset()
+    for fault in result["cleared"]:
+        console.print(f"cleared {fault['kind']} in {fault['region']} "
+                      f"left by run {fault.get('run_id') or 'unknown'}")
+    console.print("lab restored" if result["restored"] else
+                  "[red]lab not back at nominal capacity yet[/]")

@@ -1,0 +1,65 @@
+"""``aidrill validate FILE...``: plans, experiments and probe sets, told from content."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from aidrill._documents import Document, raise_validation_error, read_document
+from aidrill.cli._common import console, errors
+from aidrill.errors import InputError, ProbeSetError
+from aidrill.experiment import experiment_from_document
+from aidrill.plan import Plan, load_plan, plan_from_document
+from aidrill.probes import ProbeSet
+
+
+def validate_document(document: Document, plan: Plan | None) -> str:
+    """Validate one document; return its kind."""
+    data = document.data
+    if not isinstance(data, dict):
+        raise InputError("expected a mapping (a plan, experiment or probe set)",
+                         file=document.path)
+    if data.get("kind") == "probe-set":
+        try:
+            ProbeSet.model_validate(data)
+        except ValidationError as exc:
+            raise_validation_error(document, exc, ProbeSetError)
+        return "probe set"
+    if "method" in data or "steady-state-hypothesis" in data:
+        experiment_from_document(document, plan)
+        return "experiment"
+    if "components" in data and "regions" in data:
+        plan_from_document(document)
+        return "plan"
+    raise InputError("cannot tell what this is: a plan has regions and components, an "
+                     "experiment has a method, a probe set has kind: probe-set",
+                     file=document.path)
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--plan", "plan_path", type=click.Path(path_type=Path), default=None,
+              help="Plan to check experiment components against (default: drplan.yaml "
+                   "when it exists).")
+def validate(files: tuple[Path, ...], plan_path: Path | None) -> None:
+    """Check plans, experiments and probe sets before anything runs."""
+    failed = 0
+    plan: Plan | None = None
+    try:
+        if plan_path is not None or Path("drplan.yaml").exists():
+            plan = load_plan(plan_path or Path("drplan.yaml"))
+    except InputError as exc:
+        errors.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        raise SystemExit(2) from None
+    for path in files:
+        try:
+            kind = validate_document(read_document(path), plan)
+        except InputError as exc:
+            failed += 1
+            errors.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            continue
+        console.print(f"ok: {path} ({kind})")
+    if failed:
+        raise SystemExit(2)

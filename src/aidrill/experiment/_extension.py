@@ -1,0 +1,31 @@
+"""aidrill's settings inside an experiment: ``extensions: [{name: aidrill, ...}]``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aidrill._durations import Duration
+
+
+class LoadSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    users: int = Field(default=10, ge=1, le=1000)
+    rate_per_user: float = Field(default=3.0, gt=0, le=100)
+    request_timeout: Duration = 2.0
+
+
+class AidrillExtension(BaseModel):
+    """Which components a run measures, under what load and for how long."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: Literal["aidrill"]
+    components: list[str] = Field(min_length=1)
+    test_type: Literal["component", "full-region", "chaos"] = Field(alias="test-type")
+    target: Literal["lab", "aws", "kubernetes"] = "lab"
+    load: LoadSettings = LoadSettings()
+    max_duration: Duration = Field(default=600.0, alias="max-duration")
+    bucket: Duration | None = None
+    sustain: Duration | None = None
+    expected_cause: str | None = Field(default=None, alias="expected-cause")

@@ -1,0 +1,104 @@
+"""Loading and validating experiments before anything is touched."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from aidrill._documents import Document, raise_validation_error, read_document
+from aidrill.errors import ExperimentError
+from aidrill.experiment._extension import AidrillExtension
+from aidrill.plan import Plan
+
+CONTROL_MODULE = "aidrill.run.control"
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedExperiment:
+    path: Path
+    raw: dict[str, Any]
+    extension: AidrillExtension
+
+    @property
+    def title(self) -> str:
+        return str(self.raw.get("title", self.path.stem))
+
+    @property
+    def slug(self) -> str:
+        return self.path.stem
+
+    def for_chaoslib(self) -> dict[str, Any]:
+        """A copy to hand to chaoslib, with the aidrill control present exactly once."""
+        experiment = copy.deepcopy(self.raw)
+        controls = experiment.setdefault("controls", [])
+        if not any((c.get("provider") or {}).get("module") == CONTROL_MODULE for c in controls):
+            controls.append({"name": "aidrill",
+                             "provider": {"type": "python", "module": CONTROL_MODULE}})
+        return experiment
+
+
+def find_aidrill_extension(raw: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    extensions = raw.get("extensions") or []
+    if not isinstance(extensions, list):
+        return None
+    for index, extension in enumerate(extensions):
+        if isinstance(extension, dict) and extension.get("name") == "aidrill":
+            return index, extension
+    return None
+
+
+def load_experiment(path: str | Path, plan: Plan | None = None) -> LoadedExperiment:
+    """Read and validate an experiment: Chaos Toolkit's rules, then aidrill's extension."""
+    document = read_document(Path(path), ExperimentError)
+    return experiment_from_document(document, plan)
+
+
+def experiment_from_document(document: Document, plan: Plan | None = None) -> LoadedExperiment:
+    raw = document.data
+    if not isinstance(raw, dict):
+        raise ExperimentError("an experiment must be a mapping", file=document.path)
+    _ensure_valid_for_chaoslib(document, raw)
+    found = find_aidrill_extension(raw)
+    if found is None:
+        raise ExperimentError("add an aidrill extension (extensions: [{name: aidrill, ...}]) "
+                              "naming the components it measures", file=document.path,
+                              line=document.line_of(("extensions",)), field="extensions")
+    index, body = found
+    try:
+        extension = AidrillExtension.model_validate(body)
+    except ValidationError as exc:
+        raise_validation_error(document, exc, ExperimentError, prefix=("extensions", index))
+        raise
+    if plan is not None:
+        for position, name in enumerate(extension.components):
+            if plan.component(name) is None:
+                known = ", ".join(c.name for c in plan.components)
+                location = ("extensions", index, "components", position)
+                raise ExperimentError(f"unknown component {name!r}; the plan has: {known}",
+                                      file=document.path, line=document.line_of(location),
+                                      field="extensions.aidrill.components")
+    return LoadedExperiment(document.path, raw, extension)
+
+
+def _ensure_valid_for_chaoslib(document: Document, raw: dict[str, Any]) -> None:
+    from chaoslib.exceptions import ChaosException
+    from chaoslib.experiment import ensure_experiment_is_valid
+
+    chaos_logger = logging.getLogger("chaostoolkit")
+    previous = chaos_logger.level
+    chaos_logger.setLevel(logging.ERROR)
+    try:
+        ensure_experiment_is_valid(copy.deepcopy(raw))
+    except ChaosException as exc:
+        raise ExperimentError(str(exc), file=document.path) from exc
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        raise ExperimentError(f"not a valid Chaos Toolkit experiment: {exc}",
+                              file=document.path) from exc
+    finally:
+        chaos_logger.setLevel(previous)

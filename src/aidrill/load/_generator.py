@@ -1,0 +1,98 @@
+"""The one adapter that owns Locust: a subprocess, its settings and its lifetime.
+
+Locust runs in its own process because importing it monkey-patches the interpreter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from aidrill.errors import LoadError
+
+_LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+
+
+@dataclass(frozen=True)
+class LoadProfile:
+    users: int = 10
+    rate_per_user: float = 3.0
+    request_timeout: float = 2.0
+    bucket: float = 1.0
+
+
+class LoadGenerator:
+    """Starts Locust against ``host`` and stops it; the run time is always bounded."""
+
+    def __init__(
+        self, host: str, golden_set: Path, run_dir: Path, profile: LoadProfile,
+        max_duration: float,
+    ) -> None:
+        self.host = host
+        self.golden_set = golden_set
+        self.timeline = run_dir / "timeline.jsonl"
+        self.ready_file = run_dir / ".load-ready"
+        self.log_path = run_dir / "load.log"
+        self.profile = profile
+        self.max_duration = max_duration
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, ready_timeout: float = 60.0) -> None:
+        self.ready_file.unlink(missing_ok=True)
+        env = {
+            **os.environ,
+            "AIDRILL_GOLDEN_SET": str(self.golden_set),
+            "AIDRILL_RATE_PER_USER": str(self.profile.rate_per_user),
+            "AIDRILL_REQUEST_TIMEOUT": str(self.profile.request_timeout),
+            "AIDRILL_BUCKET_SECONDS": str(self.profile.bucket),
+            "AIDRILL_TIMELINE": str(self.timeline),
+            "AIDRILL_READY_FILE": str(self.ready_file),
+        }
+        users = str(self.profile.users)
+        command = [
+            sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE), "--headless",
+            "-u", users, "-r", users, "--run-time", f"{max(1, round(self.max_duration))}s",
+            "--host", self.host, "--stop-timeout", "2", "--only-summary",
+            "--exit-code-on-error", "0", "--loglevel", "WARNING",
+        ]
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env,
+                start_new_session=True)
+        deadline = time.monotonic() + ready_timeout
+        while not self.ready_file.exists():
+            if self._process.poll() is not None:
+                raise LoadError(f"Locust exited at start (code {self._process.returncode}); "
+                                f"see {self.log_path}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise LoadError(f"Locust did not start within {ready_timeout:.0f}s; "
+                                f"see {self.log_path}")
+            time.sleep(0.05)
+        self.ready_file.unlink(missing_ok=True)
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """Ask Locust to quit (SIGTERM flushes the last buckets); kill it if it hangs."""
+        process = self._process
+        if process is None:
+            return None
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+        return process.returncode

@@ -1,0 +1,61 @@
+"""Running probe-set checks against a live target."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.client import HTTPConnection
+from typing import Any
+
+from aidrill.lab import LabClient
+from aidrill.measure import LatencyHistogram
+from aidrill.probes._sets import InferenceCheck, LabCapacityCheck
+
+logger = logging.getLogger(__name__)
+
+
+def run_inference_check(check: InferenceCheck, lab: LabClient) -> dict[str, Any]:
+    samples = json.loads(lab.info.golden_set.read_text())["samples"]
+    chosen = random.Random(time.time_ns()).sample(samples, min(check.requests, len(samples)))
+    histogram = LatencyHistogram()
+    outcomes: list[tuple[bool, bool]] = []
+
+    def ask(sample: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        ok, correct = False, False
+        conn = HTTPConnection("127.0.0.1", lab.info.router_port, timeout=check.timeout)
+        try:
+            conn.request("POST", "/predict", json.dumps({"features": sample["features"]}),
+                         {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            body = response.read()
+            ok = response.status == 200
+            correct = ok and json.loads(body).get("label") == sample["label"]
+        except (OSError, ValueError):
+            ok = False
+        finally:
+            conn.close()
+        histogram.record(time.perf_counter() - started)
+        outcomes.append((ok, correct))
+
+    with ThreadPoolExecutor(check.concurrency) as pool:
+        list(pool.map(ask, chosen))
+    successes = sum(ok for ok, _ in outcomes)
+    success_ratio = successes / len(outcomes)
+    quality = sum(c for _, c in outcomes) / successes if successes else 0.0
+    p95 = histogram.quantile(0.95) or 0.0
+    holds = (success_ratio >= check.success_ratio and p95 <= check.p95_latency
+             and quality >= check.quality)
+    return {"check": check.name, "holds": holds, "success_ratio": round(success_ratio, 3),
+            "p95_latency": round(p95, 4), "quality": round(quality, 3)}
+
+
+def run_lab_capacity_check(check: LabCapacityCheck, lab: LabClient) -> dict[str, Any]:
+    status = lab.status()
+    holds = bool(status["at_capacity"])
+    return {"check": check.name, "holds": holds,
+            "serving_capacity": status["serving_capacity"],
+            "nominal_capacity": status["nominal_capacity"], "faults": len(status["faults"])}

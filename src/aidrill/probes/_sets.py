@@ -1,0 +1,64 @@
+"""Probe sets: reusable steady-state checks written in YAML under ``probes/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aidrill._documents import raise_validation_error, read_document
+from aidrill._durations import Duration
+from aidrill.errors import ProbeSetError
+
+
+class InferenceCheck(BaseModel):
+    """Send a sample of golden-set requests and hold them to thresholds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: Literal["inference"]
+    name: str
+    requests: int = Field(default=20, ge=1, le=1000)
+    concurrency: int = Field(default=4, ge=1, le=32)
+    timeout: Duration = 2.0
+    success_ratio: float = Field(ge=0, le=1)
+    p95_latency: Duration
+    quality: float = Field(ge=0, le=1)
+
+
+class LabCapacityCheck(BaseModel):
+    """The lab serves at its nominal GPU capacity."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: Literal["lab-capacity"]
+    name: str
+
+
+class ProbeSet(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["probe-set"]
+    name: str
+    description: str
+    checks: list[InferenceCheck | LabCapacityCheck] = Field(min_length=1)
+
+
+def find_probe_set(reference: str, base: Path | None = None) -> Path:
+    """Resolve ``probes/x.yaml`` (or plain ``x``) against the working directory."""
+    base = base or Path.cwd()
+    candidates = [Path(reference), base / reference, base / "probes" / f"{reference}.yaml"]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ProbeSetError(f"probe set {reference!r} not found (looked in {base} and its probes/)")
+
+
+def load_probe_set(reference: str, base: Path | None = None) -> ProbeSet:
+    path = find_probe_set(reference, base)
+    document = read_document(path, ProbeSetError)
+    if not isinstance(document.data, dict):
+        raise ProbeSetError("a probe set must be a mapping", file=path)
+    try:
+        return ProbeSet.model_validate(document.data)
+    except ValidationError as exc:
+        raise_validation_error(document, exc, ProbeSetError)
+        raise

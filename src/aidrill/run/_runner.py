@@ -1,0 +1,85 @@
+"""``aidrill run``: one experiment through chaoslib with the aidrill control."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aidrill import _evidence as evidence
+from aidrill.errors import EvidenceError
+from aidrill.experiment import CONTROL_MODULE, LoadedExperiment
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_dir: Path
+    status: str
+    deviated: bool
+    result: dict[str, Any] | None
+
+    @property
+    def missed(self) -> bool:
+        if self.result is None:
+            return True
+        summary = self.result.get("summary", {})
+        return bool(summary.get("missed") or summary.get("inconclusive"))
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.status == "completed" and not self.deviated and not self.missed else 1
+
+
+def run_experiment_file(
+    experiment: LoadedExperiment, plan_path: Path, reports_dir: Path,
+    state_dir: Path | None = None,
+) -> RunOutcome:
+    """Run one validated experiment and return where its evidence is."""
+    from chaoslib.experiment import run_experiment
+
+    run_dir = evidence.create_run_dir(reports_dir, experiment.slug)
+    chaos_experiment = experiment.for_chaoslib()
+    for control in chaos_experiment["controls"]:
+        provider = control.get("provider") or {}
+        if provider.get("module") == CONTROL_MODULE:
+            provider["arguments"] = {"run_dir": str(run_dir), "plan": str(plan_path)}
+    config_vars: dict[str, Any] = {}
+    if state_dir is not None:
+        config_vars["aidrill_state_dir"] = str(state_dir)
+    settings: dict[str, Any] = {"runtime": {"rollbacks": {"strategy": "always"}}}
+    handler = _attach_run_log(run_dir)
+    try:
+        journal = run_experiment(chaos_experiment, settings=settings,
+                                 experiment_vars=(config_vars, {}))
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+    return read_outcome(run_dir, journal)
+
+
+def read_outcome(run_dir: Path, journal: dict[str, Any] | None) -> RunOutcome:
+    try:
+        result = json.loads((run_dir / evidence.RESULT_FILE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        logger.error("no readable result.json in %s: %s", run_dir, exc)
+        result = None
+    status = str((journal or {}).get("status", "unknown"))
+    return RunOutcome(run_dir, status, bool((journal or {}).get("deviated")), result)
+
+
+def _attach_run_log(run_dir: Path) -> logging.Handler:
+    try:
+        handler = logging.FileHandler(run_dir / "run.log", encoding="utf-8")
+    except OSError as exc:
+        raise EvidenceError(f"cannot open run log: {exc}", file=run_dir / "run.log") from exc
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    return handler
