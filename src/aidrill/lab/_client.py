@@ -111,24 +111,31 @@ def start_lab(state_dir: Path, plan_path: Path, topology: str | None = None,
         (state_dir / "lab.json").unlink(missing_ok=True)
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "logs").mkdir(exist_ok=True)
-    command = [sys.executable, "-m", "aidrill.lab._daemon", "--state", str(state_dir),
-               "--plan", str(plan_path)]
+    command = [sys.executable, "-m", "aidrill.lab._daemon", "--detach",
+               "--state", str(state_dir), "--plan", str(plan_path)]
     if topology:
         command += ["--topology", topology]
-    with (state_dir / "logs" / "lab.log").open("ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
+    pid_file = state_dir / "daemon.pid"
+    pid_file.unlink(missing_ok=True)
+    log_path = state_dir / "logs" / "lab.log"
+    with log_path.open("ab") as log:
+        launcher = subprocess.run(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                  check=False, timeout=timeout)
+    if launcher.returncode != 0:
+        raise LabError(f"the lab could not start (code {launcher.returncode}); see {log_path}")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise LabError(f"the lab exited during start (code {process.returncode}); "
-                           f"see {state_dir / 'logs' / 'lab.log'}")
+        daemon_pid = _read_pid(pid_file)
+        if daemon_pid is not None and not _group_alive(daemon_pid):
+            raise LabError(f"the lab exited during start; see {log_path}")
         with contextlib.suppress(LabNotRunningError, LabError):
             client = LabClient(state_dir)
             if client.status()["at_capacity"]:
                 return client
         time.sleep(0.1)
-    _kill_group(process.pid)
+    daemon_pid = _read_pid(pid_file)
+    if daemon_pid is not None:
+        _kill_group(daemon_pid)
     raise LabError(f"the lab did not become healthy within {timeout:.0f}s; "
                    f"see {state_dir / 'logs' / 'lab.log'}")
 
@@ -147,6 +154,13 @@ def stop_lab(state_dir: Path, timeout: float = 15.0) -> bool:
     _kill_group(info.pid)
     (state_dir / "lab.json").unlink(missing_ok=True)
     return True
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _group_alive(pgid: int) -> bool:

@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -69,7 +70,7 @@ class Lab:
     def start(self) -> None:
         stale = self.ledger.take_all()
         for entry in stale:
-            self.truth.record("stale_fault_cleared", **entry)
+            self.truth.record("stale_fault_cleared", fault=entry)
         for region in self.regions.values():
             region.start()
         self.router.start()
@@ -98,7 +99,7 @@ class Lab:
         self.server.shutdown()
 
     def _watch_capacity(self) -> None:
-        while not self.stopping.wait(self.settings.health_interval / 2):
+        while not self.stopping.wait(0.1):
             serving = self.serving_capacity()
             at_capacity = serving >= self.nominal_capacity
             if at_capacity != self._at_capacity:
@@ -139,8 +140,9 @@ class Lab:
 
     def restore_nodes(self, region: str) -> dict[str, Any]:
         target = self.regions[region]
-        ok = self.wait_until(lambda: target.healthy_count() >= target.state.desired,
-                             _ROLLBACK_TIMEOUT)
+        ok = self.wait_until(
+            lambda: target.healthy_count() >= target.state.desired and self._at_capacity,
+            _ROLLBACK_TIMEOUT)
         cleared = self.ledger.remove("kill-nodes", region)
         return {"restored": ok, "cleared": cleared}
 
@@ -171,7 +173,7 @@ class Lab:
                 region.set_capacity_exhausted(False)
             region.restore()
         for entry in cleared:
-            self.truth.record("fault_cleared_by_reset", **entry)
+            self.truth.record("fault_cleared_by_reset", fault=entry)
         ok = self.wait_until(self._is_nominal, _ROLLBACK_TIMEOUT)
         return {"restored": ok, "cleared": cleared}
 
@@ -179,7 +181,7 @@ class Lab:
         snapshot = self.router.snapshot()
         routed_home = self.topology == "active-active" or snapshot["active"] == self.plan.primary_region
         desired_ok = all(r.state.desired == self.nominal_desired(r.name) for r in self.regions.values())
-        return routed_home and desired_ok and self.serving_capacity() >= self.nominal_capacity
+        return routed_home and desired_ok and self._at_capacity
 
 
 _FAULTS = {
@@ -222,7 +224,13 @@ def _control_handler(lab: Lab) -> type[JsonHandler]:
                 self.send_json(400, {"error": f"unknown region {region!r}; the lab has "
                                               f"{sorted(lab.regions)}"})
                 return
-            self.send_json(200, handler(lab, body))
+            try:
+                result = handler(lab, body)
+            except Exception as exc:  # reported to the caller, and to the lab's log
+                traceback.print_exc()
+                self.send_json(500, {"error": f"{type(exc).__name__}: {exc}"})
+                return
+            self.send_json(200, result)
 
     return ControlHandler
 
@@ -232,8 +240,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state", required=True, type=Path)
     parser.add_argument("--plan", required=True, type=Path)
     parser.add_argument("--topology", choices=["active-passive", "active-active"])
+    parser.add_argument("--detach", action="store_true",
+                        help="fork into a new session and return at once")
     args = parser.parse_args(argv)
     plan = load_plan(args.plan)
+    if args.detach and os.fork() > 0:
+        os._exit(0)
+    if args.detach:
+        os.setsid()
+    (args.state / "daemon.pid").write_text(str(os.getpid()))
     (args.state / "logs").mkdir(parents=True, exist_ok=True)
     lab = Lab(args.state, plan, args.topology or plan.topology)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=lab.stop).start())

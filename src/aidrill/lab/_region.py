@@ -131,7 +131,9 @@ class Region:
 
     def healthy_count(self) -> int:
         with self.lock:
-            return 0 if self.state.failed else sum(n.healthy for n in self.state.nodes.values())
+            if self.state.failed:
+                return 0
+            return sum(n.healthy and n.alive for n in self.state.nodes.values())
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:

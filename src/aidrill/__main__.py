@@ -1,0 +1,3 @@
+from aidrill.cli.main import cli
+
+cli()

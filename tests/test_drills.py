@@ -1,0 +1,118 @@
+"""Real drills: `aidrill run` and plain `chaos run` against a live lab, under real Locust.
+
+The measured inference RTO must agree with the lab's ground truth (fault injected →
+serving capacity restored) within one bucket plus the health-check (probe) interval.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from aidrill.lab import LabClient
+from aidrill.plan import load_plan
+
+from .conftest import PLAN
+
+_SETTINGS = load_plan(PLAN)
+TOLERANCE = _SETTINGS.slo.bucket + _SETTINGS.lab.health_interval
+
+
+def _aidrill(workspace: Path, lab: LabClient, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AIDRILL_STATE_DIR": str(lab.state_dir)}
+    return subprocess.run([sys.executable, "-m", "aidrill", *args], cwd=workspace, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def _runs(workspace: Path) -> dict[str, Path]:
+    return {path.name.split("-", 1)[1]: path
+            for path in sorted((workspace / "reports" / "runs").iterdir())}
+
+
+def _result(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "result.json").read_text())
+
+
+def _inference(result: dict[str, Any]) -> dict[str, Any]:
+    return next(c for c in result["components"] if c["tier"] == "inference")
+
+
+def _assert_self_contained(page: str) -> None:
+    assert "<svg" in page, "the chart is inline SVG"
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "fetches nothing"
+    assert "<script" not in page and "<link" not in page
+
+
+def _assert_agrees_with_ground_truth(result: dict[str, Any]) -> None:
+    measured = _inference(result)["achieved"]["rto_seconds"]
+    truth = result["ground_truth"]["rto_seconds"]
+    assert isinstance(measured, float) and isinstance(truth, float)
+    assert abs(measured - truth) <= TOLERANCE, (measured, truth)
+
+
+def test_node_loss_and_region_failover_rto_match_ground_truth(
+    workspace: Path, lab: LabClient
+) -> None:
+    done = _aidrill(workspace, lab, "run", "experiments/lab/gpu-node-loss.yaml",
+                    "experiments/lab/region-failover.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    runs = _runs(workspace)
+    for slug in ("gpu-node-loss", "region-failover"):
+        run_dir = runs[slug]
+        result = _result(run_dir)
+        assert result["status"] == "completed" and not result["deviated"]
+        inference = _inference(result)
+        assert inference["verdict"] == "met"
+        assert inference["achieved"]["impact"], "the fault must be visible to users"
+        _assert_agrees_with_ground_truth(result)
+        assert [r["status"] for r in result["rollbacks"]] == ["succeeded"]
+        events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+        kinds = [e["kind"] for e in events]
+        assert kinds.index("load_started") < kinds.index("fault_injected")
+        assert kinds.index("fault_injected") < kinds.index("rollbacks_started")
+        assert kinds.index("rollbacks_started") < kinds.index("load_stopped")
+        assert (run_dir / "timeline.jsonl").read_text().count("\n") >= 25
+        _assert_self_contained((run_dir / "report.html").read_text())
+    assert lab.status()["faults"] == [], "rollbacks leave no fault behind"
+    assert (workspace / "reports" / "index.html").exists()
+
+
+def test_failover_without_dr_gpu_capacity_is_reported_as_missed_with_cause(
+    workspace: Path, lab: LabClient
+) -> None:
+    done = _aidrill(workspace, lab, "run",
+                    "experiments/lab/region-failover-no-gpu-capacity.yaml")
+    assert done.returncode == 1, "a missed target is exit code 1 for `aidrill run`"
+    run_dir = _runs(workspace)["region-failover-no-gpu-capacity"]
+    result = _result(run_dir)
+    inference = _inference(result)
+    assert inference["verdict"] == "missed"
+    assert inference["achieved"]["recovered"] is False
+    assert inference["achieved"]["rto_seconds"] is None
+    assert inference["cause"] == "no GPU capacity in region lab-west"
+    assert "no GPU capacity in region lab-west" in inference["explanation"]
+    page = (run_dir / "report.html").read_text()
+    assert "not recovered" in page and "no GPU capacity in region lab-west" in page
+    assert result["deviated"], "the steady state after the method does not hold"
+    assert lab.status()["faults"] == []
+
+
+def test_plain_chaos_run_executes_the_same_experiment(workspace: Path, lab: LabClient) -> None:
+    chaos = Path(sys.executable).with_name("chaos")
+    env = {**os.environ, "AIDRILL_STATE_DIR": str(lab.state_dir)}
+    done = subprocess.run(
+        [str(chaos), "--no-version-check", "run", "experiments/lab/gpu-node-loss.yaml"],
+        cwd=workspace, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    runs = list((workspace / "reports" / "runs").iterdir())
+    assert len(runs) == 1
+    result = _result(runs[0])
+    assert _inference(result)["verdict"] == "met"
+    _assert_agrees_with_ground_truth(result)
+    assert (workspace / "journal.json").exists(), "chaos writes its own journal as usual"
+    assert lab.status()["faults"] == []

@@ -1,0 +1,122 @@
+"""The measurement definitions of DESIGN.md, as unit and property tests."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aidrill.measure import Bucket, HealthRule, judge_rto, measure_recovery
+
+RULE = HealthRule(min_success_ratio=0.95, max_p95=0.5, min_quality=0.8)
+T0 = 1_800_000_000.0
+
+
+def healthy(start: float, width: float = 1.0) -> Bucket:
+    return Bucket(start, width, requests=30, failures=0, p95=0.2, correct=29, scored=30)
+
+
+def broken(start: float, width: float = 1.0) -> Bucket:
+    return Bucket(start, width, requests=30, failures=30, p95=0.01, correct=0, scored=0)
+
+
+def series(pattern: str, start: float = T0) -> list[Bucket]:
+    """'h' healthy, 'x' unhealthy, '.' a missing bucket, one second each."""
+    buckets = []
+    for offset, mark in enumerate(pattern):
+        if mark == "h":
+            buckets.append(healthy(start + offset))
+        elif mark == "x":
+            buckets.append(broken(start + offset))
+    return buckets
+
+
+def test_recovery_is_the_start_of_the_first_sustained_healthy_run() -> None:
+    buckets = series("hhhhh" + "xxx" + "hh" + "x" + "h" * 12)
+    m = measure_recovery(buckets, T0 + 5.2, T0 + 30, RULE, sustain=10)
+    assert m.t_first_unhealthy == T0 + 5.2
+    assert m.t_first_success == T0 + 8
+    assert m.t_recovered == T0 + 11
+    assert m.rto == pytest.approx(11 - 5.2)
+    assert m.detection_delay == 0
+
+
+def test_no_unhealthy_bucket_means_rto_zero_and_no_impact() -> None:
+    m = measure_recovery(series("h" * 20), T0 + 3, T0 + 20, RULE, sustain=5)
+    assert not m.impact
+    assert m.rto == 0
+    assert judge_rto(20, m).status == "met"
+
+
+def test_detection_delay_counts_from_injection_to_first_unhealthy_bucket() -> None:
+    m = measure_recovery(series("hhhhhhhxx" + "h" * 12), T0 + 4.5, T0 + 30, RULE, sustain=10)
+    assert m.detection_delay == pytest.approx(2.5)
+
+
+def test_never_recovering_inside_the_window_is_not_recovered() -> None:
+    m = measure_recovery(series("hhh" + "x" * 10 + "h" * 5), T0 + 3, T0 + 18, RULE, sustain=10)
+    assert m.rto is None
+    assert not m.recovered
+
+
+def test_a_gap_in_the_series_breaks_a_healthy_run() -> None:
+    m = measure_recovery(series("hhxx" + "hhhhh" + "." + "h" * 10), T0 + 2, T0 + 40, RULE,
+                         sustain=6)
+    assert m.t_recovered == T0 + 10
+
+
+def test_an_empty_bucket_proves_nothing_and_is_unhealthy() -> None:
+    empty = [Bucket(T0 + i, 1.0, 0, 0) for i in range(3)]
+    m = measure_recovery(empty + series("h" * 10, T0 + 3), T0, T0 + 20, RULE, sustain=5)
+    assert m.t_recovered == T0 + 3
+
+
+def test_slow_or_wrong_answers_are_unhealthy_too() -> None:
+    slow = Bucket(T0, 1.0, 30, 0, p95=0.9, correct=30, scored=30)
+    wrong = Bucket(T0 + 1, 1.0, 30, 0, p95=0.1, correct=10, scored=30)
+    m = measure_recovery([slow, wrong, *series("h" * 5, T0 + 2)], T0, T0 + 10, RULE, sustain=3)
+    assert m.t_first_unhealthy == T0
+    assert m.t_recovered == T0 + 2
+
+
+def test_verdicts() -> None:
+    recovered = measure_recovery(series("xx" + "h" * 10), T0, T0 + 20, RULE, sustain=5)
+    assert judge_rto(5, recovered).status == "met"
+    assert judge_rto(1, recovered).status == "missed"
+    lost = measure_recovery(series("x" * 20), T0, T0 + 20, RULE, sustain=5)
+    assert judge_rto(15, lost).status == "missed"
+    inconclusive = judge_rto(60, lost, cause="no GPU capacity in region b")
+    assert inconclusive.status == "inconclusive"
+    assert "no GPU capacity in region b" in inconclusive.reason
+    assert judge_rto(5, None).status == "not measured"
+
+
+patterns = st.text(alphabet="hx.", min_size=1, max_size=60)
+
+
+@given(patterns, st.floats(0, 30), st.floats(1, 20), st.floats(-1e9, 1e9))
+def test_rto_is_never_negative_and_shift_invariant(
+    pattern: str, fault_offset: float, sustain: float, shift: float
+) -> None:
+    window = T0 + len(pattern)
+    m = measure_recovery(series(pattern), T0 + fault_offset, window, RULE, sustain)
+    shifted = measure_recovery(series(pattern, T0 + shift), T0 + shift + fault_offset,
+                               window + shift, RULE, sustain)
+    if m.rto is not None:
+        assert m.rto >= 0
+        assert shifted.rto is not None
+        assert abs(shifted.rto - m.rto) < 1e-6
+    else:
+        assert shifted.rto is None
+
+
+@given(patterns, st.floats(1, 20))
+def test_recovery_after_impact_requires_a_sustained_healthy_run(
+    pattern: str, sustain: float
+) -> None:
+    buckets = series(pattern)
+    m = measure_recovery(buckets, T0, T0 + len(pattern), RULE, sustain)
+    if m.impact and m.t_recovered is not None:
+        run = [b for b in buckets if m.t_recovered <= b.start < m.t_recovered + sustain]
+        assert run and all(b.p95 == 0.2 for b in run)
+        assert run[-1].end - m.t_recovered >= sustain - 1e-9
