@@ -25,13 +25,22 @@ TOLERANCE = _SETTINGS.slo.bucket + _SETTINGS.lab.health_interval
 
 def _aidrill(workspace: Path, lab: LabClient, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "AIDRILL_STATE_DIR": str(lab.state_dir)}
-    return subprocess.run([sys.executable, "-m", "aidrill", *args], cwd=workspace, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "aidrill", *args],
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def _runs(workspace: Path) -> dict[str, Path]:
-    return {path.name.split("-", 1)[1]: path
-            for path in sorted((workspace / "reports" / "runs").iterdir())}
+    return {
+        path.name.split("-", 1)[1]: path
+        for path in sorted((workspace / "reports" / "runs").iterdir())
+    }
 
 
 def _result(run_dir: Path) -> dict[str, Any]:
@@ -58,8 +67,13 @@ def _assert_agrees_with_ground_truth(result: dict[str, Any]) -> None:
 def test_node_loss_and_region_failover_rto_match_ground_truth(
     workspace: Path, lab: LabClient
 ) -> None:
-    done = _aidrill(workspace, lab, "run", "experiments/lab/gpu-node-loss.yaml",
-                    "experiments/lab/region-failover.yaml")
+    done = _aidrill(
+        workspace,
+        lab,
+        "run",
+        "experiments/lab/gpu-node-loss.yaml",
+        "experiments/lab/region-failover.yaml",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     runs = _runs(workspace)
     for slug in ("gpu-node-loss", "region-failover"):
@@ -85,8 +99,7 @@ def test_node_loss_and_region_failover_rto_match_ground_truth(
 def test_failover_without_dr_gpu_capacity_is_reported_as_missed_with_cause(
     workspace: Path, lab: LabClient
 ) -> None:
-    done = _aidrill(workspace, lab, "run",
-                    "experiments/lab/region-failover-no-gpu-capacity.yaml")
+    done = _aidrill(workspace, lab, "run", "experiments/lab/region-failover-no-gpu-capacity.yaml")
     assert done.returncode == 1, "a missed target is exit code 1 for `aidrill run`"
     run_dir = _runs(workspace)["region-failover-no-gpu-capacity"]
     result = _result(run_dir)
@@ -107,7 +120,13 @@ def test_plain_chaos_run_executes_the_same_experiment(workspace: Path, lab: LabC
     env = {**os.environ, "AIDRILL_STATE_DIR": str(lab.state_dir)}
     done = subprocess.run(
         [str(chaos), "--no-version-check", "run", "experiments/lab/gpu-node-loss.yaml"],
-        cwd=workspace, env=env, capture_output=True, text=True, timeout=300, check=False)
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     runs = list((workspace / "reports" / "runs").iterdir())
     assert len(runs) == 1

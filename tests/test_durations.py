@@ -9,8 +9,15 @@ from aidrill._durations import format_duration, parse_duration
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("500ms", 0.5), ("10s", 10), ("5m", 300), ("1h", 3600), ("1d", 86400), ("1.5s", 1.5),
-     (30, 30.0)],
+    [
+        ("500ms", 0.5),
+        ("10s", 10),
+        ("5m", 300),
+        ("1h", 3600),
+        ("1d", 86400),
+        ("1.5s", 1.5),
+        (30, 30.0),
+    ],
 )
 def test_parse_duration_accepts_plan_notation(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds

@@ -60,8 +60,9 @@ def test_never_recovering_inside_the_window_is_not_recovered() -> None:
 
 
 def test_a_gap_in_the_series_breaks_a_healthy_run() -> None:
-    m = measure_recovery(series("hhxx" + "hhhhh" + "." + "h" * 10), T0 + 2, T0 + 40, RULE,
-                         sustain=6)
+    m = measure_recovery(
+        series("hhxx" + "hhhhh" + "." + "h" * 10), T0 + 2, T0 + 40, RULE, sustain=6
+    )
     assert m.t_recovered == T0 + 10
 
 
@@ -100,8 +101,9 @@ def test_rto_is_never_negative_and_shift_invariant(
 ) -> None:
     window = T0 + len(pattern)
     m = measure_recovery(series(pattern), T0 + fault_offset, window, RULE, sustain)
-    shifted = measure_recovery(series(pattern, T0 + shift), T0 + shift + fault_offset,
-                               window + shift, RULE, sustain)
+    shifted = measure_recovery(
+        series(pattern, T0 + shift), T0 + shift + fault_offset, window + shift, RULE, sustain
+    )
     if m.rto is not None:
         assert m.rto >= 0
         assert shifted.rto is not None

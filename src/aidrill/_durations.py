@@ -23,9 +23,7 @@ def parse_duration(value: Any) -> float:
         match = _PATTERN.match(value)
         if match:
             return float(match.group(1)) * _SECONDS[match.group(2)]
-    raise ValueError(
-        f"expected a duration such as 500ms, 30s, 5m, 1h or 1d, got {value!r}"
-    )
+    raise ValueError(f"expected a duration such as 500ms, 30s, 5m, 1h or 1d, got {value!r}")
 
 
 def format_duration(seconds: float) -> str:
@@ -37,7 +35,11 @@ def format_duration(seconds: float) -> str:
     total = round(seconds)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
-    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{secs}s" if secs else ""]
+    parts = [
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+        f"{secs}s" if secs else "",
+    ]
     return "".join(parts)
 
 

@@ -114,8 +114,9 @@ def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], int]:
 
 def read_events(run_dir: Path) -> list[Event]:
     records, _ = read_jsonl(run_dir / EVENTS_FILE)
-    return sorted((Event.from_record(r) for r in records if "time" in r and "kind" in r),
-                  key=lambda e: e.time)
+    return sorted(
+        (Event.from_record(r) for r in records if "time" in r and "kind" in r), key=lambda e: e.time
+    )
 
 
 def read_timeline(run_dir: Path) -> list[Bucket]:

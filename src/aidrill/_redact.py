@@ -6,8 +6,9 @@ import re
 from typing import Any
 
 REDACTED = "***redacted***"
-_SECRET_KEY = re.compile(r"(pass(word)?|secret|token|api[_-]?key|credential|private[_-]?key)",
-                         re.IGNORECASE)
+_SECRET_KEY = re.compile(
+    r"(pass(word)?|secret|token|api[_-]?key|credential|private[_-]?key)", re.IGNORECASE
+)
 
 
 def collect_secret_values(experiment: dict[str, Any]) -> set[str]:

@@ -42,11 +42,26 @@ def configure_logging(verbose: bool) -> None:
 
 
 state_dir_option = click.option(
-    "--state-dir", type=click.Path(path_type=Path), envvar="AIDRILL_STATE_DIR",
-    default=Path(".aidrill"), show_default=True, help="Where the lab keeps its state.")
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    envvar="AIDRILL_STATE_DIR",
+    default=Path(".aidrill"),
+    show_default=True,
+    help="Where the lab keeps its state.",
+)
 plan_option = click.option(
-    "--plan", "plan_path", type=click.Path(path_type=Path), default=Path("drplan.yaml"),
-    show_default=True, help="The DR plan.")
+    "--plan",
+    "plan_path",
+    type=click.Path(path_type=Path),
+    default=Path("drplan.yaml"),
+    show_default=True,
+    help="The DR plan.",
+)
 reports_option = click.option(
-    "--reports", "reports_dir", type=click.Path(path_type=Path), default=Path("reports"),
-    show_default=True, help="Where run directories are written (runs/<id>/).")
+    "--reports",
+    "reports_dir",
+    type=click.Path(path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Where run directories are written (runs/<id>/).",
+)

@@ -21,7 +21,10 @@ def load_all(paths: list[Path], plan_path: Path) -> tuple[Plan, list[LoadedExper
 
 
 def run_all(
-    experiments: list[LoadedExperiment], plan_path: Path, reports_dir: Path, state_dir: Path,
+    experiments: list[LoadedExperiment],
+    plan_path: Path,
+    reports_dir: Path,
+    state_dir: Path,
 ) -> list[RunOutcome]:
     if any(e.extension.target == "lab" for e in experiments):
         LabClient(state_dir).status()  # fail fast, before the first run, if no lab answers
@@ -29,13 +32,16 @@ def run_all(
     for number, experiment in enumerate(experiments, start=1):
         started = time.perf_counter()
         label = f"[{number}/{len(experiments)}] {experiment.title}"
-        with console.status(f"{label}: running (load, steady state, fault, observation, "
-                            f"rollbacks)…"):
+        with console.status(
+            f"{label}: running (load, steady state, fault, observation, rollbacks)…"
+        ):
             outcome = run_experiment_file(experiment, plan_path, reports_dir, state_dir)
         outcomes.append(outcome)
-        console.print(f"{label} — {outcome.status}"
-                      f"{', deviated' if outcome.deviated else ''} in "
-                      f"{time.perf_counter() - started:.0f}s")
+        console.print(
+            f"{label} — {outcome.status}"
+            f"{', deviated' if outcome.deviated else ''} in "
+            f"{time.perf_counter() - started:.0f}s"
+        )
         describe(outcome)
     return outcomes
 
@@ -46,6 +52,7 @@ def describe(outcome: RunOutcome) -> None:
         return
     for component in outcome.result["components"]:
         verdict = component["verdict"]
-        console.print(f"    {component['name']}: [{_STYLE[verdict]}]{verdict}[/] — "
-                      f"{component['explanation']}")
+        console.print(
+            f"    {component['name']}: [{_STYLE[verdict]}]{verdict}[/] — {component['explanation']}"
+        )
     console.print(f"    report: {outcome.run_dir / 'report.html'}")

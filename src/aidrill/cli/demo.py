@@ -22,8 +22,13 @@ DEMO_EXPERIMENTS = (
 @click.command()
 @plan_option
 @reports_option
-@click.option("--state-dir", type=click.Path(path_type=Path), default=Path(".aidrill/demo"),
-              show_default=True, help="State directory of the demo's own lab.")
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    default=Path(".aidrill/demo"),
+    show_default=True,
+    help="State directory of the demo's own lab.",
+)
 @reports_errors
 def demo(plan_path: Path, reports_dir: Path, state_dir: Path) -> None:
     """Run the lab drills end to end on this machine and write their reports.
@@ -34,13 +39,14 @@ def demo(plan_path: Path, reports_dir: Path, state_dir: Path) -> None:
     _, experiments = load_all(list(DEMO_EXPERIMENTS), plan_path)
     with console.status("starting the embedded two-region lab…"):
         lab = start_lab(state_dir, plan_path)
-    console.print(f"lab up in {time.perf_counter() - started:.1f}s "
-                  f"({lab.info.topology}, router {lab.info.router_url})")
+    console.print(
+        f"lab up in {time.perf_counter() - started:.1f}s "
+        f"({lab.info.topology}, router {lab.info.router_url})"
+    )
     try:
         run_all(experiments, plan_path, reports_dir, state_dir)
     finally:
         with console.status("stopping the lab…"):
             stop_lab(state_dir)
     index = write_index(reports_dir)
-    console.print(f"demo finished in {time.perf_counter() - started:.0f}s; "
-                  f"open {index.resolve()}")
+    console.print(f"demo finished in {time.perf_counter() - started:.0f}s; open {index.resolve()}")

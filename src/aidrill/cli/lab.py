@@ -20,8 +20,11 @@ def lab() -> None:
 @lab.command()
 @state_dir_option
 @plan_option
-@click.option("--topology", type=click.Choice(["active-passive", "active-active"]),
-              help="Override the plan's topology.")
+@click.option(
+    "--topology",
+    type=click.Choice(["active-passive", "active-active"]),
+    help="Override the plan's topology.",
+)
 @reports_errors
 def up(state_dir: Path, plan_path: Path, topology: str | None) -> None:
     """Start the lab in the background; return once it serves at full capacity."""
@@ -30,8 +33,10 @@ def up(state_dir: Path, plan_path: Path, topology: str | None) -> None:
     with console.status("starting the lab (training the model, booting GPU nodes)…"):
         client = start_lab(state_dir, plan_path, topology)
     info = client.info
-    console.print(f"lab up in {time.perf_counter() - started:.1f}s: {info.topology}, "
-                  f"primary {info.primary}, DR {info.dr}; router {info.router_url}")
+    console.print(
+        f"lab up in {time.perf_counter() - started:.1f}s: {info.topology}, "
+        f"primary {info.primary}, DR {info.dr}; router {info.router_url}"
+    )
     console.print(f"state in {state_dir}; stop it with `aidrill lab down`")
 
 
@@ -42,17 +47,29 @@ def status(state_dir: Path) -> None:
     """Show regions, GPU nodes, routing and active faults."""
     report = LabClient(state_dir).status()
     router = report["router"]
-    console.print(f"router: {router['topology']}, active region {router['active']}, "
-                  f"serving capacity {report['serving_capacity']}/{report['nominal_capacity']}")
+    console.print(
+        f"router: {router['topology']}, active region {router['active']}, "
+        f"serving capacity {report['serving_capacity']}/{report['nominal_capacity']}"
+    )
     for region in report["regions"]:
         healthy = sum(n["healthy"] for n in region["nodes"])
-        flags = [f for f, on in (("FAILED", region["failed"]),
-                                 ("no GPU capacity", region["capacity_exhausted"])) if on]
-        console.print(f"  {region['name']}: {healthy}/{region['desired']} healthy GPU nodes, "
-                      f"{region['provisioning']} provisioning {' '.join(flags)}")
+        flags = [
+            f
+            for f, on in (
+                ("FAILED", region["failed"]),
+                ("no GPU capacity", region["capacity_exhausted"]),
+            )
+            if on
+        ]
+        console.print(
+            f"  {region['name']}: {healthy}/{region['desired']} healthy GPU nodes, "
+            f"{region['provisioning']} provisioning {' '.join(flags)}"
+        )
     for fault in report["faults"]:
-        console.print(f"  active fault {fault['id']}: {fault['kind']} in {fault['region']}"
-                      f" (run {fault.get('run_id') or 'unknown'})")
+        console.print(
+            f"  active fault {fault['id']}: {fault['kind']} in {fault['region']}"
+            f" (run {fault.get('run_id') or 'unknown'})"
+        )
 
 
 @lab.command()
@@ -74,7 +91,10 @@ def reset(state_dir: Path) -> None:
     with console.status("clearing faults and restoring nominal capacity…"):
         result = LabClient(state_dir).reset()
     for fault in result["cleared"]:
-        console.print(f"cleared {fault['kind']} in {fault['region']} "
-                      f"left by run {fault.get('run_id') or 'unknown'}")
-    console.print("lab restored" if result["restored"] else
-                  "[red]lab not back at nominal capacity yet[/]")
+        console.print(
+            f"cleared {fault['kind']} in {fault['region']} "
+            f"left by run {fault.get('run_id') or 'unknown'}"
+        )
+    console.print(
+        "lab restored" if result["restored"] else "[red]lab not back at nominal capacity yet[/]"
+    )

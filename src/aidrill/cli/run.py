@@ -22,8 +22,7 @@ from aidrill.report import write_index
 @reports_option
 @state_dir_option
 @reports_errors
-def run(experiments: tuple[Path, ...], plan_path: Path, reports_dir: Path,
-        state_dir: Path) -> None:
+def run(experiments: tuple[Path, ...], plan_path: Path, reports_dir: Path, state_dir: Path) -> None:
     """Run experiments under load against the running lab and measure recovery.
 
     Exit code 0 when every target was met, 1 when a target was missed or a run

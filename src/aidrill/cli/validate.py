@@ -19,8 +19,7 @@ def validate_document(document: Document, plan: Plan | None) -> str:
     """Validate one document; return its kind."""
     data = document.data
     if not isinstance(data, dict):
-        raise InputError("expected a mapping (a plan, experiment or probe set)",
-                         file=document.path)
+        raise InputError("expected a mapping (a plan, experiment or probe set)", file=document.path)
     if data.get("kind") == "probe-set":
         try:
             ProbeSet.model_validate(data)
@@ -33,16 +32,22 @@ def validate_document(document: Document, plan: Plan | None) -> str:
     if "components" in data and "regions" in data:
         plan_from_document(document)
         return "plan"
-    raise InputError("cannot tell what this is: a plan has regions and components, an "
-                     "experiment has a method, a probe set has kind: probe-set",
-                     file=document.path)
+    raise InputError(
+        "cannot tell what this is: a plan has regions and components, an "
+        "experiment has a method, a probe set has kind: probe-set",
+        file=document.path,
+    )
 
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--plan", "plan_path", type=click.Path(path_type=Path), default=None,
-              help="Plan to check experiment components against (default: drplan.yaml "
-                   "when it exists).")
+@click.option(
+    "--plan",
+    "plan_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Plan to check experiment components against (default: drplan.yaml when it exists).",
+)
 def validate(files: tuple[Path, ...], plan_path: Path | None) -> None:
     """Check plans, experiments and probe sets before anything runs."""
     failed = 0

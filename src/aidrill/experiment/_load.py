@@ -38,8 +38,9 @@ class LoadedExperiment:
         experiment = copy.deepcopy(self.raw)
         controls = experiment.setdefault("controls", [])
         if not any((c.get("provider") or {}).get("module") == CONTROL_MODULE for c in controls):
-            controls.append({"name": "aidrill",
-                             "provider": {"type": "python", "module": CONTROL_MODULE}})
+            controls.append(
+                {"name": "aidrill", "provider": {"type": "python", "module": CONTROL_MODULE}}
+            )
         return experiment
 
 
@@ -66,9 +67,13 @@ def experiment_from_document(document: Document, plan: Plan | None = None) -> Lo
     _ensure_valid_for_chaoslib(document, raw)
     found = find_aidrill_extension(raw)
     if found is None:
-        raise ExperimentError("add an aidrill extension (extensions: [{name: aidrill, ...}]) "
-                              "naming the components it measures", file=document.path,
-                              line=document.line_of(("extensions",)), field="extensions")
+        raise ExperimentError(
+            "add an aidrill extension (extensions: [{name: aidrill, ...}]) "
+            "naming the components it measures",
+            file=document.path,
+            line=document.line_of(("extensions",)),
+            field="extensions",
+        )
     index, body = found
     try:
         extension = AidrillExtension.model_validate(body)
@@ -80,9 +85,12 @@ def experiment_from_document(document: Document, plan: Plan | None = None) -> Lo
             if plan.component(name) is None:
                 known = ", ".join(c.name for c in plan.components)
                 location = ("extensions", index, "components", position)
-                raise ExperimentError(f"unknown component {name!r}; the plan has: {known}",
-                                      file=document.path, line=document.line_of(location),
-                                      field="extensions.aidrill.components")
+                raise ExperimentError(
+                    f"unknown component {name!r}; the plan has: {known}",
+                    file=document.path,
+                    line=document.line_of(location),
+                    field="extensions.aidrill.components",
+                )
     return LoadedExperiment(document.path, raw, extension)
 
 
@@ -98,7 +106,8 @@ def _ensure_valid_for_chaoslib(document: Document, raw: dict[str, Any]) -> None:
     except ChaosException as exc:
         raise ExperimentError(str(exc), file=document.path) from exc
     except (TypeError, AttributeError, KeyError, ValueError) as exc:
-        raise ExperimentError(f"not a valid Chaos Toolkit experiment: {exc}",
-                              file=document.path) from exc
+        raise ExperimentError(
+            f"not a valid Chaos Toolkit experiment: {exc}", file=document.path
+        ) from exc
     finally:
         chaos_logger.setLevel(previous)

@@ -89,19 +89,26 @@ def read_lab_info(state_dir: Path) -> LabInfo:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise LabNotRunningError(
-            f"no lab is running in {state_dir} (start one with `aidrill lab up`)") from None
+            f"no lab is running in {state_dir} (start one with `aidrill lab up`)"
+        ) from None
     except (OSError, json.JSONDecodeError) as exc:
         raise LabError(f"cannot read {path}: {exc}") from exc
     return LabInfo(
-        pid=raw["pid"], control_port=raw["control_port"], router_port=raw["router_port"],
-        topology=raw["topology"], primary=raw["primary"], dr=raw["dr"],
-        regions=raw["regions"], golden_set=Path(raw["golden_set"]),
+        pid=raw["pid"],
+        control_port=raw["control_port"],
+        router_port=raw["router_port"],
+        topology=raw["topology"],
+        primary=raw["primary"],
+        dr=raw["dr"],
+        regions=raw["regions"],
+        golden_set=Path(raw["golden_set"]),
         nominal_capacity=raw["nominal_capacity"],
     )
 
 
-def start_lab(state_dir: Path, plan_path: Path, topology: str | None = None,
-              timeout: float = 30.0) -> LabClient:
+def start_lab(
+    state_dir: Path, plan_path: Path, topology: str | None = None, timeout: float = 30.0
+) -> LabClient:
     """Start the lab in the background and return once it serves at full capacity."""
     with contextlib.suppress(LabNotRunningError):
         client = LabClient(state_dir)
@@ -111,16 +118,25 @@ def start_lab(state_dir: Path, plan_path: Path, topology: str | None = None,
         (state_dir / "lab.json").unlink(missing_ok=True)
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "logs").mkdir(exist_ok=True)
-    command = [sys.executable, "-m", "aidrill.lab._daemon", "--detach",
-               "--state", str(state_dir), "--plan", str(plan_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "aidrill.lab._daemon",
+        "--detach",
+        "--state",
+        str(state_dir),
+        "--plan",
+        str(plan_path),
+    ]
     if topology:
         command += ["--topology", topology]
     pid_file = state_dir / "daemon.pid"
     pid_file.unlink(missing_ok=True)
     log_path = state_dir / "logs" / "lab.log"
     with log_path.open("ab") as log:
-        launcher = subprocess.run(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                  check=False, timeout=timeout)
+        launcher = subprocess.run(
+            command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, check=False, timeout=timeout
+        )
     if launcher.returncode != 0:
         raise LabError(f"the lab could not start (code {launcher.returncode}); see {log_path}")
     deadline = time.monotonic() + timeout
@@ -136,8 +152,10 @@ def start_lab(state_dir: Path, plan_path: Path, topology: str | None = None,
     daemon_pid = _read_pid(pid_file)
     if daemon_pid is not None:
         _kill_group(daemon_pid)
-    raise LabError(f"the lab did not become healthy within {timeout:.0f}s; "
-                   f"see {state_dir / 'logs' / 'lab.log'}")
+    raise LabError(
+        f"the lab did not become healthy within {timeout:.0f}s; "
+        f"see {state_dir / 'logs' / 'lab.log'}"
+    )
 
 
 def stop_lab(state_dir: Path, timeout: float = 15.0) -> bool:

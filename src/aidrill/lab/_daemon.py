@@ -46,11 +46,21 @@ class Lab:
             checksum = save_model(model, artifact)
             self.truth.record("model_published", region=region.name, sha256=checksum)
             self.regions[region.name] = Region(
-                region.name, self.settings, artifact, state_dir / "logs",
-                self.nominal_desired(region.name), self.truth.record)
+                region.name,
+                self.settings,
+                artifact,
+                state_dir / "logs",
+                self.nominal_desired(region.name),
+                self.truth.record,
+            )
         self.router = GlobalRouter(
-            list(self.regions.values()), plan.primary_region, topology,
-            self.settings.nodes_per_region, self.settings.health_interval, self.truth.record)
+            list(self.regions.values()),
+            plan.primary_region,
+            topology,
+            self.settings.nodes_per_region,
+            self.settings.health_interval,
+            self.truth.record,
+        )
         self.server = QuietServer(("127.0.0.1", 0), _control_handler(self))
         self._at_capacity = False
 
@@ -74,17 +84,26 @@ class Lab:
         for region in self.regions.values():
             region.start()
         self.router.start()
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
-                         daemon=True, name="control").start()
+        threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            daemon=True,
+            name="control",
+        ).start()
         threading.Thread(target=self._watch_capacity, daemon=True, name="capacity").start()
         self.truth.record("lab_started", topology=self.topology)
         info = {
-            "pid": os.getpid(), "control_port": self.server.server_address[1],
-            "router_port": self.router.port, "topology": self.topology,
-            "primary": self.plan.primary_region, "dr": self.plan.dr_region,
+            "pid": os.getpid(),
+            "control_port": self.server.server_address[1],
+            "router_port": self.router.port,
+            "topology": self.topology,
+            "primary": self.plan.primary_region,
+            "dr": self.plan.dr_region,
             "regions": {name: r.port for name, r in self.regions.items()},
-            "golden_set": str(self.golden_path.resolve()), "model_accuracy": self.accuracy,
-            "nominal_capacity": self.nominal_capacity, "started_at": time.time(),
+            "golden_set": str(self.golden_path.resolve()),
+            "model_accuracy": self.accuracy,
+            "nominal_capacity": self.nominal_capacity,
+            "started_at": time.time(),
         }
         tmp = self.state_dir / "lab.json.tmp"
         tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
@@ -105,8 +124,12 @@ class Lab:
             if at_capacity != self._at_capacity:
                 self._at_capacity = at_capacity
                 kind = "serving_capacity_restored" if at_capacity else "serving_capacity_lost"
-                self.truth.record(kind, serving=serving, nominal=self.nominal_capacity,
-                                  regions=self.router.serving_regions())
+                self.truth.record(
+                    kind,
+                    serving=serving,
+                    nominal=self.nominal_capacity,
+                    regions=self.router.serving_regions(),
+                )
 
     def status(self) -> dict[str, Any]:
         return {
@@ -128,8 +151,9 @@ class Lab:
         return bool(predicate())
 
     # -- faults and their rollbacks ----------------------------------------------------
-    def kill_nodes(self, region: str, count: int | None, fraction: float | None,
-                   run_id: str | None) -> dict[str, Any]:
+    def kill_nodes(
+        self, region: str, count: int | None, fraction: float | None, run_id: str | None
+    ) -> dict[str, Any]:
         target = self.regions[region]
         alive = sum(n["alive"] for n in target.snapshot()["nodes"])
         if count is None:
@@ -142,7 +166,8 @@ class Lab:
         target = self.regions[region]
         ok = self.wait_until(
             lambda: target.healthy_count() >= target.state.desired and self._at_capacity,
-            _ROLLBACK_TIMEOUT)
+            _ROLLBACK_TIMEOUT,
+        )
         cleared = self.ledger.remove("kill-nodes", region)
         return {"restored": ok, "cleared": cleared}
 
@@ -179,17 +204,23 @@ class Lab:
 
     def _is_nominal(self) -> bool:
         snapshot = self.router.snapshot()
-        routed_home = self.topology == "active-active" or snapshot["active"] == self.plan.primary_region
-        desired_ok = all(r.state.desired == self.nominal_desired(r.name) for r in self.regions.values())
+        routed_home = (
+            self.topology == "active-active" or snapshot["active"] == self.plan.primary_region
+        )
+        desired_ok = all(
+            r.state.desired == self.nominal_desired(r.name) for r in self.regions.values()
+        )
         return routed_home and desired_ok and self._at_capacity
 
 
 _FAULTS = {
     "/faults/kill-nodes": lambda lab, b: lab.kill_nodes(
-        b["region"], b.get("count"), b.get("fraction"), b.get("run_id")),
+        b["region"], b.get("count"), b.get("fraction"), b.get("run_id")
+    ),
     "/faults/fail-region": lambda lab, b: lab.fail_region(b["region"], b.get("run_id")),
     "/faults/exhaust-gpu-capacity": lambda lab, b: lab.exhaust_capacity(
-        b["region"], b.get("run_id")),
+        b["region"], b.get("run_id")
+    ),
     "/rollbacks/restore-nodes": lambda lab, b: lab.restore_nodes(b["region"]),
     "/rollbacks/restore-region": lambda lab, b: lab.restore_region(b["region"]),
     "/rollbacks/restore-gpu-capacity": lambda lab, b: lab.restore_capacity(b["region"]),
@@ -221,8 +252,9 @@ def _control_handler(lab: Lab) -> type[JsonHandler]:
                 return
             region = body.get("region")
             if region is not None and region not in lab.regions:
-                self.send_json(400, {"error": f"unknown region {region!r}; the lab has "
-                                              f"{sorted(lab.regions)}"})
+                self.send_json(
+                    400, {"error": f"unknown region {region!r}; the lab has {sorted(lab.regions)}"}
+                )
                 return
             try:
                 result = handler(lab, body)
@@ -240,8 +272,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state", required=True, type=Path)
     parser.add_argument("--plan", required=True, type=Path)
     parser.add_argument("--topology", choices=["active-passive", "active-active"])
-    parser.add_argument("--detach", action="store_true",
-                        help="fork into a new session and return at once")
+    parser.add_argument(
+        "--detach", action="store_true", help="fork into a new session and return at once"
+    )
     args = parser.parse_args(argv)
     plan = load_plan(args.plan)
     if args.detach and os.fork() > 0:

@@ -52,7 +52,11 @@ class UpstreamPool:
         self._local = threading.local()
 
     def request(
-        self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, bytes, dict[str, str]]:
         """Send one request, retrying once on a stale kept-alive connection."""
         for attempt in (1, 2):

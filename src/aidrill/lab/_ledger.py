@@ -32,8 +32,13 @@ class FaultLedger:
         os.replace(tmp, self.path)
 
     def add(self, kind: str, region: str, **details: Any) -> dict[str, Any]:
-        entry = {"id": uuid.uuid4().hex[:12], "kind": kind, "region": region,
-                 "injected_at": time.time(), **details}
+        entry = {
+            "id": uuid.uuid4().hex[:12],
+            "kind": kind,
+            "region": region,
+            "injected_at": time.time(),
+            **details,
+        }
         with self._lock:
             self._entries.append(entry)
             self._write()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,8 +50,13 @@ class Region:
     """Supervisor (autoscaler with GPU quota and provisioning delay) and balancer."""
 
     def __init__(
-        self, name: str, settings: LabSettings, model_path: Path, log_dir: Path,
-        desired: int, record: Record,
+        self,
+        name: str,
+        settings: LabSettings,
+        model_path: Path,
+        log_dir: Path,
+        desired: int,
+        record: Record,
     ) -> None:
         self.name = name
         self.settings = settings
@@ -70,15 +75,21 @@ class Region:
         """Boot the region's nominal nodes at once (no provisioning delay), then serve."""
         with self.lock:
             self.state.provisioning = self.state.desired
-        booting = [threading.Thread(target=self._provision, kwargs={"delay": 0.0}, daemon=True)
-                   for _ in range(self.state.desired)]
+        booting = [
+            threading.Thread(target=self._provision, kwargs={"delay": 0.0}, daemon=True)
+            for _ in range(self.state.desired)
+        ]
         for thread in booting:
             thread.start()
         for thread in booting:
             thread.join()
         self._check_nodes()
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
-                         daemon=True, name=f"lb-{self.name}").start()
+        threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            daemon=True,
+            name=f"lb-{self.name}",
+        ).start()
         threading.Thread(target=self._supervise, daemon=True, name=f"sup-{self.name}").start()
 
     def stop(self) -> None:
@@ -126,8 +137,9 @@ class Region:
         with self.lock:
             self.state.capacity_exhausted = exhausted
             self.state.refusal_reported = False
-        self.record("gpu_capacity_exhausted" if exhausted else "gpu_capacity_restored",
-                    region=self.name)
+        self.record(
+            "gpu_capacity_exhausted" if exhausted else "gpu_capacity_restored", region=self.name
+        )
 
     def healthy_count(self) -> int:
         with self.lock:
@@ -145,8 +157,13 @@ class Region:
                 "capacity_exhausted": self.state.capacity_exhausted,
                 "provisioning": self.state.provisioning,
                 "nodes": [
-                    {"name": n.name, "pid": n.process.pid, "port": n.port,
-                     "healthy": n.healthy, "alive": n.alive}
+                    {
+                        "name": n.name,
+                        "pid": n.process.pid,
+                        "port": n.port,
+                        "healthy": n.healthy,
+                        "alive": n.alive,
+                    }
                     for n in self.state.nodes.values()
                 ],
             }
@@ -170,8 +187,11 @@ class Region:
             healthy = _probe(node.port)
             if healthy != node.healthy:
                 node.healthy = healthy
-                self.record("node_healthy" if healthy else "node_unhealthy",
-                            region=self.name, node=node.name)
+                self.record(
+                    "node_healthy" if healthy else "node_unhealthy",
+                    region=self.name,
+                    node=node.name,
+                )
 
     def _reconcile(self) -> None:
         with self.lock:
@@ -190,10 +210,15 @@ class Region:
                 quota_left = self.settings.gpu_quota - alive - state.provisioning
                 missing = min(missing, quota_left)
                 state.provisioning += max(0, missing)
-            spare = sorted(state.nodes.values(), key=lambda n: n.name)[-surplus:] if surplus > 0 else []
+            spare = (
+                sorted(state.nodes.values(), key=lambda n: n.name)[-surplus:] if surplus > 0 else []
+            )
         if report:
-            self.record("provisioning_refused", region=self.name,
-                        reason=f"no GPU capacity in region {self.name}")
+            self.record(
+                "provisioning_refused",
+                region=self.name,
+                reason=f"no GPU capacity in region {self.name}",
+            )
         for _ in range(max(0, missing)):
             threading.Thread(target=self._provision, daemon=True).start()
         for node in spare:
@@ -225,9 +250,22 @@ class Region:
     def _boot(self, name: str) -> Node | None:
         log = (self.log_dir / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "aidrill.lab.worker", "--region", self.name, "--node", name,
-             "--model", str(self.model_path), "--service-time", str(self.settings.service_time)],
-            stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "aidrill.lab.worker",
+                "--region",
+                self.name,
+                "--node",
+                name,
+                "--model",
+                str(self.model_path),
+                "--service-time",
+                str(self.settings.service_time),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
         )
         log.close()
         port = _read_ready_port(process)
@@ -243,8 +281,11 @@ class Region:
         with self.lock:
             if self.state.failed:
                 return None
-            candidates = [n for n in self.state.nodes.values()
-                          if n.healthy and n.inflight < self.settings.max_queue_per_node]
+            candidates = [
+                n
+                for n in self.state.nodes.values()
+                if n.healthy and n.inflight < self.settings.max_queue_per_node
+            ]
             if not candidates:
                 return None
             node = min(candidates, key=lambda n: n.inflight)
@@ -263,8 +304,12 @@ def _balancer_handler(region: Region) -> type[JsonHandler]:
                 self.send_json(404, {"error": "not found"})
                 return
             healthy = region.healthy_count()
-            body = {"region": region.name, "healthy_nodes": healthy,
-                    "desired": region.state.desired, "failed": region.state.failed}
+            body = {
+                "region": region.name,
+                "healthy_nodes": healthy,
+                "desired": region.state.desired,
+                "failed": region.state.failed,
+            }
             self.send_json(200 if healthy else 503, body)
 
         def do_POST(self) -> None:
@@ -278,7 +323,8 @@ def _balancer_handler(region: Region) -> type[JsonHandler]:
                 return
             try:
                 status, payload, _ = node.pool.request(
-                    "POST", self.path, body, {"Content-Type": "application/json"})
+                    "POST", self.path, body, {"Content-Type": "application/json"}
+                )
             except OSError:
                 self.send_json(502, {"error": f"node {node.name} failed"})
                 return
@@ -320,9 +366,7 @@ def _read_ready_port(process: subprocess.Popen[bytes]) -> int | None:
 def _kill(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGKILL)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
     if process.stdout is not None:
         process.stdout.close()

@@ -17,8 +17,13 @@ class GlobalRouter:
     spreads traffic over every healthy region (active-active)."""
 
     def __init__(
-        self, regions: list[Region], primary: str, topology: str, nodes_per_region: int,
-        interval: float, record: Record,
+        self,
+        regions: list[Region],
+        primary: str,
+        topology: str,
+        nodes_per_region: int,
+        interval: float,
+        record: Record,
     ) -> None:
         self.regions = {r.name: r for r in regions}
         self.primary = primary
@@ -38,8 +43,12 @@ class GlobalRouter:
         self.port = self.server.server_address[1]
 
     def start(self) -> None:
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
-                         daemon=True, name="router").start()
+        threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            daemon=True,
+            name="router",
+        ).start()
         threading.Thread(target=self._health_loop, daemon=True, name="router-health").start()
 
     def stop(self) -> None:
@@ -69,8 +78,12 @@ class GlobalRouter:
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
-            return {"port": self.port, "topology": self.topology, "active": self.active,
-                    "up": dict(self.up)}
+            return {
+                "port": self.port,
+                "topology": self.topology,
+                "active": self.active,
+                "up": dict(self.up),
+            }
 
     def reset(self) -> None:
         with self.lock:
@@ -85,7 +98,7 @@ class GlobalRouter:
 
     def _check(self, name: str) -> None:
         try:
-            status, body = get_json("127.0.0.1", self.regions[name].port, "/healthz", timeout=0.4)
+            status, _ = get_json("127.0.0.1", self.regions[name].port, "/healthz", timeout=0.4)
             healthy = status == 200
         except OSError:
             healthy = False
@@ -131,7 +144,8 @@ def _router_handler(router: GlobalRouter) -> type[JsonHandler]:
                 return
             try:
                 status, payload, headers = router.pool(region).request(
-                    "POST", self.path, body, {"Content-Type": "application/json"})
+                    "POST", self.path, body, {"Content-Type": "application/json"}
+                )
             except OSError:
                 self.send_json(502, {"error": f"region {region} unreachable"})
                 return

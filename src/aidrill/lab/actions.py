@@ -37,7 +37,9 @@ def _run_id(configuration: Configuration) -> str | None:
 
 
 def kill_gpu_nodes(
-    region: str, count: int | None = None, fraction: float | None = None,
+    region: str,
+    count: int | None = None,
+    fraction: float | None = None,
     configuration: Configuration = None,
 ) -> dict[str, Any]:
     """Crash ``count`` GPU nodes (or ``fraction`` of them) in ``region`` with SIGKILL."""
@@ -48,32 +50,41 @@ def kill_gpu_nodes(
     if fraction is not None and not 0 < fraction <= 1:
         raise LabError(f"kill_gpu_nodes: fraction must be in (0, 1], got {fraction}")
     return _client(configuration).call(
-        "/faults/kill-nodes", region=region, count=count, fraction=fraction,
-        run_id=_run_id(configuration))
+        "/faults/kill-nodes",
+        region=region,
+        count=count,
+        fraction=fraction,
+        run_id=_run_id(configuration),
+    )
 
 
 def restore_gpu_nodes(region: str, configuration: Configuration = None) -> dict[str, Any]:
     """Rollback: wait until ``region`` runs its desired GPU nodes again."""
-    return _checked(_client(configuration).call("/rollbacks/restore-nodes", region=region),
-                    f"GPU nodes in {region}")
+    return _checked(
+        _client(configuration).call("/rollbacks/restore-nodes", region=region),
+        f"GPU nodes in {region}",
+    )
 
 
 def fail_region(region: str, configuration: Configuration = None) -> dict[str, Any]:
     """Take a whole region down: its nodes crash and its balancer stops serving."""
     return _client(configuration).call(
-        "/faults/fail-region", region=region, run_id=_run_id(configuration))
+        "/faults/fail-region", region=region, run_id=_run_id(configuration)
+    )
 
 
 def restore_region(region: str, configuration: Configuration = None) -> dict[str, Any]:
     """Rollback: bring ``region`` back and wait for the lab's nominal routing."""
-    return _checked(_client(configuration).call("/rollbacks/restore-region", region=region),
-                    f"region {region}")
+    return _checked(
+        _client(configuration).call("/rollbacks/restore-region", region=region), f"region {region}"
+    )
 
 
 def exhaust_gpu_capacity(region: str, configuration: Configuration = None) -> dict[str, Any]:
     """Leave ``region`` with no free GPU capacity: no new node can be provisioned there."""
     return _client(configuration).call(
-        "/faults/exhaust-gpu-capacity", region=region, run_id=_run_id(configuration))
+        "/faults/exhaust-gpu-capacity", region=region, run_id=_run_id(configuration)
+    )
 
 
 def restore_gpu_capacity(region: str, configuration: Configuration = None) -> dict[str, Any]:

@@ -47,8 +47,11 @@ def _make_handler(model: Model, region: str, node: str, service_time: float) -> 
                 remaining = service_time - (time.perf_counter() - started)
                 if remaining > 0:
                     time.sleep(remaining)
-            self.send_json(200, {"label": label, "region": region, "node": node},
-                           headers={"X-Aidrill-Region": region})
+            self.send_json(
+                200,
+                {"label": label, "region": region, "node": node},
+                headers={"X-Aidrill-Region": region},
+            )
 
     return NodeHandler
 

@@ -29,9 +29,17 @@ class _OpenBucket:
     def close(self, width: float) -> Bucket:
         h = self.histogram
         return Bucket(
-            start=self.start, width=width, requests=self.requests, failures=self.failures,
-            p50=h.quantile(0.50), p95=h.quantile(0.95), p99=h.quantile(0.99), max=h.maximum(),
-            correct=self.correct, scored=self.scored, regions=dict(self.regions),
+            start=self.start,
+            width=width,
+            requests=self.requests,
+            failures=self.failures,
+            p50=h.quantile(0.50),
+            p95=h.quantile(0.95),
+            p99=h.quantile(0.99),
+            max=h.maximum(),
+            correct=self.correct,
+            scored=self.scored,
+            regions=dict(self.regions),
         )
 
 
@@ -45,7 +53,11 @@ class BucketAggregator:
         self._handle: IO[str] = path.open("a", encoding="utf-8")
 
     def add(
-        self, start_time: float, latency: float, ok: bool, correct: bool | None,
+        self,
+        start_time: float,
+        latency: float,
+        ok: bool,
+        correct: bool | None,
         region: str | None,
     ) -> None:
         index = math.floor(start_time / self.width)
@@ -65,7 +77,8 @@ class BucketAggregator:
     def flush(self, now: float, final: bool = False) -> int:
         """Write every bucket that can no longer receive results; return how many."""
         ready = sorted(
-            index for index, bucket in self._open.items()
+            index
+            for index, bucket in self._open.items()
             if final or bucket.start + self.width + self.grace <= now
         )
         for index in ready:

@@ -31,7 +31,11 @@ class LoadGenerator:
     """Starts Locust against ``host`` and stops it; the run time is always bounded."""
 
     def __init__(
-        self, host: str, golden_set: Path, run_dir: Path, profile: LoadProfile,
+        self,
+        host: str,
+        golden_set: Path,
+        run_dir: Path,
+        profile: LoadProfile,
         max_duration: float,
     ) -> None:
         self.host = host
@@ -56,24 +60,48 @@ class LoadGenerator:
         }
         users = str(self.profile.users)
         command = [
-            sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE), "--headless",
-            "-u", users, "-r", users, "--run-time", f"{max(1, round(self.max_duration))}s",
-            "--host", self.host, "--stop-timeout", "2", "--only-summary",
-            "--exit-code-on-error", "0", "--loglevel", "WARNING",
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(_LOCUSTFILE),
+            "--headless",
+            "-u",
+            users,
+            "-r",
+            users,
+            "--run-time",
+            f"{max(1, round(self.max_duration))}s",
+            "--host",
+            self.host,
+            "--stop-timeout",
+            "2",
+            "--only-summary",
+            "--exit-code-on-error",
+            "0",
+            "--loglevel",
+            "WARNING",
         ]
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
-                command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env,
-                start_new_session=True)
+                command,
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + ready_timeout
         while not self.ready_file.exists():
             if self._process.poll() is not None:
-                raise LoadError(f"Locust exited at start (code {self._process.returncode}); "
-                                f"see {self.log_path}")
+                raise LoadError(
+                    f"Locust exited at start (code {self._process.returncode}); see {self.log_path}"
+                )
             if time.monotonic() > deadline:
                 self.stop()
-                raise LoadError(f"Locust did not start within {ready_timeout:.0f}s; "
-                                f"see {self.log_path}")
+                raise LoadError(
+                    f"Locust did not start within {ready_timeout:.0f}s; see {self.log_path}"
+                )
             time.sleep(0.05)
         self.ready_file.unlink(missing_ok=True)
 

@@ -38,15 +38,22 @@ class InferenceUser(HttpUser):
         sample = self.samples[self.position % len(self.samples)]
         self.position += 1
         self.client.post(
-            "/predict", json={"features": sample["features"]}, name="predict",
-            timeout=_TIMEOUT, context={"expected": sample["label"]},
+            "/predict",
+            json={"features": sample["features"]},
+            name="predict",
+            timeout=_TIMEOUT,
+            context={"expected": sample["label"]},
         )
 
 
 def _on_request(
-    aggregator: BucketAggregator, response_time: float, start_time: float | None = None,
-    response: Any = None, context: dict[str, Any] | None = None,
-    exception: BaseException | None = None, **_: Any,
+    aggregator: BucketAggregator,
+    response_time: float,
+    start_time: float | None = None,
+    response: Any = None,
+    context: dict[str, Any] | None = None,
+    exception: BaseException | None = None,
+    **_: Any,
 ) -> None:
     began = start_time if start_time is not None else time.time() - response_time / 1000
     ok = exception is None
@@ -62,11 +69,10 @@ def _on_request(
     aggregator.add(began, response_time / 1000, ok, correct, region)
 
 
-@events.init.add_listener
+@events.init.add_listener  # type: ignore[untyped-decorator]
 def _on_init(environment: Any, **_: Any) -> None:
     aggregator = BucketAggregator(_TIMELINE, _BUCKET, grace=_TIMEOUT + 0.5)
-    environment.events.request.add_listener(
-        lambda **kwargs: _on_request(aggregator, **kwargs))
+    environment.events.request.add_listener(lambda **kwargs: _on_request(aggregator, **kwargs))
 
     def flush_forever() -> None:
         while True:

@@ -69,8 +69,11 @@ def health_rule_for(plan: Plan) -> HealthRule:
 
 
 def evaluate_run(
-    plan: Plan, component_names: Sequence[str], events: Sequence[Event],
-    buckets: Sequence[Bucket], sustain: float,
+    plan: Plan,
+    component_names: Sequence[str],
+    events: Sequence[Event],
+    buckets: Sequence[Bucket],
+    sustain: float,
 ) -> RunEvaluation:
     """Measure every component the experiment names, from evidence only."""
     t_fault = _first_time(events, "fault_injected")
@@ -84,34 +87,54 @@ def evaluate_run(
         if component is None:
             notes.append(f"component {name!r} is not in the plan")
             continue
-        results.append(_evaluate_component(
-            plan, component, events, buckets, t_fault, window_end, sustain))
-    return RunEvaluation(t_fault, window_end, results,
-                         _ground_truth_rto(events, t_fault, window_end), notes)
+        results.append(
+            _evaluate_component(plan, component, events, buckets, t_fault, window_end, sustain)
+        )
+    return RunEvaluation(
+        t_fault, window_end, results, _ground_truth_rto(events, t_fault, window_end), notes
+    )
 
 
 def _evaluate_component(
-    plan: Plan, component: Component, events: Sequence[Event], buckets: Sequence[Bucket],
-    t_fault: float | None, window_end: float | None, sustain: float,
+    plan: Plan,
+    component: Component,
+    events: Sequence[Event],
+    buckets: Sequence[Bucket],
+    t_fault: float | None,
+    window_end: float | None,
+    sustain: float,
 ) -> ComponentResult:
     if component.tier != "inference":
-        return ComponentResult(component, None, Verdict(
-            "not measured", f"no {component.tier} series is recorded by this run"))
+        return ComponentResult(
+            component,
+            None,
+            Verdict("not measured", f"no {component.tier} series is recorded by this run"),
+        )
     if t_fault is None or window_end is None:
-        return ComponentResult(component, None, Verdict(
-            "not measured", "no fault was injected, so there is nothing to recover from"))
+        return ComponentResult(
+            component,
+            None,
+            Verdict("not measured", "no fault was injected, so there is nothing to recover from"),
+        )
     if not buckets:
-        return ComponentResult(component, None, Verdict(
-            "not measured", "the load produced no timeline, so recovery cannot be judged"))
+        return ComponentResult(
+            component,
+            None,
+            Verdict("not measured", "the load produced no timeline, so recovery cannot be judged"),
+        )
     measurement = measure_recovery(buckets, t_fault, window_end, health_rule_for(plan), sustain)
     cause = None if measurement.recovered else _cause(events, t_fault, window_end)
-    return ComponentResult(component, measurement, judge_rto(component.rto, measurement, cause),
-                           cause)
+    return ComponentResult(
+        component, measurement, judge_rto(component.rto, measurement, cause), cause
+    )
 
 
 def _cause(events: Sequence[Event], start: float, end: float) -> str | None:
     for event in events:
-        if start <= event.time <= end and event.kind == f"{GROUND_TRUTH_PREFIX}provisioning_refused":
+        if (
+            start <= event.time <= end
+            and event.kind == f"{GROUND_TRUTH_PREFIX}provisioning_refused"
+        ):
             return str(event.data.get("reason") or "GPU nodes could not be provisioned")
     return None
 
@@ -122,13 +145,19 @@ def _ground_truth_rto(
     """What the lab itself says: fault injected → serving capacity restored."""
     if t_fault is None or window_end is None:
         return None
-    lost = [e.time for e in events
-            if e.kind == f"{GROUND_TRUTH_PREFIX}serving_capacity_lost" and e.time >= t_fault]
+    lost = [
+        e.time
+        for e in events
+        if e.kind == f"{GROUND_TRUTH_PREFIX}serving_capacity_lost" and e.time >= t_fault
+    ]
     if not lost:
         return None
-    restored = [e.time for e in events
-                if e.kind == f"{GROUND_TRUTH_PREFIX}serving_capacity_restored"
-                and lost[0] < e.time <= window_end]
+    restored = [
+        e.time
+        for e in events
+        if e.kind == f"{GROUND_TRUTH_PREFIX}serving_capacity_restored"
+        and lost[0] < e.time <= window_end
+    ]
     return restored[0] - t_fault if restored else None
 
 

@@ -21,8 +21,9 @@ def load_plan(path: str | Path = DEFAULT_PLAN_PATH) -> Plan:
 
 def plan_from_document(document: Document) -> Plan:
     if not isinstance(document.data, dict):
-        raise PlanError("a plan must be a mapping with system, regions, slo and components",
-                        file=document.path)
+        raise PlanError(
+            "a plan must be a mapping with system, regions, slo and components", file=document.path
+        )
     try:
         return Plan.model_validate(document.data)
     except ValidationError as exc:

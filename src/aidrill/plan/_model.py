@@ -8,7 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aidrill._durations import Duration
 
-Tier = Literal["inference", "feature-store", "vector-index", "model-artifacts", "training", "evaluation"]
+Tier = Literal[
+    "inference", "feature-store", "vector-index", "model-artifacts", "training", "evaluation"
+]
 Topology = Literal["active-passive", "active-active"]
 TargetKind = Literal["lab", "aws", "kubernetes"]
 STATEFUL_TIERS: frozenset[str] = frozenset(

@@ -28,8 +28,12 @@ def run_inference_check(check: InferenceCheck, lab: LabClient) -> dict[str, Any]
         ok, correct = False, False
         conn = HTTPConnection("127.0.0.1", lab.info.router_port, timeout=check.timeout)
         try:
-            conn.request("POST", "/predict", json.dumps({"features": sample["features"]}),
-                         {"Content-Type": "application/json"})
+            conn.request(
+                "POST",
+                "/predict",
+                json.dumps({"features": sample["features"]}),
+                {"Content-Type": "application/json"},
+            )
             response = conn.getresponse()
             body = response.read()
             ok = response.status == 200
@@ -47,15 +51,27 @@ def run_inference_check(check: InferenceCheck, lab: LabClient) -> dict[str, Any]
     success_ratio = successes / len(outcomes)
     quality = sum(c for _, c in outcomes) / successes if successes else 0.0
     p95 = histogram.quantile(0.95) or 0.0
-    holds = (success_ratio >= check.success_ratio and p95 <= check.p95_latency
-             and quality >= check.quality)
-    return {"check": check.name, "holds": holds, "success_ratio": round(success_ratio, 3),
-            "p95_latency": round(p95, 4), "quality": round(quality, 3)}
+    holds = (
+        success_ratio >= check.success_ratio
+        and p95 <= check.p95_latency
+        and quality >= check.quality
+    )
+    return {
+        "check": check.name,
+        "holds": holds,
+        "success_ratio": round(success_ratio, 3),
+        "p95_latency": round(p95, 4),
+        "quality": round(quality, 3),
+    }
 
 
 def run_lab_capacity_check(check: LabCapacityCheck, lab: LabClient) -> dict[str, Any]:
     status = lab.status()
     holds = bool(status["at_capacity"])
-    return {"check": check.name, "holds": holds,
-            "serving_capacity": status["serving_capacity"],
-            "nominal_capacity": status["nominal_capacity"], "faults": len(status["faults"])}
+    return {
+        "check": check.name,
+        "holds": holds,
+        "serving_capacity": status["serving_capacity"],
+        "nominal_capacity": status["nominal_capacity"],
+        "faults": len(status["faults"]),
+    }

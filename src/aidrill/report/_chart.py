@@ -8,17 +8,28 @@ from collections.abc import Sequence
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from aidrill.measure import Bucket  # noqa: E402
+from aidrill.measure import Bucket
 
-_COLORS = {"p50": "#2b8a3e", "p95": "#e67700", "p99": "#c92a2a", "error": "#c92a2a",
-           "quality": "#1c7ed6", "fault": "#ffe3e3", "recovered": "#2b8a3e"}
+_COLORS = {
+    "p50": "#2b8a3e",
+    "p95": "#e67700",
+    "p99": "#c92a2a",
+    "error": "#c92a2a",
+    "quality": "#1c7ed6",
+    "fault": "#ffe3e3",
+    "recovered": "#2b8a3e",
+}
 
 
 def timeline_svg(
-    buckets: Sequence[Bucket], t_fault: float | None, window_end: float | None,
-    t_recovered: float | None, slo_p95: float, quality_floor: float,
+    buckets: Sequence[Bucket],
+    t_fault: float | None,
+    window_end: float | None,
+    t_recovered: float | None,
+    slo_p95: float,
+    quality_floor: float,
 ) -> str:
     """Latency percentiles, error ratio and quality over time, fault window shaded."""
     if not buckets:
@@ -27,20 +38,21 @@ def timeline_svg(
     xs = [b.start + b.width / 2 - origin for b in buckets]
     plt.rcParams["svg.fonttype"] = "path"
     plt.rcParams["svg.hashsalt"] = "aidrill"
-    figure, (latency, ratios) = plt.subplots(2, 1, figsize=(9, 5), sharex=True,
-                                             constrained_layout=True)
+    figure, (latency, ratios) = plt.subplots(
+        2, 1, figsize=(9, 5), sharex=True, constrained_layout=True
+    )
     for name in ("p50", "p95", "p99"):
         values = [_ms(getattr(b, name)) for b in buckets]
         latency.plot(xs, values, label=name, color=_COLORS[name], linewidth=1.3)
-    latency.axhline(slo_p95 * 1000, color="#868e96", linestyle=":", linewidth=1,
-                    label="SLO p95")
+    latency.axhline(slo_p95 * 1000, color="#868e96", linestyle=":", linewidth=1, label="SLO p95")
     latency.set_ylabel("latency (ms)")
     errors = [(b.failures / b.requests) if b.requests else None for b in buckets]
     quality = [b.quality for b in buckets]
     ratios.plot(xs, errors, label="error ratio", color=_COLORS["error"], linewidth=1.3)
     ratios.plot(xs, quality, label="quality", color=_COLORS["quality"], linewidth=1.3)
-    ratios.axhline(quality_floor, color="#868e96", linestyle=":", linewidth=1,
-                   label="quality floor")
+    ratios.axhline(
+        quality_floor, color="#868e96", linestyle=":", linewidth=1, label="quality floor"
+    )
     ratios.set_ylim(-0.02, 1.05)
     ratios.set_xlabel("seconds since fault injection (UTC clock)")
     for axis in (latency, ratios):
@@ -48,15 +60,20 @@ def timeline_svg(
             end = (window_end if window_end is not None else buckets[-1].end) - origin
             axis.axvspan(0, end, color=_COLORS["fault"], label="fault window")
         if t_recovered is not None:
-            axis.axvline(t_recovered - origin, color=_COLORS["recovered"], linestyle="--",
-                         linewidth=1.5, label="recovered")
+            axis.axvline(
+                t_recovered - origin,
+                color=_COLORS["recovered"],
+                linestyle="--",
+                linewidth=1.5,
+                label="recovered",
+            )
         axis.grid(alpha=0.3)
         axis.legend(loc="upper right", fontsize=7, ncols=3)
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg")
     plt.close(figure)
     svg = buffer.getvalue()
-    return svg[svg.index("<svg"):]
+    return svg[svg.index("<svg") :]
 
 
 def _ms(seconds: float | None) -> float | None:

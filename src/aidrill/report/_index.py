@@ -17,8 +17,13 @@ def collect_runs(reports_dir: Path) -> list[dict[str, Any]]:
             result = json.loads((run_dir / evidence.RESULT_FILE).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             result = None
-        runs.append({"dir": run_dir.name, "result": result,
-                     "has_report": (run_dir / evidence.REPORT_FILE).exists()})
+        runs.append(
+            {
+                "dir": run_dir.name,
+                "result": result,
+                "has_report": (run_dir / evidence.REPORT_FILE).exists(),
+            }
+        )
     return runs
 
 

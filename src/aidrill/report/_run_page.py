@@ -14,8 +14,10 @@ from aidrill import _evidence as evidence
 from aidrill.errors import EvidenceError
 from aidrill.report._chart import timeline_svg
 
-_ENV = Environment(loader=PackageLoader("aidrill.report", "templates"),
-                   autoescape=select_autoescape(default=True, default_for_string=True))
+_ENV = Environment(
+    loader=PackageLoader("aidrill.report", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+)
 
 _TIMELINE_KINDS = {
     "run_started": "run started",
@@ -49,16 +51,27 @@ def render_run_page(run_dir: Path) -> str:
     slo = plan.get("slo", {})
     from aidrill._durations import parse_duration
 
-    chart = timeline_svg(buckets, t_fault, window_end, recovered_at,
-                         parse_duration(slo.get("p95_latency", 0.5)),
-                         float(slo.get("quality_floor", 0.0)))
+    chart = timeline_svg(
+        buckets,
+        t_fault,
+        window_end,
+        recovered_at,
+        parse_duration(slo.get("p95_latency", 0.5)),
+        float(slo.get("quality_floor", 0.0)),
+    )
     timeline = [
-        {"time": _iso(e.time), "offset": None if t_fault is None else round(e.time - t_fault, 2),
-         "what": _TIMELINE_KINDS[e.kind], "detail": _detail(e.data)}
-        for e in events if e.kind in _TIMELINE_KINDS
+        {
+            "time": _iso(e.time),
+            "offset": None if t_fault is None else round(e.time - t_fault, 2),
+            "what": _TIMELINE_KINDS[e.kind],
+            "detail": _detail(e.data),
+        }
+        for e in events
+        if e.kind in _TIMELINE_KINDS
     ]
     return _ENV.get_template("run.html.j2").render(
-        result=result, chart=Markup(chart), timeline=timeline, buckets=len(buckets))
+        result=result, chart=Markup(chart), timeline=timeline, buckets=len(buckets)
+    )
 
 
 def write_run_report(run_dir: Path) -> Path:
@@ -67,8 +80,9 @@ def write_run_report(run_dir: Path) -> Path:
     return path
 
 
-def _inference_recovered_at(result: dict[str, Any], events: list[Any],
-                            t_fault: float | None) -> float | None:
+def _inference_recovered_at(
+    result: dict[str, Any], events: list[Any], t_fault: float | None
+) -> float | None:
     for component in result.get("components", []):
         achieved = component.get("achieved") or {}
         if component.get("tier") == "inference" and achieved.get("rto_seconds") is not None:

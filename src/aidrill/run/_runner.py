@@ -35,7 +35,9 @@ class RunOutcome:
 
 
 def run_experiment_file(
-    experiment: LoadedExperiment, plan_path: Path, reports_dir: Path,
+    experiment: LoadedExperiment,
+    plan_path: Path,
+    reports_dir: Path,
     state_dir: Path | None = None,
 ) -> RunOutcome:
     """Run one validated experiment and return where its evidence is."""
@@ -53,8 +55,9 @@ def run_experiment_file(
     settings: dict[str, Any] = {"runtime": {"rollbacks": {"strategy": "always"}}}
     handler = _attach_run_log(run_dir)
     try:
-        journal = run_experiment(chaos_experiment, settings=settings,
-                                 experiment_vars=(config_vars, {}))
+        journal = run_experiment(
+            chaos_experiment, settings=settings, experiment_vars=(config_vars, {})
+        )
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()

@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,13 @@ logger = logging.getLogger(__name__)
 class DrillSession:
     """Everything aidrill adds around one chaoslib run."""
 
-    def __init__(self, experiment: dict[str, Any], configuration: dict[str, Any] | None,
-                 run_dir: str | None = None, plan: str | None = None) -> None:
+    def __init__(
+        self,
+        experiment: dict[str, Any],
+        configuration: dict[str, Any] | None,
+        run_dir: str | None = None,
+        plan: str | None = None,
+    ) -> None:
         found = find_aidrill_extension(experiment)
         if found is None:
             raise ExperimentError("the experiment has no aidrill extension")
@@ -38,8 +44,11 @@ class DrillSession:
         self.configuration = configuration if configuration is not None else {}
         self.secrets = collect_secret_values(experiment)
         self.title = str(experiment.get("title", "experiment"))
-        self.run_dir = Path(run_dir) if run_dir else evidence.create_run_dir(
-            evidence.DEFAULT_REPORTS_DIR, self.title)
+        self.run_dir = (
+            Path(run_dir)
+            if run_dir
+            else evidence.create_run_dir(evidence.DEFAULT_REPORTS_DIR, self.title)
+        )
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.run_id = self.run_dir.name
         self.events = evidence.EventLog(self.run_dir / evidence.EVENTS_FILE)
@@ -51,8 +60,9 @@ class DrillSession:
         if isinstance(configuration, dict):
             configuration["aidrill_run_id"] = self.run_id
         self._write_snapshots(experiment)
-        self.events.append("run_started", run_id=self.run_id, experiment=self.title,
-                           plan=str(self.plan_path))
+        self.events.append(
+            "run_started", run_id=self.run_id, experiment=self.title, plan=str(self.plan_path)
+        )
 
     @property
     def state_dir(self) -> Path:
@@ -65,8 +75,9 @@ class DrillSession:
 
     def _write_snapshots(self, experiment: dict[str, Any]) -> None:
         safe = redact(experiment, self.secrets)
-        evidence.write_new_file(self.run_dir / evidence.EXPERIMENT_FILE,
-                                yaml.safe_dump(safe, sort_keys=False))
+        evidence.write_new_file(
+            self.run_dir / evidence.EXPERIMENT_FILE, yaml.safe_dump(safe, sort_keys=False)
+        )
         shutil.copyfile(self.plan_path, self.run_dir / evidence.PLAN_FILE)
 
     # -- phases --------------------------------------------------------------------
@@ -75,8 +86,9 @@ class DrillSession:
             return
         rollbacks = settings.setdefault("runtime", {}).setdefault("rollbacks", {})
         if rollbacks.get("strategy") != "always":
-            self.events.append("rollback_strategy", strategy="always",
-                               was=rollbacks.get("strategy", "default"))
+            self.events.append(
+                "rollback_strategy", strategy="always", was=rollbacks.get("strategy", "default")
+            )
             rollbacks["strategy"] = "always"
 
     def start_load(self) -> None:
@@ -84,13 +96,26 @@ class DrillSession:
             raise DrillError(f"target {self.extension.target!r} has no load endpoint yet")
         lab = LabClient(self.state_dir)
         settings = self.extension.load
-        profile = LoadProfile(settings.users, settings.rate_per_user, settings.request_timeout,
-                              self.extension.bucket or self.plan.slo.bucket)
-        self.load = LoadGenerator(lab.info.router_url, lab.info.golden_set, self.run_dir,
-                                  profile, self.extension.max_duration)
+        profile = LoadProfile(
+            settings.users,
+            settings.rate_per_user,
+            settings.request_timeout,
+            self.extension.bucket or self.plan.slo.bucket,
+        )
+        self.load = LoadGenerator(
+            lab.info.router_url,
+            lab.info.golden_set,
+            self.run_dir,
+            profile,
+            self.extension.max_duration,
+        )
         self.load.start()
-        self.events.append("load_started", users=settings.users,
-                           rate_per_user=settings.rate_per_user, host=lab.info.router_url)
+        self.events.append(
+            "load_started",
+            users=settings.users,
+            rate_per_user=settings.rate_per_user,
+            host=lab.info.router_url,
+        )
 
     def enter_hypothesis(self) -> None:
         self.hypothesis_runs += 1
@@ -133,9 +158,11 @@ class DrillSession:
         self.events.append("experiment_ended", status=status, deviated=deviated)
         self._stop_load()
         self._collect_ground_truth()
-        steps = [("journal", lambda: self._write_journal(journal)),
-                 ("result", lambda: self._write_result(status, deviated)),
-                 ("report", self._write_report)]
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("journal", lambda: self._write_journal(journal)),
+            ("result", lambda: self._write_result(status, deviated)),
+            ("report", self._write_report),
+        ]
         for name, step in steps:
             try:
                 step()
@@ -169,16 +196,21 @@ class DrillSession:
 
     def _write_journal(self, journal: dict[str, Any] | None) -> None:
         safe = redact(journal or {}, self.secrets)
-        evidence.write_new_file(self.run_dir / evidence.JOURNAL_FILE,
-                                json.dumps(safe, indent=2, default=str))
+        evidence.write_new_file(
+            self.run_dir / evidence.JOURNAL_FILE, json.dumps(safe, indent=2, default=str)
+        )
 
     def _write_result(self, status: str, deviated: bool) -> None:
         events = evidence.read_events(self.run_dir)
         buckets = evidence.read_timeline(self.run_dir)
-        evaluation = evaluate_run(self.plan, self.extension.components, events, buckets,
-                                  self.sustain)
-        rollbacks = [{"activity": e.data.get("activity"), "status": e.data.get("status")}
-                     for e in events if e.kind == "rollback_ran"]
+        evaluation = evaluate_run(
+            self.plan, self.extension.components, events, buckets, self.sustain
+        )
+        rollbacks = [
+            {"activity": e.data.get("activity"), "status": e.data.get("status")}
+            for e in events
+            if e.kind == "rollback_ran"
+        ]
         result = {
             "schema": "aidrill.result/1",
             "run_id": self.run_id,
@@ -195,14 +227,16 @@ class DrillSession:
             "slo": self.plan.slo.model_dump(mode="json"),
             "components": [c.to_record() for c in evaluation.components],
             "summary": evaluation.counts(),
-            "ground_truth": {"source": "lab",
-                             "rto_seconds": None if evaluation.ground_truth_rto is None
-                             else round(evaluation.ground_truth_rto, 3)},
+            "ground_truth": {
+                "source": "lab",
+                "rto_seconds": None
+                if evaluation.ground_truth_rto is None
+                else round(evaluation.ground_truth_rto, 3),
+            },
             "rollbacks": rollbacks,
             "notes": evaluation.notes,
         }
-        evidence.write_new_file(self.run_dir / evidence.RESULT_FILE,
-                                json.dumps(result, indent=2))
+        evidence.write_new_file(self.run_dir / evidence.RESULT_FILE, json.dumps(result, indent=2))
 
     def _write_report(self) -> None:
         from aidrill.report import write_run_report

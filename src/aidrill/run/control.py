@@ -30,9 +30,12 @@ def _session() -> DrillSession | None:
 
 
 def configure_control(
-    experiment: dict[str, Any], configuration: dict[str, Any] | None = None,
-    settings: dict[str, Any] | None = None, run_dir: str | None = None,
-    plan: str | None = None, **_: Any,
+    experiment: dict[str, Any],
+    configuration: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+    run_dir: str | None = None,
+    plan: str | None = None,
+    **_: Any,
 ) -> None:
     session = DrillSession(experiment, configuration, run_dir=run_dir, plan=plan)
     session.enforce_rollback_strategy(settings)

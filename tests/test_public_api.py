@@ -1,0 +1,48 @@
+"""The exported surface stays small and deliberate."""
+
+import importlib
+
+import pytest
+
+EXPECTED = {
+    "aidrill": {"DrillError", "__version__"},
+    "aidrill.measure": {
+        "Bucket",
+        "Event",
+        "HealthRule",
+        "LatencyHistogram",
+        "judge_rto",
+        "measure_recovery",
+        "evaluate_run",
+    },
+    "aidrill.plan": {"Plan", "Component", "load_plan"},
+    "aidrill.lab": {"LabClient", "start_lab", "stop_lab"},
+    "aidrill.load": {"LoadGenerator", "LoadProfile"},
+    "aidrill.run": {"run_experiment_file", "RunOutcome"},
+    "aidrill.report": {"write_run_report", "write_index"},
+    "aidrill.probes": {"probe_set_holds", "load_probe_set"},
+}
+
+
+@pytest.mark.parametrize("module_name", sorted(EXPECTED))
+def test_exports_are_declared_and_importable(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    exported = set(module.__all__)
+    assert EXPECTED[module_name] <= exported
+    for name in exported:
+        assert hasattr(module, name), f"{module_name}.{name} is in __all__ but missing"
+    assert all(not name.startswith("_") or name == "__version__" for name in exported)
+
+
+def test_measure_is_pure_and_imports_no_edge_stage() -> None:
+    import ast
+    from pathlib import Path
+
+    package = Path(importlib.import_module("aidrill.measure").__file__).parent  # type: ignore[arg-type]
+    for source in package.glob("*.py"):
+        tree = ast.parse(source.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.startswith(
+                    ("aidrill.run", "aidrill.load", "aidrill.lab", "aidrill.report")
+                ), f"{source.name} imports {node.module}"
