@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from aidrill._durations import Duration
+from aidrill.plan import Guardrails
 
 
 class LoadSettings(BaseModel):
@@ -28,4 +29,6 @@ class AidrillExtension(BaseModel):
     max_duration: Duration = Field(default=600.0, alias="max-duration")
     bucket: Duration | None = None
     sustain: Duration | None = None
-    expected_cause: str | None = Field(default=None, alias="expected-cause")
+    guardrails: Guardrails | None = None
+    full_outage: bool = Field(default=False, alias="full-outage")
+    secret_configuration: list[str] = Field(default=[], alias="secret-configuration")

@@ -26,6 +26,11 @@ from aidrill.lab._router import GlobalRouter
 from aidrill.plan import Plan, load_plan
 
 _ROLLBACK_TIMEOUT = 60.0
+Owner = dict[str, Any]
+
+
+class Refused(Exception):
+    """A fault request the lab declines (for example beyond the caller's own limit)."""
 
 
 class Lab:
@@ -152,13 +157,23 @@ class Lab:
 
     # -- faults and their rollbacks ----------------------------------------------------
     def kill_nodes(
-        self, region: str, count: int | None, fraction: float | None, run_id: str | None
+        self,
+        region: str,
+        count: int | None,
+        fraction: float | None,
+        max_fraction: float | None,
+        owner: Owner,
     ) -> dict[str, Any]:
         target = self.regions[region]
         alive = sum(n["alive"] for n in target.snapshot()["nodes"])
         if count is None:
             count = max(1, int(alive * (fraction or 0.0) + 0.5))
-        entry = self.ledger.add("kill-nodes", region, count=count, run_id=run_id)
+        if max_fraction is not None and count > alive * max_fraction + 1e-9:
+            raise Refused(
+                f"killing {count} of {alive} GPU nodes in {region} exceeds the limit of "
+                f"{max_fraction:.0%} of a region's nodes"
+            )
+        entry = self.ledger.add("kill-nodes", region, count=count, owner=owner)
         killed = target.kill_nodes(count)
         return {"fault": entry, "killed": killed}
 
@@ -171,8 +186,8 @@ class Lab:
         cleared = self.ledger.remove("kill-nodes", region)
         return {"restored": ok, "cleared": cleared}
 
-    def fail_region(self, region: str, run_id: str | None) -> dict[str, Any]:
-        entry = self.ledger.add("fail-region", region, run_id=run_id)
+    def fail_region(self, region: str, owner: Owner) -> dict[str, Any]:
+        entry = self.ledger.add("fail-region", region, owner=owner)
         self.regions[region].fail()
         return {"fault": entry}
 
@@ -182,8 +197,8 @@ class Lab:
         ok = self.wait_until(self._is_nominal, _ROLLBACK_TIMEOUT)
         return {"restored": ok, "cleared": cleared}
 
-    def exhaust_capacity(self, region: str, run_id: str | None) -> dict[str, Any]:
-        entry = self.ledger.add("exhaust-gpu-capacity", region, run_id=run_id)
+    def exhaust_capacity(self, region: str, owner: Owner) -> dict[str, Any]:
+        entry = self.ledger.add("exhaust-gpu-capacity", region, owner=owner)
         self.regions[region].set_capacity_exhausted(True)
         return {"fault": entry}
 
@@ -215,11 +230,11 @@ class Lab:
 
 _FAULTS = {
     "/faults/kill-nodes": lambda lab, b: lab.kill_nodes(
-        b["region"], b.get("count"), b.get("fraction"), b.get("run_id")
+        b["region"], b.get("count"), b.get("fraction"), b.get("max_fraction"), b.get("owner") or {}
     ),
-    "/faults/fail-region": lambda lab, b: lab.fail_region(b["region"], b.get("run_id")),
+    "/faults/fail-region": lambda lab, b: lab.fail_region(b["region"], b.get("owner") or {}),
     "/faults/exhaust-gpu-capacity": lambda lab, b: lab.exhaust_capacity(
-        b["region"], b.get("run_id")
+        b["region"], b.get("owner") or {}
     ),
     "/rollbacks/restore-nodes": lambda lab, b: lab.restore_nodes(b["region"]),
     "/rollbacks/restore-region": lambda lab, b: lab.restore_region(b["region"]),
@@ -258,6 +273,9 @@ def _control_handler(lab: Lab) -> type[JsonHandler]:
                 return
             try:
                 result = handler(lab, body)
+            except Refused as exc:
+                self.send_json(409, {"error": str(exc)})
+                return
             except Exception as exc:  # reported to the caller, and to the lab's log
                 traceback.print_exc()
                 self.send_json(500, {"error": f"{type(exc).__name__}: {exc}"})

@@ -8,9 +8,11 @@ lands; its rollback removes it, so a fault left by a killed run is always found.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
+from aidrill._scope import fault_scope
 from aidrill.errors import LabError
 from aidrill.lab._client import LabClient, default_state_dir
 
@@ -31,11 +33,14 @@ def _client(configuration: Configuration) -> LabClient:
     return LabClient(Path(state_dir) if state_dir else default_state_dir())
 
 
-def _run_id(configuration: Configuration) -> str | None:
-    value = (configuration or {}).get("aidrill_run_id")
-    return str(value) if value else None
+def _owner(configuration: Configuration) -> dict[str, Any]:
+    """Who injects the fault, kept in the ledger so a killed run's faults are traced back."""
+    config = configuration or {}
+    return {"run_id": config.get("aidrill_run_id"), "run_dir": config.get("aidrill_run_dir"),
+            "pid": os.getpid()}
 
 
+@fault_scope("gpu-nodes")
 def kill_gpu_nodes(
     region: str,
     count: int | None = None,
@@ -54,7 +59,8 @@ def kill_gpu_nodes(
         region=region,
         count=count,
         fraction=fraction,
-        run_id=_run_id(configuration),
+        max_fraction=(configuration or {}).get("aidrill_max_gpu_node_fraction"),
+        owner=_owner(configuration),
     )
 
 
@@ -66,10 +72,11 @@ def restore_gpu_nodes(region: str, configuration: Configuration = None) -> dict[
     )
 
 
+@fault_scope("region")
 def fail_region(region: str, configuration: Configuration = None) -> dict[str, Any]:
     """Take a whole region down: its nodes crash and its balancer stops serving."""
     return _client(configuration).call(
-        "/faults/fail-region", region=region, run_id=_run_id(configuration)
+        "/faults/fail-region", region=region, owner=_owner(configuration)
     )
 
 
@@ -80,10 +87,11 @@ def restore_region(region: str, configuration: Configuration = None) -> dict[str
     )
 
 
+@fault_scope("gpu-capacity", removes_serving=False)
 def exhaust_gpu_capacity(region: str, configuration: Configuration = None) -> dict[str, Any]:
     """Leave ``region`` with no free GPU capacity: no new node can be provisioned there."""
     return _client(configuration).call(
-        "/faults/exhaust-gpu-capacity", region=region, run_id=_run_id(configuration)
+        "/faults/exhaust-gpu-capacity", region=region, owner=_owner(configuration)
     )
 
 

@@ -70,6 +70,21 @@ class AllowList(_Strict):
     kubernetes_contexts: list[str] = []
 
 
+class Guardrails(_Strict):
+    """Abort a run (and roll back) when users are hurt beyond these limits for ``for``."""
+
+    max_error_ratio: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_p95_latency: Duration | None = None
+    for_: Duration = Field(default=10.0, alias="for")
+
+
+class BlastRadius(_Strict):
+    """Limits every fault action is checked against before it is injected."""
+
+    max_gpu_node_fraction: float = Field(default=0.5, gt=0.0, le=1.0)
+    allow_both_regions: bool = False
+
+
 class LabSettings(_Strict):
     """How the embedded lab is sized; ignored by other targets."""
 
@@ -92,6 +107,8 @@ class Plan(_Strict):
     allow: AllowList = AllowList()
     scope: str | None = None
     exclusions: list[str] = []
+    guardrails: Guardrails = Guardrails()
+    blast_radius: BlastRadius = BlastRadius()
     lab: LabSettings = LabSettings()
 
     @model_validator(mode="after")

@@ -1,0 +1,39 @@
+"""How a fault action declares its blast radius, so it can be checked before injection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+ScopeKind = Literal["gpu-nodes", "region", "gpu-capacity"]
+_ATTRIBUTE = "__aidrill_fault_scope__"
+
+
+@dataclass(frozen=True)
+class FaultScope:
+    """What one fault action touches.
+
+    ``kind`` says what it takes away inside the region named by its ``region``
+    argument; ``removes_serving`` is true when it takes serving capacity away (node
+    kills, region failure) rather than only what could be added later (GPU quota).
+    """
+
+    kind: ScopeKind
+    removes_serving: bool
+
+
+def fault_scope(kind: ScopeKind, removes_serving: bool = True) -> Callable[[F], F]:
+    """Decorator declaring a fault action's scope."""
+
+    def declare(function: F) -> F:
+        setattr(function, _ATTRIBUTE, FaultScope(kind, removes_serving))
+        return function
+
+    return declare
+
+
+def scope_of(function: Callable[..., Any]) -> FaultScope | None:
+    scope = getattr(function, _ATTRIBUTE, None)
+    return scope if isinstance(scope, FaultScope) else None

@@ -1,0 +1,93 @@
+"""Blast radius: every fault action's declared scope, checked against the plan's limits."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from aidrill._scope import FaultScope, scope_of
+from aidrill.errors import RefusedError
+from aidrill.plan import Plan
+
+
+@dataclass(frozen=True)
+class PlannedFault:
+    index: int
+    name: str
+    scope: FaultScope
+    region: str
+    arguments: dict[str, Any]
+
+
+def planned_faults(experiment: dict[str, Any]) -> Iterator[PlannedFault | tuple[int, str]]:
+    """Each method action with its declared scope, or (index, name) when it declares none."""
+    for index, activity in enumerate(experiment.get("method") or []):
+        if not isinstance(activity, dict) or activity.get("type") != "action":
+            continue
+        name = str(activity.get("name", f"method[{index}]"))
+        provider = activity.get("provider") or {}
+        scope = _declared_scope(provider)
+        arguments = provider.get("arguments") or {}
+        if scope is None or "region" not in arguments:
+            yield index, name
+        else:
+            yield PlannedFault(index, name, scope, str(arguments["region"]), dict(arguments))
+
+
+def _declared_scope(provider: dict[str, Any]) -> FaultScope | None:
+    if provider.get("type") != "python":
+        return None
+    try:
+        module = importlib.import_module(str(provider.get("module")))
+    except ImportError:
+        return None
+    function = getattr(module, str(provider.get("func")), None)
+    return scope_of(function) if callable(function) else None
+
+
+def check_blast_radius(
+    experiment: dict[str, Any], plan: Plan, full_outage: bool, file: str | None = None
+) -> list[PlannedFault]:
+    """Refuse, before anything runs, a fault beyond the plan's blast-radius limits."""
+    limits = plan.blast_radius
+    regions = {region.name for region in plan.regions}
+    faults: list[PlannedFault] = []
+    for item in planned_faults(experiment):
+        if not isinstance(item, PlannedFault):
+            index, name = item
+            raise RefusedError(
+                f"fault action {name!r} declares no blast-radius scope (use an aidrill "
+                "fault action with a region argument)", file=file, field=f"method.{index}")
+        if item.region not in regions:
+            raise RefusedError(
+                f"fault action {item.name!r} targets region {item.region!r}, which the plan "
+                f"does not name ({', '.join(sorted(regions))})", file=file,
+                field=f"method.{item.index}.provider.arguments.region")
+        fraction = _node_fraction(item, plan)
+        if fraction is not None and fraction > limits.max_gpu_node_fraction + 1e-9:
+            raise RefusedError(
+                f"fault action {item.name!r} would take {fraction:.0%} of the GPU nodes of "
+                f"{item.region}; the plan allows at most {limits.max_gpu_node_fraction:.0%}",
+                file=file, field=f"method.{item.index}.provider.arguments")
+        faults.append(item)
+    hit = {f.region for f in faults if f.scope.removes_serving}
+    if len(hit) > 1 and not (full_outage or limits.allow_both_regions):
+        raise RefusedError(
+            f"the method takes serving capacity from {' and '.join(sorted(hit))} at once; "
+            "declare `full-outage: true` in the aidrill extension if that is the scenario",
+            file=file, field="method")
+    return faults
+
+
+def _node_fraction(fault: PlannedFault, plan: Plan) -> float | None:
+    if fault.scope.kind == "region":
+        return None
+    if fault.scope.kind != "gpu-nodes":
+        return None
+    if fault.arguments.get("fraction") is not None:
+        return float(fault.arguments["fraction"])
+    if fault.arguments.get("count") is not None:
+        return int(fault.arguments["count"]) / plan.lab.nodes_per_region
+    return None

@@ -1,0 +1,66 @@
+"""Signals during a run: Ctrl-C and SIGTERM interrupt the run and rollbacks still run.
+
+Chaos Toolkit turns SIGTERM into an exception that an action swallows as an ordinary
+failure, and a second Ctrl-C during rollbacks abandons them. aidrill replaces both
+handlers for the length of a run: the first SIGINT or SIGTERM (or a guardrail, through
+the same path) raises KeyboardInterrupt wherever the run is — steady-state check,
+action, pause, probe — and chaoslib then plays the rollbacks; any later signal is
+answered with a message and otherwise ignored until the rollbacks are done.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+_HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+
+class InterruptGuard:
+    """Installs the run's SIGINT/SIGTERM handlers and restores the previous ones."""
+
+    def __init__(self, on_interrupt: Callable[[str, str | None], None],
+                 may_interrupt: Callable[[], bool]) -> None:
+        self._on_interrupt = on_interrupt
+        self._may_interrupt = may_interrupt
+        self._previous: dict[int, Any] = {}
+        self.interrupted = False
+        self.abort_reason: str | None = None
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in _HANDLED:
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def abort(self, reason: str) -> None:
+        """Interrupt the run from another thread (a guardrail) as if by a signal."""
+        if self.interrupted or self.abort_reason is not None:
+            return
+        self.abort_reason = reason
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if self.interrupted or not self._may_interrupt():
+            sys.stderr.write(
+                f"\naidrill: {name} received while rollbacks run; they will finish first "
+                "so no fault is left behind.\n")
+            sys.stderr.flush()
+            self._on_interrupt(f"{name} ignored", None)
+            return
+        self.interrupted = True
+        reason = self.abort_reason
+        self._on_interrupt(name if reason is None else "guardrail", reason)
+        sys.stderr.write(f"\naidrill: {reason or name}: interrupting the run; rolling back.\n")
+        sys.stderr.flush()
+        raise KeyboardInterrupt(reason or name)
