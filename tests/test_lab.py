@@ -110,7 +110,7 @@ def test_reset_clears_faults_left_in_the_ledger(lab: LabClient) -> None:
     assert len(lab.status()["faults"]) == 2
     result = lab.reset()
     assert result["restored"]
-    assert {f["run_id"] for f in result["cleared"]} == {"run-that-died"}
+    assert {f["owner"]["run_id"] for f in result["cleared"]} == {"run-that-died"}
     assert lab.status()["faults"] == []
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from aidrill.cli._common import console
+from aidrill.errors import RefusedError
 from aidrill.experiment import LoadedExperiment, load_experiment
 from aidrill.lab import LabClient
 from aidrill.plan import Plan, load_plan
-from aidrill.run import RunOutcome, run_experiment_file
+from aidrill.run import RunOutcome, mark_runs_aborted, owner_alive, run_experiment_file
 
 _STYLE = {"met": "green", "missed": "red", "inconclusive": "yellow", "not measured": "dim"}
 
@@ -27,7 +29,7 @@ def run_all(
     state_dir: Path,
 ) -> list[RunOutcome]:
     if any(e.extension.target == "lab" for e in experiments):
-        LabClient(state_dir).status()  # fail fast, before the first run, if no lab answers
+        clear_faults_left_behind(LabClient(state_dir))
     outcomes = []
     for number, experiment in enumerate(experiments, start=1):
         started = time.perf_counter()
@@ -56,3 +58,33 @@ def describe(outcome: RunOutcome) -> None:
             f"    {component['name']}: [{_STYLE[verdict]}]{verdict}[/] — {component['explanation']}"
         )
     console.print(f"    report: {outcome.run_dir / 'report.html'}")
+
+
+def report_aborted_runs(faults: list[dict[str, Any]], by: str, lab: LabClient) -> None:
+    """Say which faults were cleared and mark the runs that left them as aborted."""
+    for fault in faults:
+        owner = fault.get("owner") or {}
+        console.print(
+            f"cleared {fault['kind']} in {fault['region']} left by run "
+            f"{owner.get('run_id') or 'unknown'}"
+        )
+    reason = f"the run ended without rolling back; its faults were cleared by {by}"
+    for run_dir in mark_runs_aborted(faults, reason, lab):
+        console.print(f"marked run {run_dir.name} aborted (evidence in {run_dir})")
+
+
+def clear_faults_left_behind(lab: LabClient) -> None:
+    """Before a run: faults of a killed run are cleared; a live run's faults refuse ours."""
+    faults = lab.status()["faults"]
+    if not faults:
+        return
+    live = [f for f in faults if owner_alive(f)]
+    if live:
+        owner = live[0].get("owner") or {}
+        raise RefusedError(
+            f"run {owner.get('run_id') or 'unknown'} (pid {owner.get('pid')}) still has "
+            f"{live[0]['kind']} active in {live[0]['region']}; wait for it to finish"
+        )
+    with console.status("clearing faults left by an earlier run…"):
+        cleared = lab.reset()["cleared"]
+    report_aborted_runs(cleared, "`aidrill run`", lab)

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from aidrill.cli._common import console, plan_option, reports_errors, state_dir_option
-from aidrill.lab import LabClient, start_lab, stop_lab
+from aidrill.cli._runs import report_aborted_runs
+from aidrill.lab import LabClient, read_fault_ledger, start_lab, stop_lab
 from aidrill.plan import load_plan
 
 
@@ -30,8 +31,10 @@ def up(state_dir: Path, plan_path: Path, topology: str | None) -> None:
     """Start the lab in the background; return once it serves at full capacity."""
     load_plan(plan_path)
     started = time.perf_counter()
+    left_behind = read_fault_ledger(state_dir)
     with console.status("starting the lab (training the model, booting GPU nodes)…"):
         client = start_lab(state_dir, plan_path, topology)
+    report_aborted_runs(left_behind, "`aidrill lab up`", client)
     info = client.info
     console.print(
         f"lab up in {time.perf_counter() - started:.1f}s: {info.topology}, "
@@ -90,11 +93,7 @@ def reset(state_dir: Path) -> None:
     """Clear every fault in the ledger (including a killed run's) and restore the lab."""
     with console.status("clearing faults and restoring nominal capacity…"):
         result = LabClient(state_dir).reset()
-    for fault in result["cleared"]:
-        console.print(
-            f"cleared {fault['kind']} in {fault['region']} "
-            f"left by run {fault.get('run_id') or 'unknown'}"
-        )
+    report_aborted_runs(result["cleared"], "`aidrill lab reset`", LabClient(state_dir))
     console.print(
         "lab restored" if result["restored"] else "[red]lab not back at nominal capacity yet[/]"
     )

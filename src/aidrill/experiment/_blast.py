@@ -59,25 +59,34 @@ def check_blast_radius(
             index, name = item
             raise RefusedError(
                 f"fault action {name!r} declares no blast-radius scope (use an aidrill "
-                "fault action with a region argument)", file=file, field=f"method.{index}")
+                "fault action with a region argument)",
+                file=file,
+                field=f"method.{index}",
+            )
         if item.region not in regions:
             raise RefusedError(
                 f"fault action {item.name!r} targets region {item.region!r}, which the plan "
-                f"does not name ({', '.join(sorted(regions))})", file=file,
-                field=f"method.{item.index}.provider.arguments.region")
+                f"does not name ({', '.join(sorted(regions))})",
+                file=file,
+                field=f"method.{item.index}.provider.arguments.region",
+            )
         fraction = _node_fraction(item, plan)
         if fraction is not None and fraction > limits.max_gpu_node_fraction + 1e-9:
             raise RefusedError(
                 f"fault action {item.name!r} would take {fraction:.0%} of the GPU nodes of "
                 f"{item.region}; the plan allows at most {limits.max_gpu_node_fraction:.0%}",
-                file=file, field=f"method.{item.index}.provider.arguments")
+                file=file,
+                field=f"method.{item.index}.provider.arguments",
+            )
         faults.append(item)
     hit = {f.region for f in faults if f.scope.removes_serving}
     if len(hit) > 1 and not (full_outage or limits.allow_both_regions):
         raise RefusedError(
             f"the method takes serving capacity from {' and '.join(sorted(hit))} at once; "
             "declare `full-outage: true` in the aidrill extension if that is the scenario",
-            file=file, field="method")
+            file=file,
+            field="method",
+        )
     return faults
 
 

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from aidrill._documents import Document, raise_validation_error, read_document
 from aidrill.errors import ExperimentError
+from aidrill.experiment._blast import check_blast_radius
 from aidrill.experiment._extension import AidrillExtension
 from aidrill.plan import Plan
 
@@ -91,6 +92,8 @@ def experiment_from_document(document: Document, plan: Plan | None = None) -> Lo
                     line=document.line_of(location),
                     field="extensions.aidrill.components",
                 )
+    if plan is not None:
+        check_blast_radius(raw, plan, extension.full_outage, file=str(document.path))
     return LoadedExperiment(document.path, raw, extension)
 
 

@@ -83,6 +83,15 @@ class LabClient:
         return self.call("/reset")
 
 
+def read_fault_ledger(state_dir: Path) -> list[dict[str, Any]]:
+    """Faults recorded in a state directory's ledger, whether or not its lab runs."""
+    try:
+        entries = json.loads((state_dir / "faults.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return []
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
 def read_lab_info(state_dir: Path) -> LabInfo:
     path = state_dir / "lab.json"
     try:

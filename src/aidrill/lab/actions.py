@@ -36,8 +36,11 @@ def _client(configuration: Configuration) -> LabClient:
 def _owner(configuration: Configuration) -> dict[str, Any]:
     """Who injects the fault, kept in the ledger so a killed run's faults are traced back."""
     config = configuration or {}
-    return {"run_id": config.get("aidrill_run_id"), "run_dir": config.get("aidrill_run_dir"),
-            "pid": os.getpid()}
+    return {
+        "run_id": config.get("aidrill_run_id"),
+        "run_dir": config.get("aidrill_run_dir"),
+        "pid": os.getpid(),
+    }
 
 
 @fault_scope("gpu-nodes")

@@ -43,6 +43,7 @@ class LoadGenerator:
         self.timeline = run_dir / "timeline.jsonl"
         self.ready_file = run_dir / ".load-ready"
         self.log_path = run_dir / "load.log"
+        self.run_dir = run_dir
         self.profile = profile
         self.max_duration = max_duration
         self._process: subprocess.Popen[bytes] | None = None
@@ -91,6 +92,7 @@ class LoadGenerator:
                 env=env,
                 start_new_session=True,
             )
+        (self.run_dir / "load.pid").write_text(str(self._process.pid))
         deadline = time.monotonic() + ready_timeout
         while not self.ready_file.exists():
             if self._process.poll() is not None:

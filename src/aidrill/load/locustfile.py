@@ -80,6 +80,16 @@ def _on_init(environment: Any, **_: Any) -> None:
             aggregator.flush(time.time())
 
     flusher = gevent.spawn(flush_forever)
+    parent = os.getppid()
+
+    def quit_when_orphaned() -> None:
+        # A killed `aidrill run` must not leave load running against the target.
+        while os.getppid() == parent:
+            gevent.sleep(0.5)
+        if environment.runner is not None:
+            environment.runner.quit()
+
+    gevent.spawn(quit_when_orphaned)
 
     def on_test_start(**_: Any) -> None:
         _READY.write_text(str(time.time()))

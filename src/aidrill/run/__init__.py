@@ -1,5 +1,12 @@
 """Running experiments: chaoslib plus the aidrill control and the run directory."""
 
+from aidrill.run._aborted import mark_runs_aborted, owner_alive
 from aidrill.run._runner import RunOutcome, read_outcome, run_experiment_file
 
-__all__ = ["RunOutcome", "read_outcome", "run_experiment_file"]
+__all__ = [
+    "RunOutcome",
+    "mark_runs_aborted",
+    "owner_alive",
+    "read_outcome",
+    "run_experiment_file",
+]

@@ -21,18 +21,18 @@ def breach_of(bucket: Bucket, limits: Guardrails) -> str | None:
         ratio = bucket.failures / bucket.requests
         if ratio > limits.max_error_ratio:
             return f"error ratio {ratio:.0%} above {limits.max_error_ratio:.0%}"
-    if limits.max_p95_latency is not None and bucket.p95 is not None:
-        if bucket.p95 > limits.max_p95_latency:
-            return (f"p95 latency {bucket.p95 * 1000:.0f}ms above "
-                    f"{limits.max_p95_latency * 1000:.0f}ms")
+    p95_limit = limits.max_p95_latency
+    if p95_limit is not None and bucket.p95 is not None and bucket.p95 > p95_limit:
+        return f"p95 latency {bucket.p95 * 1000:.0f}ms above {p95_limit * 1000:.0f}ms"
     return None
 
 
 class GuardrailWatcher:
     """Tails timeline.jsonl and the wall clock; calls ``abort(reason)`` once."""
 
-    def __init__(self, timeline: Path, limits: Guardrails, max_duration: float,
-                 abort: Callable[[str], None]) -> None:
+    def __init__(
+        self, timeline: Path, limits: Guardrails, max_duration: float, abort: Callable[[str], None]
+    ) -> None:
         self.timeline = timeline
         self.limits = limits
         self.max_duration = max_duration

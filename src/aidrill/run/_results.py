@@ -11,11 +11,11 @@ from typing import Any
 import yaml
 
 from aidrill import _evidence as evidence
+from aidrill._documents import read_document
 from aidrill.errors import EvidenceError
 from aidrill.experiment import AidrillExtension, find_aidrill_extension
 from aidrill.measure import evaluate_run, iso
 from aidrill.plan import Plan, plan_from_document
-from aidrill._documents import read_document
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,8 @@ def write_run_result(
     started = next((e.time for e in events if e.kind == "run_started"), None)
     interruptions = [
         {"time": iso(e.time), "signal": e.data.get("signal"), "reason": e.data.get("reason")}
-        for e in events if e.kind in ("interrupted", "guardrail_tripped")
+        for e in events
+        if e.kind in ("interrupted", "guardrail_tripped")
     ]
     result = {
         "schema": "aidrill.result/1",
@@ -74,7 +75,8 @@ def write_run_result(
         },
         "rollbacks": [
             {"activity": e.data.get("activity"), "status": e.data.get("status")}
-            for e in events if e.kind == "rollback_ran"
+            for e in events
+            if e.kind == "rollback_ran"
         ],
         "notes": evaluation.notes,
     }

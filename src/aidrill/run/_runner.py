@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from aidrill import _evidence as evidence
-from aidrill.errors import EvidenceError
 from aidrill.experiment import CONTROL_MODULE, LoadedExperiment
 
 logger = logging.getLogger(__name__)
@@ -53,14 +52,7 @@ def run_experiment_file(
     if state_dir is not None:
         config_vars["aidrill_state_dir"] = str(state_dir)
     settings: dict[str, Any] = {"runtime": {"rollbacks": {"strategy": "always"}}}
-    handler = _attach_run_log(run_dir)
-    try:
-        journal = run_experiment(
-            chaos_experiment, settings=settings, experiment_vars=(config_vars, {})
-        )
-    finally:
-        logging.getLogger().removeHandler(handler)
-        handler.close()
+    journal = run_experiment(chaos_experiment, settings=settings, experiment_vars=(config_vars, {}))
     return read_outcome(run_dir, journal)
 
 
@@ -70,19 +62,5 @@ def read_outcome(run_dir: Path, journal: dict[str, Any] | None) -> RunOutcome:
     except (OSError, json.JSONDecodeError) as exc:
         logger.error("no readable result.json in %s: %s", run_dir, exc)
         result = None
-    status = str((journal or {}).get("status", "unknown"))
+    status = str((result or journal or {}).get("status", "unknown"))
     return RunOutcome(run_dir, status, bool((journal or {}).get("deviated")), result)
-
-
-def _attach_run_log(run_dir: Path) -> logging.Handler:
-    try:
-        handler = logging.FileHandler(run_dir / "run.log", encoding="utf-8")
-    except OSError as exc:
-        raise EvidenceError(f"cannot open run log: {exc}", file=run_dir / "run.log") from exc
-    handler.setLevel(logging.INFO)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    if root.level > logging.INFO or root.level == logging.NOTSET:
-        root.setLevel(logging.INFO)
-    return handler

@@ -1,8 +1,7 @@
-"""One run as the aidrill control sees it: run directory, load, markers, results."""
+"""One run as the aidrill control sees it: run directory, load, markers, safety, results."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -14,15 +13,30 @@ from typing import Any
 import yaml
 
 from aidrill import _evidence as evidence
-from aidrill._redact import collect_secret_values, redact
-from aidrill.errors import DrillError, ExperimentError
+from aidrill._redact import collect_secret_values, redact, redact_text
+from aidrill.errors import DrillError, ExperimentError, RefusedError
 from aidrill.experiment import AidrillExtension, find_aidrill_extension
+from aidrill.experiment._blast import check_blast_radius
 from aidrill.lab import LabClient, default_state_dir
 from aidrill.load import LoadGenerator, LoadProfile
-from aidrill.measure import GROUND_TRUTH_PREFIX, evaluate_run, iso
+from aidrill.measure import GROUND_TRUTH_PREFIX
 from aidrill.plan import DEFAULT_PLAN_PATH, Plan, load_plan
+from aidrill.run._guardrails import GuardrailWatcher
+from aidrill.run._results import write_run_page, write_run_result
+from aidrill.run._signals import InterruptGuard
 
 logger = logging.getLogger(__name__)
+
+
+class RedactingFilter(logging.Filter):
+    def __init__(self, secrets: set[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact_text(record.getMessage(), self.secrets)
+        record.args = None
+        return True
 
 
 class DrillSession:
@@ -32,6 +46,7 @@ class DrillSession:
         self,
         experiment: dict[str, Any],
         configuration: dict[str, Any] | None,
+        secrets: dict[str, Any] | None = None,
         run_dir: str | None = None,
         plan: str | None = None,
     ) -> None:
@@ -41,8 +56,9 @@ class DrillSession:
         self.extension = AidrillExtension.model_validate(found[1])
         self.plan_path = Path(plan or os.environ.get("AIDRILL_PLAN") or DEFAULT_PLAN_PATH)
         self.plan: Plan = load_plan(self.plan_path)
+        check_blast_radius(experiment, self.plan, self.extension.full_outage)
         self.configuration = configuration if configuration is not None else {}
-        self.secrets = collect_secret_values(experiment)
+        self.secrets = self._secret_values(experiment, secrets)
         self.title = str(experiment.get("title", "experiment"))
         self.run_dir = (
             Path(run_dir)
@@ -56,22 +72,57 @@ class DrillSession:
         self.phase = "starting"
         self.hypothesis_runs = 0
         self.load: LoadGenerator | None = None
+        self.watcher: GuardrailWatcher | None = None
         self.finished = False
-        if isinstance(configuration, dict):
-            configuration["aidrill_run_id"] = self.run_id
+        self.guard = InterruptGuard(self._record_interrupt, self._may_interrupt)
+        self.log_handler = self._attach_run_log()
+        self.configuration.update(
+            {
+                "aidrill_run_id": self.run_id,
+                "aidrill_run_dir": str(self.run_dir.resolve()),
+                "aidrill_max_gpu_node_fraction": self.plan.blast_radius.max_gpu_node_fraction,
+            }
+        )
         self._write_snapshots(experiment)
         self.events.append(
-            "run_started", run_id=self.run_id, experiment=self.title, plan=str(self.plan_path)
+            "run_started",
+            run_id=self.run_id,
+            experiment=self.title,
+            plan=str(self.plan_path),
+            pid=os.getpid(),
         )
+        self.guard.install()
+
+    def _secret_values(self, experiment: dict[str, Any], loaded: dict[str, Any] | None) -> set[str]:
+        values = collect_secret_values(experiment)
+        stack: list[Any] = [loaded or {}]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                stack.extend(node.values())
+            elif isinstance(node, str) and len(node) >= 4:
+                values.add(node)
+        for key in self.extension.secret_configuration:
+            value = (self.configuration or {}).get(key)
+            if value is not None and len(str(value)) >= 4:
+                values.add(str(value))
+        return values
 
     @property
     def state_dir(self) -> Path:
         configured = self.configuration.get("aidrill_state_dir")
         return Path(configured) if configured else default_state_dir()
 
-    @property
-    def sustain(self) -> float:
-        return self.extension.sustain or self.plan.slo.sustain
+    def _attach_run_log(self) -> logging.Handler:
+        handler = logging.FileHandler(self.run_dir / "run.log", encoding="utf-8")
+        handler.setLevel(logging.INFO)
+        handler.addFilter(RedactingFilter(self.secrets))
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        if root.level == logging.NOTSET or root.level > logging.INFO:
+            root.setLevel(logging.INFO)
+        return handler
 
     def _write_snapshots(self, experiment: dict[str, Any]) -> None:
         safe = redact(experiment, self.secrets)
@@ -80,7 +131,19 @@ class DrillSession:
         )
         shutil.copyfile(self.plan_path, self.run_dir / evidence.PLAN_FILE)
 
-    # -- phases --------------------------------------------------------------------
+    # -- interruption -------------------------------------------------------------------
+    def _may_interrupt(self) -> bool:
+        return self.phase not in ("rollbacks", "finishing") and not self.finished
+
+    def _record_interrupt(self, what: str, reason: str | None) -> None:
+        if what.endswith("ignored"):
+            self.events.append("signal_ignored", signal=what.split()[0], phase=self.phase)
+        elif reason is not None:
+            self.events.append("guardrail_tripped", reason=reason, phase=self.phase)
+        else:
+            self.events.append("interrupted", signal=what, phase=self.phase)
+
+    # -- phases --------------------------------------------------------------------------
     def enforce_rollback_strategy(self, settings: dict[str, Any] | None) -> None:
         if settings is None:
             return
@@ -116,6 +179,14 @@ class DrillSession:
             rate_per_user=settings.rate_per_user,
             host=lab.info.router_url,
         )
+        limits = self.extension.guardrails or self.plan.guardrails
+        self.watcher = GuardrailWatcher(
+            self.run_dir / evidence.TIMELINE_FILE,
+            limits,
+            self.extension.max_duration,
+            self.guard.abort,
+        )
+        self.watcher.start()
 
     def enter_hypothesis(self) -> None:
         self.hypothesis_runs += 1
@@ -126,11 +197,34 @@ class DrillSession:
         self.phase = phase
         self.events.append("phase", phase=phase)
         if phase == "rollbacks":
+            if self.watcher is not None:
+                self.watcher.stop()
             self.events.append("rollbacks_started")
 
     def activity_started(self, activity: dict[str, Any]) -> None:
         if self.phase == "method" and activity.get("type") == "action":
+            self._ensure_one_region_at_a_time(activity)
             self.events.append("fault_injected", activity=activity.get("name"))
+
+    def _ensure_one_region_at_a_time(self, activity: dict[str, Any]) -> None:
+        """At injection: no serving fault in a second region unless a full outage is declared."""
+        if self.extension.full_outage or self.plan.blast_radius.allow_both_regions:
+            return
+        region = ((activity.get("provider") or {}).get("arguments") or {}).get("region")
+        if region is None or self.extension.target != "lab":
+            return
+        active = LabClient(self.state_dir).status()["faults"]
+        others = {
+            f["region"]
+            for f in active
+            if f["region"] != region and f["kind"] in ("kill-nodes", "fail-region")
+        }
+        kind = (activity.get("provider") or {}).get("func")
+        if others and kind in ("kill_gpu_nodes", "fail_region"):
+            raise RefusedError(
+                f"blast radius: {sorted(others)} already has a serving fault; "
+                f"{activity.get('name')!r} would hit {region} too"
+            )
 
     def activity_ended(self, activity: dict[str, Any], run: dict[str, Any] | None) -> None:
         status = (run or {}).get("status")
@@ -143,7 +237,7 @@ class DrillSession:
             kind = "probe_ended" if activity.get("type") == "probe" else "action_ended"
         data: dict[str, Any] = {"activity": name, "status": status, "phase": self.phase}
         if run and run.get("exception"):
-            data["error"] = "".join(run["exception"])[-500:]
+            data["error"] = redact_text("".join(run["exception"])[-500:], self.secrets)
             logger.error("activity %s failed in %s: %s", name, self.phase, data["error"])
         self.events.append(kind, **data)
 
@@ -152,16 +246,24 @@ class DrillSession:
         """Stop the load, gather evidence and write result.json and report.html."""
         if self.finished:
             return
+        self.phase = "finishing"
         self.finished = True
+        if self.watcher is not None:
+            self.watcher.stop()
         status = (journal or {}).get("status", "unknown")
         deviated = bool((journal or {}).get("deviated"))
-        self.events.append("experiment_ended", status=status, deviated=deviated)
+        reason = self.guard.abort_reason
+        if reason is not None:
+            status = "aborted"
+        self.events.append(
+            "experiment_ended", status=status, deviated=deviated, abort_reason=reason
+        )
         self._stop_load()
         self._collect_ground_truth()
-        steps: list[tuple[str, Callable[[], None]]] = [
+        steps: list[tuple[str, Callable[[], Any]]] = [
             ("journal", lambda: self._write_journal(journal)),
-            ("result", lambda: self._write_result(status, deviated)),
-            ("report", self._write_report),
+            ("result", lambda: write_run_result(self.run_dir, status, deviated, reason)),
+            ("report", lambda: write_run_page(self.run_dir)),
         ]
         for name, step in steps:
             try:
@@ -169,10 +271,16 @@ class DrillSession:
             except Exception as exc:  # one failing step must not lose the others
                 logger.error("could not write the run's %s: %s", name, exc)
                 self.events.append("evidence_error", step=name, error=str(exc))
+        self.close()
+
+    def close(self) -> None:
+        self.guard.restore()
         self.events.close()
+        logging.getLogger().removeHandler(self.log_handler)
+        self.log_handler.close()
 
     def abandon(self) -> None:
-        """Called when chaoslib ends without an experiment-after hook: never leave load running."""
+        """chaoslib ended without an experiment-after hook: never leave load running."""
         if not self.finished:
             self.finish({"status": "failed", "deviated": False})
 
@@ -195,50 +303,9 @@ class DrillSession:
             self.events.append(f"{GROUND_TRUTH_PREFIX}{kind}", when=when, **record)
 
     def _write_journal(self, journal: dict[str, Any] | None) -> None:
+        import json
+
         safe = redact(journal or {}, self.secrets)
         evidence.write_new_file(
             self.run_dir / evidence.JOURNAL_FILE, json.dumps(safe, indent=2, default=str)
         )
-
-    def _write_result(self, status: str, deviated: bool) -> None:
-        events = evidence.read_events(self.run_dir)
-        buckets = evidence.read_timeline(self.run_dir)
-        evaluation = evaluate_run(
-            self.plan, self.extension.components, events, buckets, self.sustain
-        )
-        rollbacks = [
-            {"activity": e.data.get("activity"), "status": e.data.get("status")}
-            for e in events
-            if e.kind == "rollback_ran"
-        ]
-        result = {
-            "schema": "aidrill.result/1",
-            "run_id": self.run_id,
-            "experiment": self.title,
-            "test_type": self.extension.test_type,
-            "target": self.extension.target,
-            "system": self.plan.system,
-            "status": status,
-            "deviated": deviated,
-            "started": iso(self.started),
-            "ended": iso(time.time()),
-            "fault_injected": iso(evaluation.t_fault),
-            "observation_end": iso(evaluation.window_end),
-            "slo": self.plan.slo.model_dump(mode="json"),
-            "components": [c.to_record() for c in evaluation.components],
-            "summary": evaluation.counts(),
-            "ground_truth": {
-                "source": "lab",
-                "rto_seconds": None
-                if evaluation.ground_truth_rto is None
-                else round(evaluation.ground_truth_rto, 3),
-            },
-            "rollbacks": rollbacks,
-            "notes": evaluation.notes,
-        }
-        evidence.write_new_file(self.run_dir / evidence.RESULT_FILE, json.dumps(result, indent=2))
-
-    def _write_report(self) -> None:
-        from aidrill.report import write_run_report
-
-        write_run_report(self.run_dir)

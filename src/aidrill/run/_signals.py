@@ -23,8 +23,9 @@ _HANDLED = (signal.SIGINT, signal.SIGTERM)
 class InterruptGuard:
     """Installs the run's SIGINT/SIGTERM handlers and restores the previous ones."""
 
-    def __init__(self, on_interrupt: Callable[[str, str | None], None],
-                 may_interrupt: Callable[[], bool]) -> None:
+    def __init__(
+        self, on_interrupt: Callable[[str, str | None], None], may_interrupt: Callable[[], bool]
+    ) -> None:
         self._on_interrupt = on_interrupt
         self._may_interrupt = may_interrupt
         self._previous: dict[int, Any] = {}
@@ -54,7 +55,8 @@ class InterruptGuard:
         if self.interrupted or not self._may_interrupt():
             sys.stderr.write(
                 f"\naidrill: {name} received while rollbacks run; they will finish first "
-                "so no fault is left behind.\n")
+                "so no fault is left behind.\n"
+            )
             sys.stderr.flush()
             self._on_interrupt(f"{name} ignored", None)
             return

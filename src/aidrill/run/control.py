@@ -6,12 +6,15 @@ Declared in an experiment as::
       - name: aidrill
         provider: {type: python, module: aidrill.run.control}
 
-it starts Locust before the first steady-state check, marks faults and rollbacks in
-``events.jsonl`` as they happen, forces the rollback strategy ``always``, stops the
-load at the end and writes ``result.json`` and ``report.html``. Chaos Toolkit calls
-controls as module functions, so the one session of the current run is kept here
-between ``configure_control`` and ``cleanup_control``; chaoslib runs one experiment
-per process at a time.
+it checks the blast radius, starts Locust before the first steady-state check, marks
+faults and rollbacks in ``events.jsonl`` as they happen, forces the rollback strategy
+``always``, turns SIGINT/SIGTERM and guardrail breaches into an interruption that rolls
+back, stops the load at the end and writes ``result.json`` and ``report.html``.
+
+Chaos Toolkit calls controls as module functions, so the one session of the current
+run is kept here between ``configure_control`` and ``cleanup_control``; chaoslib runs
+one experiment per process at a time. chaoslib logs a failing control at DEBUG and
+carries on; aidrill logs at ERROR and interrupts the run instead.
 """
 
 from __future__ import annotations
@@ -19,34 +22,47 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from chaoslib.exceptions import InterruptExecution
+
+from aidrill.errors import DrillError
 from aidrill.run._session import DrillSession
 
 logger = logging.getLogger(__name__)
-_current: dict[str, DrillSession] = {}
+_current: dict[str, Any] = {}
 
 
 def _session() -> DrillSession | None:
-    return _current.get("session")
+    session = _current.get("session")
+    return session if isinstance(session, DrillSession) else None
 
 
 def configure_control(
     experiment: dict[str, Any],
     configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
     run_dir: str | None = None,
     plan: str | None = None,
     **_: Any,
 ) -> None:
-    session = DrillSession(experiment, configuration, run_dir=run_dir, plan=plan)
+    try:
+        session = DrillSession(experiment, configuration, secrets, run_dir=run_dir, plan=plan)
+    except DrillError as exc:
+        logger.error("aidrill refuses this run: %s", exc)
+        _current["refusal"] = str(exc)
+        return
     session.enforce_rollback_strategy(settings)
     _current["session"] = session
     logger.info("aidrill evidence goes to %s", session.run_dir)
 
 
 def before_experiment_control(context: dict[str, Any], **_: Any) -> None:
+    refusal = _current.get("refusal")
+    if refusal:
+        raise InterruptExecution(f"aidrill refuses this run: {refusal}")
     session = _session()
     if session is not None:
-        session.start_load()
+        _interrupt_on_error(session.start_load)
 
 
 def before_hypothesis_control(context: dict[str, Any], **_: Any) -> None:
@@ -70,7 +86,7 @@ def before_rollback_control(context: dict[str, Any], **_: Any) -> None:
 def before_activity_control(context: dict[str, Any], **_: Any) -> None:
     session = _session()
     if session is not None:
-        session.activity_started(context)
+        _interrupt_on_error(lambda: session.activity_started(context))
 
 
 def after_activity_control(context: dict[str, Any], state: Any = None, **_: Any) -> None:
@@ -86,6 +102,18 @@ def after_experiment_control(context: dict[str, Any], state: Any = None, **_: An
 
 
 def cleanup_control(**_: Any) -> None:
+    _current.pop("refusal", None)
     session = _current.pop("session", None)
-    if session is not None:
+    if isinstance(session, DrillSession):
         session.abandon()
+
+
+def _interrupt_on_error(step: Any) -> None:
+    try:
+        step()
+    except DrillError as exc:
+        logger.error("aidrill interrupts the run: %s", exc)
+        session = _session()
+        if session is not None:
+            session.events.append("refused", reason=str(exc), phase=session.phase)
+        raise InterruptExecution(str(exc)) from exc

@@ -1,0 +1,103 @@
+"""Runs killed mid-fault: found through the fault ledger, marked aborted in their evidence."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from aidrill import _evidence as evidence
+from aidrill.errors import DrillError
+from aidrill.lab import LabClient
+from aidrill.measure import GROUND_TRUTH_PREFIX
+from aidrill.run._results import write_run_page, write_run_result
+
+logger = logging.getLogger(__name__)
+
+
+def owner_alive(fault: dict[str, Any]) -> bool:
+    """Whether the process that injected ``fault`` still runs (and is not this one)."""
+    pid = (fault.get("owner") or {}).get("pid")
+    if not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _not_zombie(pid)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+def mark_runs_aborted(
+    faults: list[dict[str, Any]], reason: str, lab: LabClient | None = None
+) -> list[Path]:
+    """Record in each owning run directory that the run was aborted; return those dirs."""
+    by_run: dict[str, list[dict[str, Any]]] = {}
+    for fault in faults:
+        run_dir = (fault.get("owner") or {}).get("run_dir")
+        if run_dir:
+            by_run.setdefault(str(run_dir), []).append(fault)
+    marked = []
+    for directory, owned in sorted(by_run.items()):
+        run_dir = Path(directory)
+        if not run_dir.is_dir():
+            logger.warning("run directory %s of a cleared fault is gone", run_dir)
+            continue
+        try:
+            _mark_one(run_dir, owned, reason, lab)
+        except DrillError as exc:
+            logger.error("could not mark %s aborted: %s", run_dir, exc)
+            continue
+        marked.append(run_dir)
+    return marked
+
+
+def _mark_one(
+    run_dir: Path, faults: list[dict[str, Any]], reason: str, lab: LabClient | None
+) -> None:
+    stop_orphan_load(run_dir)
+    log = evidence.EventLog(run_dir / evidence.EVENTS_FILE)
+    try:
+        events = evidence.read_events(run_dir)
+        started = next((e.time for e in events if e.kind == "run_started"), None)
+        if (
+            lab is not None
+            and started is not None
+            and not any(e.kind.startswith(GROUND_TRUTH_PREFIX) for e in events)
+        ):
+            for record in lab.ground_truth(since=started):
+                when, kind = record.pop("time"), record.pop("kind")
+                log.append(f"{GROUND_TRUTH_PREFIX}{kind}", when=when, **record)
+        log.append(
+            "run_aborted",
+            reason=reason,
+            faults=[{"kind": f.get("kind"), "region": f.get("region")} for f in faults],
+        )
+    finally:
+        log.close()
+    if not (run_dir / evidence.RESULT_FILE).exists():
+        write_run_result(run_dir, "aborted", False, reason)
+    if not (run_dir / evidence.REPORT_FILE).exists():
+        write_run_page(run_dir)
+
+
+def stop_orphan_load(run_dir: Path) -> None:
+    """A killed run leaves its Locust behind; stop it by the pid it recorded."""
+    try:
+        pid = int((run_dir / "load.pid").read_text())
+    except (OSError, ValueError):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
