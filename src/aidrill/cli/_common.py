@@ -28,6 +28,9 @@ def reports_errors(command: F) -> F:
         except DrillError as exc:
             errors.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
             raise SystemExit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            errors.print("interrupted", soft_wrap=True)
+            raise SystemExit(130) from None
 
     return wrapper  # type: ignore[return-value]
 

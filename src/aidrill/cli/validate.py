@@ -9,10 +9,11 @@ from pydantic import ValidationError
 
 from aidrill._documents import Document, raise_validation_error, read_document
 from aidrill.cli._common import console, errors
-from aidrill.errors import InputError, ProbeSetError
+from aidrill.errors import InputError, ProbeSetError, RefusedError
 from aidrill.experiment import experiment_from_document
 from aidrill.plan import Plan, load_plan, plan_from_document
 from aidrill.probes import ProbeSet
+from aidrill.report._journal import journal_from_document, looks_like_journal
 
 
 def validate_document(document: Document, plan: Plan | None) -> str:
@@ -20,6 +21,9 @@ def validate_document(document: Document, plan: Plan | None) -> str:
     data = document.data
     if not isinstance(data, dict):
         raise InputError("expected a mapping (a plan, experiment or probe set)", file=document.path)
+    if looks_like_journal(data):
+        journal_from_document(document)
+        return "journal"
     if data.get("kind") == "probe-set":
         try:
             ProbeSet.model_validate(data)
@@ -34,7 +38,8 @@ def validate_document(document: Document, plan: Plan | None) -> str:
         return "plan"
     raise InputError(
         "cannot tell what this is: a plan has regions and components, an "
-        "experiment has a method, a probe set has kind: probe-set",
+        "experiment has a method, a probe set has kind: probe-set, a journal has "
+        "experiment and run",
         file=document.path,
     )
 
@@ -61,7 +66,7 @@ def validate(files: tuple[Path, ...], plan_path: Path | None) -> None:
     for path in files:
         try:
             kind = validate_document(read_document(path), plan)
-        except InputError as exc:
+        except (InputError, RefusedError) as exc:
             failed += 1
             errors.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
             continue

@@ -9,6 +9,7 @@ lands; its rollback removes it, so a fault left by a killed run is always found.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -76,11 +77,20 @@ def restore_gpu_nodes(region: str, configuration: Configuration = None) -> dict[
 
 
 @fault_scope("region")
-def fail_region(region: str, configuration: Configuration = None) -> dict[str, Any]:
-    """Take a whole region down: its nodes crash and its balancer stops serving."""
-    return _client(configuration).call(
+def fail_region(
+    region: str, hold: float | None = None, configuration: Configuration = None
+) -> dict[str, Any]:
+    """Take a whole region down: its nodes crash and its balancer stops serving.
+
+    With ``hold`` (seconds) the action itself lasts that long, as a timed outage does;
+    the region stays down until its rollback either way.
+    """
+    result = _client(configuration).call(
         "/faults/fail-region", region=region, owner=_owner(configuration)
     )
+    if hold:
+        time.sleep(hold)
+    return result
 
 
 def restore_region(region: str, configuration: Configuration = None) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import logging
 from typing import Any
 
 from chaoslib.exceptions import InterruptExecution
+from chaoslib.run import RunEventHandler
 
 from aidrill.errors import DrillError
 from aidrill.run._session import DrillSession
@@ -43,6 +44,7 @@ def configure_control(
     settings: dict[str, Any] | None = None,
     run_dir: str | None = None,
     plan: str | None = None,
+    event_registry: Any = None,
     **_: Any,
 ) -> None:
     try:
@@ -52,6 +54,8 @@ def configure_control(
         _current["refusal"] = str(exc)
         return
     session.enforce_rollback_strategy(settings)
+    if event_registry is not None:
+        event_registry.register(_ActivityEvents(session))
     _current["session"] = session
     logger.info("aidrill evidence goes to %s", session.run_dir)
 
@@ -89,12 +93,6 @@ def before_activity_control(context: dict[str, Any], **_: Any) -> None:
         _interrupt_on_error(lambda: session.activity_started(context))
 
 
-def after_activity_control(context: dict[str, Any], state: Any = None, **_: Any) -> None:
-    session = _session()
-    if session is not None:
-        session.activity_ended(context, state if isinstance(state, dict) else None)
-
-
 def after_experiment_control(context: dict[str, Any], state: Any = None, **_: Any) -> None:
     session = _session()
     if session is not None:
@@ -106,6 +104,17 @@ def cleanup_control(**_: Any) -> None:
     session = _current.pop("session", None)
     if isinstance(session, DrillSession):
         session.abandon()
+
+
+class _ActivityEvents(RunEventHandler):  # type: ignore[misc]
+    """chaoslib reports an activity complete before its pause; the after-activity control
+    fires only after the pause, so completion is taken from here."""
+
+    def __init__(self, session: DrillSession) -> None:
+        self.session = session
+
+    def activity_completed(self, activity: dict[str, Any], run: dict[str, Any]) -> None:
+        self.session.activity_ended(activity, run if isinstance(run, dict) else None)
 
 
 def _interrupt_on_error(step: Any) -> None:

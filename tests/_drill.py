@@ -1,0 +1,67 @@
+"""Helpers to drive `aidrill run` as a real subprocess and watch its evidence."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aidrill.lab import LabClient
+
+
+def start_run(workspace: Path, lab: LabClient, *experiments: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "AIDRILL_STATE_DIR": str(lab.state_dir)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "aidrill", "run", *experiments], cwd=workspace, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def run_dir_of(workspace: Path, timeout: float = 30) -> Path:
+    runs = workspace / "reports" / "runs"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = sorted(runs.glob("*/")) if runs.exists() else []
+        if found:
+            return found[-1]
+        time.sleep(0.1)
+    raise AssertionError("no run directory appeared")
+
+
+def events(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "events.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def wait_for_event(run_dir: Path, kind: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for event in events(run_dir):
+            if event["kind"] == kind:
+                return event
+        time.sleep(0.1)
+    raise AssertionError(f"no {kind} event within {timeout}s")
+
+
+def write_experiment(workspace: Path, source: str, name: str, **changes: Any) -> str:
+    """Copy a shipped lab experiment with changes to its aidrill extension or method."""
+    experiment = yaml.safe_load((workspace / "experiments" / "lab" / source).read_text())
+    extension = experiment["extensions"][0]
+    for key, value in changes.pop("extension", {}).items():
+        extension[key] = value
+    for key, value in changes.items():
+        experiment[key] = value
+    path = workspace / "experiments" / "lab" / name
+    path.write_text(yaml.safe_dump(experiment, sort_keys=False))
+    return f"experiments/lab/{name}"
+
+
+def result(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "result.json").read_text())
