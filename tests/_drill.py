@@ -18,8 +18,13 @@ from aidrill.lab import LabClient
 def start_run(workspace: Path, lab: LabClient, *experiments: str) -> subprocess.Popen[str]:
     env = {**os.environ, "AIDRILL_STATE_DIR": str(lab.state_dir)}
     return subprocess.Popen(
-        [sys.executable, "-m", "aidrill", "run", *experiments], cwd=workspace, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [sys.executable, "-m", "aidrill", "run", *experiments],
+        cwd=workspace,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def run_dir_of(workspace: Path, timeout: float = 30) -> Path:

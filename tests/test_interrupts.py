@@ -68,8 +68,9 @@ def test_signal_during_the_pause_rolls_back(
     run_dir = run_dir_of(workspace)
     wait_for_event(run_dir, "fault_action_ended")
     time.sleep(2)
-    assert not any(e["kind"] == "phase" and e["phase"] == "steady-state-after"
-                   for e in events(run_dir)), "still pausing after the fault action"
+    assert not any(
+        e["kind"] == "phase" and e["phase"] == "steady-state-after" for e in events(run_dir)
+    ), "still pausing after the fault action"
     process.send_signal(signum)
     process.communicate(timeout=120)
     assert process.returncode == 1
@@ -107,7 +108,12 @@ def test_sigkill_mid_fault_then_lab_reset_restores_and_marks_aborted(
     assert lab.status()["faults"], "the killed run left its fault in the ledger"
     reset = subprocess.run(
         [sys.executable, "-m", "aidrill", "lab", "reset", "--state-dir", str(lab.state_dir)],
-        cwd=workspace, capture_output=True, text=True, timeout=120, check=False)
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert reset.returncode == 0, reset.stdout + reset.stderr
     assert f"marked run {run_dir.name} aborted" in reset.stdout
     status = lab.status()

@@ -42,9 +42,17 @@ def read_document(path: Path, error: type[InputError] = InputError) -> Document:
         raise error(f"cannot read file: {exc}", file=path) from exc
     if path.suffix == ".json":
         try:
-            return Document(path, json.loads(text))
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise error(f"malformed JSON: {exc.msg}", file=path, line=exc.lineno) from exc
+        json_lines: dict[tuple[str | int, ...], int] = {}
+        try:  # JSON is YAML: its node positions give the line of a bad field
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            if node is not None:
+                _index_lines(node, (), json_lines)
+        except yaml.YAMLError:
+            json_lines = {}
+        return Document(path, data, json_lines)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -84,8 +92,8 @@ def raise_validation_error(
     """Turn pydantic's error list into one InputError naming file, line and field."""
     first = exc.errors()[0]
     location = (*prefix, *first["loc"])
-    field_name = ".".join(str(part) for part in location) or "(document)"
-    message = first["msg"]
+    field_name = ".".join(str(part) for part in location) or None
+    message = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
     elif first["type"] == "missing":

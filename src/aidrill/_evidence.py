@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -85,7 +86,8 @@ class EventLog:
         return event
 
     def close(self) -> None:
-        with self._lock:
+        # A failed append already raised its error; closing must not raise it again.
+        with self._lock, contextlib.suppress(OSError):
             self._handle.close()
 
 

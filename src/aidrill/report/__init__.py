@@ -7,5 +7,10 @@ from aidrill.report._run_page import render_run_page, write_run_report
 __all__ = [
     "Journal",
     "JournalError",
+    "collect_runs",
     "load_journal",
-    "looks_like_journal","collect_runs", "render_run_page", "write_index", "write_run_report"]
+    "looks_like_journal",
+    "render_run_page",
+    "write_index",
+    "write_run_report",
+]

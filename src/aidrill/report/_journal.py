@@ -50,8 +50,9 @@ def journal_from_document(document: Document) -> Journal:
         raise_validation_error(document, exc, JournalError)
         raise
     if not journal.experiment.get("title"):
-        raise JournalError("the journal's experiment has no title", file=document.path,
-                           field="experiment.title")
+        raise JournalError(
+            "the journal's experiment has no title", file=document.path, field="experiment.title"
+        )
     return journal
 
 
