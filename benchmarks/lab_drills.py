@@ -59,10 +59,14 @@ def main() -> None:
             repeats.append(_rto(outcome.result or {}))
     finally:
         stop_lab(state)
-    print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
-          f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
-    print(f"\nlab start (3 starts): {', '.join(f'{s:.2f}s' for s in starts)}; "
-          f"median {statistics.median(starts):.2f}s\n")
+    print(
+        f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
+    print(
+        f"\nlab start (3 starts): {', '.join(f'{s:.2f}s' for s in starts)}; "
+        f"median {statistics.median(starts):.2f}s\n"
+    )
     print("| experiment | wall time | measured RTO | ground-truth RTO |")
     print("|---|---|---|---|")
     for name, wall, measured, truth in rows:
@@ -76,8 +80,10 @@ def main() -> None:
             diffs.append(abs(diff))
         print(f"| {index} | {_fmt(measured)} | {_fmt(truth)} | {_fmt(diff, signed=True)} |")
     if diffs:
-        print(f"\nmax |measured − ground truth| = {max(diffs):.2f}s; "
-              f"mean {statistics.mean(diffs):.2f}s")
+        print(
+            f"\nmax |measured - ground truth| = {max(diffs):.2f}s; "
+            f"mean {statistics.mean(diffs):.2f}s"
+        )
     print(json.dumps({"starts": starts, "rows": rows, "repeats": repeats}))
 
 

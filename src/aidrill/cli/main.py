@@ -7,8 +7,11 @@ import click
 from aidrill.cli._common import configure_logging
 from aidrill.cli.demo import demo
 from aidrill.cli.lab import lab
+from aidrill.cli.report import report
 from aidrill.cli.run import run
+from aidrill.cli.tabletop import tabletop
 from aidrill.cli.validate import validate
+from aidrill.cli.verify import verify
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,4 +25,7 @@ def cli(verbose: bool) -> None:
 cli.add_command(demo)
 cli.add_command(lab)
 cli.add_command(run)
+cli.add_command(report)
+cli.add_command(tabletop)
 cli.add_command(validate)
+cli.add_command(verify)

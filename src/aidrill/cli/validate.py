@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from aidrill._documents import Document, raise_validation_error, read_document
 from aidrill.cli._common import console, errors
@@ -13,7 +13,9 @@ from aidrill.errors import InputError, ProbeSetError, RefusedError
 from aidrill.experiment import experiment_from_document
 from aidrill.plan import Plan, load_plan, plan_from_document
 from aidrill.probes import ProbeSet
+from aidrill.report._findings import FindingsError, FindingsFile
 from aidrill.report._journal import journal_from_document, looks_like_journal
+from aidrill.report._tabletop import Tabletop, TabletopError
 
 
 def validate_document(document: Document, plan: Plan | None) -> str:
@@ -24,6 +26,12 @@ def validate_document(document: Document, plan: Plan | None) -> str:
     if looks_like_journal(data):
         journal_from_document(document)
         return "journal"
+    if data.get("kind") == "tabletop":
+        _validate_model(document, Tabletop, TabletopError)
+        return "tabletop"
+    if data.get("kind") == "findings":
+        _validate_model(document, FindingsFile, FindingsError)
+        return "findings"
     if data.get("kind") == "probe-set":
         try:
             ProbeSet.model_validate(data)
@@ -73,3 +81,10 @@ def validate(files: tuple[Path, ...], plan_path: Path | None) -> None:
         console.print(f"ok: {path} ({kind})")
     if failed:
         raise SystemExit(2)
+
+
+def _validate_model(document: Document, model: type[BaseModel], error: type[InputError]) -> None:
+    try:
+        model.model_validate(document.data)
+    except ValidationError as exc:
+        raise_validation_error(document, exc, error)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aidrill._scope import FaultScope, scope_of
-from aidrill.errors import RefusedError
+from aidrill.errors import ExperimentError, RefusedError
 from aidrill.plan import Plan
 
 
@@ -70,7 +70,7 @@ def check_blast_radius(
                 file=file,
                 field=f"method.{item.index}.provider.arguments.region",
             )
-        fraction = _node_fraction(item, plan)
+        fraction = _node_fraction(item, plan, file)
         if fraction is not None and fraction > limits.max_gpu_node_fraction + 1e-9:
             raise RefusedError(
                 f"fault action {item.name!r} would take {fraction:.0%} of the GPU nodes of "
@@ -90,13 +90,20 @@ def check_blast_radius(
     return faults
 
 
-def _node_fraction(fault: PlannedFault, plan: Plan) -> float | None:
+def _node_fraction(fault: PlannedFault, plan: Plan, file: str | None) -> float | None:
     if fault.scope.kind == "region":
         return None
     if fault.scope.kind != "gpu-nodes":
         return None
-    if fault.arguments.get("fraction") is not None:
-        return float(fault.arguments["fraction"])
-    if fault.arguments.get("count") is not None:
-        return int(fault.arguments["count"]) / plan.lab.nodes_per_region
+    for key, size in (("fraction", 1), ("count", plan.lab.nodes_per_region)):
+        value = fault.arguments.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ExperimentError(
+                f"fault action {fault.name!r}: {key} must be a number, got {value!r}",
+                file=file,
+                field=f"method.{fault.index}.provider.arguments.{key}",
+            )
+        return float(value) / size
     return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import matplotlib
 
@@ -78,3 +78,61 @@ def timeline_svg(
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000
+
+
+def downsample(buckets: Sequence[Bucket], points: int = 240) -> list[Bucket]:
+    """At most ``points`` buckets, keeping the worst of each group (max latency and
+    failures, min quality) so a short outage still shows in a long timeline."""
+    if len(buckets) <= points:
+        return list(buckets)
+    size = -(-len(buckets) // points)
+    merged = []
+    for start in range(0, len(buckets), size):
+        group = buckets[start : start + size]
+        worst = max(group, key=lambda b: (b.failures / b.requests) if b.requests else 1.0)
+        merged.append(
+            Bucket(
+                start=group[0].start,
+                width=group[-1].end - group[0].start,
+                requests=worst.requests,
+                failures=worst.failures,
+                p50=_max_of(b.p50 for b in group),
+                p95=_max_of(b.p95 for b in group),
+                p99=_max_of(b.p99 for b in group),
+                max=_max_of(b.max for b in group),
+                correct=min(group, key=lambda b: b.quality if b.quality is not None else 2).correct,
+                scored=min(group, key=lambda b: b.quality if b.quality is not None else 2).scored,
+            )
+        )
+    return merged
+
+
+def _max_of(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
+def trend_svg(trend: dict[str, list[tuple[str, float | None]]], targets: dict[str, float]) -> str:
+    """Worst achieved RTO per component per quarter, each against its target."""
+    plotted = {
+        name: points for name, points in trend.items() if any(v is not None for _, v in points)
+    }
+    if not plotted:
+        return ""
+    plt.rcParams["svg.fonttype"] = "path"
+    plt.rcParams["svg.hashsalt"] = "aidrill"
+    figure, axis = plt.subplots(figsize=(9, 3.2), constrained_layout=True)
+    for index, (name, points) in enumerate(sorted(plotted.items())):
+        labels = [q for q, _ in points]
+        values = [float("nan") if v is None else v for _, v in points]
+        color = f"C{index}"
+        axis.plot(labels, values, marker="o", label=f"{name} worst RTO", color=color)
+        axis.axhline(targets[name], color=color, linestyle=":", linewidth=1, label=f"{name} target")
+    axis.set_ylabel("achieved RTO (s)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="upper left", ncols=2)
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg")
+    plt.close(figure)
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg") :]

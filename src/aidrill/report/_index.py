@@ -10,7 +10,7 @@ from aidrill import _evidence as evidence
 from aidrill.report._run_page import _ENV
 
 
-def collect_runs(reports_dir: Path) -> list[dict[str, Any]]:
+def _list_runs(reports_dir: Path) -> list[dict[str, Any]]:
     runs = []
     for run_dir in sorted((reports_dir / "runs").glob("*/"), reverse=True):
         try:
@@ -29,7 +29,7 @@ def collect_runs(reports_dir: Path) -> list[dict[str, Any]]:
 
 def write_index(reports_dir: Path) -> Path:
     path = reports_dir / "index.html"
-    html = _ENV.get_template("index.html.j2").render(runs=collect_runs(reports_dir))
+    html = _ENV.get_template("index.html.j2").render(runs=_list_runs(reports_dir))
     tmp = path.with_name(".index.html.tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(path)

@@ -1,0 +1,185 @@
+"""Benchmark: `aidrill report` time and peak memory over synthetic quarters.
+
+    python benchmarks/quarterly_report.py --runs 40 400
+
+For each count it writes that many synthetic run directories (1-hour timelines at
+1 s buckets, a fault at 20 minutes, recovery a few minutes later) in the formats
+aidrill writes, then times `aidrill report` (all five formats and the manifest) in a
+child process and reads that child's peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+HOUR = 3600
+
+
+def write_run(runs: Path, index: int, start: float, rng: random.Random) -> None:
+    stamp = datetime.fromtimestamp(start, UTC)
+    run_dir = runs / f"{stamp:%Y%m%dT%H%M%SZ}-synthetic-{index:04d}"
+    run_dir.mkdir(parents=True)
+    t_fault = start + 20 * 60
+    outage = rng.uniform(3, 30)
+    recovered = t_fault + outage
+    lines = []
+    for second in range(HOUR):
+        bucket_start = start + second
+        down = t_fault <= bucket_start < recovered
+        failures = 30 if down else (1 if rng.random() < 0.02 else 0)
+        lines.append(
+            json.dumps(
+                {
+                    "start": bucket_start,
+                    "width": 1.0,
+                    "requests": 30,
+                    "failures": failures,
+                    "p50": 0.12,
+                    "p95": 0.24 + rng.random() / 50,
+                    "p99": 0.3,
+                    "max": 0.35,
+                    "correct": 0 if down else 28,
+                    "scored": 0 if down else 30,
+                    "regions": {"lab-east": 30},
+                }
+            )
+        )
+    (run_dir / "timeline.jsonl").write_text("\n".join(lines) + "\n")
+    events = [
+        ("run_started", start),
+        ("load_started", start + 1),
+        ("fault_injected", t_fault),
+        ("rollbacks_started", start + HOUR - 60),
+        ("rollback_ran", start + HOUR - 50),
+        ("load_stopped", start + HOUR),
+    ]
+    (run_dir / "events.jsonl").write_text(
+        "".join(json.dumps({"time": t, "kind": k}) + "\n" for k, t in events)
+    )
+    shutil.copy(REPO / "drplan.yaml", run_dir / "plan.yaml")
+    experiment = yaml.safe_load((REPO / "experiments/lab/gpu-node-loss.yaml").read_text())
+    (run_dir / "experiment.yaml").write_text(yaml.safe_dump(experiment))
+    iso = lambda t: datetime.fromtimestamp(t, UTC).isoformat()  # noqa: E731
+    rto = round(recovered - t_fault + 1, 3)
+    result = {
+        "schema": "aidrill.result/1",
+        "run_id": run_dir.name,
+        "experiment": experiment["title"],
+        "test_type": "component",
+        "target": "lab",
+        "system": "synthetic",
+        "status": "completed",
+        "deviated": False,
+        "abort_reason": None,
+        "interruptions": [],
+        "started": iso(start),
+        "ended": iso(start + HOUR),
+        "fault_injected": iso(t_fault),
+        "observation_end": iso(start + HOUR - 60),
+        "slo": {},
+        "summary": {"met": 1},
+        "components": [
+            {
+                "name": "inference",
+                "tier": "inference",
+                "target": {"rto_seconds": 20.0, "rpo_seconds": None},
+                "rationale": "users",
+                "verdict": "met" if rto <= 20 else "missed",
+                "explanation": f"recovered in {rto}s",
+                "cause": None,
+                "achieved": {
+                    "rto_seconds": rto,
+                    "recovered": True,
+                    "impact": True,
+                    "first_unhealthy": iso(t_fault),
+                    "first_success": iso(recovered),
+                    "recovered_at": iso(recovered),
+                },
+            }
+        ],
+        "ground_truth": {"source": "lab", "rto_seconds": None},
+        "rollbacks": [{"activity": "wait-for-primary-gpu-nodes", "status": "succeeded"}],
+        "notes": [],
+    }
+    (run_dir / "result.json").write_text(json.dumps(result, indent=2))
+    journal = {
+        "experiment": experiment,
+        "status": "completed",
+        "deviated": False,
+        "start": iso(start),
+        "end": iso(start + HOUR),
+        "run": [],
+        "rollbacks": [],
+    }
+    (run_dir / "journal.json").write_text(json.dumps(journal))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, nargs="+", default=[40, 400])
+    args = parser.parse_args()
+    rows = []
+    for count in args.runs:
+        work = Path(tempfile.mkdtemp(prefix="aidrill-report-bench-"))
+        rng = random.Random(count)
+        quarter_start = datetime(2026, 10, 1, tzinfo=UTC).timestamp()
+        began = time.perf_counter()
+        for index in range(count):
+            write_run(work / "runs", index, quarter_start + index * 2 * HOUR, rng)
+        generated = time.perf_counter() - began
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        began = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "aidrill",
+                "report",
+                "--quarter",
+                "2026-Q4",
+                "--runs",
+                str(work / "runs"),
+                "--out",
+                str(work / "report"),
+                "--plan",
+                str(REPO / "drplan.yaml"),
+                "--tabletops",
+                str(work / "none"),
+                "--findings",
+                str(work / "none.yaml"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        elapsed = time.perf_counter() - began
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        size = sum(p.stat().st_size for p in (work / "report").rglob("*") if p.is_file())
+        rows.append((count, elapsed, max(peak, before) / 1024, size / 2**20, generated))
+        shutil.rmtree(work)
+    print("| runs | report time | peak RSS | report folder | evidence generation |")
+    print("|---|---|---|---|---|")
+    for count, elapsed, peak_mb, size_mb, generated in rows:
+        print(
+            f"| {count} | {elapsed:.1f} s | {peak_mb:.0f} MiB | {size_mb:.0f} MiB | "
+            f"{generated:.1f} s |"
+        )
+    if len(rows) >= 2:
+        (small, t_small, *_), (large, t_large, *_) = rows[0], rows[-1]
+        print(f"\ngrowth: {large / small:.0f}x runs -> {t_large / t_small:.1f}x time")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""``aidrill report``: the quarterly report over every run, tabletop and finding."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from aidrill.cli._common import console, plan_option, reports_errors
+from aidrill.plan import load_plan
+from aidrill.report import FORMATS, Quarter, write_quarterly_report
+
+
+@click.command()
+@click.option("--quarter", help="Quarter such as 2026-Q4 (default: the current one, UTC).")
+@click.option(
+    "--runs",
+    "runs_dir",
+    type=click.Path(path_type=Path),
+    default=Path("reports/runs"),
+    show_default=True,
+    help="Run directories and plain Chaos Toolkit journals.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    help="Output folder (default: reports/<quarter>).",
+)
+@click.option(
+    "--format",
+    "formats",
+    default=",".join(FORMATS),
+    show_default=True,
+    help="Comma-separated formats.",
+)
+@click.option(
+    "--tabletops",
+    "tabletops_dir",
+    type=click.Path(path_type=Path),
+    default=Path("tabletops"),
+    show_default=True,
+)
+@click.option(
+    "--findings",
+    "findings_path",
+    type=click.Path(path_type=Path),
+    default=Path("findings.yaml"),
+    show_default=True,
+)
+@plan_option
+@reports_errors
+def report(
+    quarter: str | None,
+    runs_dir: Path,
+    out_dir: Path | None,
+    formats: str,
+    tabletops_dir: Path,
+    findings_path: Path,
+    plan_path: Path,
+) -> None:
+    """Write the quarterly report: HTML, PDF, JSON, JUnit and Markdown, plus a manifest."""
+    which = Quarter.parse(quarter) if quarter else Quarter.current()
+    out = out_dir or Path("reports") / str(which)
+    plan = load_plan(plan_path)
+    chosen = [f.strip() for f in formats.split(",") if f.strip()]
+    started = time.perf_counter()
+    with console.status(f"building the {which} report…") as status:
+        result = write_quarterly_report(
+            plan,
+            plan_path,
+            which,
+            runs_dir,
+            out,
+            chosen,
+            tabletops_dir,
+            findings_path,
+            progress=lambda step: status.update(f"{which} report: {step}…"),
+        )
+    counts = result.counts
+    console.print(
+        f"{which}: {len(result.runs)} run(s), {len(result.tabletops)} tabletop(s); "
+        f"{counts['met']} met, {counts['missed']} missed, {counts['not drilled']} not drilled; "
+        f"{len(result.open_findings)} open finding(s)"
+    )
+    console.print(
+        f"report written to {out} in {time.perf_counter() - started:.1f}s "
+        f"(evidence hash {result.evidence_hash[:16]}…)"
+    )

@@ -1,0 +1,29 @@
+"""``aidrill verify DIR``: recompute a report folder's manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from aidrill.cli._common import console, errors, reports_errors
+from aidrill.report import verify_manifest
+
+
+@click.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@reports_errors
+def verify(directory: Path) -> None:
+    """Exit 0 when every file matches manifest.json; 1 naming every change otherwise."""
+    result = verify_manifest(directory)
+    for name in result.changed:
+        errors.print(f"changed: {name}", soft_wrap=True)
+    for name in result.missing:
+        errors.print(f"missing: {name}", soft_wrap=True)
+    for name in result.added:
+        errors.print(f"added: {name}", soft_wrap=True)
+    if result.chain_broken:
+        errors.print("the manifest's hash chain does not match its entries", soft_wrap=True)
+    if not result.ok:
+        raise SystemExit(1)
+    console.print(f"verified: every file in {directory} matches manifest.json")

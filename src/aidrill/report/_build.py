@@ -1,0 +1,121 @@
+"""``aidrill report``: collect a quarter's evidence, copy it, render, seal with a manifest."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aidrill.errors import InputError
+from aidrill.plan import Plan
+from aidrill.report._chart import downsample, timeline_svg, trend_svg
+from aidrill.report._collect import RunRecord, collect_runs
+from aidrill.report._findings import load_findings
+from aidrill.report._manifest import hash_files, write_manifest
+from aidrill.report._quarter import Quarter
+from aidrill.report._quarterly import QuarterlyReport, RunSection, build_report
+from aidrill.report._render import FORMATS, WRITERS
+from aidrill.report._tabletop import collect_tabletops
+
+Progress = Callable[[str], None]
+
+
+def write_quarterly_report(
+    plan: Plan,
+    plan_path: Path,
+    quarter: Quarter,
+    runs_dir: Path,
+    out_dir: Path,
+    formats: Sequence[str] = FORMATS,
+    tabletops_dir: Path = Path("tabletops"),
+    findings_path: Path = Path("findings.yaml"),
+    progress: Progress = lambda _: None,
+) -> QuarterlyReport:
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise InputError(
+            f"unknown format(s) {unknown}; choose from {', '.join(FORMATS)}", field="--format"
+        )
+    progress("reading runs, tabletops and findings")
+    runs = collect_runs(runs_dir)
+    tabletops = collect_tabletops(tabletops_dir)
+    manual = load_findings(findings_path)
+    report = build_report(plan, quarter, runs, tabletops, manual)
+    _set_aside(out_dir)
+    progress(f"copying the evidence of {len(report.runs)} run(s)")
+    evidence = out_dir / "evidence"
+    _copy_evidence(report, evidence, plan_path, findings_path)
+    report.evidence_files, report.evidence_hash = hash_files(
+        out_dir, sorted(p for p in evidence.rglob("*") if p.is_file())
+    )
+    progress("drawing charts")
+    for section in report.runs:
+        section.chart = _chart_of(section, plan)
+    report.trend_chart = trend_svg(report.trend, {c.name: c.rto for c in plan.components})
+    for name in formats:
+        progress(f"writing {name}")
+        WRITERS[name](report, out_dir)
+    progress("sealing the manifest")
+    write_manifest(out_dir)
+    return report
+
+
+def _set_aside(out_dir: Path) -> None:
+    """An earlier report in the same place is renamed, never overwritten."""
+    if out_dir.exists() and any(out_dir.iterdir()):
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        target = out_dir.with_name(f"{out_dir.name}.replaced-{stamp}")
+        while target.exists():
+            time.sleep(1)
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            target = out_dir.with_name(f"{out_dir.name}.replaced-{stamp}")
+        out_dir.rename(target)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _copy_evidence(
+    report: QuarterlyReport, evidence: Path, plan_path: Path, findings_path: Path
+) -> None:
+    runs = evidence / "runs"
+    runs.mkdir(parents=True)
+    for section in report.runs:
+        record = section.record
+        if record.path.is_dir():
+            shutil.copytree(record.path, runs / record.run_id, ignore=shutil.ignore_patterns(".*"))
+        else:
+            (runs / record.run_id).mkdir()
+            shutil.copy2(record.path, runs / record.run_id / record.path.name)
+    if report.tabletops:
+        (evidence / "tabletops").mkdir()
+        for path, _ in report.tabletops:
+            shutil.copy2(path, evidence / "tabletops" / path.name)
+    shutil.copy2(plan_path, evidence / "plan.yaml")
+    if findings_path.exists():
+        shutil.copy2(findings_path, evidence / "findings.yaml")
+
+
+def _chart_of(section: RunSection, plan: Plan) -> str:
+    record: RunRecord = section.record
+    if record.kind != "aidrill":
+        return ""
+    buckets = record.timeline()
+    if not buckets:
+        return ""
+    events = record.events()
+    t_fault = next((e.time for e in events if e.kind == "fault_injected"), None)
+    window_end = next((e.time for e in events if e.kind == "rollbacks_started"), None)
+    recovered = None
+    for component in record.components:
+        rto = component.get("achieved", {}).get("rto_seconds")
+        if component.get("tier") == "inference" and rto is not None and t_fault is not None:
+            recovered = t_fault + float(rto)
+    return timeline_svg(
+        downsample(buckets),
+        t_fault,
+        window_end,
+        recovered,
+        plan.slo.p95_latency,
+        plan.slo.quality_floor,
+    )

@@ -1,0 +1,177 @@
+"""Findings: maintained by the team (YAML), generated from missed targets, tabletop gaps
+and cadence gaps; an open finding is carried every quarter until a passing retest."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aidrill._documents import raise_validation_error, read_document
+from aidrill.errors import InputError
+from aidrill.report._collect import RunRecord
+from aidrill.report._tabletop import Tabletop
+
+Severity = Literal["low", "medium", "high", "critical"]
+
+
+class FindingsError(InputError):
+    """A findings file that does not validate."""
+
+
+class ManualFinding(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    title: str = Field(min_length=1)
+    severity: Severity
+    owner: str = Field(min_length=1)
+    due: dt.date
+    opened: dt.date
+    component: str | None = None
+    retest_run: str | None = None
+
+
+class FindingsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["findings"]
+    findings: list[ManualFinding] = []
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str
+    title: str
+    severity: str
+    owner: str
+    due: str
+    opened: str
+    source: str
+    component: str | None
+    status: Literal["open", "closed"]
+    retest: str
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+
+def load_findings(path: Path) -> list[ManualFinding]:
+    if not path.exists():
+        return []
+    document = read_document(path, FindingsError)
+    try:
+        return list(FindingsFile.model_validate(document.data).findings)
+    except ValidationError as exc:
+        raise_validation_error(document, exc, FindingsError)
+        raise
+
+
+def gather_findings(
+    runs: list[RunRecord],
+    tabletops: list[tuple[Path, Tabletop]],
+    manual: list[ManualFinding],
+    until: dt.datetime,
+    owners: dict[str, str],
+) -> list[Finding]:
+    """Every finding opened before ``until``, with its status as of ``until``."""
+    past = [r for r in runs if r.started is not None and r.started < until]
+    findings = [
+        _from_missed(run, component, past, owners)
+        for run in past
+        if run.kind == "aidrill"
+        for component in run.components
+        if component["verdict"] == "missed"
+    ]
+    for path, tabletop in tabletops:
+        if tabletop.date >= until.date():
+            continue
+        for number, gap in enumerate(tabletop.gaps, start=1):
+            action = tabletop.actions[number - 1] if number <= len(tabletop.actions) else None
+            findings.append(
+                Finding(
+                    id=f"TT-{path.stem}-{number}",
+                    title=gap.description,
+                    severity=gap.severity,
+                    owner=action.owner if action else tabletop.facilitator,
+                    due=str(action.due) if action else "not set",
+                    opened=str(tabletop.date),
+                    source=f"tabletop {tabletop.title}",
+                    component=gap.component,
+                    status="open",
+                    retest="no retest yet: a tabletop gap closes in the findings file",
+                )
+            )
+    by_id = {run.run_id: run for run in past}
+    for item in manual:
+        if item.opened >= until.date():
+            continue
+        retest = by_id.get(item.retest_run) if item.retest_run else None
+        passed = retest is not None and _passed(retest)
+        findings.append(
+            Finding(
+                id=item.id,
+                title=item.title,
+                severity=item.severity,
+                owner=item.owner,
+                due=str(item.due),
+                opened=str(item.opened),
+                source="findings file",
+                component=item.component,
+                status="closed" if passed else "open",
+                retest=(
+                    f"closed by passing retest {item.retest_run}"
+                    if passed
+                    else f"retest {item.retest_run} has not passed"
+                    if item.retest_run
+                    else "no retest yet"
+                ),
+            )
+        )
+    closed_tabletop_ids = {i.id for i in manual if i.retest_run}
+    return [f for f in findings if not (f.id.startswith("TT-") and f.id in closed_tabletop_ids)]
+
+
+def _from_missed(
+    run: RunRecord, component: dict[str, object], past: list[RunRecord], owners: dict[str, str]
+) -> Finding:
+    name = str(component["name"])
+    started = run.started or dt.datetime.min.replace(tzinfo=dt.UTC)
+    retest = next(
+        (
+            later
+            for later in past
+            if later.kind == "aidrill"
+            and later.started
+            and later.started > started
+            and later.title == run.title
+            and _component_met(later, name)
+        ),
+        None,
+    )
+    return Finding(
+        id=f"RUN-{run.run_id}-{name}",
+        title=f"{name}: {component['explanation']}",
+        severity="high",
+        owner=owners.get(name, "unassigned"),
+        due=str((started + dt.timedelta(days=30)).date()),
+        opened=str(started.date()),
+        source=f"run {run.run_id}",
+        component=name,
+        status="closed" if retest else "open",
+        retest=f"closed by passing retest {retest.run_id}" if retest else "no passing retest yet",
+    )
+
+
+def _component_met(run: RunRecord, name: str) -> bool:
+    return any(c["name"] == name and c["verdict"] == "met" for c in run.components)
+
+
+def _passed(run: RunRecord) -> bool:
+    return (
+        run.kind == "aidrill"
+        and bool(run.components)
+        and all(c["verdict"] == "met" for c in run.components if c["verdict"] != "not measured")
+    )

@@ -1,0 +1,332 @@
+"""Building the quarterly report's content from evidence (no I/O beyond reading it)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aidrill.experiment import find_aidrill_extension
+from aidrill.experiment._blast import PlannedFault, planned_faults
+from aidrill.plan import Plan
+from aidrill.report._collect import RunRecord
+from aidrill.report._findings import Finding, ManualFinding, gather_findings
+from aidrill.report._quarter import Quarter
+from aidrill.report._tabletop import Tabletop
+
+CADENCE_TYPES = ("tabletop", "component", "full-region", "chaos")
+_FREQUENT = {"weekly", "monthly", "quarterly"}
+
+
+@dataclass
+class RunSection:
+    record: RunRecord
+    scenario: str
+    blast_radius: list[str]
+    abort_criteria: list[str]
+    participants: list[str]
+    timeline: list[tuple[str, str | None]]
+    deviations: list[str]
+    rollbacks: list[dict[str, Any]]
+    chart: str = ""
+
+
+@dataclass
+class QuarterlyReport:
+    report_id: str
+    quarter: Quarter
+    generated_at: str
+    plan: Plan
+    runs: list[RunSection]
+    tabletops: list[tuple[Path, Tabletop]]
+    findings: list[Finding]
+    components: list[dict[str, Any]]
+    cadence: list[dict[str, Any]]
+    trend: dict[str, list[tuple[str, float | None]]]
+    evidence_hash: str = ""
+    evidence_files: list[dict[str, Any]] = field(default_factory=list)
+    trend_chart: str = ""
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {"met": 0, "missed": 0, "not drilled": 0, "inconclusive": 0}
+        for component in self.components:
+            counts[component["status"]] = counts.get(component["status"], 0) + 1
+        return counts
+
+    @property
+    def open_findings(self) -> list[Finding]:
+        return [f for f in self.findings if f.is_open]
+
+
+def build_report(
+    plan: Plan,
+    quarter: Quarter,
+    runs: list[RunRecord],
+    tabletops: list[tuple[Path, Tabletop]],
+    manual: list[ManualFinding],
+) -> QuarterlyReport:
+    in_quarter = [r for r in runs if r.started and quarter.contains(r.started)]
+    tabletops_in = [
+        (p, t) for p, t in tabletops if quarter.start.date() <= t.date < quarter.end.date()
+    ]
+    components = _component_summary(plan, in_quarter)
+    cadence = _cadence(plan, in_quarter, tabletops_in, components)
+    owners = {c.name: c.owner or "unassigned" for c in plan.components}
+    findings = gather_findings(runs, tabletops, manual, quarter.end, owners)
+    findings += _cadence_findings(quarter, components, cadence, owners)
+    severity = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+    findings.sort(key=lambda f: (f.status != "open", severity.get(f.severity, 4), f.id))
+    return QuarterlyReport(
+        report_id=f"aidrill-{quarter}-{uuid.uuid4().hex[:8]}",
+        quarter=quarter,
+        generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        plan=plan,
+        runs=[_run_section(record, plan) for record in in_quarter],
+        tabletops=tabletops_in,
+        findings=findings,
+        components=components,
+        cadence=cadence,
+        trend=_trend(plan, runs, quarter),
+    )
+
+
+def _component_summary(plan: Plan, runs: list[RunRecord]) -> list[dict[str, Any]]:
+    summary = []
+    for component in plan.components:
+        measured = [
+            (run, c)
+            for run in runs
+            for c in run.components
+            if c["name"] == component.name and c["verdict"] != "not measured"
+        ]
+        verdicts = [c["verdict"] for _, c in measured]
+        rtos = [c["achieved"].get("rto_seconds") for _, c in measured]
+        recovered = [v for v in rtos if v is not None]
+        if not measured:
+            status = "not drilled"
+        elif "missed" in verdicts:
+            status = "missed"
+        elif "inconclusive" in verdicts:
+            status = "inconclusive"
+        else:
+            status = "met"
+        summary.append(
+            {
+                "name": component.name,
+                "tier": component.tier,
+                "rto_target": component.rto,
+                "rpo_target": component.rpo,
+                "rationale": component.rationale,
+                "owner": component.owner,
+                "status": status,
+                "runs": len(measured),
+                "worst_rto": max(recovered) if recovered else None,
+                "not_recovered": sum(1 for v in rtos if v is None),
+                "verdicts": {v: verdicts.count(v) for v in sorted(set(verdicts))},
+            }
+        )
+    return summary
+
+
+def _cadence(
+    plan: Plan,
+    runs: list[RunRecord],
+    tabletops: list[tuple[Path, Tabletop]],
+    components: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    wanted = {
+        "tabletop": plan.cadence.tabletop,
+        "component": plan.cadence.component,
+        "full-region": plan.cadence.full_region,
+        "chaos": plan.cadence.chaos,
+    }
+    rows = []
+    for kind in CADENCE_TYPES:
+        held = (
+            [t.title for _, t in tabletops]
+            if kind == "tabletop"
+            else [r.run_id for r in runs if r.test_type == kind]
+        )
+        due = wanted[kind] in _FREQUENT
+        rows.append(
+            {
+                "type": kind,
+                "cadence": wanted[kind],
+                "held": held,
+                "gap": due and not held,
+                "note": ""
+                if held
+                else (
+                    "due every quarter: GAP"
+                    if due
+                    else f"due {wanted[kind]}; not held this quarter"
+                ),
+            }
+        )
+    rows.append(
+        {
+            "type": "components exercised",
+            "cadence": "every component",
+            "held": [c["name"] for c in components if c["runs"]],
+            "gap": any(not c["runs"] for c in components),
+            "note": ", ".join(f"{c['name']} never drilled" for c in components if not c["runs"]),
+        }
+    )
+    return rows
+
+
+def _cadence_findings(
+    quarter: Quarter,
+    components: list[dict[str, Any]],
+    cadence: list[dict[str, Any]],
+    owners: dict[str, str],
+) -> list[Finding]:
+    missing_types = [
+        Finding(
+            id=f"CAD-{quarter}-{row['type']}",
+            title=f"no {row['type']} exercise in {quarter} (due {row['cadence']})",
+            severity="medium",
+            owner="DR plan owner",
+            due=str(quarter.end.date()),
+            opened=str(quarter.end.date() - dt.timedelta(days=1)),
+            source="cadence coverage",
+            component=None,
+            status="open",
+            retest=f"closes when a {row['type']} exercise is held",
+        )
+        for row in cadence
+        if row["gap"] and row["type"] in CADENCE_TYPES
+    ]
+    return missing_types + [
+        Finding(
+            id=f"CAD-{quarter}-{c['name']}",
+            title=f"{c['name']} was never drilled in {quarter}",
+            severity="high",
+            owner=owners.get(c["name"], "unassigned"),
+            due=str(quarter.end.date()),
+            opened=str(quarter.end.date() - dt.timedelta(days=1)),
+            source="cadence coverage",
+            component=c["name"],
+            status="open",
+            retest="closes when a drill measures this component",
+        )
+        for c in components
+        if not c["runs"]
+    ]
+
+
+def _run_section(record: RunRecord, plan: Plan) -> RunSection:
+    experiment = record.experiment
+    found = find_aidrill_extension(experiment) if experiment else None
+    extension = found[1] if found else {}
+    faults = [f for f in planned_faults(experiment) if isinstance(f, PlannedFault)]
+    blast = [
+        f"{f.name}: {f.scope.kind} in {f.region} {_arguments(f.arguments)}".strip() for f in faults
+    ]
+    if record.kind == "aidrill":
+        blast.append(
+            f"limits: at most {plan.blast_radius.max_gpu_node_fraction:.0%} of a "
+            f"region's GPU nodes; both regions at once "
+            f"{'declared (full outage)' if extension.get('full-outage') else 'refused'}"
+        )
+    guard = extension.get("guardrails") or plan.guardrails.model_dump(by_alias=True)
+    limits = {k: v for k, v in guard.items() if k != "for" and v is not None}
+    criteria = [f"{k.replace('_', ' ')}: {v}" for k, v in limits.items()]
+    if limits:
+        criteria.append(f"sustained for {guard.get('for', '10s')}")
+    else:
+        criteria.append("no error-ratio or latency guardrail set")
+    criteria.append(f"maximum duration: {extension.get('max-duration', 'none set')}")
+    people = extension.get("participants") or []
+    participants = [
+        f"{p.get('name')} ({p.get('role')})" if isinstance(p, dict) else str(p) for p in people
+    ] or ["not recorded in the experiment"]
+    return RunSection(
+        record=record,
+        scenario=str(experiment.get("description") or record.title),
+        blast_radius=blast or ["no fault action declared"],
+        abort_criteria=criteria,
+        participants=participants,
+        timeline=_instants(record),
+        deviations=_deviations(record),
+        rollbacks=list((record.result or {}).get("rollbacks", []))
+        or [
+            {"activity": (r.activity or {}).get("name"), "status": r.status}
+            for r in (record.journal.rollbacks if record.journal else [])
+        ],
+    )
+
+
+def _arguments(arguments: dict[str, Any]) -> str:
+    shown = {k: v for k, v in arguments.items() if k != "region"}
+    return "(" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")" if shown else ""
+
+
+def _instants(record: RunRecord) -> list[tuple[str, str | None]]:
+    result = record.result or {}
+    inference = next(
+        (c for c in record.components if c.get("achieved", {}).get("recovered") is not None), None
+    )
+    achieved = (inference or {}).get("achieved", {})
+    if record.kind != "aidrill":
+        journal = record.journal
+        return [
+            ("start", journal.start if journal else None),
+            ("end", journal.end if journal else None),
+        ]
+    return [
+        ("inject", result.get("fault_injected")),
+        ("detect (first unhealthy bucket)", achieved.get("first_unhealthy")),
+        ("first success", achieved.get("first_success")),
+        ("sustained recovery", achieved.get("recovered_at")),
+        ("end of observation", result.get("observation_end")),
+        ("end", result.get("ended")),
+    ]
+
+
+def _deviations(record: RunRecord) -> list[str]:
+    notes = []
+    if record.problem:
+        notes.append(record.problem)
+    result = record.result or {}
+    if result.get("deviated") or (record.journal and record.journal.deviated):
+        notes.append("the steady-state hypothesis did not hold after the method")
+    if result.get("status") == "aborted":
+        notes.append(f"aborted: {result.get('abort_reason') or 'reason not recorded'}")
+    for interruption in result.get("interruptions", []):
+        notes.append(
+            f"interrupted by {interruption.get('signal')} at {interruption.get('time')}"
+            + (f": {interruption['reason']}" if interruption.get("reason") else "")
+        )
+    if record.journal:
+        failed = [r.activity.get("name") for r in record.journal.run if r.status == "failed"]
+        notes += [f"activity {name} failed" for name in failed]
+    return notes
+
+
+def _trend(
+    plan: Plan, runs: list[RunRecord], until: Quarter
+) -> dict[str, list[tuple[str, float | None]]]:
+    quarters = sorted({Quarter.of(r.started) for r in runs if r.started} | {until})
+    quarters = [q for q in quarters if q <= until]
+    trend: dict[str, list[tuple[str, float | None]]] = {}
+    for component in plan.components:
+        points = []
+        for quarter in quarters:
+            values = [
+                c["achieved"].get("rto_seconds")
+                for r in runs
+                if r.started and quarter.contains(r.started)
+                for c in r.components
+                if c["name"] == component.name and c["verdict"] != "not measured"
+            ]
+            recovered = [v for v in values if v is not None]
+            points.append((str(quarter), max(recovered) if recovered else None))
+        trend[component.name] = points
+    return trend
+
+
+__all__ = ["QuarterlyReport", "RunSection", "build_report"]

@@ -1,0 +1,149 @@
+"""Writing the quarterly report in its five formats."""
+
+from __future__ import annotations
+
+import json
+import logging
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader
+from markupsafe import Markup
+
+from aidrill.report._quarterly import QuarterlyReport
+from aidrill.report._run_page import _ENV
+
+logger = logging.getLogger(__name__)
+FORMATS = ("html", "pdf", "json", "junit", "md")
+RESULTS_SCHEMA = "aidrill.quarterly-results/1"
+# Markdown is not HTML: every dynamic value goes through markdown_text() instead.
+_MARKDOWN = Environment(loader=PackageLoader("aidrill.report", "templates"), autoescape=False)
+
+
+def render_html(report: QuarterlyReport, for_print: bool = False) -> str:
+    return _ENV.get_template("quarterly.html.j2").render(
+        r=report, for_print=for_print, Markup=Markup
+    )
+
+
+def write_html(report: QuarterlyReport, out: Path) -> Path:
+    path = out / "index.html"
+    path.write_text(render_html(report), encoding="utf-8")
+    return path
+
+
+def write_pdf(report: QuarterlyReport, out: Path) -> Path:
+    from weasyprint import HTML
+
+    for name in ("weasyprint", "fontTools"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    path = out / "report.pdf"
+    HTML(string=render_html(report, for_print=True), base_url=str(out)).write_pdf(path)
+    return path
+
+
+def results_document(report: QuarterlyReport) -> dict[str, Any]:
+    """The machine-readable report; its schema is documented in reports/README.md."""
+    return {
+        "schema": RESULTS_SCHEMA,
+        "report_id": report.report_id,
+        "system": report.plan.system,
+        "quarter": str(report.quarter),
+        "generated_at": report.generated_at,
+        "evidence_hash": report.evidence_hash,
+        "summary": report.counts,
+        "components": report.components,
+        "cadence": report.cadence,
+        "runs": [
+            {
+                "run_id": s.record.run_id,
+                "kind": s.record.kind,
+                "experiment": s.record.title,
+                "status": s.record.status,
+                "started": s.record.started.isoformat() if s.record.started else None,
+                "test_type": s.record.test_type,
+                "problem": s.record.problem,
+                "components": s.record.components,
+                "rollbacks": s.rollbacks,
+                "deviations": s.deviations,
+            }
+            for s in report.runs
+        ],
+        "tabletops": [
+            {"file": p.name, "title": t.title, "date": str(t.date), "gaps": len(t.gaps)}
+            for p, t in report.tabletops
+        ],
+        "findings": [vars(f) for f in report.findings],
+        "trend": {
+            name: [{"quarter": q, "worst_rto_seconds": v} for q, v in points]
+            for name, points in report.trend.items()
+        },
+    }
+
+
+def write_json(report: QuarterlyReport, out: Path) -> Path:
+    path = out / "results.json"
+    text = json.dumps(results_document(report), indent=2, default=str)
+    # Valid JSON escapes, so no markup survives if the file is ever embedded in a page.
+    for raw, escaped in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e")):
+        text = text.replace(raw, escaped)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_junit(report: QuarterlyReport, out: Path) -> Path:
+    """One test case per component target per run; a missed target is a failure."""
+    suites = ET.Element("testsuites", name=f"aidrill {report.quarter}")
+    for section in report.runs:
+        record = section.record
+        suite = ET.SubElement(suites, "testsuite", name=f"{record.run_id}: {record.title}")
+        failures = skipped = 0
+        for component in record.components:
+            case = ET.SubElement(
+                suite, "testcase", classname=record.run_id, name=f"{component['name']} RTO target"
+            )
+            verdict = component["verdict"]
+            if verdict == "missed":
+                failures += 1
+                ET.SubElement(
+                    case, "failure", message=component["explanation"], type="target missed"
+                ).text = component.get("cause") or ""
+            elif verdict != "met":
+                skipped += 1
+                ET.SubElement(case, "skipped", message=f"{verdict}: {component['explanation']}")
+        if record.kind == "broken":
+            case = ET.SubElement(suite, "testcase", classname=record.run_id, name="evidence")
+            ET.SubElement(case, "error", message=record.problem or "unreadable run")
+            failures += 1
+        suite.set("tests", str(len(suite)))
+        suite.set("failures", str(failures))
+        suite.set("skipped", str(skipped))
+    path = out / "junit.xml"
+    ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
+    return path
+
+
+def write_markdown(report: QuarterlyReport, out: Path) -> Path:
+    path = out / "summary.md"
+    text = _MARKDOWN.get_template("summary.md.j2").render(r=report, md=markdown_text)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def markdown_text(value: Any) -> str:
+    """Text safe inside Markdown: no raw HTML, no table breaks."""
+    text = str(value)
+    for raw, safe in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("\n", " ")):
+        text = text.replace(raw, safe)
+    return text
+
+
+WRITERS: dict[str, Callable[[QuarterlyReport, Path], Path]] = {
+    "html": write_html,
+    "pdf": write_pdf,
+    "json": write_json,
+    "junit": write_junit,
+    "md": write_markdown,
+}
