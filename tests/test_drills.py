@@ -1,7 +1,9 @@
 """Real drills: `aidrill run` and plain `chaos run` against a live lab, under real Locust.
 
 The measured inference RTO must agree with the lab's ground truth (fault injected →
-serving capacity restored) within one bucket plus the health-check (probe) interval.
+serving capacity restored) within one bucket plus the health-check (probe) interval;
+test_demo.py checks that for gpu-node-loss and region-failover, this file for plain
+`chaos run`.
 """
 
 from __future__ import annotations
@@ -62,38 +64,6 @@ def _assert_agrees_with_ground_truth(result: dict[str, Any]) -> None:
     truth = result["ground_truth"]["rto_seconds"]
     assert isinstance(measured, float) and isinstance(truth, float)
     assert abs(measured - truth) <= TOLERANCE, (measured, truth)
-
-
-def test_node_loss_and_region_failover_rto_match_ground_truth(
-    workspace: Path, lab: LabClient
-) -> None:
-    done = _aidrill(
-        workspace,
-        lab,
-        "run",
-        "experiments/lab/gpu-node-loss.yaml",
-        "experiments/lab/region-failover.yaml",
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    runs = _runs(workspace)
-    for slug in ("gpu-node-loss", "region-failover"):
-        run_dir = runs[slug]
-        result = _result(run_dir)
-        assert result["status"] == "completed" and not result["deviated"]
-        inference = _inference(result)
-        assert inference["verdict"] == "met"
-        assert inference["achieved"]["impact"], "the fault must be visible to users"
-        _assert_agrees_with_ground_truth(result)
-        assert [r["status"] for r in result["rollbacks"]] == ["succeeded"]
-        events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
-        kinds = [e["kind"] for e in events]
-        assert kinds.index("load_started") < kinds.index("fault_injected")
-        assert kinds.index("fault_injected") < kinds.index("rollbacks_started")
-        assert kinds.index("rollbacks_started") < kinds.index("load_stopped")
-        assert (run_dir / "timeline.jsonl").read_text().count("\n") >= 25
-        _assert_self_contained((run_dir / "report.html").read_text())
-    assert lab.status()["faults"] == [], "rollbacks leave no fault behind"
-    assert (workspace / "reports" / "index.html").exists()
 
 
 def test_failover_without_dr_gpu_capacity_is_reported_as_missed_with_cause(

@@ -10,7 +10,7 @@ import click
 from aidrill.cli._common import console, plan_option, reports_errors, reports_option
 from aidrill.cli._runs import load_all, run_all
 from aidrill.lab import start_lab, stop_lab
-from aidrill.report import write_index
+from aidrill.report import Quarter, write_index, write_quarterly_report
 
 DEMO_EXPERIMENTS = (
     Path("experiments/lab/gpu-node-loss.yaml"),
@@ -36,7 +36,7 @@ def demo(plan_path: Path, reports_dir: Path, state_dir: Path) -> None:
     Exits 0 when the drills ran: a missed target is a finding, not a failure.
     """
     started = time.perf_counter()
-    _, experiments = load_all(list(DEMO_EXPERIMENTS), plan_path)
+    plan, experiments = load_all(list(DEMO_EXPERIMENTS), plan_path)
     with console.status("starting the embedded two-region lab…"):
         lab = start_lab(state_dir, plan_path)
     console.print(
@@ -49,4 +49,18 @@ def demo(plan_path: Path, reports_dir: Path, state_dir: Path) -> None:
         with console.status("stopping the lab…"):
             stop_lab(state_dir)
     index = write_index(reports_dir)
-    console.print(f"demo finished in {time.perf_counter() - started:.0f}s; open {index.resolve()}")
+    quarter = Quarter.current()
+    with console.status(f"writing the {quarter} quarterly report…"):
+        write_quarterly_report(
+            plan,
+            plan_path,
+            quarter,
+            reports_dir / "runs",
+            reports_dir / str(quarter),
+        )
+    console.print(f"demo finished in {time.perf_counter() - started:.0f}s")
+    console.print(f"run pages: {index.resolve()}")
+    console.print(
+        f"quarterly report: {(reports_dir / str(quarter) / 'index.html').resolve()} "
+        f"(verify it with `aidrill verify {reports_dir / str(quarter)}`)"
+    )

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 from aidrill.errors import InputError
 from aidrill.plan import Plan
-from aidrill.report._chart import downsample, timeline_svg, trend_svg
+from aidrill.report._chart import downsample, trend_svg
 from aidrill.report._collect import RunRecord, collect_runs
 from aidrill.report._findings import load_findings
 from aidrill.report._manifest import hash_files, write_manifest
 from aidrill.report._quarter import Quarter
 from aidrill.report._quarterly import QuarterlyReport, RunSection, build_report
 from aidrill.report._render import FORMATS, WRITERS
+from aidrill.report._sparkline import timeline_sparkline
 from aidrill.report._tabletop import collect_tabletops
 
 Progress = Callable[[str], None]
+_PARALLEL_FROM = 16  # below this many runs a process pool costs more than it saves
 
 
 def write_quarterly_report(
@@ -50,9 +54,9 @@ def write_quarterly_report(
     report.evidence_files, report.evidence_hash = hash_files(
         out_dir, sorted(p for p in evidence.rglob("*") if p.is_file())
     )
-    progress("drawing charts")
-    for section in report.runs:
-        section.chart = _chart_of(section, plan)
+    progress(f"drawing {len(report.runs)} chart(s)")
+    for section, chart in zip(report.runs, _charts(report.runs, plan), strict=True):
+        section.chart = chart
     report.trend_chart = trend_svg(report.trend, {c.name: c.rto for c in plan.components})
     for name in formats:
         progress(f"writing {name}")
@@ -96,8 +100,17 @@ def _copy_evidence(
         shutil.copy2(findings_path, evidence / "findings.yaml")
 
 
-def _chart_of(section: RunSection, plan: Plan) -> str:
-    record: RunRecord = section.record
+def _charts(sections: list[RunSection], plan: Plan) -> list[str]:
+    """Charts of every run; many runs are read and drawn on every core."""
+    records = [section.record for section in sections]
+    if len(records) < _PARALLEL_FROM:
+        return [_chart_of(record, plan) for record in records]
+    workers = min(os.cpu_count() or 1, 4)
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(_chart_of, records, [plan] * len(records), chunksize=8))
+
+
+def _chart_of(record: RunRecord, plan: Plan) -> str:
     if record.kind != "aidrill":
         return ""
     buckets = record.timeline()
@@ -111,11 +124,6 @@ def _chart_of(section: RunSection, plan: Plan) -> str:
         rto = component.get("achieved", {}).get("rto_seconds")
         if component.get("tier") == "inference" and rto is not None and t_fault is not None:
             recovered = t_fault + float(rto)
-    return timeline_svg(
-        downsample(buckets),
-        t_fault,
-        window_end,
-        recovered,
-        plan.slo.p95_latency,
-        plan.slo.quality_floor,
+    return timeline_sparkline(
+        downsample(buckets), t_fault, window_end, recovered, plan.slo.p95_latency
     )

@@ -36,7 +36,7 @@ def timeline_svg(
         return ""
     origin = t_fault if t_fault is not None else buckets[0].start
     xs = [b.start + b.width / 2 - origin for b in buckets]
-    plt.rcParams["svg.fonttype"] = "path"
+    plt.rcParams["svg.fonttype"] = "none"
     plt.rcParams["svg.hashsalt"] = "aidrill"
     figure, (latency, ratios) = plt.subplots(
         2, 1, figsize=(9, 5), sharex=True, constrained_layout=True
@@ -119,7 +119,7 @@ def trend_svg(trend: dict[str, list[tuple[str, float | None]]], targets: dict[st
     }
     if not plotted:
         return ""
-    plt.rcParams["svg.fonttype"] = "path"
+    plt.rcParams["svg.fonttype"] = "none"
     plt.rcParams["svg.hashsalt"] = "aidrill"
     figure, axis = plt.subplots(figsize=(9, 3.2), constrained_layout=True)
     for index, (name, points) in enumerate(sorted(plotted.items())):
