@@ -24,6 +24,10 @@ def _long_action_experiment(workspace: Path) -> str:
     return write_experiment(workspace, experiment, "timed-outage.yaml", method=method)
 
 
+def outcome_started(run_dir: Path) -> float:
+    return float(events(run_dir)[0]["time"])
+
+
 def _assert_interrupted_and_rolled_back(run_dir: Path, lab: LabClient, name: str) -> None:
     outcome = result(run_dir)
     assert outcome["status"] == "interrupted"
@@ -36,7 +40,9 @@ def _assert_interrupted_and_rolled_back(run_dir: Path, lab: LabClient, name: str
     assert '"status": "interrupted"' in journal
     status = lab.status()
     assert status["faults"] == [], "the fault ledger is empty"
-    assert status["at_capacity"] and status["router"]["active"] == "lab-east"
+    truth = [(r["kind"], r.get("region")) for r in lab.ground_truth(outcome_started(run_dir))]
+    assert status["at_capacity"], (status, truth)
+    assert status["router"]["active"] == "lab-east", truth
     assert "interrupted" in (run_dir / "report.html").read_text()
 
 

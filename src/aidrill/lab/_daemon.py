@@ -68,6 +68,7 @@ class Lab:
         )
         self.server = QuietServer(("127.0.0.1", 0), _control_handler(self))
         self._at_capacity = False
+        self._capacity_lock = threading.Lock()
 
     def nominal_desired(self, region: str) -> int:
         if self.topology == "active-active" or region == self.plan.primary_region:
@@ -124,6 +125,11 @@ class Lab:
 
     def _watch_capacity(self) -> None:
         while not self.stopping.wait(0.1):
+            self.note_capacity()
+
+    def note_capacity(self) -> bool:
+        """Record in the ground truth when serving capacity is lost or restored."""
+        with self._capacity_lock:
             serving = self.serving_capacity()
             at_capacity = serving >= self.nominal_capacity
             if at_capacity != self._at_capacity:
@@ -135,6 +141,7 @@ class Lab:
                     nominal=self.nominal_capacity,
                     regions=self.router.serving_regions(),
                 )
+            return at_capacity
 
     def status(self) -> dict[str, Any]:
         return {
@@ -180,7 +187,7 @@ class Lab:
     def restore_nodes(self, region: str) -> dict[str, Any]:
         target = self.regions[region]
         ok = self.wait_until(
-            lambda: target.healthy_count() >= target.state.desired and self._at_capacity,
+            lambda: target.healthy_count() >= target.state.desired and self.note_capacity(),
             _ROLLBACK_TIMEOUT,
         )
         cleared = self.ledger.remove("kill-nodes", region)
@@ -225,7 +232,9 @@ class Lab:
         desired_ok = all(
             r.state.desired == self.nominal_desired(r.name) for r in self.regions.values()
         )
-        return routed_home and desired_ok and self._at_capacity
+        # Computed afresh: the capacity watcher's flag may not have seen a fault injected
+        # a moment ago, and a rollback must not return before the lab is really whole.
+        return routed_home and desired_ok and self.note_capacity()
 
 
 _FAULTS = {

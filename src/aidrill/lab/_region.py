@@ -342,7 +342,7 @@ def _balancer_handler(region: Region) -> type[JsonHandler]:
 
 def _probe(port: int) -> bool:
     try:
-        status, _ = get_json("127.0.0.1", port, "/healthz", timeout=0.4)
+        status, _ = get_json("127.0.0.1", port, "/healthz", timeout=1.0)
     except OSError:
         return False
     return status == 200

@@ -98,7 +98,7 @@ class GlobalRouter:
 
     def _check(self, name: str) -> None:
         try:
-            status, _ = get_json("127.0.0.1", self.regions[name].port, "/healthz", timeout=0.4)
+            status, _ = get_json("127.0.0.1", self.regions[name].port, "/healthz", timeout=1.0)
             healthy = status == 200
         except OSError:
             healthy = False
