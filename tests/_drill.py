@@ -27,6 +27,20 @@ def start_run(workspace: Path, lab: LabClient, *experiments: str) -> subprocess.
     )
 
 
+def run_aidrill(cwd: Path, state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the aidrill CLI to completion against the lab in ``state_dir``."""
+    env = {**os.environ, "AIDRILL_STATE_DIR": str(state_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "aidrill", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
 def run_dir_of(workspace: Path, timeout: float = 30) -> Path:
     runs = workspace / "reports" / "runs"
     deadline = time.monotonic() + timeout

@@ -90,14 +90,19 @@ def lab(lab_state: Path) -> Iterator[LabClient]:
     client.reset()
 
 
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A working directory holding the shipped plan, experiments and probes."""
+def copy_shipped_files(root: Path) -> None:
+    """Put the shipped plan, experiments and probes into ``root``."""
     for name in ("drplan.yaml", "experiments", "probes"):
         source = REPO / name
         if source.is_dir():
-            shutil.copytree(source, tmp_path / name)
+            shutil.copytree(source, root / name)
         else:
-            shutil.copy(source, tmp_path / name)
+            shutil.copy(source, root / name)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory holding the shipped plan, experiments and probes."""
+    copy_shipped_files(tmp_path)
     monkeypatch.chdir(tmp_path)
     return tmp_path

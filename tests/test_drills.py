@@ -19,23 +19,11 @@ from typing import Any
 from aidrill.lab import LabClient
 from aidrill.plan import load_plan
 
+from ._drill import run_aidrill
 from .conftest import PLAN
 
 _SETTINGS = load_plan(PLAN)
 TOLERANCE = _SETTINGS.slo.bucket + _SETTINGS.lab.health_interval
-
-
-def _aidrill(workspace: Path, lab: LabClient, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AIDRILL_STATE_DIR": str(lab.state_dir)}
-    return subprocess.run(
-        [sys.executable, "-m", "aidrill", *args],
-        cwd=workspace,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def _runs(workspace: Path) -> dict[str, Path]:
@@ -69,7 +57,9 @@ def _assert_agrees_with_ground_truth(result: dict[str, Any]) -> None:
 def test_failover_without_dr_gpu_capacity_is_reported_as_missed_with_cause(
     workspace: Path, lab: LabClient
 ) -> None:
-    done = _aidrill(workspace, lab, "run", "experiments/lab/region-failover-no-gpu-capacity.yaml")
+    done = run_aidrill(
+        workspace, lab.state_dir, "run", "experiments/lab/region-failover-no-gpu-capacity.yaml"
+    )
     assert done.returncode == 1, "a missed target is exit code 1 for `aidrill run`"
     run_dir = _runs(workspace)["region-failover-no-gpu-capacity"]
     result = _result(run_dir)

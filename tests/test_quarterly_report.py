@@ -19,7 +19,8 @@ from aidrill.cli.main import cli
 from aidrill.lab import start_lab, stop_lab
 from aidrill.report import Quarter
 
-from .conftest import PLAN, REPO
+from ._drill import run_aidrill
+from .conftest import PLAN, copy_shipped_files
 
 TITLE = "<script>alert(1)</script>"
 SECRET = "quarterly-secret-value-9041"
@@ -27,12 +28,7 @@ QUARTER = str(Quarter.current())
 
 
 def _prepare_workspace(root: Path) -> None:
-    for name in ("drplan.yaml", "experiments", "probes"):
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, root / name)
-        else:
-            shutil.copy(source, root / name)
+    copy_shipped_files(root)
     experiment = yaml.safe_load((root / "experiments/lab/gpu-node-loss.yaml").read_text())
     experiment["title"] = TITLE
     experiment["configuration"]["db_password"] = SECRET
@@ -78,16 +74,7 @@ def quarter_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     state = root / ".aidrill"
     start_lab(state, PLAN)
     try:
-        env = {**os.environ, "AIDRILL_STATE_DIR": str(state)}
-        done = subprocess.run(
-            [sys.executable, "-m", "aidrill", "run", "experiments/lab/hostile.yaml"],
-            cwd=root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        done = run_aidrill(root, state, "run", "experiments/lab/hostile.yaml")
         assert done.returncode == 0, done.stdout + done.stderr
     finally:
         stop_lab(state)
