@@ -38,6 +38,10 @@ def reports_errors(command: F) -> F:
 def configure_logging(verbose: bool) -> None:
     handler = logging.StreamHandler()
     handler.setLevel(logging.INFO if verbose else logging.ERROR)
+    if not verbose:
+        # chaostoolkit logs a deviation at CRITICAL; aidrill's own summary says it, and
+        # chaostoolkit's full log is in each run's run.log.
+        handler.addFilter(lambda record: not record.name.startswith("chaostoolkit"))
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
