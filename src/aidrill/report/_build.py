@@ -19,6 +19,7 @@ from aidrill.report._manifest import hash_files, write_manifest
 from aidrill.report._quarter import Quarter
 from aidrill.report._quarterly import QuarterlyReport, RunSection, build_report
 from aidrill.report._render import FORMATS, WRITERS
+from aidrill.report._run_page import inference_recovered_at
 from aidrill.report._sparkline import timeline_sparkline
 from aidrill.report._tabletop import collect_tabletops
 
@@ -119,11 +120,7 @@ def _chart_of(record: RunRecord, plan: Plan) -> str:
     events = record.events()
     t_fault = next((e.time for e in events if e.kind == "fault_injected"), None)
     window_end = next((e.time for e in events if e.kind == "rollbacks_started"), None)
-    recovered = None
-    for component in record.components:
-        rto = component.get("achieved", {}).get("rto_seconds")
-        if component.get("tier") == "inference" and rto is not None and t_fault is not None:
-            recovered = t_fault + float(rto)
+    recovered = inference_recovered_at(record.components, t_fault)
     return timeline_sparkline(
         downsample(buckets), t_fault, window_end, recovered, plan.slo.p95_latency
     )

@@ -47,7 +47,7 @@ def render_run_page(run_dir: Path) -> str:
     events = evidence.read_events(run_dir)
     t_fault = next((e.time for e in events if e.kind == "fault_injected"), None)
     window_end = next((e.time for e in events if e.kind == "rollbacks_started"), None)
-    recovered_at = _inference_recovered_at(result, events, t_fault)
+    recovered_at = inference_recovered_at(result.get("components", []), t_fault)
     slo = plan.get("slo", {})
     from aidrill._durations import parse_duration
 
@@ -80,10 +80,9 @@ def write_run_report(run_dir: Path) -> Path:
     return path
 
 
-def _inference_recovered_at(
-    result: dict[str, Any], events: list[Any], t_fault: float | None
-) -> float | None:
-    for component in result.get("components", []):
+def inference_recovered_at(components: list[dict[str, Any]], t_fault: float | None) -> float | None:
+    """The instant of sustained recovery of the inference tier, from a result's records."""
+    for component in components:
         achieved = component.get("achieved") or {}
         if component.get("tier") == "inference" and achieved.get("rto_seconds") is not None:
             return None if t_fault is None else t_fault + float(achieved["rto_seconds"])
