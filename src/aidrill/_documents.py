@@ -6,12 +6,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from aidrill.errors import InputError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,20 @@ def _index_lines(
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             _index_lines(item, (*location, index), lines)
+
+
+def validate_as(
+    document: Document, model: type[M], error: type[InputError], not_a_mapping: str
+) -> M:
+    """Validate a document against a model; every failure is one ``error`` naming the
+    file, the line and the field."""
+    if not isinstance(document.data, dict):
+        raise error(not_a_mapping, file=document.path)
+    try:
+        return model.model_validate(document.data)
+    except ValidationError as exc:
+        raise_validation_error(document, exc, error)
+        raise  # unreachable: raise_validation_error always raises
 
 
 def raise_validation_error(

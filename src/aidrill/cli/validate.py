@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from pydantic import BaseModel, ValidationError
 
-from aidrill._documents import Document, raise_validation_error, read_document
+from aidrill._documents import Document, read_document, validate_as
 from aidrill.cli._common import console, errors
 from aidrill.errors import InputError, ProbeSetError, RefusedError
 from aidrill.experiment import experiment_from_document
@@ -16,6 +15,8 @@ from aidrill.probes import ProbeSet
 from aidrill.report._findings import FindingsError, FindingsFile
 from aidrill.report._journal import journal_from_document, looks_like_journal
 from aidrill.report._tabletop import Tabletop, TabletopError
+
+_NOT_A_MAPPING = "expected a mapping"
 
 
 def validate_document(document: Document, plan: Plan | None) -> str:
@@ -27,16 +28,13 @@ def validate_document(document: Document, plan: Plan | None) -> str:
         journal_from_document(document)
         return "journal"
     if data.get("kind") == "tabletop":
-        _validate_model(document, Tabletop, TabletopError)
+        validate_as(document, Tabletop, TabletopError, _NOT_A_MAPPING)
         return "tabletop"
     if data.get("kind") == "findings":
-        _validate_model(document, FindingsFile, FindingsError)
+        validate_as(document, FindingsFile, FindingsError, _NOT_A_MAPPING)
         return "findings"
     if data.get("kind") == "probe-set":
-        try:
-            ProbeSet.model_validate(data)
-        except ValidationError as exc:
-            raise_validation_error(document, exc, ProbeSetError)
+        validate_as(document, ProbeSet, ProbeSetError, _NOT_A_MAPPING)
         return "probe set"
     if "method" in data or "steady-state-hypothesis" in data:
         experiment_from_document(document, plan)
@@ -81,10 +79,3 @@ def validate(files: tuple[Path, ...], plan_path: Path | None) -> None:
         console.print(f"ok: {path} ({kind})")
     if failed:
         raise SystemExit(2)
-
-
-def _validate_model(document: Document, model: type[BaseModel], error: type[InputError]) -> None:
-    try:
-        model.model_validate(document.data)
-    except ValidationError as exc:
-        raise_validation_error(document, exc, error)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from aidrill._documents import Document, raise_validation_error, read_document
+from aidrill._documents import Document, read_document, validate_as
 from aidrill.errors import PlanError
 from aidrill.plan._model import Plan
 
@@ -20,12 +18,9 @@ def load_plan(path: str | Path = DEFAULT_PLAN_PATH) -> Plan:
 
 
 def plan_from_document(document: Document) -> Plan:
-    if not isinstance(document.data, dict):
-        raise PlanError(
-            "a plan must be a mapping with system, regions, slo and components", file=document.path
-        )
-    try:
-        return Plan.model_validate(document.data)
-    except ValidationError as exc:
-        raise_validation_error(document, exc, PlanError)
-        raise  # unreachable: raise_validation_error always raises
+    return validate_as(
+        document,
+        Plan,
+        PlanError,
+        "a plan must be a mapping with system, regions, slo and components",
+    )

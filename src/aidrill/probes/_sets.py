@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from aidrill._documents import raise_validation_error, read_document
+from aidrill._documents import read_document, validate_as
 from aidrill._durations import Duration
 from aidrill.errors import ProbeSetError
 
@@ -55,10 +55,4 @@ def find_probe_set(reference: str, base: Path | None = None) -> Path:
 def load_probe_set(reference: str, base: Path | None = None) -> ProbeSet:
     path = find_probe_set(reference, base)
     document = read_document(path, ProbeSetError)
-    if not isinstance(document.data, dict):
-        raise ProbeSetError("a probe set must be a mapping", file=path)
-    try:
-        return ProbeSet.model_validate(document.data)
-    except ValidationError as exc:
-        raise_validation_error(document, exc, ProbeSetError)
-        raise
+    return validate_as(document, ProbeSet, ProbeSetError, "a probe set must be a mapping")

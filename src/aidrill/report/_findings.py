@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from aidrill._documents import raise_validation_error, read_document
+from aidrill._documents import read_document, validate_as
 from aidrill.errors import InputError
 from aidrill.report._collect import RunRecord
 from aidrill.report._tabletop import Tabletop
@@ -62,11 +62,8 @@ def load_findings(path: Path) -> list[ManualFinding]:
     if not path.exists():
         return []
     document = read_document(path, FindingsError)
-    try:
-        return list(FindingsFile.model_validate(document.data).findings)
-    except ValidationError as exc:
-        raise_validation_error(document, exc, FindingsError)
-        raise
+    file = validate_as(document, FindingsFile, FindingsError, "a findings file must be a mapping")
+    return list(file.findings)
 
 
 def gather_findings(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from aidrill._documents import Document, raise_validation_error, read_document
+from aidrill._documents import Document, read_document, validate_as
 from aidrill.errors import InputError
 
 
@@ -42,13 +42,7 @@ def looks_like_journal(data: Any) -> bool:
 
 
 def journal_from_document(document: Document) -> Journal:
-    if not isinstance(document.data, dict):
-        raise JournalError("a journal must be a JSON object", file=document.path)
-    try:
-        journal = Journal.model_validate(document.data)
-    except ValidationError as exc:
-        raise_validation_error(document, exc, JournalError)
-        raise
+    journal = validate_as(document, Journal, JournalError, "a journal must be a JSON object")
     if not journal.experiment.get("title"):
         raise JournalError(
             "the journal's experiment has no title", file=document.path, field="experiment.title"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from aidrill._documents import raise_validation_error, read_document
+from aidrill._documents import read_document, validate_as
 from aidrill.errors import InputError
 
 
@@ -91,13 +91,7 @@ def write_template(path: Path) -> Path:
 
 def load_tabletop(path: Path) -> Tabletop:
     document = read_document(path, TabletopError)
-    if not isinstance(document.data, dict):
-        raise TabletopError("a tabletop record must be a mapping", file=path)
-    try:
-        return Tabletop.model_validate(document.data)
-    except ValidationError as exc:
-        raise_validation_error(document, exc, TabletopError)
-        raise
+    return validate_as(document, Tabletop, TabletopError, "a tabletop record must be a mapping")
 
 
 def collect_tabletops(directory: Path) -> list[tuple[Path, Tabletop]]:
