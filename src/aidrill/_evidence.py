@@ -121,6 +121,10 @@ def read_events(run_dir: Path) -> list[Event]:
     )
 
 
-def read_timeline(run_dir: Path) -> list[Bucket]:
+def read_timeline(run_dir: Path, series: str | None = "inference") -> list[Bucket]:
+    """The load's buckets of one series (user-visible inference by default; None: all)."""
     records, _ = read_jsonl(run_dir / TIMELINE_FILE)
-    return sorted((Bucket.from_record(r) for r in records), key=lambda b: b.start)
+    buckets = (Bucket.from_record(r) for r in records)
+    return sorted(
+        (b for b in buckets if series is None or b.series == series), key=lambda b: b.start
+    )

@@ -7,7 +7,17 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
-ScopeKind = Literal["gpu-nodes", "region", "gpu-capacity"]
+ScopeKind = Literal[
+    "gpu-nodes",
+    "region",
+    "gpu-capacity",
+    "feature-store",
+    "replication",
+    "vector-index",
+    "model-artifacts",
+    "storage",
+    "recovery",
+]
 _ATTRIBUTE = "__aidrill_fault_scope__"
 
 
@@ -18,6 +28,8 @@ class FaultScope:
     ``kind`` says what it takes away inside the region named by its ``region``
     argument; ``removes_serving`` is true when it takes serving capacity away (node
     kills, region failure) rather than only what could be added later (GPU quota).
+    A ``recovery`` action (restore a snapshot, recover an artifact) takes nothing away:
+    it is an operator's recovery step placed in the method, so it can be timed.
     """
 
     kind: ScopeKind
@@ -32,6 +44,12 @@ def fault_scope(kind: ScopeKind, removes_serving: bool = True) -> Callable[[F], 
         return function
 
     return declare
+
+
+def recovery_action(function: F) -> F:
+    """Decorator for a method action that recovers rather than injects."""
+    setattr(function, _ATTRIBUTE, FaultScope("recovery", removes_serving=False))
+    return function
 
 
 def scope_of(function: Callable[..., Any]) -> FaultScope | None:

@@ -28,7 +28,7 @@ def planned_faults(experiment: dict[str, Any]) -> Iterator[PlannedFault | tuple[
             continue
         name = str(activity.get("name", f"method[{index}]"))
         provider = activity.get("provider") or {}
-        scope = _declared_scope(provider)
+        scope = declared_scope(provider)
         arguments = provider.get("arguments") or {}
         if scope is None or "region" not in arguments:
             yield index, name
@@ -36,7 +36,7 @@ def planned_faults(experiment: dict[str, Any]) -> Iterator[PlannedFault | tuple[
             yield PlannedFault(index, name, scope, str(arguments["region"]), dict(arguments))
 
 
-def _declared_scope(provider: dict[str, Any]) -> FaultScope | None:
+def declared_scope(provider: dict[str, Any]) -> FaultScope | None:
     if provider.get("type") != "python":
         return None
     try:
@@ -78,7 +78,8 @@ def check_blast_radius(
                 file=file,
                 field=f"method.{item.index}.provider.arguments",
             )
-        faults.append(item)
+        if item.scope.kind != "recovery":
+            faults.append(item)
     hit = {f.region for f in faults if f.scope.removes_serving}
     if len(hit) > 1 and not (full_outage or limits.allow_both_regions):
         raise RefusedError(

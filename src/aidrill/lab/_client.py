@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,12 @@ class LabInfo:
     regions: dict[str, int]
     golden_set: Path
     nominal_capacity: int
+    storage: dict[str, int] = field(default_factory=dict)
+    buckets: dict[str, str] = field(default_factory=dict)
+    features_port: int | None = None
+    feature_region_ports: dict[str, int] = field(default_factory=dict)
+    index_ports: dict[str, int] = field(default_factory=dict)
+    index_queries: Path | None = None
 
     @property
     def router_url(self) -> str:
@@ -69,6 +75,11 @@ class LabClient:
 
     def status(self) -> dict[str, Any]:
         result: dict[str, Any] = self._get("/status")
+        return result
+
+    def data(self) -> dict[str, Any]:
+        """The data tiers as the lab reports them, with the regions now serving."""
+        result: dict[str, Any] = self._get("/data")
         return result
 
     def ground_truth(self, since: float = 0.0) -> list[dict[str, Any]]:
@@ -112,6 +123,12 @@ def read_lab_info(state_dir: Path) -> LabInfo:
         regions=raw["regions"],
         golden_set=Path(raw["golden_set"]),
         nominal_capacity=raw["nominal_capacity"],
+        storage=raw.get("storage", {}),
+        buckets=raw.get("buckets", {}),
+        features_port=raw.get("features_port"),
+        feature_region_ports=raw.get("feature_region_ports", {}),
+        index_ports=raw.get("index_ports", {}),
+        index_queries=Path(raw["index_queries"]) if raw.get("index_queries") else None,
     )
 
 

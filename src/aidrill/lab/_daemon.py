@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from aidrill.lab._data import DataTiers
 from aidrill.lab._http import JsonHandler, QuietServer
 from aidrill.lab._ledger import FaultLedger, GroundTruthLog
-from aidrill.lab._model import save_model, train_model, write_golden_set
+from aidrill.lab._model import model_bytes, train_model, write_golden_set
 from aidrill.lab._region import Region
 from aidrill.lab._router import GlobalRouter
 from aidrill.plan import Plan, load_plan
@@ -42,22 +43,30 @@ class Lab:
         self.ledger = FaultLedger(state_dir / "faults.json")
         self.truth = GroundTruthLog(state_dir / "ground-truth.jsonl")
         self.stopping = threading.Event()
+        self.stopped = threading.Event()
         model = train_model()
         self.golden_path = state_dir / "golden.json"
-        self.accuracy = write_golden_set(model, self.golden_path)
+        self.accuracy, entities = write_golden_set(model, self.golden_path)
+        self.data = DataTiers(
+            plan.primary_region,
+            plan.dr_region,
+            self.settings,
+            state_dir,
+            model_bytes(model, self.settings.model_size_bytes),
+            entities,
+            self.truth.record,
+        )
         self.regions: dict[str, Region] = {}
         for region in plan.regions:
-            artifact = state_dir / "regions" / region.name / "artifacts" / "model.npz"
-            checksum = save_model(model, artifact)
-            self.truth.record("model_published", region=region.name, sha256=checksum)
             self.regions[region.name] = Region(
                 region.name,
                 self.settings,
-                artifact,
+                self.data.worker_args(region.name),
                 state_dir / "logs",
                 self.nominal_desired(region.name),
                 self.truth.record,
             )
+            self.regions[region.name].index_port = self.data.vectors.services[region.name].port
         self.router = GlobalRouter(
             list(self.regions.values()),
             plan.primary_region,
@@ -87,6 +96,7 @@ class Lab:
         stale = self.ledger.take_all()
         for entry in stale:
             self.truth.record("stale_fault_cleared", fault=entry)
+        self.data.start()
         for region in self.regions.values():
             region.start()
         self.router.start()
@@ -110,6 +120,7 @@ class Lab:
             "model_accuracy": self.accuracy,
             "nominal_capacity": self.nominal_capacity,
             "started_at": time.time(),
+            **self.data.info(),
         }
         tmp = self.state_dir / "lab.json.tmp"
         tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
@@ -120,8 +131,10 @@ class Lab:
         self.router.stop()
         for region in self.regions.values():
             region.stop()
+        self.data.stop()
         self.truth.record("lab_stopped")
         self.server.shutdown()
+        self.stopped.set()
 
     def _watch_capacity(self) -> None:
         while not self.stopping.wait(0.1):
@@ -152,6 +165,7 @@ class Lab:
             "router": self.router.snapshot(),
             "regions": [r.snapshot() for r in self.regions.values()],
             "faults": self.ledger.entries(),
+            "data": self.data.snapshot(),
         }
 
     def wait_until(self, predicate: Any, timeout: float) -> bool:
@@ -196,10 +210,12 @@ class Lab:
     def fail_region(self, region: str, owner: Owner) -> dict[str, Any]:
         entry = self.ledger.add("fail-region", region, owner=owner)
         self.regions[region].fail()
+        self.data.fail_region(region)
         return {"fault": entry}
 
     def restore_region(self, region: str) -> dict[str, Any]:
         self.regions[region].restore()
+        self.data.restore_region(region)
         cleared = self.ledger.remove("fail-region", region)
         ok = self.wait_until(self._is_nominal, _ROLLBACK_TIMEOUT)
         return {"restored": ok, "cleared": cleared}
@@ -219,6 +235,7 @@ class Lab:
             if region.state.capacity_exhausted:
                 region.set_capacity_exhausted(False)
             region.restore()
+        self.data.reset()
         for entry in cleared:
             self.truth.record("fault_cleared_by_reset", fault=entry)
         ok = self.wait_until(self._is_nominal, _ROLLBACK_TIMEOUT)
@@ -234,7 +251,42 @@ class Lab:
         )
         # Computed afresh: the capacity watcher's flag may not have seen a fault injected
         # a moment ago, and a rollback must not return before the lab is really whole.
-        return routed_home and desired_ok and self.note_capacity()
+        return routed_home and desired_ok and self.data.is_nominal() and self.note_capacity()
+
+    # -- data-tier faults ----------------------------------------------------------------
+    def restore_index(self, region: str, method: str | None) -> dict[str, Any]:
+        service = self.data.vectors.services[region]
+        if method not in (None, "snapshot", "rebuild"):
+            raise Refused(f"unknown index recovery method {method!r}: snapshot or rebuild")
+        if method is None and service.info()["loaded"]:
+            return {"already_loaded": True}
+        if method == "rebuild":
+            return service.rebuild_from_embeddings()
+        return service.restore_snapshot()
+
+    def recover_artifact(self, region: str) -> dict[str, Any]:
+        result = self.data.artifacts.recover(region)
+        other = self.plan.dr_region if region == self.plan.primary_region else None
+        if other is not None:
+            # A corrupt version replicates too; wait for the restored one to follow it.
+            self.wait_until(lambda: self.data.artifacts.current_ok(other), _ROLLBACK_TIMEOUT)
+        return result
+
+    def data_fault(
+        self, kind: str, region: str, owner: Owner, apply: Any, **detail: Any
+    ) -> dict[str, Any]:
+        entry = self.ledger.add(kind, region, owner=owner, **detail)
+        result = apply()
+        return {"fault": entry, "result": result}
+
+    def data_rollback(
+        self, kind: str, region: str | None, undo: Any, settled: Any
+    ) -> dict[str, Any]:
+        """Undo one data-tier fault and wait until that tier (only) is whole again."""
+        result = undo()
+        cleared = self.ledger.remove(kind, region)
+        ok = self.wait_until(settled, _ROLLBACK_TIMEOUT)
+        return {"restored": ok, "cleared": cleared, "result": result}
 
 
 _FAULTS = {
@@ -249,7 +301,86 @@ _FAULTS = {
     "/rollbacks/restore-region": lambda lab, b: lab.restore_region(b["region"]),
     "/rollbacks/restore-gpu-capacity": lambda lab, b: lab.restore_capacity(b["region"]),
     "/reset": lambda lab, b: lab.reset(),
+    # -- data tiers ---------------------------------------------------------------------
+    "/faults/fail-feature-primary": lambda lab, b: lab.data_fault(
+        "fail-feature-primary",
+        lab.data.features.active,
+        _owner(b),
+        lab.data.features.fail_primary,
+    ),
+    "/rollbacks/restore-feature-primary": lambda lab, b: lab.data_rollback(
+        "fail-feature-primary",
+        None,
+        lab.data.features.restore_primary,
+        lab.data.features.is_nominal,
+    ),
+    "/faults/pause-replication": lambda lab, b: lab.data_fault(
+        "pause-replication",
+        lab.plan.primary_region,
+        _owner(b),
+        lambda: lab.data.pause_replication(b.get("mode", "pause")),
+        mode=b.get("mode", "pause"),
+    ),
+    "/rollbacks/resume-replication": lambda lab, b: lab.data_rollback(
+        "pause-replication",
+        None,
+        lab.data.resume_replication,
+        lambda: not lab.data.replicator.state.paused,
+    ),
+    "/faults/drop-feature-rows": lambda lab, b: lab.data_fault(
+        "drop-feature-rows",
+        lab.data.features.active,
+        _owner(b),
+        lambda: lab.data.features.drop_rows(float(b.get("fraction", 1.0))),
+    ),
+    "/rollbacks/rebuild-online-features": lambda lab, b: lab.data_rollback(
+        "drop-feature-rows",
+        None,
+        lambda: lab.data.features.rebuild_online(b.get("region")),
+        lab.data.features.rows_complete,
+    ),
+    "/faults/delete-vector-index": lambda lab, b: lab.data_fault(
+        "delete-vector-index",
+        b["region"],
+        _owner(b),
+        lab.data.vectors.services[b["region"]].delete,
+    ),
+    "/actions/restore-vector-index": lambda lab, b: lab.data_rollback(
+        "delete-vector-index",
+        b["region"],
+        lambda: lab.restore_index(b["region"], b.get("method")),
+        lambda: lab.data.vectors.services[b["region"]].info()["loaded"],
+    ),
+    "/faults/delete-model-artifact": lambda lab, b: lab.data_fault(
+        "delete-model-artifact",
+        b["region"],
+        _owner(b),
+        lambda: lab.data.artifacts.delete(b["region"], b.get("mode", "delete")),
+        mode=b.get("mode", "delete"),
+    ),
+    "/actions/recover-model-artifact": lambda lab, b: lab.data_rollback(
+        "delete-model-artifact",
+        b["region"],
+        lambda: lab.recover_artifact(b["region"]),
+        lambda: lab.data.artifacts.current_ok(b["region"]),
+    ),
+    "/faults/throttle-storage": lambda lab, b: lab.data_fault(
+        "throttle-storage",
+        b["region"],
+        _owner(b),
+        lambda: lab.data.throttle(b["region"], float(b.get("latency") or 0), b.get("bandwidth")),
+    ),
+    "/rollbacks/unthrottle-storage": lambda lab, b: lab.data_rollback(
+        "throttle-storage",
+        b["region"],
+        lambda: lab.data.unthrottle(b["region"]),
+        lambda: lab.data.stores[b["region"]].proxy.fault.mode == "pass",
+    ),
 }
+
+
+def _owner(body: dict[str, Any]) -> Owner:
+    return body.get("owner") or {}
 
 
 def _control_handler(lab: Lab) -> type[JsonHandler]:
@@ -258,6 +389,10 @@ def _control_handler(lab: Lab) -> type[JsonHandler]:
             url = urlparse(self.path)
             if url.path == "/status":
                 self.send_json(200, lab.status())
+            elif url.path == "/data":
+                self.send_json(
+                    200, {**lab.data.snapshot(), "serving": lab.router.serving_regions()}
+                )
             elif url.path == "/ground-truth":
                 since = float(parse_qs(url.query).get("since", ["0"])[0])
                 self.send_json(200, lab.truth.since(since))
@@ -314,8 +449,11 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=lab.stop).start())
     lab.start()
     lab.stopping.wait()
-    time.sleep(0.3)
+    lab.stopped.wait(timeout=20)
     (args.state / "lab.json").unlink(missing_ok=True)
+    # Every child is stopped and every file written; leave without waiting on library
+    # threads (boto3, asyncio executors) that interpreter shutdown would join.
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -44,9 +44,14 @@ class FaultLedger:
             self._write()
         return entry
 
-    def remove(self, kind: str, region: str) -> list[dict[str, Any]]:
+    def remove(self, kind: str, region: str | None) -> list[dict[str, Any]]:
+        """Remove the faults of ``kind`` in ``region`` (any region when None)."""
         with self._lock:
-            gone = [e for e in self._entries if e["kind"] == kind and e["region"] == region]
+            gone = [
+                e
+                for e in self._entries
+                if e["kind"] == kind and (region is None or e["region"] == region)
+            ]
             self._entries = [e for e in self._entries if e not in gone]
             self._write()
         return gone

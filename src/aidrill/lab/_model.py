@@ -8,6 +8,7 @@ answer be scored for quality.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 
 CLASSES = 10
 FEATURES = 16
+REQUEST_FEATURES = 4  # sent with each request; the rest come from the feature store
 _SEED = 20261126
 
 
@@ -53,25 +55,50 @@ def train_model(steps: int = 300, learning_rate: float = 0.5) -> Model:
     return Model(weights, bias)
 
 
-def save_model(model: Model, path: Path) -> str:
-    """Write the model artifact; return its SHA-256."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as handle:
-        np.savez(handle, weights=model.weights, bias=model.bias)
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def model_bytes(model: Model, payload_bytes: int = 0) -> bytes:
+    """The model artifact: weights, bias and a deterministic payload standing in for the
+    bulk of a real model's weights (so that artifact size, and a throttled store, matter)."""
+    payload = np.random.default_rng(_SEED).integers(0, 255, size=payload_bytes, dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, weights=model.weights, bias=model.bias, payload=payload)
+    return buffer.getvalue()
 
 
-def load_model(path: Path) -> Model:
-    with np.load(path) as data:
-        return Model(np.array(data["weights"]), np.array(data["bias"]))
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
-def write_golden_set(model: Model, path: Path, samples: int = 400) -> float:
-    """Write the held-out labelled golden set; return the model's accuracy on it."""
+def model_from_bytes(data: bytes) -> Model:
+    with np.load(io.BytesIO(data)) as archive:
+        return Model(np.array(archive["weights"]), np.array(archive["bias"]))
+
+
+def entity_name(sample_id: int) -> str:
+    return f"e{sample_id:04d}"
+
+
+def write_golden_set(
+    model: Model, path: Path, samples: int = 400
+) -> tuple[float, dict[str, list[float]]]:
+    """Write the held-out labelled golden set; return the model's accuracy on it and the
+    entity features that belong in the feature store.
+
+    Each request carries an entity id and the first ``REQUEST_FEATURES`` features; the
+    others are the entity's features, which the worker reads from the online store.
+    """
     features, labels = make_dataset(samples, seed=_SEED + 2)
-    records = [
-        {"id": i, "features": [round(float(x), 4) for x in row], "label": int(label)}
-        for i, (row, label) in enumerate(zip(features, labels, strict=True))
-    ]
+    records = []
+    entities: dict[str, list[float]] = {}
+    for i, (row, label) in enumerate(zip(features, labels, strict=True)):
+        rounded = [round(float(x), 4) for x in row]
+        records.append(
+            {
+                "id": i,
+                "entity": entity_name(i),
+                "features": rounded[:REQUEST_FEATURES],
+                "label": int(label),
+            }
+        )
+        entities[entity_name(i)] = rounded[REQUEST_FEATURES:]
     path.write_text(json.dumps({"samples": records}), encoding="utf-8")
-    return float(np.mean(model.predict(features) == labels))
+    return float(np.mean(model.predict(features) == labels)), entities

@@ -53,14 +53,16 @@ class Region:
         self,
         name: str,
         settings: LabSettings,
-        model_path: Path,
+        worker_args: list[str],
         log_dir: Path,
         desired: int,
         record: Record,
     ) -> None:
         self.name = name
         self.settings = settings
-        self.model_path = model_path
+        self.worker_args = worker_args
+        self.index_port: int | None = None
+        self._index_pool: UpstreamPool | None = None
         self.log_dir = log_dir
         self.record = record
         self.lock = threading.Lock()
@@ -258,8 +260,7 @@ class Region:
                 self.name,
                 "--node",
                 name,
-                "--model",
-                str(self.model_path),
+                *self.worker_args,
                 "--service-time",
                 str(self.settings.service_time),
             ],
@@ -268,11 +269,15 @@ class Region:
             stdin=subprocess.DEVNULL,
         )
         log.close()
-        port = _read_ready_port(process)
-        if port is None:
+        ready = _read_ready_line(process)
+        if ready[0] != "READY" or len(ready) < 2:
             _kill(process)
-            self.record("node_boot_failed", region=self.name, node=name)
+            reason = " ".join(ready[1:]) if ready and ready[0] == "REFUSED" else "no answer"
+            self.record("node_boot_failed", region=self.name, node=name, reason=reason)
             return None
+        port = int(ready[1])
+        load_seconds = float(ready[3]) if len(ready) > 3 else None
+        self.record("node_model_loaded", region=self.name, node=name, load_seconds=load_seconds)
         timeout = self.settings.service_time * self.settings.max_queue_per_node + 2.0
         return Node(name, process, port, pool=UpstreamPool("127.0.0.1", port, timeout))
 
@@ -291,6 +296,12 @@ class Region:
             node = min(candidates, key=lambda n: n.inflight)
             node.inflight += 1
             return node
+
+    def index_pool(self) -> UpstreamPool:
+        if self._index_pool is None:
+            assert self.index_port is not None
+            self._index_pool = UpstreamPool("127.0.0.1", self.index_port, 5.0)
+        return self._index_pool
 
     def release(self, node: Node) -> None:
         with self.lock:
@@ -317,6 +328,9 @@ def _balancer_handler(region: Region) -> type[JsonHandler]:
             if region.state.failed:
                 self.send_json(503, {"error": f"region {region.name} is unavailable"})
                 return
+            if self.path == "/search":
+                self._forward_search(body)
+                return
             node = region.pick_node()
             if node is None or node.pool is None:
                 self.send_json(503, {"error": f"no free GPU node in region {region.name}"})
@@ -337,6 +351,24 @@ def _balancer_handler(region: Region) -> type[JsonHandler]:
             self.end_headers()
             self.wfile.write(payload)
 
+        def _forward_search(self, body: bytes) -> None:
+            if region.index_port is None:
+                self.send_json(503, {"error": f"no vector index service in {region.name}"})
+                return
+            try:
+                status, payload, _ = region.index_pool().request(
+                    "POST", "/search", body, {"Content-Type": "application/json"}
+                )
+            except OSError:
+                self.send_json(502, {"error": f"index service of {region.name} failed"})
+                return
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("X-Aidrill-Region", region.name)
+            self.end_headers()
+            self.wfile.write(payload)
+
     return BalancerHandler
 
 
@@ -348,19 +380,18 @@ def _probe(port: int) -> bool:
     return status == 200
 
 
-def _read_ready_port(process: subprocess.Popen[bytes]) -> int | None:
-    result: list[int] = []
+def _read_ready_line(process: subprocess.Popen[bytes]) -> list[str]:
+    """The worker's first line: ``READY <port> <version> <load seconds>`` or ``REFUSED ...``."""
+    result: list[list[str]] = []
 
     def read() -> None:
         assert process.stdout is not None
-        line = process.stdout.readline().decode(errors="replace").split()
-        if len(line) == 2 and line[0] == "READY":
-            result.append(int(line[1]))
+        result.append(process.stdout.readline().decode(errors="replace").split())
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     reader.join(_BOOT_TIMEOUT)
-    return result[0] if result else None
+    return result[0] if result and result[0] else ["TIMEOUT"]
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:

@@ -13,17 +13,30 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aidrill._scope import fault_scope
+from aidrill._durations import parse_duration
+from aidrill._scope import fault_scope, recovery_action
 from aidrill.errors import LabError
 from aidrill.lab._client import LabClient, default_state_dir
 
 __all__ = [
+    "delete_model_artifact",
+    "delete_vector_index",
+    "drop_online_features",
     "exhaust_gpu_capacity",
+    "fail_feature_store_primary",
     "fail_region",
     "kill_gpu_nodes",
+    "pause_replication",
+    "rebuild_online_features",
+    "recover_model_artifact",
+    "restore_feature_store_primary",
     "restore_gpu_capacity",
     "restore_gpu_nodes",
     "restore_region",
+    "restore_vector_index",
+    "resume_replication",
+    "throttle_storage",
+    "unthrottle_storage",
 ]
 
 Configuration = dict[str, Any] | None
@@ -111,6 +124,148 @@ def exhaust_gpu_capacity(region: str, configuration: Configuration = None) -> di
 def restore_gpu_capacity(region: str, configuration: Configuration = None) -> dict[str, Any]:
     """Rollback: give ``region`` its GPU quota back."""
     return _client(configuration).call("/rollbacks/restore-gpu-capacity", region=region)
+
+
+# -- data tiers --------------------------------------------------------------------------
+
+
+@fault_scope("feature-store")
+def fail_feature_store_primary(region: str, configuration: Configuration = None) -> dict[str, Any]:
+    """Crash the feature store's primary Redis in ``region`` (it must be the primary);
+    the lab's supervisor promotes the replica in the other region."""
+    client = _client(configuration)
+    active = client.data()["features"]["active"]
+    if active != region:
+        raise LabError(f"the feature store's primary is in {active}, not in {region}")
+    return client.call("/faults/fail-feature-primary", owner=_owner(configuration))
+
+
+def restore_feature_store_primary(
+    region: str | None = None, configuration: Configuration = None
+) -> dict[str, Any]:
+    """Rollback: restart the original primary, resync it and fail back to it."""
+    return _checked(
+        _client(configuration).call("/rollbacks/restore-feature-primary"), "the feature store"
+    )
+
+
+@fault_scope("replication", removes_serving=False)
+def pause_replication(
+    region: str, mode: str = "pause", configuration: Configuration = None
+) -> dict[str, Any]:
+    """Stop cross-region replication from ``region`` (the primary): the artifact store's
+    replicator and the feature replica's link. ``pause`` stalls the link (data waits);
+    ``break`` resets it (the replica must reconnect and resync)."""
+    if mode not in ("pause", "break"):
+        raise LabError(f"pause_replication: mode must be pause or break, got {mode!r}")
+    return _client(configuration).call(
+        "/faults/pause-replication", region=region, mode=mode, owner=_owner(configuration)
+    )
+
+
+def resume_replication(
+    region: str | None = None, configuration: Configuration = None
+) -> dict[str, Any]:
+    """Rollback: replication runs again and catches up."""
+    return _checked(_client(configuration).call("/rollbacks/resume-replication"), "replication")
+
+
+@fault_scope("feature-store")
+def drop_online_features(
+    region: str, fraction: float = 1.0, configuration: Configuration = None
+) -> dict[str, Any]:
+    """Delete ``fraction`` of the entity rows from the online store (an eviction gone
+    wrong); inference falls back to default features and quality drops."""
+    if not 0 < fraction <= 1:
+        raise LabError(f"drop_online_features: fraction must be in (0, 1], got {fraction}")
+    return _client(configuration).call(
+        "/faults/drop-feature-rows", region=region, fraction=fraction, owner=_owner(configuration)
+    )
+
+
+def rebuild_online_features(
+    region: str | None = None, configuration: Configuration = None
+) -> dict[str, Any]:
+    """Rollback: rebuild the online store from the offline store (the source of truth)."""
+    return _checked(
+        _client(configuration).call("/rollbacks/rebuild-online-features", region=region),
+        "the online feature store",
+    )
+
+
+@fault_scope("vector-index")
+def delete_vector_index(region: str, configuration: Configuration = None) -> dict[str, Any]:
+    """Delete the serving vector index in ``region`` (snapshots and embeddings remain)."""
+    return _client(configuration).call(
+        "/faults/delete-vector-index", region=region, owner=_owner(configuration)
+    )
+
+
+@recovery_action
+def restore_vector_index(
+    region: str, method: str | None = None, configuration: Configuration = None
+) -> dict[str, Any]:
+    """Recover ``region``'s index: ``snapshot`` (restore the newest snapshot) or
+    ``rebuild`` (from stored embeddings, never re-embedding). Without ``method``, as a
+    rollback, restore from a snapshot only if the index is missing."""
+    if method not in (None, "snapshot", "rebuild"):
+        raise LabError(f"restore_vector_index: method must be snapshot or rebuild, got {method!r}")
+    return _checked(
+        _client(configuration).call("/actions/restore-vector-index", region=region, method=method),
+        f"the vector index of {region}",
+    )
+
+
+@fault_scope("model-artifacts")
+def delete_model_artifact(
+    region: str, mode: str = "delete", configuration: Configuration = None
+) -> dict[str, Any]:
+    """Delete (``delete``: a delete marker) or overwrite with corrupt bytes
+    (``overwrite``) the current model artifact in ``region``; versioning keeps the
+    earlier versions, and workers refuse what does not match its checksum."""
+    if mode not in ("delete", "overwrite"):
+        raise LabError(f"delete_model_artifact: mode must be delete or overwrite, got {mode!r}")
+    return _client(configuration).call(
+        "/faults/delete-model-artifact", region=region, mode=mode, owner=_owner(configuration)
+    )
+
+
+@recovery_action
+def recover_model_artifact(region: str, configuration: Configuration = None) -> dict[str, Any]:
+    """Make the newest version that verifies current again (also the rollback)."""
+    return _checked(
+        _client(configuration).call("/actions/recover-model-artifact", region=region),
+        f"the model artifact of {region}",
+    )
+
+
+@fault_scope("storage", removes_serving=False)
+def throttle_storage(
+    region: str,
+    latency: str | float = 0.0,
+    bandwidth: int | None = None,
+    configuration: Configuration = None,
+) -> dict[str, Any]:
+    """Slow ``region``'s artifact store: added latency per transfer (a duration such as
+    ``200ms``) and a bandwidth cap in bytes per second."""
+    seconds = parse_duration(latency) if isinstance(latency, str) else float(latency)
+    if bandwidth is not None and bandwidth < 1024:
+        raise LabError(f"throttle_storage: bandwidth must be at least 1024 B/s, got {bandwidth}")
+    return _client(configuration).call(
+        "/faults/throttle-storage",
+        region=region,
+        latency=seconds,
+        bandwidth=bandwidth,
+        owner=_owner(configuration),
+    )
+
+
+def unthrottle_storage(region: str, configuration: Configuration = None) -> dict[str, Any]:
+    """Rollback: the artifact store of ``region`` runs at full speed again."""
+    return _checked(
+        _client(configuration).call("/rollbacks/unthrottle-storage", region=region),
+        f"the artifact store of {region}",
+    )
 
 
 def _checked(result: dict[str, Any], what: str) -> dict[str, Any]:

@@ -1,5 +1,11 @@
 """One GPU node of the lab: a separate OS process serving the model over HTTP.
 
+At boot the node fetches the model artifact from its region's artifact store (the S3
+API, through the storage fault proxy) and verifies its checksum; a missing or corrupt
+artifact makes the boot fail, as it would in production. Each request carries an
+entity id and a few request-time features; the entity's other features are read from
+the online feature store, falling back to defaults when missing or stale.
+
 The GPU is simulated by a lock held for the node's service time per request, so a
 node has a real, finite throughput; a kill of this process is a real crash.
 Run as ``python -m aidrill.lab.worker``; it prints ``READY <port>`` once serving and
@@ -9,19 +15,60 @@ exits by itself if its supervisor (the parent process) goes away.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import threading
 import time
-from pathlib import Path
+from typing import Any
 
 import numpy as np
+import redis
 
+from aidrill.lab._artifacts import ArtifactRefused, fetch_verified
 from aidrill.lab._http import JsonHandler, QuietServer
-from aidrill.lab._model import Model, load_model
+from aidrill.lab._model import FEATURES, REQUEST_FEATURES, Model, model_from_bytes
+from aidrill.lab._redis import redis_client
+
+ENTITY_FEATURES = FEATURES - REQUEST_FEATURES
+_DEFAULTS = [0.0] * ENTITY_FEATURES
 
 
-def _make_handler(model: Model, region: str, node: str, service_time: float) -> type[JsonHandler]:
+def resolve_entity_features(
+    raw: bytes | None, now: float, max_age: float
+) -> tuple[list[float], str]:
+    """The entity's stored features, or defaults when missing, malformed or stale."""
+    if raw is None:
+        return _DEFAULTS, "missing"
+    try:
+        row = json.loads(raw)
+        values = [float(x) for x in row["v"]]
+        written = float(row["ts"])
+    except (ValueError, KeyError, TypeError):
+        return _DEFAULTS, "missing"
+    if len(values) != ENTITY_FEATURES:
+        return _DEFAULTS, "missing"
+    if now - written > max_age:
+        return _DEFAULTS, "stale"
+    return values, "online"
+
+
+class FeatureReader:
+    def __init__(self, port: int, max_age: float) -> None:
+        self.max_age = max_age
+        self.client = redis_client(port, 0.2)
+
+    def read(self, entity: str) -> tuple[list[float], str]:
+        try:
+            raw: Any = self.client.get(f"feature:{entity}")
+        except (redis.RedisError, OSError):
+            return _DEFAULTS, "unavailable"
+        return resolve_entity_features(raw, time.time(), self.max_age)
+
+
+def _make_handler(
+    model: Model, features: FeatureReader, region: str, node: str, service_time: float
+) -> type[JsonHandler]:
     gpu = threading.Lock()
 
     class NodeHandler(JsonHandler):
@@ -36,20 +83,25 @@ def _make_handler(model: Model, region: str, node: str, service_time: float) -> 
                 self.send_json(404, {"error": "not found"})
                 return
             try:
-                request = self.read_json()
-                features = np.asarray(request["features"], dtype=float)
+                request: dict[str, Any] = self.read_json()
+                given = [float(x) for x in request["features"]]
+                entity = str(request["entity"])
             except (ValueError, KeyError, TypeError):
-                self.send_json(400, {"error": "expected {'features': [...]}"})
+                self.send_json(400, {"error": "expected {'entity': id, 'features': [...]}"})
                 return
+            if len(given) != REQUEST_FEATURES:
+                self.send_json(400, {"error": f"expected {REQUEST_FEATURES} request features"})
+                return
+            stored, source = features.read(entity)
             with gpu:
                 started = time.perf_counter()
-                label = int(model.predict(features))
+                label = int(model.predict(np.asarray(given + stored, dtype=float)))
                 remaining = service_time - (time.perf_counter() - started)
                 if remaining > 0:
                     time.sleep(remaining)
             self.send_json(
                 200,
-                {"label": label, "region": region, "node": node},
+                {"label": label, "region": region, "node": node, "features": source},
                 headers={"X-Aidrill-Region": region},
             )
 
@@ -67,14 +119,26 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="aidrill-lab-worker")
     parser.add_argument("--region", required=True)
     parser.add_argument("--node", required=True)
-    parser.add_argument("--model", required=True, type=Path)
+    parser.add_argument("--s3-port", required=True, type=int)
+    parser.add_argument("--bucket", required=True)
+    parser.add_argument("--features-port", required=True, type=int)
+    parser.add_argument("--feature-max-age", type=float, default=30.0)
     parser.add_argument("--service-time", type=float, default=0.08)
     args = parser.parse_args(argv)
-    model = load_model(args.model)
-    handler = _make_handler(model, args.region, args.node, args.service_time)
-    server = QuietServer(("127.0.0.1", 0), handler)
     threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
-    print(f"READY {server.server_address[1]}", flush=True)
+    started = time.perf_counter()
+    try:
+        body, metadata = fetch_verified(args.s3_port, args.bucket)
+    except (ArtifactRefused, OSError) as exc:
+        print(f"REFUSED {exc}", flush=True)
+        sys.exit(3)
+    model = model_from_bytes(body)
+    reader = FeatureReader(args.features_port, args.feature_max_age)
+    handler = _make_handler(model, reader, args.region, args.node, args.service_time)
+    server = QuietServer(("127.0.0.1", 0), handler)
+    load_seconds = time.perf_counter() - started
+    print(f"READY {server.server_address[1]} {metadata.get('version', '?')} {load_seconds:.3f}",
+          flush=True)  # fmt: skip
     sys.stdout.close()
     server.serve_forever(poll_interval=0.2)
 

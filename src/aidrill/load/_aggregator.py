@@ -19,10 +19,11 @@ from aidrill.measure import Bucket, LatencyHistogram
 @dataclass
 class _OpenBucket:
     start: float
+    series: str
     histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
     requests: int = 0
     failures: int = 0
-    correct: int = 0
+    correct: float = 0.0
     scored: int = 0
     regions: Counter[str] = field(default_factory=Counter)
 
@@ -40,6 +41,7 @@ class _OpenBucket:
             correct=self.correct,
             scored=self.scored,
             regions=dict(self.regions),
+            series=self.series,
         )
 
 
@@ -49,7 +51,7 @@ class BucketAggregator:
     def __init__(self, path: Path, width: float, grace: float) -> None:
         self.width = width
         self.grace = grace
-        self._open: dict[int, _OpenBucket] = {}
+        self._open: dict[tuple[str, int], _OpenBucket] = {}
         self._handle: IO[str] = path.open("a", encoding="utf-8")
 
     def add(
@@ -57,32 +59,35 @@ class BucketAggregator:
         start_time: float,
         latency: float,
         ok: bool,
-        correct: bool | None,
+        quality: float | None,
         region: str | None,
+        series: str = "inference",
     ) -> None:
+        """One result; ``quality`` is 1/0 for a scored answer, recall for a search."""
         index = math.floor(start_time / self.width)
-        bucket = self._open.get(index)
+        key = (series, index)
+        bucket = self._open.get(key)
         if bucket is None:
-            bucket = self._open[index] = _OpenBucket(start=index * self.width)
+            bucket = self._open[key] = _OpenBucket(start=index * self.width, series=series)
         bucket.requests += 1
         bucket.histogram.record(latency)
         if not ok:
             bucket.failures += 1
-        if correct is not None:
+        if quality is not None:
             bucket.scored += 1
-            bucket.correct += int(correct)
+            bucket.correct += quality
         if region:
             bucket.regions[region] += 1
 
     def flush(self, now: float, final: bool = False) -> int:
         """Write every bucket that can no longer receive results; return how many."""
         ready = sorted(
-            index
-            for index, bucket in self._open.items()
-            if final or bucket.start + self.width + self.grace <= now
-        )
-        for index in ready:
-            record = self._open.pop(index).close(self.width).to_record()
+            (key for key, bucket in self._open.items()
+             if final or bucket.start + self.width + self.grace <= now),
+            key=lambda key: (key[1], key[0]),
+        )  # fmt: skip
+        for key in ready:
+            record = self._open.pop(key).close(self.width).to_record()
             self._handle.write(json.dumps(record) + "\n")
         if ready:
             self._handle.flush()

@@ -27,6 +27,9 @@ class LoadProfile:
     bucket: float = 1.0
 
 
+_SEARCH_USERS = 2  # SEARCH_USERS in the locustfile, which only Locust's process imports
+
+
 class LoadGenerator:
     """Starts Locust against ``host`` and stops it; the run time is always bounded."""
 
@@ -37,8 +40,10 @@ class LoadGenerator:
         run_dir: Path,
         profile: LoadProfile,
         max_duration: float,
+        index_queries: Path | None = None,
     ) -> None:
         self.host = host
+        self.index_queries = index_queries
         self.golden_set = golden_set
         self.timeline = run_dir / "timeline.jsonl"
         self.ready_file = run_dir / ".load-ready"
@@ -59,7 +64,10 @@ class LoadGenerator:
             "AIDRILL_TIMELINE": str(self.timeline),
             "AIDRILL_READY_FILE": str(self.ready_file),
         }
-        users = str(self.profile.users)
+        if self.index_queries is not None:
+            env["AIDRILL_INDEX_QUERIES"] = str(self.index_queries)
+        # Search users come on top of the profile's inference users (see the locustfile).
+        users = str(self.profile.users + (_SEARCH_USERS if self.index_queries else 0))
         command = [
             sys.executable,
             "-m",

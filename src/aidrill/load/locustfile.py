@@ -1,4 +1,7 @@
-"""aidrill's locustfile: golden-set inference requests, every answer scored.
+"""aidrill's locustfile: golden-set inference requests and vector searches, all scored.
+
+Inference answers are scored against the golden set's labels; search answers by
+recall@k against exact search over the held-out query set (when the target has one).
 
 Runs only inside Locust's own process (``python -m locust -f``), started by
 :class:`aidrill.load.LoadGenerator`; settings arrive in ``AIDRILL_*`` variables.
@@ -14,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-from locust import HttpUser, constant_throughput, events, task
+from locust import HttpUser, constant_throughput, events
 
 from aidrill.load._aggregator import BucketAggregator
 
@@ -24,26 +27,61 @@ _TIMEOUT = float(os.environ.get("AIDRILL_REQUEST_TIMEOUT", "2"))
 _BUCKET = float(os.environ.get("AIDRILL_BUCKET_SECONDS", "1"))
 _TIMELINE = Path(os.environ["AIDRILL_TIMELINE"])
 _READY = Path(os.environ["AIDRILL_READY_FILE"])
+_QUERIES_PATH = os.environ.get("AIDRILL_INDEX_QUERIES")
+_QUERIES = json.loads(Path(_QUERIES_PATH).read_text()) if _QUERIES_PATH else None
+SEARCH_USERS = 2
+
+
+def _predict(user: InferenceUser) -> None:
+    sample = user.samples[user.position % len(user.samples)]
+    user.position += 1
+    user.client.post(
+        "/predict",
+        json={"entity": sample["entity"], "features": sample["features"]},
+        name="predict",
+        timeout=_TIMEOUT,
+        context={"expected": sample["label"], "series": "inference"},
+    )
+
+
+def _search(user: InferenceUser) -> None:
+    assert _QUERIES is not None
+    which = user.rng.randrange(len(_QUERIES["queries"]))
+    user.client.post(
+        "/search",
+        json={"vector": _QUERIES["queries"][which], "k": _QUERIES["k"]},
+        name="search",
+        timeout=_TIMEOUT,
+        context={"exact": _QUERIES["exact"][which], "series": "search"},
+    )
 
 
 class InferenceUser(HttpUser):
     wait_time = constant_throughput(_RATE)
+    tasks = [_predict]
 
     def on_start(self) -> None:
-        self.samples = random.Random(id(self)).sample(_GOLDEN, len(_GOLDEN))
+        self.rng = random.Random(id(self))
+        self.samples = self.rng.sample(_GOLDEN, len(_GOLDEN))
         self.position = 0
 
-    @task
-    def predict(self) -> None:
-        sample = self.samples[self.position % len(self.samples)]
-        self.position += 1
-        self.client.post(
-            "/predict",
-            json={"features": sample["features"]},
-            name="predict",
-            timeout=_TIMEOUT,
-            context={"expected": sample["label"]},
-        )
+
+class SearchUser(InferenceUser):
+    """Vector searches in users of their own, so a stalled prediction never holds a
+    search back (and the search series keeps its own pace through an outage)."""
+
+    fixed_count = SEARCH_USERS if _QUERIES else 0
+    wait_time = constant_throughput(5)
+    tasks = [_search]
+
+
+def _score(response: Any, context: dict[str, Any]) -> float:
+    """1/0 for a prediction, recall@k for a search."""
+    body = response.json()
+    if "exact" in context:
+        exact = set(context["exact"])
+        return len(exact & set(body["ids"])) / len(exact)
+    return float(body["label"] == context.get("expected"))
 
 
 def _on_request(
@@ -57,16 +95,17 @@ def _on_request(
 ) -> None:
     began = start_time if start_time is not None else time.time() - response_time / 1000
     ok = exception is None
-    correct: bool | None = None
+    context = context or {}
+    quality: float | None = None
     region = None
     if ok and response is not None:
         region = response.headers.get("X-Aidrill-Region")
-        expected = (context or {}).get("expected")
         try:
-            correct = expected is not None and response.json()["label"] == expected
+            quality = _score(response, context)
         except (ValueError, KeyError, TypeError):
-            correct = False
-    aggregator.add(began, response_time / 1000, ok, correct, region)
+            quality = 0.0
+    series = str(context.get("series", "inference"))
+    aggregator.add(began, response_time / 1000, ok, quality, region, series)
 
 
 @events.init.add_listener  # type: ignore[untyped-decorator]

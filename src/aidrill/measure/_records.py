@@ -18,9 +18,10 @@ class Bucket:
     p95: float | None = None
     p99: float | None = None
     max: float | None = None
-    correct: int = 0
+    correct: float = 0
     scored: int = 0
     regions: dict[str, int] = field(default_factory=dict)
+    series: str = "inference"
 
     @property
     def end(self) -> float:
@@ -49,9 +50,10 @@ class Bucket:
             p95=record.get("p95"),
             p99=record.get("p99"),
             max=record.get("max"),
-            correct=int(record.get("correct", 0)),
+            correct=float(record.get("correct", 0)),
             scored=int(record.get("scored", 0)),
             regions={str(k): int(v) for k, v in (record.get("regions") or {}).items()},
+            series=str(record.get("series", "inference")),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -64,9 +66,10 @@ class Bucket:
             "p95": self.p95,
             "p99": self.p99,
             "max": self.max,
-            "correct": self.correct,
+            "correct": round(self.correct, 4),
             "scored": self.scored,
             "regions": self.regions,
+            **({} if self.series == "inference" else {"series": self.series}),
         }
 
 

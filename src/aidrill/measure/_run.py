@@ -9,10 +9,35 @@ from typing import Any
 
 from aidrill.measure._records import Bucket, Event
 from aidrill.measure._recovery import HealthRule, RecoveryMeasurement, measure_recovery
+from aidrill.measure._rpo import (
+    RpoMeasurement,
+    Sample,
+    artifact_rpo,
+    feature_store_rpo,
+    judge_rpo,
+    probe_buckets,
+    restored_state_rpo,
+)
 from aidrill.measure._verdict import Verdict, judge_rto
 from aidrill.plan import Component, Plan
 
 GROUND_TRUTH_PREFIX = "lab:"
+
+
+_SEVERITY = {"missed": 3, "inconclusive": 2, "not measured": 1, "met": 0}
+
+
+@dataclass(frozen=True)
+class TierEvidence:
+    """What a run recorded besides the load: probe samples, canaries, artifact versions."""
+
+    samples: Sequence[Sample] = ()
+    canary: Sequence[dict[str, Any]] = ()
+    canary_surviving: Sequence[int] | None = None
+    canary_audited_at: float = float("inf")
+    artifact_versions: dict[str, Any] = field(default_factory=dict)
+    search: Sequence[Bucket] = ()
+    regions: tuple[str, str] | None = None  # (primary, dr)
 
 
 @dataclass(frozen=True)
@@ -21,6 +46,10 @@ class ComponentResult:
     measurement: RecoveryMeasurement | None
     verdict: Verdict
     cause: str | None = None
+    rto_verdict: Verdict | None = None
+    rpo: RpoMeasurement | None = None
+    rpo_verdict: Verdict | None = None
+    episodes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_record(self) -> dict[str, Any]:
         m = self.measurement
@@ -36,7 +65,17 @@ class ComponentResult:
                 "recovered_at": iso(m.t_recovered),
                 "observation_window_seconds": _round(m.window),
                 "sustain_seconds": m.sustain,
+                "fault_at": iso(m.t_fault),
             }
+            if self.episodes:
+                achieved["episodes"] = self.episodes
+        if self.rpo is not None:
+            seconds = self.rpo.seconds
+            achieved["rpo_seconds"] = (
+                None if seconds is None else "lost" if seconds == float("inf") else _round(seconds)
+            )
+            achieved["rpo_explanation"] = self.rpo.reason
+            achieved["rpo_detail"] = self.rpo.detail
         return {
             "name": self.component.name,
             "tier": self.component.tier,
@@ -45,6 +84,8 @@ class ComponentResult:
             "achieved": achieved,
             "verdict": self.verdict.status,
             "explanation": self.verdict.reason,
+            "rto_verdict": (self.rto_verdict or self.verdict).status,
+            "rpo_verdict": self.rpo_verdict.status if self.rpo_verdict else None,
             "cause": self.cause,
         }
 
@@ -74,8 +115,10 @@ def evaluate_run(
     events: Sequence[Event],
     buckets: Sequence[Bucket],
     sustain: float,
+    tiers: TierEvidence | None = None,
 ) -> RunEvaluation:
     """Measure every component the experiment names, from evidence only."""
+    tiers = tiers or TierEvidence(regions=(plan.primary_region, plan.dr_region))
     t_fault = _first_time(events, "fault_injected")
     window_end = _first_time(events, "rollbacks_started") or _first_time(events, "load_stopped")
     if window_end is None and buckets:
@@ -87,9 +130,10 @@ def evaluate_run(
         if component is None:
             notes.append(f"component {name!r} is not in the plan")
             continue
-        results.append(
-            _evaluate_component(plan, component, events, buckets, t_fault, window_end, sustain)
+        rto = _evaluate_component(
+            plan, component, events, buckets, t_fault, window_end, sustain, tiers
         )
+        results.append(_with_rpo(plan, rto, tiers, t_fault))
     return RunEvaluation(
         t_fault, window_end, results, _ground_truth_rto(events, t_fault, window_end), notes
     )
@@ -103,13 +147,20 @@ def _evaluate_component(
     t_fault: float | None,
     window_end: float | None,
     sustain: float,
+    tiers: TierEvidence,
 ) -> ComponentResult:
-    if component.tier != "inference":
-        return ComponentResult(
-            component,
-            None,
-            Verdict("not measured", f"no {component.tier} series is recorded by this run"),
-        )
+    rule = health_rule_for(plan)
+    if component.tier == "vector-index" and tiers.search:
+        buckets = tiers.search
+    elif component.tier != "inference":
+        buckets = probe_buckets(tiers.samples, component.tier, plan.slo.bucket)
+        rule = HealthRule(plan.slo.success_ratio, float("inf"), plan.slo.quality_floor)
+        if not buckets:
+            return ComponentResult(
+                component,
+                None,
+                Verdict("not measured", f"no {component.tier} series is recorded by this run"),
+            )
     if t_fault is None or window_end is None:
         return ComponentResult(
             component,
@@ -122,10 +173,96 @@ def _evaluate_component(
             None,
             Verdict("not measured", "the load produced no timeline, so recovery cannot be judged"),
         )
-    measurement = measure_recovery(buckets, t_fault, window_end, health_rule_for(plan), sustain)
+    measurement = measure_recovery(buckets, t_fault, window_end, rule, sustain)
+    faults = _faults(events)
+    first_bad = measurement.t_first_unhealthy
+    if first_bad is not None and len(faults) > 1:
+        # The fault that caused the impact is the last one injected before it began
+        # (a replication pause has none; the primary's loss that follows it does).
+        width = buckets[0].width if buckets else 1.0
+        causing = [t for t, _ in faults if t <= first_bad + width]
+        if causing and causing[-1] > t_fault:
+            measurement = measure_recovery(buckets, causing[-1], window_end, rule, sustain)
     cause = None if measurement.recovered else _cause(events, t_fault, window_end)
+    episodes = _episodes(buckets, faults, window_end, rule, sustain) if len(faults) > 1 else []
     return ComponentResult(
-        component, measurement, judge_rto(component.rto, measurement, cause), cause
+        component,
+        measurement,
+        judge_rto(component.rto, measurement, cause),
+        cause,
+        episodes=episodes,
+    )
+
+
+def _faults(events: Sequence[Event]) -> list[tuple[float, str]]:
+    return sorted(
+        (e.time, str(e.data.get("activity") or "fault"))
+        for e in events
+        if e.kind == "fault_injected"
+    )
+
+
+def _episodes(
+    buckets: Sequence[Bucket],
+    faults: list[tuple[float, str]],
+    window_end: float,
+    rule: HealthRule,
+    sustain: float,
+) -> list[dict[str, Any]]:
+    """One recovery measurement per fault, each observed until the next fault."""
+    found = []
+    for i, (start, activity) in enumerate(faults):
+        end = faults[i + 1][0] if i + 1 < len(faults) else window_end
+        m = measure_recovery(buckets, start, end, rule, sustain)
+        found.append(
+            {
+                "fault": activity,
+                "injected_at": iso(start),
+                "impact": m.impact,
+                "rto_seconds": _round(m.rto),
+                "recovered": m.recovered,
+                "observation_window_seconds": _round(m.window),
+            }
+        )
+    return found
+
+
+def _with_rpo(
+    plan: Plan, result: ComponentResult, tiers: TierEvidence, t_fault: float | None
+) -> ComponentResult:
+    """Add the RPO of a stateful component and combine both verdicts (the worse wins)."""
+    component = result.component
+    if component.rpo is None:
+        return result
+    rpo: RpoMeasurement | None = None
+    if t_fault is None:
+        rpo = None
+    elif component.tier == "feature-store":
+        rpo = feature_store_rpo(tiers.canary, tiers.canary_surviving, tiers.canary_audited_at)
+    elif component.tier == "vector-index":
+        rpo = restored_state_rpo(tiers.samples, "vector-index", t_fault, "data_as_of")
+    elif component.tier in ("training", "evaluation"):
+        rpo = restored_state_rpo(tiers.samples, component.tier, t_fault, "resumed_from.created_at")
+    elif component.tier == "model-artifacts":
+        primary, dr = tiers.regions or (plan.primary_region, plan.dr_region)
+        rpo = artifact_rpo(tiers.artifact_versions, primary, dr, t_fault)
+    rpo_verdict = judge_rpo(component.rpo, rpo)
+    if rpo_verdict is None:
+        return result
+    rto_verdict = result.verdict
+    worse = max((rto_verdict, rpo_verdict), key=lambda v: _SEVERITY[v.status])
+    if rto_verdict.status == "not measured" and rpo_verdict.status != "not measured":
+        worse = rpo_verdict if rpo_verdict.status != "met" else rto_verdict
+    combined = Verdict(worse.status, f"{rto_verdict.reason}; {rpo_verdict.reason}")
+    return ComponentResult(
+        component,
+        result.measurement,
+        combined,
+        result.cause,
+        rto_verdict=rto_verdict,
+        rpo=rpo,
+        rpo_verdict=rpo_verdict,
+        episodes=result.episodes,
     )
 
 

@@ -94,6 +94,13 @@ class LabSettings(_Strict):
     service_time: Duration = 0.08
     max_queue_per_node: int = Field(default=4, ge=1, le=64)
     health_interval: Duration = 0.5
+    replication_lag: Duration = 1.0
+    model_size_bytes: int = Field(default=1_048_576, ge=0, le=256 * 1024 * 1024)
+    feature_refresh: Duration = 5.0
+    feature_max_age: Duration = 30.0
+    index_size: int = Field(default=20_000, ge=100, le=5_000_000)
+    snapshot_interval: Duration = 3.0
+    checkpoint_interval: Duration = 2.0
 
 
 class Plan(_Strict):

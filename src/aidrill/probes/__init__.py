@@ -20,8 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from aidrill.lab import LabClient, default_state_dir
-from aidrill.probes._checks import run_inference_check, run_lab_capacity_check
-from aidrill.probes._sets import InferenceCheck, ProbeSet, find_probe_set, load_probe_set
+from aidrill.probes._checks import (
+    run_inference_check,
+    run_lab_capacity_check,
+    run_lab_data_check,
+)
+from aidrill.probes._sets import (
+    InferenceCheck,
+    LabCapacityCheck,
+    ProbeSet,
+    find_probe_set,
+    load_probe_set,
+)
 
 __all__ = ["ProbeSet", "find_probe_set", "load_probe_set", "probe_set_holds"]
 
@@ -37,8 +47,10 @@ def probe_set_holds(probe_set: str, configuration: dict[str, Any] | None = None)
     for check in checks:
         if isinstance(check, InferenceCheck):
             outcome = run_inference_check(check, lab)
-        else:
+        elif isinstance(check, LabCapacityCheck):
             outcome = run_lab_capacity_check(check, lab)
+        else:
+            outcome = run_lab_data_check(check, lab)
         level = logging.INFO if outcome["holds"] else logging.WARNING
         logger.log(level, "probe set %s: %s", probe_set, outcome)
         holds = holds and bool(outcome["holds"])

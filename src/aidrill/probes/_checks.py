@@ -12,7 +12,7 @@ from typing import Any
 
 from aidrill.lab import LabClient
 from aidrill.measure import LatencyHistogram
-from aidrill.probes._sets import InferenceCheck, LabCapacityCheck
+from aidrill.probes._sets import InferenceCheck, LabCapacityCheck, LabDataCheck
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def run_inference_check(check: InferenceCheck, lab: LabClient) -> dict[str, Any]
             conn.request(
                 "POST",
                 "/predict",
-                json.dumps({"features": sample["features"]}),
+                json.dumps({"entity": sample["entity"], "features": sample["features"]}),
                 {"Content-Type": "application/json"},
             )
             response = conn.getresponse()
@@ -75,3 +75,22 @@ def run_lab_capacity_check(check: LabCapacityCheck, lab: LabClient) -> dict[str,
         "nominal_capacity": status["nominal_capacity"],
         "faults": len(status["faults"]),
     }
+
+
+def run_lab_data_check(check: LabDataCheck, lab: LabClient) -> dict[str, Any]:
+    data = lab.data()
+    problems = []
+    replication = data["replication"]
+    replicating = not replication["paused"] and not data["failed_regions"]
+    if replicating and replication["backlog_seconds"] > check.max_replication_backlog:
+        problems.append(f"replication backlog {replication['backlog_seconds']}s")
+    features = data["features"]
+    if not features["servers"][features["active"]]["alive"]:
+        problems.append(f"the feature store's primary in {features['active']} is down")
+    for region in data["serving"]:
+        if not data["index"][region]["loaded"]:
+            problems.append(f"no vector index serves in {region}")
+    for job, state in data["pipelines"].items():
+        if not state["running"]:
+            problems.append(f"the {job} pipeline is not running")
+    return {"check": check.name, "holds": not problems, "problems": problems}

@@ -34,12 +34,23 @@ class LabCapacityCheck(BaseModel):
     name: str
 
 
+class LabDataCheck(BaseModel):
+    """The lab's stateful tiers serve: the feature store's primary answers, the vector
+    index is loaded where traffic goes, the pipelines run, and replication (when it
+    runs at all) is within its backlog limit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: Literal["lab-data"]
+    name: str
+    max_replication_backlog: Duration = 5.0
+
+
 class ProbeSet(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["probe-set"]
     name: str
     description: str
-    checks: list[InferenceCheck | LabCapacityCheck] = Field(min_length=1)
+    checks: list[InferenceCheck | LabCapacityCheck | LabDataCheck] = Field(min_length=1)
 
 
 def find_probe_set(reference: str, base: Path | None = None) -> Path:

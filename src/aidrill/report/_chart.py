@@ -20,7 +20,12 @@ _COLORS = {
     "quality": "#1c7ed6",
     "fault": "#ffe3e3",
     "recovered": "#2b8a3e",
+    "recall": "#7048e8",
+    "s3": "#495057",
+    "replica": "#d6336c",
 }
+
+LagPoint = tuple[float, float | None, float | None]  # time, S3 backlog, feature replica lag
 
 
 def timeline_svg(
@@ -30,17 +35,22 @@ def timeline_svg(
     t_recovered: float | None,
     slo_p95: float,
     quality_floor: float,
+    search: Sequence[Bucket] = (),
+    lag: Sequence[LagPoint] = (),
 ) -> str:
-    """Latency percentiles, error ratio and quality over time, fault window shaded."""
+    """Latency percentiles, error ratio and quality over time, fault window shaded;
+    with data tiers, also search recall and a replication-lag panel."""
     if not buckets:
         return ""
     origin = t_fault if t_fault is not None else buckets[0].start
     xs = [b.start + b.width / 2 - origin for b in buckets]
     plt.rcParams["svg.fonttype"] = "none"
     plt.rcParams["svg.hashsalt"] = "aidrill"
-    figure, (latency, ratios) = plt.subplots(
-        2, 1, figsize=(9, 5), sharex=True, constrained_layout=True
+    panels = 3 if lag else 2
+    figure, axes = plt.subplots(
+        panels, 1, figsize=(9, 5 + 1.8 * (panels - 2)), sharex=True, constrained_layout=True
     )
+    latency, ratios = axes[0], axes[1]
     for name in ("p50", "p95", "p99"):
         values = [_ms(getattr(b, name)) for b in buckets]
         latency.plot(xs, values, label=name, color=_COLORS[name], linewidth=1.3)
@@ -53,9 +63,25 @@ def timeline_svg(
     ratios.axhline(
         quality_floor, color="#868e96", linestyle=":", linewidth=1, label="quality floor"
     )
+    if search:
+        ratios.plot(
+            [b.start + b.width / 2 - origin for b in search],
+            [b.quality for b in search],
+            label="search recall@k",
+            color=_COLORS["recall"],
+            linewidth=1.1,
+        )
     ratios.set_ylim(-0.02, 1.05)
-    ratios.set_xlabel("seconds since fault injection (UTC clock)")
-    for axis in (latency, ratios):
+    if lag:
+        replication = axes[2]
+        at = [t - origin for t, _, _ in lag]
+        replication.plot(at, [s for _, s, _ in lag], label="artifact backlog (s)",
+                         color=_COLORS["s3"], linewidth=1.2)  # fmt: skip
+        replication.plot(at, [r for _, _, r in lag], label="feature replica lag (s)",
+                         color=_COLORS["replica"], linewidth=1.2)  # fmt: skip
+        replication.set_ylabel("replication lag (s)")
+    axes[-1].set_xlabel("seconds since fault injection (UTC clock)")
+    for axis in axes:
         if t_fault is not None:
             end = (window_end if window_end is not None else buckets[-1].end) - origin
             axis.axvspan(0, end, color=_COLORS["fault"], label="fault window")

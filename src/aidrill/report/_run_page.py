@@ -58,6 +58,8 @@ def render_run_page(run_dir: Path) -> str:
         recovered_at,
         parse_duration(slo.get("p95_latency", 0.5)),
         float(slo.get("quality_floor", 0.0)),
+        evidence.read_timeline(run_dir, series="search"),
+        _lag_series(run_dir),
     )
     timeline = [
         {
@@ -85,7 +87,8 @@ def inference_recovered_at(components: list[dict[str, Any]], t_fault: float | No
     for component in components:
         achieved = component.get("achieved") or {}
         if component.get("tier") == "inference" and achieved.get("rto_seconds") is not None:
-            return None if t_fault is None else t_fault + float(achieved["rto_seconds"])
+            anchor = _epoch(achieved.get("fault_at")) or t_fault
+            return None if anchor is None else anchor + float(achieved["rto_seconds"])
     return None
 
 
@@ -98,3 +101,27 @@ def _iso(epoch: float) -> str:
 def _detail(data: dict[str, Any]) -> str:
     keep = ("activity", "status", "region", "node", "reason", "serving", "nominal", "error")
     return ", ".join(f"{k}={data[k]}" for k in keep if data.get(k) is not None)
+
+
+def _epoch(stamp: Any) -> float | None:
+    from datetime import datetime
+
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return datetime.fromisoformat(stamp).timestamp()
+    except ValueError:
+        return None
+
+
+def _lag_series(run_dir: Path) -> list[tuple[float, float | None, float | None]]:
+    records, _ = evidence.read_jsonl(run_dir / "components.jsonl")
+    return [
+        (
+            float(r["time"]),
+            r.get("s3_backlog_seconds"),
+            r.get("feature_replica_lag_seconds"),
+        )
+        for r in records
+        if r.get("component") == "replication-lag" and "time" in r
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -14,8 +15,21 @@ from aidrill import _evidence as evidence
 from aidrill._documents import read_document
 from aidrill.errors import EvidenceError
 from aidrill.experiment import AidrillExtension, find_aidrill_extension
-from aidrill.measure import evaluate_run, iso
+from aidrill.measure import (
+    GROUND_TRUTH_PREFIX,
+    Event,
+    Sample,
+    TierEvidence,
+    evaluate_run,
+    iso,
+)
 from aidrill.plan import Plan, plan_from_document
+from aidrill.run._prober import (
+    ARTIFACT_VERSIONS_FILE,
+    CANARY_AUDIT_FILE,
+    CANARY_FILE,
+    COMPONENTS_FILE,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +56,8 @@ def write_run_result(
     events = evidence.read_events(run_dir)
     buckets = evidence.read_timeline(run_dir)
     sustain = extension.sustain or plan.slo.sustain
-    evaluation = evaluate_run(plan, extension.components, events, buckets, sustain)
+    tiers = read_tier_evidence(run_dir, plan)
+    evaluation = evaluate_run(plan, extension.components, events, buckets, sustain, tiers)
     started = next((e.time for e in events if e.kind == "run_started"), None)
     interruptions = [
         {"time": iso(e.time), "signal": e.data.get("signal"), "reason": e.data.get("reason")}
@@ -78,10 +93,66 @@ def write_run_result(
             for e in events
             if e.kind == "rollback_ran"
         ],
+        "recoveries": _recoveries(events),
         "notes": evaluation.notes,
     }
     evidence.write_new_file(run_dir / evidence.RESULT_FILE, json.dumps(result, indent=2))
     return result
+
+
+_RECOVERY_KINDS = {
+    "vector_index_restored": "vector index restored",
+    "feature_replica_promoted": "feature replica promoted",
+    "feature_store_rebuilt": "online feature store rebuilt from the offline store",
+    "model_artifact_recovered": "model artifact version restored",
+    "pipeline_resumed": "pipeline resumed from checkpoint",
+    "router_switched": "router switched region",
+    "node_model_loaded": "GPU node loaded the model (cold start)",
+    "node_boot_failed": "GPU node failed to boot",
+}
+
+
+def _recoveries(events: list[Event]) -> list[dict[str, Any]]:
+    """Recovery steps the lab's ground truth recorded during the run, for the report."""
+    found = []
+    for event in events:
+        kind = event.kind.removeprefix(GROUND_TRUTH_PREFIX)
+        if event.kind.startswith(GROUND_TRUTH_PREFIX) and kind in _RECOVERY_KINDS:
+            detail = {k: v for k, v in event.data.items() if k != "when"}
+            found.append({"time": iso(event.time), "what": _RECOVERY_KINDS[kind], **detail})
+    return found
+
+
+def read_tier_evidence(run_dir: Path, plan: Plan) -> TierEvidence:
+    """The stateful tiers' evidence files of a run (each may be absent)."""
+    samples_raw, _ = evidence.read_jsonl(run_dir / COMPONENTS_FILE)
+    samples = []
+    for record in samples_raw:
+        try:
+            samples.append(Sample.from_record(record))
+        except (KeyError, TypeError, ValueError):
+            continue
+    canary, _ = evidence.read_jsonl(run_dir / CANARY_FILE)
+    surviving = None
+    audited_at = float("inf")
+    versions: dict[str, Any] = {}
+    try:
+        audit = json.loads((run_dir / CANARY_AUDIT_FILE).read_text(encoding="utf-8"))
+        surviving = audit.get("surviving")
+        audited_at = float(audit.get("time") or audited_at)
+    except (OSError, ValueError):
+        pass
+    with contextlib.suppress(OSError, ValueError):
+        versions = json.loads((run_dir / ARTIFACT_VERSIONS_FILE).read_text(encoding="utf-8"))
+    return TierEvidence(
+        samples=samples,
+        canary=canary,
+        canary_surviving=surviving,
+        canary_audited_at=audited_at,
+        artifact_versions=versions,
+        search=evidence.read_timeline(run_dir, series="search"),
+        regions=(plan.primary_region, plan.dr_region),
+    )
 
 
 def write_run_page(run_dir: Path) -> None:

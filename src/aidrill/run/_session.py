@@ -16,12 +16,13 @@ from aidrill import _evidence as evidence
 from aidrill._redact import collect_secret_values, redact, redact_text
 from aidrill.errors import DrillError, ExperimentError, RefusedError
 from aidrill.experiment import AidrillExtension, find_aidrill_extension
-from aidrill.experiment._blast import check_blast_radius
+from aidrill.experiment._blast import check_blast_radius, declared_scope
 from aidrill.lab import LabClient, default_state_dir
 from aidrill.load import LoadGenerator, LoadProfile
 from aidrill.measure import GROUND_TRUTH_PREFIX
 from aidrill.plan import DEFAULT_PLAN_PATH, Plan, load_plan
 from aidrill.run._guardrails import GuardrailWatcher
+from aidrill.run._prober import ComponentProber
 from aidrill.run._results import write_run_page, write_run_result
 from aidrill.run._signals import InterruptGuard
 
@@ -73,6 +74,7 @@ class DrillSession:
         self.hypothesis_runs = 0
         self.load: LoadGenerator | None = None
         self.watcher: GuardrailWatcher | None = None
+        self.prober: ComponentProber | None = None
         self.finished = False
         self.guard = InterruptGuard(self._record_interrupt, self._may_interrupt)
         self.log_handler = self._attach_run_log()
@@ -171,8 +173,11 @@ class DrillSession:
             self.run_dir,
             profile,
             self.extension.max_duration,
+            lab.info.index_queries,
         )
         self.load.start()
+        self.prober = ComponentProber(lab, self.run_dir, self.run_id, self.extension.max_duration)
+        self.prober.start()
         self.events.append(
             "load_started",
             users=settings.users,
@@ -200,9 +205,13 @@ class DrillSession:
             if self.watcher is not None:
                 self.watcher.stop()
             self.events.append("rollbacks_started")
+            self._audit_canaries()
 
     def activity_started(self, activity: dict[str, Any]) -> None:
         if self.phase == "method" and activity.get("type") == "action":
+            if _is_recovery(activity):
+                self.events.append("recovery_started", activity=activity.get("name"))
+                return
             self._ensure_one_region_at_a_time(activity)
             self.events.append("fault_injected", activity=activity.get("name"))
 
@@ -232,7 +241,7 @@ class DrillSession:
         if self.phase == "rollbacks":
             kind = "rollback_ran"
         elif self.phase == "method" and activity.get("type") == "action":
-            kind = "fault_action_ended"
+            kind = "recovery_ended" if _is_recovery(activity) else "fault_action_ended"
         else:
             kind = "probe_ended" if activity.get("type") == "probe" else "action_ended"
         data: dict[str, Any] = {"activity": name, "status": status, "phase": self.phase}
@@ -284,7 +293,22 @@ class DrillSession:
         if not self.finished:
             self.finish({"status": "failed", "deviated": False})
 
+    def _audit_canaries(self) -> None:
+        if self.prober is not None:
+            try:
+                self.prober.audit()
+            except Exception as exc:  # evidence of one tier must not break the run
+                self.events.append("evidence_error", step="canary-audit", error=str(exc))
+
     def _stop_load(self) -> None:
+        if self.prober is not None:
+            if not (self.run_dir / "canary-audit.json").exists():
+                self._audit_canaries()
+            try:
+                self.prober.stop()
+            except Exception as exc:
+                self.events.append("evidence_error", step="probes", error=str(exc))
+            self.prober = None
         if self.load is not None:
             code = self.load.stop()
             self.events.append("load_stopped", exit_code=code)
@@ -309,3 +333,8 @@ class DrillSession:
         evidence.write_new_file(
             self.run_dir / evidence.JOURNAL_FILE, json.dumps(safe, indent=2, default=str)
         )
+
+
+def _is_recovery(activity: dict[str, Any]) -> bool:
+    scope = declared_scope(activity.get("provider") or {})
+    return scope is not None and scope.kind == "recovery"

@@ -1,0 +1,138 @@
+"""Model artifacts: versioned objects in the artifact store, verified by checksum.
+
+The model is published to ``models/model.npz`` in the primary region's bucket with
+its version and SHA-256 in the object metadata; replication carries it to the DR
+region. Workers fetch it over the S3 API (a plain GET, path-style) at boot and refuse
+an artifact whose bytes do not match its checksum.
+"""
+
+from __future__ import annotations
+
+import http.client
+import time
+from collections.abc import Callable
+from typing import Any
+
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from aidrill.lab._model import sha256
+from aidrill.lab._storage import RegionStore
+
+Record = Callable[..., None]
+MODEL_KEY = "models/model.npz"
+
+
+class ArtifactRefused(Exception):
+    """The artifact is missing or does not match its checksum."""
+
+
+def fetch_verified(port: int, bucket: str, timeout: float = 60.0) -> tuple[bytes, dict[str, str]]:
+    """GET the current model version and check its SHA-256 against its metadata."""
+    path = f"/{bucket}/{MODEL_KEY}"
+    signed = AWSRequest(method="GET", url=f"http://127.0.0.1:{port}{path}")
+    S3SigV4Auth(Credentials("lab", "lab"), "s3", "us-east-1").add_auth(signed)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=dict(signed.headers.items()))
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise ArtifactRefused(f"model artifact unavailable: HTTP {response.status}")
+        metadata = {
+            name[len("x-amz-meta-") :]: value
+            for name, value in response.getheaders()
+            if name.lower().startswith("x-amz-meta-")
+        }
+    finally:
+        conn.close()
+    expected = metadata.get("sha256")
+    if expected is None or sha256(body) != expected:
+        raise ArtifactRefused(
+            f"model artifact version {metadata.get('version', '?')} is corrupt: its SHA-256 "
+            f"does not match the checksum it was published with"
+        )
+    return body, metadata
+
+
+class ModelArtifacts:
+    """Publishing, the delete/overwrite faults, and recovery from an earlier version."""
+
+    def __init__(self, primary: RegionStore, stores: dict[str, RegionStore], record: Record):
+        self.primary = primary
+        self.stores = stores
+        self.record = record
+        self.published: list[dict[str, Any]] = []
+
+    def publish(self, body: bytes, version: str) -> str:
+        checksum = sha256(body)
+        created = time.time()
+        version_id = self.primary.put(
+            MODEL_KEY,
+            body,
+            {"version": version, "sha256": checksum, "created-at": f"{created:.3f}"},
+        )
+        entry = {"version": version, "version_id": version_id, "sha256": checksum}
+        self.published.append(entry)
+        self.record("model_published", region=self.primary.region, **entry)
+        return version_id
+
+    def delete(self, region: str, mode: str) -> dict[str, Any]:
+        store = self.stores[region]
+        if mode == "delete":
+            reply = store.client.delete_object(Bucket=store.bucket, Key=MODEL_KEY)
+            result = {"delete_marker": reply.get("VersionId")}
+        else:
+            _, metadata = store.get(MODEL_KEY)
+            version_id = store.put(MODEL_KEY, b"\x00 truncated upload \x00", metadata)
+            result = {"overwritten_by": version_id}
+        self.record("model_artifact_" + ("deleted" if mode == "delete" else "overwritten"),
+                    region=region, **result)  # fmt: skip
+        return result
+
+    def versions(self, region: str) -> list[dict[str, Any]]:
+        store = self.stores[region]
+        reply = store.client.list_object_versions(Bucket=store.bucket, Prefix=MODEL_KEY)
+        found = [
+            {"version_id": v["VersionId"], "latest": v["IsLatest"], "delete_marker": False}
+            for v in reply.get("Versions", [])
+            if v["Key"] == MODEL_KEY
+        ]
+        found += [
+            {"version_id": m["VersionId"], "latest": m["IsLatest"], "delete_marker": True}
+            for m in reply.get("DeleteMarkers", [])
+            if m["Key"] == MODEL_KEY
+        ]
+        return found
+
+    def recover(self, region: str) -> dict[str, Any]:
+        """Make the newest version that verifies the current one again (versioning saves it)."""
+        started = time.perf_counter()
+        store = self.stores[region]
+        candidates = [v for v in self.versions(region) if not v["delete_marker"]]
+        for version in candidates:
+            body, metadata = store.get(MODEL_KEY, version["version_id"])
+            if metadata.get("sha256") != sha256(body):
+                continue
+            if version["latest"]:
+                return {"restored": version["version_id"], "already_current": True}
+            new_id = store.put(MODEL_KEY, body, metadata)
+            seconds = round(time.perf_counter() - started, 3)
+            self.record(
+                "model_artifact_recovered",
+                region=region,
+                restored_version=version["version_id"],
+                new_version_id=new_id,
+                seconds=seconds,
+            )
+            return {"restored": version["version_id"], "new_version_id": new_id}
+        raise ArtifactRefused(f"no version of {MODEL_KEY} in {region} verifies; nothing to restore")
+
+    def current_ok(self, region: str) -> bool:
+        store = self.stores[region]
+        try:
+            fetch_verified(store.port, store.bucket, timeout=5.0)
+        except (ArtifactRefused, OSError):
+            return False
+        return True
