@@ -22,7 +22,34 @@ def _inference(result: dict[str, Any]) -> dict[str, Any]:
     return next(c for c in result["components"] if c["tier"] == "inference")
 
 
-def test_demo_runs_the_three_drills_and_writes_every_report(workspace: Path) -> None:
+DEMO_RUNS = {
+    "gpu-node-loss",
+    "region-failover",
+    "region-failover-no-gpu-capacity",
+    "feature-store-failover",
+    "replication-lag",
+    "vector-index-loss",
+    "model-artifact-deletion",
+    "storage-throttle",
+    "full-region-failover",
+}
+
+
+def _component(result: dict[str, Any], tier: str) -> dict[str, Any]:
+    return next(c for c in result["components"] if c["tier"] == tier)
+
+
+def _truth(events_path: Path, kind: str) -> list[dict[str, Any]]:
+    records = [json.loads(line) for line in events_path.read_text().splitlines() if line]
+    return [r for r in records if r["kind"] == f"lab:{kind}"]
+
+
+def _fault_time(events_path: Path) -> float:
+    records = [json.loads(line) for line in events_path.read_text().splitlines() if line]
+    return float(next(r["time"] for r in records if r["kind"] == "fault_injected"))
+
+
+def test_demo_runs_the_lab_suite_and_writes_every_report(workspace: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "aidrill", "demo"],
         cwd=workspace,
@@ -34,7 +61,7 @@ def test_demo_runs_the_three_drills_and_writes_every_report(workspace: Path) -> 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "quarterly report:" in done.stdout
     runs = {p.name.split("-", 1)[1]: p for p in (workspace / "reports/runs").iterdir()}
-    assert set(runs) == {"gpu-node-loss", "region-failover", "region-failover-no-gpu-capacity"}
+    assert set(runs) == DEMO_RUNS
     for slug in ("gpu-node-loss", "region-failover"):
         result = json.loads((runs[slug] / "result.json").read_text())
         inference = _inference(result)
@@ -45,6 +72,7 @@ def test_demo_runs_the_three_drills_and_writes_every_report(workspace: Path) -> 
     failed = json.loads((runs["region-failover-no-gpu-capacity"] / "result.json").read_text())
     assert _inference(failed)["verdict"] == "missed"
     assert _inference(failed)["cause"] == "no GPU capacity in region lab-west"
+    _check_data_tiers(runs)
     for run_dir in runs.values():
         page = (run_dir / "report.html").read_text()
         assert "<svg" in page, "the chart is inline"
@@ -54,3 +82,58 @@ def test_demo_runs_the_three_drills_and_writes_every_report(workspace: Path) -> 
     quarter = workspace / "reports" / str(Quarter.current())
     assert (quarter / "report.pdf").exists() and verify_manifest(quarter).ok
     assert not _lab_processes(workspace / ".aidrill" / "demo"), "the demo stops its lab"
+
+
+def _check_data_tiers(runs: dict[str, Path]) -> None:
+    """RPO and RTO of the stateful tiers, measured from evidence, against ground truth."""
+    plan = load_plan(PLAN)
+    # Every component of the plan has a measured RTO; stateful ones an RPO too.
+    full = json.loads((runs["full-region-failover"] / "result.json").read_text())
+    assert {c["name"] for c in full["components"]} == {c.name for c in plan.components}
+    for component in full["components"]:
+        assert component["achieved"]["rto_seconds"] is not None, component
+        if component["target"]["rpo_seconds"] is not None:
+            assert isinstance(component["achieved"]["rpo_seconds"], float | int), component
+    # Pipelines: the RPO is the age of the checkpoint the lab really resumed from.
+    events_path = runs["full-region-failover"] / "events.jsonl"
+    t_fault = _fault_time(events_path)
+    for job in ("training", "evaluation"):
+        resumed = next(r for r in _truth(events_path, "pipeline_resumed") if r["job"] == job)
+        truth = t_fault - resumed["checkpoint_created_at"]
+        measured = _component(full, job)["achieved"]["rpo_seconds"]
+        assert abs(measured - truth) <= 0.01, (job, measured, truth)
+
+    # Replication paused for D seconds before the primary is lost: RPO = D within 0.5 s.
+    lag = json.loads((runs["replication-lag"] / "result.json").read_text())
+    events_path = runs["replication-lag"] / "events.jsonl"
+    paused = _truth(events_path, "feature_replication_paused")[0]["time"]
+    failed = _truth(events_path, "feature_primary_failed")[0]["time"]
+    rpo = _component(lag, "feature-store")["achieved"]["rpo_seconds"]
+    assert abs(rpo - (failed - paused)) <= 0.5, (rpo, failed - paused)
+    assert _component(lag, "feature-store")["rpo_verdict"] == "missed", "8 s over a 5 s target"
+
+    # Vector index: RPO = the age of the snapshot actually restored; both paths timed.
+    index = json.loads((runs["vector-index-loss"] / "result.json").read_text())
+    events_path = runs["vector-index-loss"] / "events.jsonl"
+    restored = _truth(events_path, "vector_index_restored")
+    assert [r["method"] for r in restored] == ["snapshot", "rebuild"]
+    vector = _component(index, "vector-index")["achieved"]
+    truth = _fault_time(events_path) - restored[0]["data_as_of"]
+    assert abs(vector["rpo_seconds"] - truth) <= 0.01, (vector["rpo_seconds"], truth)
+    assert [e["recovered"] for e in vector["episodes"]] == [True, True]
+    assert vector["recall_after_recovery"] >= plan.slo.quality_floor
+
+    # A deleted model version is recovered with 0 versions lost.
+    deletion = json.loads((runs["model-artifact-deletion"] / "result.json").read_text())
+    artifacts = _component(deletion, "model-artifacts")["achieved"]
+    assert artifacts["rpo_detail"]["versions_lost"] == 0
+    assert artifacts["recovered"] is True
+
+    # Throttled storage slows cold starts, and the inference RTO shows it.
+    throttled = json.loads((runs["storage-throttle"] / "result.json").read_text())
+    baseline = json.loads((runs["gpu-node-loss"] / "result.json").read_text())
+    cold = [r["load_seconds"] for r in throttled["recoveries"] if "load_seconds" in r]
+    assert cold and min(cold) > 4.0, cold
+    slow = _inference(throttled)["achieved"]["rto_seconds"]
+    fast = _inference(baseline)["achieved"]["rto_seconds"]
+    assert slow > fast + 3.0, (slow, fast)

@@ -1,4 +1,4 @@
-"""``aidrill demo``: the lab, the three lab drills, their reports, the lab down again."""
+"""``aidrill demo``: the lab, the whole lab suite of drills, their reports, the lab down."""
 
 from __future__ import annotations
 
@@ -12,10 +12,19 @@ from aidrill.cli._runs import load_all, run_all
 from aidrill.lab import start_lab, stop_lab
 from aidrill.report import Quarter, write_index, write_quarterly_report
 
-DEMO_EXPERIMENTS = (
-    Path("experiments/lab/gpu-node-loss.yaml"),
-    Path("experiments/lab/region-failover.yaml"),
-    Path("experiments/lab/region-failover-no-gpu-capacity.yaml"),
+DEMO_EXPERIMENTS = tuple(
+    Path("experiments/lab") / f"{name}.yaml"
+    for name in (
+        "gpu-node-loss",
+        "region-failover",
+        "region-failover-no-gpu-capacity",
+        "feature-store-failover",
+        "replication-lag",
+        "vector-index-loss",
+        "model-artifact-deletion",
+        "storage-throttle",
+        "full-region-failover",
+    )
 )
 
 

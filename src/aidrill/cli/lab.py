@@ -68,6 +68,24 @@ def status(state_dir: Path) -> None:
             f"  {region['name']}: {healthy}/{region['desired']} healthy GPU nodes, "
             f"{region['provisioning']} provisioning {' '.join(flags)}"
         )
+    data = report.get("data")
+    if data:
+        replication = data["replication"]
+        features = data["features"]
+        console.print(
+            f"  artifact replication: {'PAUSED' if replication['paused'] else 'running'}, "
+            f"backlog {replication['backlog_seconds']}s, {replication['copied']} copied"
+        )
+        console.print(
+            f"  feature store: primary in {features['active']}, replication link "
+            f"{features['link']['mode']}"
+        )
+        for region, index in data["index"].items():
+            state = f"{index['ntotal']} vectors" if index["loaded"] else index["source"]
+            console.print(f"  vector index {region}: {state}")
+        for job, state in data["pipelines"].items():
+            where = state["region"] if state["running"] else "STOPPED"
+            console.print(f"  {job} pipeline: {where}, step {state['step']}")
     for fault in report["faults"]:
         console.print(
             f"  active fault {fault['id']}: {fault['kind']} in {fault['region']}"

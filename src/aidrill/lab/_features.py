@@ -128,6 +128,7 @@ class FeatureStore:
         self.endpoint: FaultProxy = hub.add("features", self.region_proxies[primary].port)
         self._failures = 0
         self._stopping = threading.Event()
+        self._maintenance = threading.Event()  # failback in progress: no promotion
         self._materializer_paused = False
 
     # -- lifecycle ------------------------------------------------------------------
@@ -202,26 +203,47 @@ class FeatureStore:
 
     def restore_primary(self) -> bool:
         """Failback: restart the original primary, sync it from the serving store, switch."""
+        self._maintenance.set()
+        with self.lock:
+            pass  # a promotion already under way finishes before failback looks
+        try:
+            return self._fail_back()
+        finally:
+            self._failures = 0
+            self._maintenance.clear()
+
+    def _fail_back(self) -> bool:
         home, away = self.regions
         self.link.clear()
         if self.active == home and self.servers[home].alive:
             self._ensure_replica(away)
             return True
         with self.lock:
+            if self.active == home and self.servers[away].alive:
+                # The primary died before the supervisor promoted the replica: promote
+                # it now, so the failback below has a primary to copy from.
+                with contextlib.closing(self.servers[away].client()) as client:
+                    client.replicaof("NO", "ONE")
+                self.active = away
+                self.endpoint.retarget(self.region_proxies[away].port)
+                self.record("feature_replica_promoted", region=away, replaced=home)
+            source = self.servers[away] if self.servers[away].alive else None
             if not self.servers[home].alive:
-                self.servers[home].start(replica_of=self.servers[away].port)
+                self.servers[home].start(replica_of=source.port if source else None)
                 self.region_proxies[home].retarget(self.servers[home].port)
-            else:
-                self.servers[home].client().replicaof("127.0.0.1", self.servers[away].port)
-        if not self._wait_synced(self.servers[home]):
+            elif source is not None:
+                with contextlib.closing(self.servers[home].client()) as client:
+                    client.replicaof("127.0.0.1", source.port)
+        if source is not None and not self._wait_synced(self.servers[home]):
             return False
         with self.lock:
-            self.servers[home].client().replicaof("NO", "ONE")
+            with contextlib.closing(self.servers[home].client()) as client:
+                client.replicaof("NO", "ONE")
             self.active = home
             self.endpoint.retarget(self.region_proxies[home].port)
             self._failures = 0
         self._ensure_replica(away)
-        self.record("feature_store_failed_back", region=home)
+        self.record("feature_store_failed_back", region=home, synced_from=source and away)
         return True
 
     def _ensure_replica(self, region: str) -> None:
@@ -277,6 +299,8 @@ class FeatureStore:
 
     def _supervise(self) -> None:
         while not self._stopping.wait(_CHECK_INTERVAL):
+            if self._maintenance.is_set():
+                continue
             with self.lock:
                 active = self.active
             if self.servers[active].ping():
@@ -292,9 +316,11 @@ class FeatureStore:
         if not server.ping():
             self.record("feature_promotion_impossible", region=target)
             return
-        with contextlib.closing(server.client()) as client:
-            client.replicaof("NO", "ONE")
         with self.lock:
+            if self._maintenance.is_set() or self.active != failed:
+                return
+            with contextlib.closing(server.client()) as client:
+                client.replicaof("NO", "ONE")
             self.active = target
             self.endpoint.retarget(self.region_proxies[target].port)
         self.record("feature_replica_promoted", region=target, replaced=failed)

@@ -64,6 +64,8 @@ class Pipelines:
 
     def start(self) -> None:
         for job in self.jobs.values():
+            # A first checkpoint at once, so a failure at any moment has one to resume.
+            self._checkpoint(job, self.stores[self.primary])
             self._launch(job)
         threading.Thread(target=self._schedule, daemon=True, name="pipelines").start()
 
@@ -97,6 +99,12 @@ class Pipelines:
         """The region is back: jobs that ran there before go home (failback)."""
         with self.lock:
             self.failed.discard(region)
+        self._fail_back()
+
+    def _fail_back(self) -> None:
+        with self.lock:
+            if self.primary in self.failed:
+                return
             movers = [j for j in self.jobs.values() if j.region != self.primary and j.running]
             for job in movers:
                 job.running = False
@@ -105,6 +113,7 @@ class Pipelines:
             try:
                 self._checkpoint(job, self.stores[self.primary])
             except StorageError:
+                self._launch(job)  # stays where it ran; the next round tries again
                 continue
             self._resume(job, self.primary)
 
@@ -171,6 +180,7 @@ class Pipelines:
                 target = self.dr if job.region == self.primary else self.primary
                 if target not in self.failed:
                     self._resume(job, target)
+            self._fail_back()
 
     def _resume(self, job: JobState, region: str) -> None:
         store = self.stores[region]
@@ -187,6 +197,8 @@ class Pipelines:
             weights, step, correct = data["weights"], int(data["step"]), float(data["correct"])
         created = float(metadata["created-at"])
         with self.lock:
+            if job.running:
+                return  # resumed elsewhere meanwhile
             job.region = region
             job.weights, job.step, job.correct = weights, step, correct
             job.resumed_from = {"key": newest[0], "created_at": created, "step": step}

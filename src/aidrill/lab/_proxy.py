@@ -190,3 +190,6 @@ class ProxyHub:
             with contextlib.suppress(Exception):
                 self.call(proxy.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self.loop.close()

@@ -84,6 +84,7 @@ class IndexService:
         self.lock = threading.Lock()
         self.index: faiss.Index | None = None
         self.data_as_of: float | None = None
+        self.restored_as_of: float | None = None  # as of when the installed state was
         self.source = "none"
         self.deleted = False
         self.server = QuietServer(("127.0.0.1", 0), _index_handler(self))
@@ -102,6 +103,7 @@ class IndexService:
         with self.lock:
             self.index = index
             self.data_as_of = data_as_of
+            self.restored_as_of = data_as_of
             self.source = source
             self.deleted = False
 
@@ -119,6 +121,7 @@ class IndexService:
                 "loaded": self.index is not None,
                 "ntotal": int(self.index.ntotal) if self.index is not None else 0,
                 "data_as_of": self.data_as_of,
+                "restored_as_of": self.restored_as_of,
                 "source": self.source,
             }
 
@@ -214,6 +217,7 @@ class VectorTier:
         for name, service in self.services.items():
             copy = index if name == self.primary else faiss.clone_index(index)
             service.install(copy, now, "built at lab start")
+        self._snapshot(self.services[self.primary])
         threading.Thread(target=self._write_loop, daemon=True, name="index-writer").start()
         threading.Thread(target=self._follow_loop, daemon=True, name="index-follower").start()
 
@@ -234,9 +238,17 @@ class VectorTier:
             self.writer_failed = True
 
     def restore_region(self, region: str) -> None:
+        service = self.services[region]
         if region == self.primary:
-            self.services[region].restore_snapshot()
+            try:
+                service.restore_snapshot()
+            except LookupError:
+                service.rebuild_from_embeddings()
             self.writer_failed = False
+        else:
+            with service.lock:
+                service.source = "awaiting a replicated snapshot"
+                service.data_as_of = None
 
     def is_nominal(self) -> bool:
         return all(s.info()["loaded"] for s in self.services.values()) and not self.writer_failed

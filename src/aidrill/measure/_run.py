@@ -50,6 +50,7 @@ class ComponentResult:
     rpo: RpoMeasurement | None = None
     rpo_verdict: Verdict | None = None
     episodes: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_record(self) -> dict[str, Any]:
         m = self.measurement
@@ -69,6 +70,7 @@ class ComponentResult:
             }
             if self.episodes:
                 achieved["episodes"] = self.episodes
+        achieved.update(self.extra)
         if self.rpo is not None:
             seconds = self.rpo.seconds
             achieved["rpo_seconds"] = (
@@ -185,13 +187,32 @@ def _evaluate_component(
             measurement = measure_recovery(buckets, causing[-1], window_end, rule, sustain)
     cause = None if measurement.recovered else _cause(events, t_fault, window_end)
     episodes = _episodes(buckets, faults, window_end, rule, sustain) if len(faults) > 1 else []
+    extra = {}
+    if component.tier == "vector-index" and tiers.search:
+        before = [b for b in buckets if b.end <= t_fault]
+        after = [
+            b
+            for b in buckets
+            if measurement.t_recovered is not None
+            and measurement.t_recovered <= b.start < window_end
+        ]
+        extra = {
+            "recall_before_fault": _mean_quality(before),
+            "recall_after_recovery": _mean_quality(after),
+        }
     return ComponentResult(
         component,
         measurement,
         judge_rto(component.rto, measurement, cause),
         cause,
         episodes=episodes,
+        extra=extra,
     )
+
+
+def _mean_quality(buckets: Sequence[Bucket]) -> float | None:
+    scored = sum(b.scored for b in buckets)
+    return round(sum(b.correct for b in buckets) / scored, 4) if scored else None
 
 
 def _faults(events: Sequence[Event]) -> list[tuple[float, str]]:
@@ -240,7 +261,7 @@ def _with_rpo(
     elif component.tier == "feature-store":
         rpo = feature_store_rpo(tiers.canary, tiers.canary_surviving, tiers.canary_audited_at)
     elif component.tier == "vector-index":
-        rpo = restored_state_rpo(tiers.samples, "vector-index", t_fault, "data_as_of")
+        rpo = restored_state_rpo(tiers.samples, "vector-index", t_fault, "restored_as_of")
     elif component.tier in ("training", "evaluation"):
         rpo = restored_state_rpo(tiers.samples, component.tier, t_fault, "resumed_from.created_at")
     elif component.tier == "model-artifacts":
@@ -263,6 +284,7 @@ def _with_rpo(
         rpo=rpo,
         rpo_verdict=rpo_verdict,
         episodes=result.episodes,
+        extra=result.extra,
     )
 
 

@@ -105,6 +105,9 @@ def _component_summary(plan: Plan, runs: list[RunRecord]) -> list[dict[str, Any]
         verdicts = [c["verdict"] for _, c in measured]
         rtos = [c["achieved"].get("rto_seconds") for _, c in measured]
         recovered = [v for v in rtos if v is not None]
+        rpos = [c["achieved"].get("rpo_seconds") for _, c in measured]
+        lost = [v for v in rpos if v == "lost"]
+        rpo_values = [v for v in rpos if isinstance(v, int | float)]
         if not measured:
             status = "not drilled"
         elif "missed" in verdicts:
@@ -124,6 +127,7 @@ def _component_summary(plan: Plan, runs: list[RunRecord]) -> list[dict[str, Any]
                 "status": status,
                 "runs": len(measured),
                 "worst_rto": max(recovered) if recovered else None,
+                "worst_rpo": "lost" if lost else max(rpo_values) if rpo_values else None,
                 "not_recovered": sum(1 for v in rtos if v is None),
                 "verdicts": {v: verdicts.count(v) for v in sorted(set(verdicts))},
             }

@@ -101,18 +101,24 @@ def write_junit(report: QuarterlyReport, out: Path) -> Path:
         suite = ET.SubElement(suites, "testsuite", name=f"{record.run_id}: {record.title}")
         failures = skipped = 0
         for component in record.components:
-            case = ET.SubElement(
-                suite, "testcase", classname=record.run_id, name=f"{component['name']} RTO target"
-            )
-            verdict = component["verdict"]
-            if verdict == "missed":
-                failures += 1
-                ET.SubElement(
-                    case, "failure", message=component["explanation"], type="target missed"
-                ).text = component.get("cause") or ""
-            elif verdict != "met":
-                skipped += 1
-                ET.SubElement(case, "skipped", message=f"{verdict}: {component['explanation']}")
+            targets = [("RTO", component.get("rto_verdict") or component["verdict"])]
+            if component.get("rpo_verdict"):
+                targets.append(("RPO", component["rpo_verdict"]))
+            for target, verdict in targets:
+                case = ET.SubElement(
+                    suite,
+                    "testcase",
+                    classname=record.run_id,
+                    name=f"{component['name']} {target} target",
+                )
+                if verdict == "missed":
+                    failures += 1
+                    ET.SubElement(
+                        case, "failure", message=component["explanation"], type="target missed"
+                    ).text = component.get("cause") or ""
+                elif verdict != "met":
+                    skipped += 1
+                    ET.SubElement(case, "skipped", message=f"{verdict}: {component['explanation']}")
         if record.kind == "broken":
             case = ET.SubElement(suite, "testcase", classname=record.run_id, name="evidence")
             ET.SubElement(case, "error", message=record.problem or "unreadable run")

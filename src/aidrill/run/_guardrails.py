@@ -93,4 +93,26 @@ class GuardrailWatcher:
                 buckets.append(Bucket.from_record(json.loads(line)))
             except (ValueError, KeyError, TypeError):
                 continue
-        return sorted(buckets, key=lambda b: b.start)
+        return _merge_series(buckets)
+
+
+def _merge_series(buckets: list[Bucket]) -> list[Bucket]:
+    """Guardrails watch global traffic: one bucket per instant over every series
+    (inference and search), failures summed, the worst p95 kept."""
+    by_start: dict[float, list[Bucket]] = {}
+    for bucket in buckets:
+        by_start.setdefault(bucket.start, []).append(bucket)
+    merged = []
+    for start in sorted(by_start):
+        group = by_start[start]
+        p95s = [b.p95 for b in group if b.p95 is not None]
+        merged.append(
+            Bucket(
+                start=start,
+                width=group[0].width,
+                requests=sum(b.requests for b in group),
+                failures=sum(b.failures for b in group),
+                p95=max(p95s) if p95s else None,
+            )
+        )
+    return merged

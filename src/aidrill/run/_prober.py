@@ -144,6 +144,7 @@ class ComponentProber:
                 "region": serving,
                 "source": index.get("source"),
                 "data_as_of": index.get("data_as_of"),
+                "restored_as_of": index.get("restored_as_of"),
             }
         )
         for job, state in (data.get("pipelines") or {}).items():

@@ -1,0 +1,166 @@
+"""The lab's stateful tiers under faults: real Redis, real moto S3, real FAISS."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from aidrill import _evidence as evidence
+from aidrill.lab import LabClient
+from aidrill.lab._proxy import ProxyHub
+from aidrill.lab._storage import s3_client
+from aidrill.measure import Bucket
+
+from ._drill import result, run_aidrill, run_dir_of, write_experiment
+
+pytestmark = pytest.mark.lab
+
+
+def _mean_quality(buckets: list[Bucket]) -> float:
+    scored = sum(b.scored for b in buckets)
+    assert scored, "no scored answers in this stretch"
+    return sum(b.correct for b in buckets) / scored
+
+
+def test_missing_features_lower_the_measured_quality(workspace: Path, lab: LabClient) -> None:
+    name = write_experiment(
+        workspace,
+        "feature-store-failover.yaml",
+        "features-evicted.yaml",
+        extension={"components": ["inference", "feature-store"]},
+        method=[
+            {
+                "type": "action",
+                "name": "evict-every-online-feature-row",
+                "provider": {
+                    "type": "python",
+                    "module": "aidrill.lab.actions",
+                    "func": "drop_online_features",
+                    "arguments": {"region": "lab-east", "fraction": 1.0},
+                },
+                "pauses": {"after": 8},
+            }
+        ],
+        rollbacks=[
+            {
+                "type": "action",
+                "name": "rebuild-the-online-store-from-the-offline-store",
+                "provider": {
+                    "type": "python",
+                    "module": "aidrill.lab.actions",
+                    "func": "rebuild_online_features",
+                },
+            }
+        ],
+    )
+    done = run_aidrill(workspace, lab.state_dir, "run", name)
+    run_dir = run_dir_of(workspace)
+    assert done.returncode == 1, done.stdout + done.stderr  # the drill shows the impact
+    events = evidence.read_events(run_dir)
+    t_fault = next(e.time for e in events if e.kind == "fault_injected")
+    t_end = next(e.time for e in events if e.kind == "rollbacks_started")
+    buckets = evidence.read_timeline(run_dir)
+    before = [b for b in buckets if b.end <= t_fault]
+    during = [b for b in buckets if t_fault + 1 <= b.start and b.end <= t_end]
+    assert _mean_quality(before) >= 0.85
+    assert _mean_quality(during) < 0.6, "answers on default features are measurably worse"
+    measured = result(run_dir)
+    inference = next(c for c in measured["components"] if c["tier"] == "inference")
+    assert inference["achieved"]["impact"] is True
+    assert inference["achieved"]["recovered"] is False
+    rebuilt = [r for r in measured["recoveries"] if "rows" in r]
+    assert rebuilt and rebuilt[0]["rows"] == 400
+    assert lab.data()["features"]["active"] == "lab-east"
+
+
+def test_a_corrupt_model_artifact_is_refused_and_versioning_keeps_the_good_one(
+    lab: LabClient,
+) -> None:
+    since = time.time()
+    owner = {"run_id": "test", "pid": 0}
+    lab.call("/faults/delete-model-artifact", region="lab-east", mode="overwrite", owner=owner)
+    lab.call("/faults/kill-nodes", region="lab-east", count=1, owner=owner)
+    deadline = time.monotonic() + 30
+    refused: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not refused:
+        refused = [r for r in lab.ground_truth(since) if r["kind"] == "node_boot_failed"]
+        time.sleep(0.2)
+    assert refused, "a replacement node tried to boot"
+    assert "corrupt" in str(refused[0]["reason"])
+    recovered = lab.call("/actions/recover-model-artifact", region="lab-east")
+    assert recovered["restored"], recovered
+    assert lab.call("/rollbacks/restore-nodes", region="lab-east")["restored"]
+    client = s3_client(lab.info.storage["lab-east"])
+    versions = client.list_object_versions(Bucket="aidrill-lab-east", Prefix="models/model.npz")
+    published = next(r for r in lab.ground_truth(0) if r["kind"] == "model_published")
+    kept = {v["VersionId"] for v in versions["Versions"]}
+    assert published["version_id"] in kept, "versioning kept the original version"
+    assert len(kept) >= 3, "original, corrupt overwrite and the restored copy"
+
+
+def test_the_fault_proxy_throttles_pauses_and_resets() -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    stop = threading.Event()
+
+    def echo() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # the test closed the listening socket
+            threading.Thread(target=_echo_connection, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=echo, daemon=True).start()
+    hub = ProxyHub()
+    try:
+        proxy = hub.add("test", port)
+        payload = b"x" * 64 * 1024
+        assert _round_trip(proxy.port, payload) < 0.5
+        proxy.set_fault(bandwidth=128 * 1024)
+        assert _round_trip(proxy.port, payload) >= 0.45, "64 KiB at 128 KiB/s"
+        proxy.set_fault(mode="pause")
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=0.5) as conn:
+            conn.sendall(b"held")
+            with pytest.raises(TimeoutError):
+                conn.recv(4)
+            proxy.clear()
+            conn.settimeout(2)
+            assert conn.recv(4) == b"held", "a paused link delivers once resumed"
+        proxy.set_fault(mode="reset")
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=1) as conn:
+            conn.settimeout(1)
+            try:
+                closed = conn.recv(1) == b""
+            except ConnectionResetError:
+                closed = True
+            assert closed, "a reset link closes at once"
+    finally:
+        hub.stop()
+        stop.set()
+        server.close()
+
+
+def _echo_connection(conn: socket.socket) -> None:
+    with conn:
+        while data := conn.recv(65536):
+            conn.sendall(data)
+
+
+def _round_trip(port: int, payload: bytes) -> float:
+    started = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(payload)
+        received = 0
+        while received < len(payload):
+            chunk = conn.recv(65536)
+            assert chunk
+            received += len(chunk)
+    return time.perf_counter() - started

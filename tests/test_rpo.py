@@ -1,0 +1,166 @@
+"""RPO from evidence and probe series as buckets: the pure functions of measure/_rpo."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aidrill.lab.worker import resolve_entity_features
+from aidrill.measure import (
+    HealthRule,
+    Sample,
+    artifact_rpo,
+    feature_store_rpo,
+    judge_rpo,
+    measure_recovery,
+    probe_buckets,
+    restored_state_rpo,
+)
+
+
+def _canary(start: float, count: int, failed: range = range(0)) -> list[dict[str, object]]:
+    return [{"seq": i + 1, "time": start + i * 0.1, "ok": i not in failed} for i in range(count)]
+
+
+def test_feature_rpo_is_the_span_of_acknowledged_writes_lost() -> None:
+    # Writes at 1000.0 .. 1019.9; replication paused after seq 50 (t=1004.9); the primary
+    # died after seq 130 (t=1012.9); seqs 131-139 failed while the replica was promoted.
+    canary = _canary(1000.0, 200, failed=range(130, 139))
+    surviving = list(range(1, 51)) + list(range(140, 201))
+    rpo = feature_store_rpo(canary, surviving, audited_at=1030.0)
+    assert rpo.seconds is not None
+    assert math.isclose(rpo.seconds, 8.0, abs_tol=1e-9)
+    assert rpo.detail["lost"] == 80
+    assert rpo.detail["newest_surviving_seq"] == 50
+
+
+def test_no_lost_write_means_rpo_zero_and_unacknowledged_writes_do_not_count() -> None:
+    canary = _canary(1000.0, 50, failed=range(20, 25))
+    surviving = [s for s in range(1, 51) if not 21 <= s <= 25]
+    rpo = feature_store_rpo(canary, surviving, audited_at=1010.0)
+    assert rpo.seconds == 0.0
+
+
+def test_writes_after_the_audit_are_not_counted_lost() -> None:
+    canary = _canary(1000.0, 100)
+    rpo = feature_store_rpo(canary, list(range(1, 61)), audited_at=1006.0)
+    assert rpo.seconds == 0.0
+
+
+def test_unreadable_survivors_leave_the_rpo_unmeasured() -> None:
+    rpo = feature_store_rpo(_canary(0.0, 10), None, audited_at=5.0)
+    assert rpo.seconds is None
+    verdict = judge_rpo(5.0, rpo)
+    assert verdict is not None and verdict.status == "not measured"
+
+
+@given(
+    pause=st.floats(min_value=0.5, max_value=30.0),
+    shift=st.floats(min_value=-1e6, max_value=1e6),
+)
+def test_feature_rpo_tracks_the_pause_and_ignores_the_clock_origin(
+    pause: float, shift: float
+) -> None:
+    interval = 0.1
+    writes = int((pause + 5) / interval) + 20
+    paused_after = 10
+    lost_until = paused_after + round(pause / interval)
+    canary = _canary(1_700_000_000.0 + shift, writes, failed=range(lost_until, lost_until + 4))
+    surviving = list(range(1, paused_after + 1)) + list(range(lost_until + 5, writes + 1))
+    rpo = feature_store_rpo(canary, surviving, audited_at=math.inf)
+    assert rpo.seconds is not None
+    assert abs(rpo.seconds - (lost_until - paused_after) * interval) < 1e-3
+
+
+def _index_samples(t_fault: float) -> list[Sample]:
+    before = [
+        Sample(t_fault - 1 + i * 0.25, "vector-index", True, 1.0,
+               {"region": "east", "source": "built", "restored_as_of": 900.0})
+        for i in range(4)
+    ]  # fmt: skip
+    gone = [
+        Sample(t_fault + 0.1 + i * 0.25, "vector-index", False, 0.0,
+               {"region": "east", "source": "deleted"})
+        for i in range(4)
+    ]  # fmt: skip
+    back = [
+        Sample(t_fault + 1.2 + i * 0.25, "vector-index", True, 1.0,
+               {"region": "east", "source": "snapshot s1", "restored_as_of": t_fault - 2.5})
+        for i in range(8)
+    ]  # fmt: skip
+    return before + gone + back
+
+
+def test_restored_state_rpo_is_the_age_of_what_was_restored() -> None:
+    rpo = restored_state_rpo(_index_samples(1000.0), "vector-index", 1000.0, "restored_as_of")
+    assert rpo.seconds == 2.5
+    verdict = judge_rpo(30.0, rpo)
+    assert verdict is not None and verdict.status == "met"
+    assert judge_rpo(2.0, rpo).status == "missed"  # type: ignore[union-attr]
+
+
+def test_state_that_never_changed_lost_nothing() -> None:
+    samples = [
+        Sample(990 + i, "training", True, 1.0, {"region": "east", "resumed_from": None})
+        for i in range(20)
+    ]
+    rpo = restored_state_rpo(samples, "training", 1000.0, "resumed_from.created_at")
+    assert rpo.seconds == 0.0
+
+
+def test_pipeline_rpo_reads_the_checkpoint_it_resumed_from() -> None:
+    resumed = {"key": "checkpoints/training/1.npz", "created_at": 997.0}
+    samples = [Sample(999.0, "training", True, 1.0, {"region": "east", "resumed_from": None})]
+    samples += [Sample(1000.5, "training", False, 0.0, {"region": "east", "resumed_from": None})]
+    samples += [Sample(1001.5, "training", True, 1.0, {"region": "west", "resumed_from": resumed})]
+    rpo = restored_state_rpo(samples, "training", 1000.0, "resumed_from.created_at")
+    assert rpo.seconds == 3.0
+
+
+def _versions(ids: list[str], source: str | None = None) -> dict[str, object]:
+    """Versions created one second apart, in the order given."""
+    return {
+        "versions": [
+            {"version_id": v, "created_at": 10.0 + i, "source_version": source}
+            for i, v in enumerate(ids)
+        ]
+    }
+
+
+def test_artifact_rpo_counts_versions_lost() -> None:
+    before = {"regions": {"east": _versions(["v1", "v2"]), "west": _versions(["r1"], "v2")}}
+    kept = {
+        "regions": {
+            "east": _versions(["v1", "v2", "v3"]),
+            "west": _versions(["r1"], "v3"),
+        }
+    }
+    lost = {"regions": {"east": _versions(["v2"]), "west": _versions(["r1"], "v2")}}
+    ok = artifact_rpo({"before": before, "after": kept}, "east", "west", 100.0)
+    assert ok.seconds == 0.0 and ok.detail["versions_lost"] == 0
+    bad = artifact_rpo({"before": before, "after": lost}, "east", "west", 100.0)
+    assert bad.detail["versions_lost"] == 1
+    assert judge_rpo(0.0, bad).status == "missed"  # type: ignore[union-attr]
+    assert judge_rpo(None, bad) is None, "a stateless component has no RPO verdict"
+
+
+def test_probe_samples_become_buckets_that_measure_recovery() -> None:
+    samples = [Sample(1000 + i * 0.25, "feature-store", not 8 <= i < 14, 1.0) for i in range(80)]
+    buckets = probe_buckets(samples, "feature-store", 1.0)
+    assert len(buckets) == 20 and all(b.series == "feature-store" for b in buckets)
+    rule = HealthRule(0.95, math.inf, 0.8)
+    measured = measure_recovery(buckets, 1001.9, 1020.0, rule, sustain=5.0)
+    assert measured.t_first_unhealthy == 1002.0
+    assert measured.t_recovered == 1004.0
+
+
+def test_stale_or_missing_entity_features_fall_back_to_defaults() -> None:
+    row = b'{"v": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], "ts": 100.0}'
+    values, source = resolve_entity_features(row, now=110.0, max_age=30.0)
+    assert source == "online" and values[0] == 1.0
+    assert resolve_entity_features(row, now=200.0, max_age=30.0)[1] == "stale"
+    assert resolve_entity_features(None, now=110.0, max_age=30.0)[1] == "missing"
+    assert resolve_entity_features(b"{broken", now=110.0, max_age=30.0)[1] == "missing"
+    assert resolve_entity_features(row, now=200.0, max_age=30.0)[0] == [0.0] * 12
