@@ -218,7 +218,7 @@ class Lab:
         self.data.restore_region(region)
         cleared = self.ledger.remove("fail-region", region)
         ok = self.wait_until(self._is_nominal, _ROLLBACK_TIMEOUT)
-        return {"restored": ok, "cleared": cleared}
+        return {"restored": ok, "cleared": cleared, "not_nominal": self.not_nominal()}
 
     def exhaust_capacity(self, region: str, owner: Owner) -> dict[str, Any]:
         entry = self.ledger.add("exhaust-gpu-capacity", region, owner=owner)
@@ -239,7 +239,13 @@ class Lab:
         for entry in cleared:
             self.truth.record("fault_cleared_by_reset", fault=entry)
         ok = self.wait_until(self._is_nominal, _ROLLBACK_TIMEOUT)
-        return {"restored": ok, "cleared": cleared}
+        return {"restored": ok, "cleared": cleared, "not_nominal": self.not_nominal()}
+
+    def not_nominal(self) -> list[str]:
+        problems = self.data.problems()
+        if not self.note_capacity():
+            problems.append("serving capacity below nominal")
+        return problems
 
     def _is_nominal(self) -> bool:
         snapshot = self.router.snapshot()

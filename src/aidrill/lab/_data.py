@@ -12,13 +12,14 @@ from typing import Any
 
 from aidrill.lab._artifacts import ModelArtifacts
 from aidrill.lab._features import FeatureStore
-from aidrill.lab._pipelines import Pipelines
+from aidrill.lab._pipelines import JOBS, Pipelines, checkpoint_prefix
 from aidrill.lab._proxy import ProxyHub
 from aidrill.lab._storage import RegionStore, Replicator, StorageError
-from aidrill.lab._vectors import VectorTier
+from aidrill.lab._vectors import SNAPSHOTS_PREFIX, VectorTier
 from aidrill.plan import LabSettings
 
 Record = Callable[..., None]
+_LIFECYCLE_INTERVAL = 10.0
 
 
 class DataTiers:
@@ -60,8 +61,10 @@ class DataTiers:
         )
         self.pipelines = Pipelines(primary, dr, self.stores, settings.checkpoint_interval, record)
         self.failed: set[str] = set()
+        self._stopping = threading.Event()
 
     def start(self) -> None:
+        threading.Thread(target=self._lifecycle, daemon=True, name="lifecycle").start()
         self.replicator.start()
         self.features.start()
         self.vectors.start()
@@ -70,7 +73,21 @@ class DataTiers:
         while time.monotonic() < deadline and not self.artifacts.current_ok(self.dr):
             time.sleep(0.1)
 
+    def _lifecycle(self) -> None:
+        """Bucket lifecycle rules, as production sets them on both sides: keep the newest
+        few index snapshots and checkpoints (replication never deletes versions, so
+        without this the DR bucket would grow without bound)."""
+        rules = [(SNAPSHOTS_PREFIX, 3)] + [(checkpoint_prefix(job), 5) for job in JOBS]
+        while not self._stopping.wait(_LIFECYCLE_INTERVAL):
+            for name, store in self.stores.items():
+                if name in self.failed:
+                    continue
+                for prefix, keep in rules:
+                    with contextlib.suppress(*StorageError):
+                        store.prune(prefix, keep)
+
     def stop(self) -> None:
+        self._stopping.set()
         self.pipelines.stop()
         self.replicator.stop()
         self.vectors.stop()
@@ -171,13 +188,18 @@ class DataTiers:
                     self.artifacts.recover(region)
 
     def is_nominal(self) -> bool:
-        return (
-            not self.failed
-            and not self.replicator.state.paused
-            and self.features.is_nominal()
-            and self.vectors.is_nominal()
-            and self.pipelines.is_nominal()
-        )
+        return not self.problems()
+
+    def problems(self) -> list[str]:
+        """What keeps the data tiers from their nominal state (empty when nominal)."""
+        checks = [
+            (not self.failed, f"failed regions {sorted(self.failed)}"),
+            (not self.replicator.state.paused, "artifact replication paused"),
+            (self.features.is_nominal(), "feature store not at home with its replica"),
+            (self.vectors.is_nominal(), "a vector index is not loaded or not ingesting"),
+            (self.pipelines.is_nominal(), "a pipeline is not running in the primary region"),
+        ]
+        return [why for ok, why in checks if not ok]
 
 
 def _start_stores(names: tuple[str, str], hub: ProxyHub, log_dir: Path) -> dict[str, RegionStore]:

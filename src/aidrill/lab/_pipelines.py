@@ -99,7 +99,7 @@ class Pipelines:
         """The region is back: jobs that ran there before go home (failback)."""
         with self.lock:
             self.failed.discard(region)
-        self._fail_back()
+        self._reschedule()
 
     def _fail_back(self) -> None:
         with self.lock:
@@ -172,15 +172,19 @@ class Pipelines:
 
     def _schedule(self) -> None:
         while not self._stopping.wait(_RESUME_DELAY):
-            with self.lock:
-                orphaned = [
-                    j for j in self.jobs.values() if not j.running and j.region in self.failed
-                ]
-            for job in orphaned:
-                target = self.dr if job.region == self.primary else self.primary
-                if target not in self.failed:
-                    self._resume(job, target)
-            self._fail_back()
+            self._reschedule()
+
+    def _reschedule(self) -> None:
+        """Resume every stopped job: where it ran if that region is up again, else in
+        the other region; then bring jobs running away from home back."""
+        with self.lock:
+            stopped = [j for j in self.jobs.values() if not j.running]
+        for job in stopped:
+            other = self.dr if job.region == self.primary else self.primary
+            target = job.region if job.region not in self.failed else other
+            if target not in self.failed:
+                self._resume(job, target)
+        self._fail_back()
 
     def _resume(self, job: JobState, region: str) -> None:
         store = self.stores[region]

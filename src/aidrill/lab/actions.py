@@ -270,5 +270,9 @@ def unthrottle_storage(region: str, configuration: Configuration = None) -> dict
 
 def _checked(result: dict[str, Any], what: str) -> dict[str, Any]:
     if not result.get("restored"):
-        raise LabError(f"rollback did not restore {what} within its time limit")
+        still = "; ".join(result.get("not_nominal") or [])
+        raise LabError(
+            f"rollback did not restore {what} within its time limit"
+            + (f" (still: {still})" if still else "")
+        )
     return result

@@ -6,6 +6,7 @@ exits by itself when its parent (the lab) goes away, so a crashed lab leaves not
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -15,6 +16,7 @@ from moto.server import ThreadedMotoServer
 
 def main() -> None:
     parent = os.getppid()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     server = ThreadedMotoServer("127.0.0.1", port=0, verbose=False)
     server.start()
     print(f"READY {server.get_host_and_port()[1]}", flush=True)
