@@ -95,16 +95,19 @@ class ModelArtifacts:
         store = self.stores[region]
         reply = store.client.list_object_versions(Bucket=store.bucket, Prefix=MODEL_KEY)
         found = [
-            {"version_id": v["VersionId"], "latest": v["IsLatest"], "delete_marker": False}
+            {"version_id": v["VersionId"], "latest": v["IsLatest"], "delete_marker": False,
+             "modified": v["LastModified"]}
             for v in reply.get("Versions", [])
             if v["Key"] == MODEL_KEY
-        ]
+        ]  # fmt: skip
         found += [
-            {"version_id": m["VersionId"], "latest": m["IsLatest"], "delete_marker": True}
+            {"version_id": m["VersionId"], "latest": m["IsLatest"], "delete_marker": True,
+             "modified": m["LastModified"]}
             for m in reply.get("DeleteMarkers", [])
             if m["Key"] == MODEL_KEY
-        ]
-        return found
+        ]  # fmt: skip
+        # Newest first; the current version (IsLatest) first among equal timestamps.
+        return sorted(found, key=lambda v: (v["modified"], v["latest"]), reverse=True)
 
     def recover(self, region: str) -> dict[str, Any]:
         """Make the newest version that verifies the current one again (versioning saves it)."""

