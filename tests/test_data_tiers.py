@@ -66,8 +66,9 @@ def test_missing_features_lower_the_measured_quality(workspace: Path, lab: LabCl
     buckets = evidence.read_timeline(run_dir)
     before = [b for b in buckets if b.end <= t_fault]
     during = [b for b in buckets if t_fault + 1 <= b.start and b.end <= t_end]
-    assert _mean_quality(before) >= 0.85
+    assert _mean_quality(before) >= 0.8, "the steady state held before the fault"
     assert _mean_quality(during) < 0.6, "answers on default features are measurably worse"
+    assert _mean_quality(during) < _mean_quality(before) - 0.2
     measured = result(run_dir)
     inference = next(c for c in measured["components"] if c["tier"] == "inference")
     assert inference["achieved"]["impact"] is True

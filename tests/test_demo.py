@@ -71,7 +71,13 @@ def test_demo_runs_the_lab_suite_and_writes_every_report(workspace: Path) -> Non
         assert abs(measured - truth) <= TOLERANCE, (slug, measured, truth)
     failed = json.loads((runs["region-failover-no-gpu-capacity"] / "result.json").read_text())
     assert _inference(failed)["verdict"] == "missed"
+    assert _inference(failed)["achieved"]["recovered"] is False
+    assert _inference(failed)["achieved"]["rto_seconds"] is None
     assert _inference(failed)["cause"] == "no GPU capacity in region lab-west"
+    assert "no GPU capacity in region lab-west" in _inference(failed)["explanation"]
+    assert failed["deviated"], "the steady state after the method does not hold"
+    page = (runs["region-failover-no-gpu-capacity"] / "report.html").read_text()
+    assert "not recovered" in page and "no GPU capacity in region lab-west" in page
     _check_data_tiers(runs)
     for run_dir in runs.values():
         page = (run_dir / "report.html").read_text()
