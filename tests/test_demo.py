@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from aidrill.cli.demo import DEMO_EXPERIMENTS
 from aidrill.plan import load_plan
 from aidrill.report import Quarter, verify_manifest
 
@@ -22,17 +23,7 @@ def _inference(result: dict[str, Any]) -> dict[str, Any]:
     return next(c for c in result["components"] if c["tier"] == "inference")
 
 
-DEMO_RUNS = {
-    "gpu-node-loss",
-    "region-failover",
-    "region-failover-no-gpu-capacity",
-    "feature-store-failover",
-    "replication-lag",
-    "vector-index-loss",
-    "model-artifact-deletion",
-    "storage-throttle",
-    "full-region-failover",
-}
+DEMO_RUNS = {path.stem for path in DEMO_EXPERIMENTS}
 
 
 def _component(result: dict[str, Any], tier: str) -> dict[str, Any]:

@@ -344,12 +344,7 @@ def _balancer_handler(region: Region) -> type[JsonHandler]:
                 return
             finally:
                 region.release(node)
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.send_header("X-Aidrill-Region", region.name)
-            self.end_headers()
-            self.wfile.write(payload)
+            self._relay(status, payload)
 
         def _forward_search(self, body: bytes) -> None:
             if region.index_port is None:
@@ -362,6 +357,9 @@ def _balancer_handler(region: Region) -> type[JsonHandler]:
             except OSError:
                 self.send_json(502, {"error": f"index service of {region.name} failed"})
                 return
+            self._relay(status, payload)
+
+        def _relay(self, status: int, payload: bytes) -> None:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
