@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from aidrill import _evidence as evidence
 from aidrill.lab import LabClient
+from aidrill.lab._features import RedisServer
 from aidrill.lab._proxy import ProxyHub
 from aidrill.lab._storage import s3_client
 from aidrill.measure import Bucket
+from aidrill.measure._rpo import feature_store_rpo
+from aidrill.run._prober import CANARY_AUDIT_FILE, CANARY_FILE, ComponentProber
 
 from ._drill import result, run_aidrill, run_dir_of, write_experiment
 
@@ -165,3 +170,37 @@ def _round_trip(port: int, payload: bytes) -> float:
             assert chunk
             received += len(chunk)
     return time.perf_counter() - started
+
+
+def test_the_canary_audit_counts_only_writes_it_could_see(tmp_path: Path) -> None:
+    """A canary write in flight while the audit reads must not count as lost.
+
+    Each write crosses a 40 ms proxy both ways, so one is in flight most of the time;
+    without the audit waiting for it, a write that started just before the audit's
+    time lands after the read and shows up as a lost write (a phantom RPO).
+    """
+    redis_server = RedisServer("audit", tmp_path)
+    hub = ProxyHub()
+    proxy = hub.add("slow-store", redis_server.port)
+    proxy.set_fault(latency=0.04)
+    lab = SimpleNamespace(info=SimpleNamespace(features_port=proxy.port))
+    prober = ComponentProber(lab, tmp_path, "audit-test", max_duration=6.0)  # type: ignore[arg-type]
+    audits = []
+    try:
+        canary = prober.start_canary()
+        time.sleep(0.5)
+        for pause in (0.13, 0.07, 0.11, 0.05, 0.17, 0.09, 0.15, 0.06, 0.12, 0.1):
+            prober.audit()
+            audits.append(json.loads((tmp_path / CANARY_AUDIT_FILE).read_text()))
+            time.sleep(pause)
+        canary.join(timeout=10)
+        assert not canary.is_alive(), "the canary stops by itself at its deadline"
+    finally:
+        prober.halt()
+        hub.stop()
+        redis_server.kill()
+    writes, _ = evidence.read_jsonl(tmp_path / CANARY_FILE)
+    assert len(writes) >= 20 and all(w["ok"] for w in writes)
+    for audit in audits:
+        rpo = feature_store_rpo(writes, audit["surviving"], audit["time"])
+        assert rpo.seconds == 0.0, (rpo, audit["time"])

@@ -5,7 +5,10 @@ Measurement needs series that only an outside observer can produce:
 - ``canary.jsonl``: a sequence-numbered write every 100 ms to the feature store's
   primary endpoint (``ZADD canary:<run> seq seq``), each with its time and outcome;
 - ``canary-audit.json``: the sequence numbers that survive in the store that serves
-  after the fault, read when the rollbacks start;
+  after the fault, read when the rollbacks start. No canary write is in flight while
+  the audit reads: a write that started before the audit's time has had its answer
+  before the read began, so "acknowledged before the audit" never includes a write
+  the read could not yet see;
 - ``components.jsonl``: every 250 ms, one sample per stateful tier (feature reads
   and writes, the serving index, the model artifact in the serving region, each
   pipeline), plus the replication lag of the artifact store and the feature replica;
@@ -21,6 +24,7 @@ import contextlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -51,6 +55,7 @@ class ComponentProber:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._write_lock = threading.Lock()
+        self._canary_lock = threading.Lock()  # one canary write or the audit, never both
         self._canary_times: dict[int, float] = {}
         self._components: IO[str] = (run_dir / COMPONENTS_FILE).open("a", encoding="utf-8")
         self._canary: IO[str] = (run_dir / CANARY_FILE).open("a", encoding="utf-8")
@@ -60,38 +65,52 @@ class ComponentProber:
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> None:
         self._write_versions("before")
-        for target, name in ((self._canary_loop, "canary"), (self._sample_loop, "probes"),
-                             (self._artifact_loop, "artifact-probe")):  # fmt: skip
-            thread = threading.Thread(target=target, daemon=True, name=name)
-            thread.start()
-            self._threads.append(thread)
+        self.start_canary()
+        self._spawn(self._sample_loop, "probes")
+        self._spawn(self._artifact_loop, "artifact-probe")
+
+    def start_canary(self) -> threading.Thread:
+        """Only the canary writer (the rest of :meth:`start` needs a whole lab)."""
+        return self._spawn(self._canary_loop, "canary")
+
+    def _spawn(self, target: Callable[[], None], name: str) -> threading.Thread:
+        thread = threading.Thread(target=target, daemon=True, name=name)
+        thread.start()
+        self._threads.append(thread)
+        return thread
 
     def audit(self) -> None:
         """Read which canary writes survive in the store that serves now."""
         survivors: list[int] | None = None
         error = None
-        try:
-            with contextlib.closing(self._redis(self.lab.info.features_port)) as client:
-                members: Any = client.zrange(self.key, 0, -1)
-                survivors = sorted(int(m) for m in members)
-        except (redis.RedisError, OSError, ValueError) as exc:
-            error = str(exc)
-        record = {"time": time.time(), "key": self.key, "surviving": survivors, "error": error}
+        with self._canary_lock:
+            audited_at = time.time()
+            try:
+                with contextlib.closing(self._redis(self.lab.info.features_port)) as client:
+                    members: Any = client.zrange(self.key, 0, -1)
+                    survivors = sorted(int(m) for m in members)
+            except (redis.RedisError, OSError, ValueError) as exc:
+                error = str(exc)
+        record = {"time": audited_at, "key": self.key, "surviving": survivors, "error": error}
         (self.run_dir / CANARY_AUDIT_FILE).write_text(json.dumps(record), encoding="utf-8")
 
     def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        with self._write_lock:
-            self._components.close()
-            self._canary.close()
+        self.halt()
         self._write_versions("after")
         with (
             contextlib.suppress(redis.RedisError, OSError),
             contextlib.closing(self._redis(self.lab.info.features_port)) as client,
         ):
             client.delete(self.key)
+
+    def halt(self) -> None:
+        """Stop the threads and close the evidence files (``stop`` also records the end)."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        with self._write_lock:
+            self._components.close()
+            self._canary.close()
 
     def _running(self) -> bool:
         return not self._stop.is_set() and time.monotonic() < self.deadline
@@ -103,12 +122,13 @@ class ComponentProber:
         next_at = time.monotonic()
         while self._running():
             seq += 1
-            started = time.time()
-            try:
-                client.zadd(self.key, {str(seq): seq})
-                ok = True
-            except (redis.RedisError, OSError):
-                ok = False
+            with self._canary_lock:
+                started = time.time()
+                try:
+                    client.zadd(self.key, {str(seq): seq})
+                    ok = True
+                except (redis.RedisError, OSError):
+                    ok = False
             self._canary_times[seq] = started
             self._canary_ok = ok
             self._write(self._canary, {"seq": seq, "time": round(started, 4), "ok": ok})
