@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ def _long_action_experiment(workspace: Path) -> str:
     raw = yaml.safe_load((workspace / "experiments" / "lab" / experiment).read_text())
     method = raw["method"]
     method[0]["provider"]["arguments"]["hold"] = 30
-    method[0].pop("pauses")
+    method[0]["pauses"] = {"after": 30}  # chaoslib would sleep this even when interrupted
     return write_experiment(workspace, experiment, "timed-outage.yaml", method=method)
 
 
@@ -64,6 +65,10 @@ def test_signal_during_the_action_rolls_back(
     _assert_interrupted_and_rolled_back(run_dir, lab, signum.name)
     action = next(e for e in events(run_dir) if e["kind"] == "fault_action_ended")
     assert action["time"] > interrupted["time"], "the signal landed inside the action"
+    rollbacks = wait_for_event(run_dir, "rollbacks_started", timeout=1)
+    assert rollbacks["time"] - interrupted["time"] < 10, "the 30 s pause after it is skipped"
+    journal = json.loads((run_dir / "journal.json").read_text())
+    assert journal["run"][0]["activity"]["pauses"] == {"after": 30}, "recorded as written"
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

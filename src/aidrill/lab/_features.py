@@ -48,7 +48,7 @@ class RedisServer:
 
     def __init__(self, name: str, log_dir: Path, replica_of: int | None = None) -> None:
         self.name = name
-        self.log_dir = log_dir
+        self.log_dir = log_dir.resolve()  # redis-server changes into --dir before opening files
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.start(replica_of)
@@ -65,6 +65,9 @@ class RedisServer:
             "--repl-diskless-sync", "yes",
             "--repl-diskless-sync-delay", "0",
             "--logfile", str(self.log_dir / f"redis-{self.name}.log"),
+            # A replica receives its full sync as an RDB file; keep it in the lab's state.
+            "--dir", str(self.log_dir),
+            "--dbfilename", f"redis-{self.name}.rdb",
         ]  # fmt: skip
         if replica_of is not None:
             command += ["--replicaof", "127.0.0.1", str(replica_of)]

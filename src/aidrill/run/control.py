@@ -26,10 +26,12 @@ from chaoslib.exceptions import InterruptExecution
 from chaoslib.run import RunEventHandler
 
 from aidrill.errors import DrillError
+from aidrill.run._pauses import HeldPauses
 from aidrill.run._session import DrillSession
 
 logger = logging.getLogger(__name__)
 _current: dict[str, Any] = {}
+_pauses = HeldPauses()
 
 
 def _session() -> DrillSession | None:
@@ -91,6 +93,24 @@ def before_activity_control(context: dict[str, Any], **_: Any) -> None:
     session = _session()
     if session is not None:
         _interrupt_on_error(lambda: session.activity_started(context))
+        if session.phase != "rollbacks":  # a rollback's pause is waited out, as chaoslib does
+            _pauses.take(context)
+
+
+def after_activity_control(
+    context: dict[str, Any],
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+    **_: Any,
+) -> None:
+    session = _session()
+    _pauses.sleep_after(
+        context,
+        configuration,
+        secrets,
+        interrupted=lambda: session is not None and session.guard.interrupted,
+        log=logger.info,
+    )
 
 
 def after_experiment_control(context: dict[str, Any], state: Any = None, **_: Any) -> None:

@@ -1,0 +1,61 @@
+"""Pauses after an activity that a signal cuts short.
+
+chaoslib sleeps an activity's ``pauses.after`` in a ``finally`` block and never sets
+the flag that would skip it, so a Ctrl-C or SIGTERM that lands inside an action waits
+out the whole pause before the rollbacks start: a fault stays injected for as long as
+the experiment meant to watch it. aidrill takes the pause out of the activity before
+chaoslib reads it and sleeps it in the after-activity control instead, where an
+interrupted activity skips it and a signal during it interrupts it. The activity's
+``pauses`` mapping is put back before that sleep, so journals record the experiment
+as written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chaoslib import substitute
+
+
+class HeldPauses:
+    def __init__(self) -> None:
+        self._held: dict[int, tuple[dict[str, Any], Any]] = {}
+
+    def take(self, activity: dict[str, Any]) -> None:
+        """Hold ``activity``'s pause after it, before chaoslib reads it."""
+        pauses = activity.get("pauses")
+        if isinstance(pauses, dict) and "after" in pauses:
+            self._held[id(activity)] = (pauses, pauses.pop("after"))
+
+    def give_back(
+        self,
+        activity: dict[str, Any],
+        configuration: dict[str, Any] | None,
+        secrets: dict[str, Any] | None,
+    ) -> float:
+        """Put the pause back into ``activity``; return its length in seconds."""
+        held = self._held.pop(id(activity), None)
+        if held is None:
+            return 0.0
+        pauses, after = held
+        pauses["after"] = after
+        value = substitute({"after": after}, configuration, secrets).get("after")
+        try:
+            return max(0.0, float(value))
+        except (TypeError, ValueError):
+            return 0.0
+
+    def sleep_after(
+        self,
+        activity: dict[str, Any],
+        configuration: dict[str, Any] | None,
+        secrets: dict[str, Any] | None,
+        interrupted: Callable[[], bool],
+        log: Callable[[str], None],
+    ) -> None:
+        seconds = self.give_back(activity, configuration, secrets)
+        if seconds and not interrupted():
+            log(f"Pausing after activity for {seconds:g}s...")
+            time.sleep(seconds)
