@@ -84,3 +84,47 @@ def write_experiment(workspace: Path, source: str, name: str, **changes: Any) ->
 
 def result(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "result.json").read_text())
+
+
+LITERAL_SECRET = "hunter2-literal-secret"
+CONFIG_SECRET = "db-password-value-7731"
+ENV_SECRET = "env-token-value-5519"
+SECRET_ENV_VAR = "AIDRILL_TEST_TOKEN"
+SECRET_VALUES = (LITERAL_SECRET, CONFIG_SECRET, ENV_SECRET)
+
+
+def _echo(name: str, reference: str) -> dict[str, Any]:
+    return {
+        "type": "probe",
+        "name": name,
+        "provider": {
+            "type": "python",
+            "module": "os.path",
+            "func": "join",
+            "arguments": {"a": reference},
+        },
+    }
+
+
+def write_secretive_experiment(
+    workspace: Path, name: str, fault_pause: float | None = None, **changes: Any
+) -> str:
+    """gpu-node-loss holding a secret three ways (literal, from the environment, a
+    secret-named configuration key), with probes that echo each one into their output.
+    The environment secret is read from ``SECRET_ENV_VAR``."""
+    experiment = yaml.safe_load((workspace / "experiments/lab/gpu-node-loss.yaml").read_text())
+    experiment["secrets"] = {
+        "lab": {"api_token": {"type": "env", "key": SECRET_ENV_VAR}, "literal": LITERAL_SECRET}
+    }
+    experiment["configuration"]["db_password"] = CONFIG_SECRET
+    if fault_pause is not None:
+        experiment["method"][0]["pauses"] = {"after": fault_pause}
+    experiment["method"][0:0] = [
+        _echo("echo-config", "${db_password}"),
+        _echo("echo-token", "${api_token}"),
+        _echo("echo-literal", "${literal}"),
+    ]
+    experiment.update(changes)
+    path = workspace / "experiments" / "lab" / name
+    path.write_text(yaml.safe_dump(experiment, sort_keys=False))
+    return f"experiments/lab/{name}"

@@ -56,7 +56,7 @@ def test_demo_runs_the_lab_suite_and_writes_every_report(workspace: Path) -> Non
     for slug in ("gpu-node-loss", "region-failover"):
         result = json.loads((runs[slug] / "result.json").read_text())
         inference = _inference(result)
-        assert inference["verdict"] == "met"
+        assert inference["verdict"] == "met", (slug, inference)
         measured = inference["achieved"]["rto_seconds"]
         truth = result["ground_truth"]["rto_seconds"]
         assert abs(measured - truth) <= TOLERANCE, (slug, measured, truth)

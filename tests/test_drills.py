@@ -16,9 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from aidrill._redact import REDACTED
 from aidrill.lab import LabClient
 from aidrill.plan import load_plan
 
+from ._drill import ENV_SECRET, SECRET_ENV_VAR, SECRET_VALUES, write_secretive_experiment
 from .conftest import PLAN
 
 _SETTINGS = load_plan(PLAN)
@@ -53,11 +55,16 @@ def _assert_agrees_with_ground_truth(result: dict[str, Any]) -> None:
     assert abs(measured - truth) <= TOLERANCE, (measured, truth)
 
 
-def test_plain_chaos_run_executes_the_same_experiment(workspace: Path, lab: LabClient) -> None:
+def test_plain_chaos_run_executes_the_same_experiment_and_leaks_no_secret(
+    workspace: Path, lab: LabClient
+) -> None:
+    """gpu-node-loss under `chaos run`, with secrets the experiment echoes: chaos's own
+    journal.json and its DEBUG chaostoolkit.log must not hold them either."""
+    name = write_secretive_experiment(workspace, "secretive-gpu-node-loss.yaml")
     chaos = Path(sys.executable).with_name("chaos")
-    env = {**os.environ, "AIDRILL_STATE_DIR": str(lab.state_dir)}
+    env = {**os.environ, "AIDRILL_STATE_DIR": str(lab.state_dir), SECRET_ENV_VAR: ENV_SECRET}
     done = subprocess.run(
-        [str(chaos), "--no-version-check", "run", "experiments/lab/gpu-node-loss.yaml"],
+        [str(chaos), "--no-version-check", "run", name],
         cwd=workspace,
         env=env,
         capture_output=True,
@@ -69,7 +76,17 @@ def test_plain_chaos_run_executes_the_same_experiment(workspace: Path, lab: LabC
     runs = list((workspace / "reports" / "runs").iterdir())
     assert len(runs) == 1
     result = _result(runs[0])
-    assert _inference(result)["verdict"] == "met"
+    assert _inference(result)["verdict"] == "met", _inference(result)
     _assert_agrees_with_ground_truth(result)
-    assert (workspace / "journal.json").exists(), "chaos writes its own journal as usual"
+    journal = workspace / "journal.json"
+    assert journal.exists(), "chaos writes its own journal as usual"
+    outputs = [journal, workspace / "chaostoolkit.log", *runs[0].iterdir()]
+    for path in outputs:
+        text = path.read_text(errors="replace")
+        for secret in SECRET_VALUES:
+            assert secret not in text, f"{secret} leaked into {path.name}"
+    echoed = json.loads(journal.read_text())["run"][:3]
+    assert [r["output"] for r in echoed] == [REDACTED] * 3, "outputs were there, redacted"
+    assert "succeeded with '" + REDACTED in (workspace / "chaostoolkit.log").read_text()
+    assert SECRET_VALUES[2] not in done.stdout + done.stderr
     assert lab.status()["faults"] == []

@@ -5,15 +5,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
-
 from aidrill._redact import REDACTED, collect_secret_values, redact
 
-from ._drill import result, run_dir_of, start_run
+from ._drill import (
+    CONFIG_SECRET,
+    ENV_SECRET,
+    LITERAL_SECRET,
+    SECRET_ENV_VAR,
+    SECRET_VALUES,
+    result,
+    run_dir_of,
+    start_run,
+    write_secretive_experiment,
+)
 
-LITERAL_SECRET = "hunter2-literal-secret"
-CONFIG_SECRET = "db-password-value-7731"
-ENV_SECRET = "env-token-value-5519"
 TITLE = "<script>alert(1)</script>"
 
 
@@ -33,53 +38,21 @@ def test_redact_masks_secret_sections_keys_and_values() -> None:
     assert CONFIG_SECRET not in str(safe)
 
 
-def _echo(name: str, reference: str) -> dict:
-    return {
-        "type": "probe",
-        "name": name,
-        "provider": {
-            "type": "python",
-            "module": "os.path",
-            "func": "join",
-            "arguments": {"a": reference},
-        },
-    }
-
-
 def test_a_run_with_secrets_leaks_none_of_them(workspace, lab) -> None:  # type: ignore[no-untyped-def]
-    source = workspace / "experiments" / "lab" / "gpu-node-loss.yaml"
-    experiment = yaml.safe_load(source.read_text())
-    experiment["title"] = TITLE
-    experiment["secrets"] = {
-        "lab": {
-            "api_token": {"type": "env", "key": "AIDRILL_TEST_TOKEN"},
-            "literal": LITERAL_SECRET,
-        }
-    }
-    experiment["configuration"]["db_password"] = CONFIG_SECRET
-    method = experiment["method"]
-    method[0]["pauses"] = {"after": 3}
-    method[1:1] = [
-        _echo("echo-config", "${db_password}"),
-        _echo("echo-token", "${api_token}"),
-        _echo("echo-literal", "${literal}"),
-    ]
-    experiment["method"] = method
-    path = workspace / "experiments" / "lab" / "secretive.yaml"
-    path.write_text(yaml.safe_dump(experiment, sort_keys=False))
-    os.environ["AIDRILL_TEST_TOKEN"] = ENV_SECRET
+    name = write_secretive_experiment(workspace, "secretive.yaml", fault_pause=3, title=TITLE)
+    os.environ[SECRET_ENV_VAR] = ENV_SECRET
     try:
-        process = start_run(workspace, lab, "experiments/lab/secretive.yaml")
+        process = start_run(workspace, lab, name)
         stdout, stderr = process.communicate(timeout=120)
     finally:
-        del os.environ["AIDRILL_TEST_TOKEN"]
+        del os.environ[SECRET_ENV_VAR]
     run_dir = run_dir_of(workspace)
     journal = (run_dir / "journal.json").read_text()
     assert journal.count(REDACTED) >= 3, "the probes' outputs were there, and redacted"
     outputs: list[Path] = [*run_dir.iterdir(), workspace / "reports" / "index.html"]
     for file in outputs:
         text = file.read_text(errors="replace")
-        for secret in (LITERAL_SECRET, CONFIG_SECRET, ENV_SECRET):
+        for secret in SECRET_VALUES:
             assert secret not in text, f"{secret} leaked into {file.name}"
     for text in (stdout, stderr):
         assert ENV_SECRET not in text and CONFIG_SECRET not in text

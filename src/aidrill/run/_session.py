@@ -77,7 +77,9 @@ class DrillSession:
         self.prober: ComponentProber | None = None
         self.finished = False
         self.guard = InterruptGuard(self._record_interrupt, self._may_interrupt)
+        self._redacting = RedactingFilter(self.secrets)
         self.log_handler = self._attach_run_log()
+        self._guarded_handlers = self._guard_other_logs()
         self.configuration.update(
             {
                 "aidrill_run_id": self.run_id,
@@ -118,13 +120,23 @@ class DrillSession:
     def _attach_run_log(self) -> logging.Handler:
         handler = logging.FileHandler(self.run_dir / "run.log", encoding="utf-8")
         handler.setLevel(logging.INFO)
-        handler.addFilter(RedactingFilter(self.secrets))
+        handler.addFilter(self._redacting)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root = logging.getLogger()
         root.addHandler(handler)
         if root.level == logging.NOTSET or root.level > logging.INFO:
             root.setLevel(logging.INFO)
         return handler
+
+    def _guard_other_logs(self) -> list[logging.Handler]:
+        """Redact what the run's other log handlers write too (``chaos run`` keeps
+        chaostoolkit.log at DEBUG, where chaoslib logs every activity's output)."""
+        handlers = {*logging.getLogger().handlers, *logging.getLogger("chaostoolkit").handlers}
+        handlers.discard(self.log_handler)
+        guarded = list(handlers)
+        for handler in guarded:
+            handler.addFilter(self._redacting)
+        return guarded
 
     def _write_snapshots(self, experiment: dict[str, Any]) -> None:
         safe = redact(experiment, self.secrets)
@@ -280,11 +292,18 @@ class DrillSession:
             except Exception as exc:  # one failing step must not lose the others
                 logger.error("could not write the run's %s: %s", name, exc)
                 self.events.append("evidence_error", step=name, error=str(exc))
+        if journal is not None:
+            # chaoslib hands this same journal back to its caller; `chaos run` writes it.
+            safe = redact(journal, self.secrets)
+            journal.clear()
+            journal.update(safe)
         self.close()
 
     def close(self) -> None:
         self.guard.restore()
         self.events.close()
+        for handler in self._guarded_handlers:
+            handler.removeFilter(self._redacting)
         logging.getLogger().removeHandler(self.log_handler)
         self.log_handler.close()
 
