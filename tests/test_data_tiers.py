@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,7 +17,9 @@ from aidrill import _evidence as evidence
 from aidrill.lab import LabClient
 from aidrill.lab._features import RedisServer
 from aidrill.lab._proxy import ProxyHub
+from aidrill.lab._redis import redis_client
 from aidrill.lab._storage import s3_client
+from aidrill.lab.actions import pause_replication, resume_replication
 from aidrill.measure import Bucket
 from aidrill.measure._rpo import feature_store_rpo
 from aidrill.run._prober import CANARY_AUDIT_FILE, CANARY_FILE, ComponentProber
@@ -204,3 +208,43 @@ def test_the_canary_audit_counts_only_writes_it_could_see(tmp_path: Path) -> Non
     for audit in audits:
         rpo = feature_store_rpo(writes, audit["surviving"], audit["time"])
         assert rpo.seconds == 0.0, (rpo, audit["time"])
+
+
+def _link_status(port: int) -> str | None:
+    with contextlib.closing(redis_client(port, 1.0)) as client:
+        return client.info("replication").get("master_link_status")
+
+
+def _wait_for(check: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_broken_replication_link_cuts_the_replica_off_until_resumed(lab: LabClient) -> None:
+    """``pause_replication(mode: break)`` resets the link: the replica loses its primary,
+    nothing written meanwhile reaches it, and after the rollback it resyncs."""
+    config = {"aidrill_state_dir": str(lab.state_dir)}
+    info = lab.info
+    replica_port = info.feature_region_ports[info.dr]
+    assert info.features_port is not None
+    assert _link_status(replica_port) == "up"
+    pause_replication(info.primary, mode="break", configuration=config)
+    try:
+        with contextlib.closing(redis_client(info.features_port, 1.0)) as primary:
+            primary.set("break-test", "written while the link was broken")
+        assert _wait_for(lambda: _link_status(replica_port) == "down", 10.0)
+        time.sleep(1.0)
+        with contextlib.closing(redis_client(replica_port, 1.0)) as replica:
+            assert replica.get("break-test") is None, "nothing crosses a broken link"
+    finally:
+        resume_replication(configuration=config)
+
+    def caught_up() -> bool:
+        with contextlib.closing(redis_client(replica_port, 1.0)) as replica:
+            return replica.get("break-test") is not None
+
+    assert _wait_for(lambda: _link_status(replica_port) == "up" and caught_up(), 15.0)
