@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,16 @@ def wait_for_event(run_dir: Path, kind: str, timeout: float = 60) -> dict[str, A
                 return event
         time.sleep(0.1)
     raise AssertionError(f"no {kind} event within {timeout}s")
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0) -> bool:
+    """Poll ``predicate`` every 0.1 s until it is true or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def write_experiment(workspace: Path, source: str, name: str, **changes: Any) -> str:

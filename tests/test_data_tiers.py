@@ -7,7 +7,6 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,7 +23,7 @@ from aidrill.measure import Bucket
 from aidrill.measure._rpo import feature_store_rpo
 from aidrill.run._prober import CANARY_AUDIT_FILE, CANARY_FILE, ComponentProber
 
-from ._drill import result, run_aidrill, run_dir_of, write_experiment
+from ._drill import result, run_aidrill, run_dir_of, wait_until, write_experiment
 
 pytestmark = pytest.mark.lab
 
@@ -215,15 +214,6 @@ def _link_status(port: int) -> str | None:
         return client.info("replication").get("master_link_status")
 
 
-def _wait_for(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_a_broken_replication_link_cuts_the_replica_off_until_resumed(lab: LabClient) -> None:
     """``pause_replication(mode: break)`` resets the link: the replica loses its primary,
     nothing written meanwhile reaches it, and after the rollback it resyncs."""
@@ -236,7 +226,7 @@ def test_a_broken_replication_link_cuts_the_replica_off_until_resumed(lab: LabCl
     try:
         with contextlib.closing(redis_client(info.features_port, 1.0)) as primary:
             primary.set("break-test", "written while the link was broken")
-        assert _wait_for(lambda: _link_status(replica_port) == "down", 10.0)
+        assert wait_until(lambda: _link_status(replica_port) == "down", 10.0)
         time.sleep(1.0)
         with contextlib.closing(redis_client(replica_port, 1.0)) as replica:
             assert replica.get("break-test") is None, "nothing crosses a broken link"
@@ -247,4 +237,4 @@ def test_a_broken_replication_link_cuts_the_replica_off_until_resumed(lab: LabCl
         with contextlib.closing(redis_client(replica_port, 1.0)) as replica:
             return replica.get("break-test") is not None
 
-    assert _wait_for(lambda: _link_status(replica_port) == "up" and caught_up(), 15.0)
+    assert wait_until(lambda: _link_status(replica_port) == "up" and caught_up(), 15.0)

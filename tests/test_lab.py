@@ -11,16 +11,8 @@ from aidrill.errors import LabError, LabNotRunningError
 from aidrill.lab import LabClient, start_lab, stop_lab
 from aidrill.lab import actions as lab_actions
 
+from ._drill import wait_until
 from .conftest import PLAN, _lab_processes
-
-
-def _wait_for(predicate, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def _kinds(lab: LabClient, since: float) -> list[str]:
@@ -42,7 +34,7 @@ def test_lab_starts_within_fifteen_seconds_and_stops_without_leftovers(tmp_path:
             start_lab(tmp_path, PLAN)
     finally:
         assert stop_lab(tmp_path)
-    assert _wait_for(lambda: not _lab_processes(tmp_path), 5)
+    assert wait_until(lambda: not _lab_processes(tmp_path), 5)
     with pytest.raises(LabNotRunningError):
         LabClient(tmp_path)
 
@@ -79,8 +71,8 @@ def test_region_failure_fails_over_to_the_dr_region(lab: LabClient) -> None:
     since = time.time()
     config = {"aidrill_state_dir": str(lab.state_dir)}
     lab_actions.fail_region("lab-east", configuration=config)
-    assert _wait_for(lambda: lab.status()["router"]["active"] == "lab-west")
-    assert _wait_for(lambda: lab.status()["at_capacity"]), "the DR region scales up"
+    assert wait_until(lambda: lab.status()["router"]["active"] == "lab-west")
+    assert wait_until(lambda: lab.status()["at_capacity"]), "the DR region scales up"
     assert lab_actions.restore_region("lab-east", configuration=config)["restored"]
     status = lab.status()
     assert status["router"]["active"] == "lab-east", "fails back once the primary is whole"
@@ -94,7 +86,7 @@ def test_failover_without_dr_gpu_capacity_never_restores_serving(lab: LabClient)
     config = {"aidrill_state_dir": str(lab.state_dir)}
     lab_actions.exhaust_gpu_capacity("lab-west", configuration=config)
     lab_actions.fail_region("lab-east", configuration=config)
-    assert _wait_for(lambda: "provisioning_refused" in _kinds(lab, since))
+    assert wait_until(lambda: "provisioning_refused" in _kinds(lab, since))
     time.sleep(4)  # longer than the provisioning delay: still nothing may boot
     status = lab.status()
     assert status["serving_capacity"] == 0
