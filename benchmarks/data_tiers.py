@@ -26,7 +26,14 @@ from aidrill.experiment import load_experiment
 from aidrill.lab import start_lab, stop_lab
 from aidrill.lab._proxy import ProxyHub
 from aidrill.lab._storage import RegionStore
-from aidrill.lab._vectors import EMBEDDINGS_PREFIX, SNAPSHOTS_PREFIX, IndexService, make_corpus
+from aidrill.lab._vectors import (
+    EMBEDDINGS_PREFIX,
+    SNAPSHOTS_PREFIX,
+    IndexService,
+    make_corpus,
+    pack_chunk,
+    pack_snapshot,
+)
 from aidrill.lab._vectors import build_index as build_hnsw
 from aidrill.plan import load_plan
 from aidrill.run import run_experiment_file
@@ -68,7 +75,8 @@ def rpo_accuracy(repeat: int, work: Path) -> list[tuple[str, float, float]]:
                     restored = next(e for e in events if e["kind"] == "lab:vector_index_restored")
                     truth = t_fault - restored["data_as_of"]
                     measured = _component(result, "vector-index")["achieved"]["rpo_seconds"]
-                    rows.append(("vector-index (snapshot restored)", measured, truth))
+                    rows.append(("vector-index (canary vectors vs snapshot restored)", measured,
+                                 truth))  # fmt: skip
     finally:
         stop_lab(state)
     return rows
@@ -83,22 +91,15 @@ def restore_vs_rebuild(size: int, work: Path, rounds: int = 3) -> tuple[float, f
     try:
         store.create_bucket()
         base, _ = make_corpus(size)
-        import io
-
-        import faiss
-        import numpy as np
-
-        buffer = io.BytesIO()
-        np.save(buffer, base, allow_pickle=False)
         now = time.time()
         store.put(
-            f"{EMBEDDINGS_PREFIX}{int(now * 1000):015d}.npy",
-            buffer.getvalue(),
+            f"{EMBEDDINGS_PREFIX}{int(now * 1000):015d}.npz",
+            pack_chunk(base, [""] * size),
             {"created-at": f"{now:.3f}", "count": str(size)},
         )
-        snapshot = faiss.serialize_index(build_hnsw(base)).tobytes()
+        snapshot = pack_snapshot(build_hnsw(base), {})
         store.put(
-            f"{SNAPSHOTS_PREFIX}{int(now * 1000):015d}.faiss",
+            f"{SNAPSHOTS_PREFIX}{int(now * 1000):015d}.npz",
             snapshot,
             {"created-at": f"{now:.3f}", "ntotal": str(size)},
         )

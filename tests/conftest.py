@@ -62,6 +62,17 @@ def _lab_processes(state_dir: Path) -> list[int]:
     return pids
 
 
+_LAB_FIXTURES = {"lab", "lab_state", "quarter_folder"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that needs a live lab is marked ``lab``, so ``-m "not lab"`` stays fast."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & _LAB_FIXTURES or item.get_closest_marker("starts_lab"):
+            item.add_marker(pytest.mark.lab)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_process_left_behind() -> Iterator[None]:
     yield

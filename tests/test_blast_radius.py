@@ -56,6 +56,21 @@ def test_a_count_is_judged_against_the_regions_size(workspace: Path) -> None:
         load_experiment(path, load_plan("drplan.yaml"))
 
 
+def test_faults_of_one_run_add_up(workspace: Path) -> None:
+    """Two kills of 50% each in one region take all of it: refused before anything runs."""
+    first = _action("kill_gpu_nodes", region="lab-east", fraction=0.5)
+    second = {**_action("kill_gpu_nodes", region="lab-east", count=2), "name": "kill-again"}
+    path = _with_method(workspace, "twice.yaml", [first, second])
+    with pytest.raises(RefusedError, match="together take 100% of the GPU nodes of lab-east"):
+        load_experiment(path, load_plan("drplan.yaml"))
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 2 and "kill-again" in result.output
+    # Half of each region is within the limit: the shares add up per region.
+    other = _action("kill_gpu_nodes", region="lab-west", fraction=0.5)
+    fine = _with_method(workspace, "each-half.yaml", [first, other], **{"full-outage": True})
+    load_experiment(fine, load_plan("drplan.yaml"))
+
+
 def test_both_regions_at_once_needs_a_declared_full_outage(workspace: Path) -> None:
     method = [_action("fail_region", region="lab-east"), _action("fail_region", region="lab-west")]
     path = _with_method(workspace, "both.yaml", method)

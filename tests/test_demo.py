@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from aidrill.cli.demo import DEMO_EXPERIMENTS
 from aidrill.plan import load_plan
 from aidrill.report import Quarter, verify_manifest
@@ -40,6 +42,7 @@ def _fault_time(events_path: Path) -> float:
     return float(next(r["time"] for r in records if r["kind"] == "fault_injected"))
 
 
+@pytest.mark.starts_lab
 def test_demo_runs_the_lab_suite_and_writes_every_report(workspace: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "aidrill", "demo"],
@@ -53,6 +56,12 @@ def test_demo_runs_the_lab_suite_and_writes_every_report(workspace: Path) -> Non
     assert "quarterly report:" in done.stdout
     runs = {p.name.split("-", 1)[1]: p for p in (workspace / "reports/runs").iterdir()}
     assert set(runs) == DEMO_RUNS
+    for slug, run_dir in runs.items():
+        outcome = json.loads((run_dir / "result.json").read_text())
+        assert outcome["valid"] is True, (slug, outcome["invalid_reasons"])
+        checks = [c["check"] for c in outcome["target_checks"]]
+        assert checks[0] == "pre-flight" and "after the rollbacks" in checks, (slug, checks)
+    assert "Drills" in done.stdout and "drills were invalid" not in done.stdout
     for slug in ("gpu-node-loss", "region-failover"):
         result = json.loads((runs[slug] / "result.json").read_text())
         inference = _inference(result)
@@ -91,14 +100,19 @@ def _check_data_tiers(runs: dict[str, Path]) -> None:
         assert component["achieved"]["rto_seconds"] is not None, component
         if component["target"]["rpo_seconds"] is not None:
             assert isinstance(component["achieved"]["rpo_seconds"], float | int), component
-    # Pipelines: the RPO is the age of the checkpoint the lab really resumed from.
+    # Pipelines: the RPO measured from the jobs' published progress agrees with the age
+    # of the checkpoint the lab really resumed from (its ground truth) within 0.5 s.
     events_path = runs["full-region-failover"] / "events.jsonl"
     t_fault = _fault_time(events_path)
     for job in ("training", "evaluation"):
         resumed = next(r for r in _truth(events_path, "pipeline_resumed") if r["job"] == job)
         truth = t_fault - resumed["checkpoint_created_at"]
         measured = _component(full, job)["achieved"]["rpo_seconds"]
-        assert abs(measured - truth) <= 0.01, (job, measured, truth)
+        assert abs(measured - truth) <= 0.5, (job, measured, truth)
+    # The vector index after the region's loss: canary vectors against the snapshot the
+    # DR region served.
+    vector = _component(full, "vector-index")["achieved"]
+    assert vector["rpo_detail"]["served_by"] == "lab-west", vector
 
     # Replication paused for D seconds before the primary is lost: RPO = D within 0.5 s.
     lag = json.loads((runs["replication-lag"] / "result.json").read_text())
@@ -109,14 +123,15 @@ def _check_data_tiers(runs: dict[str, Path]) -> None:
     assert abs(rpo - (failed - paused)) <= 0.5, (rpo, failed - paused)
     assert _component(lag, "feature-store")["rpo_verdict"] == "missed", "8 s over a 5 s target"
 
-    # Vector index: RPO = the age of the snapshot actually restored; both paths timed.
+    # Vector index: the RPO from canary vectors agrees with the age of the snapshot the
+    # lab really restored (its ground truth) within 0.5 s; both paths are timed.
     index = json.loads((runs["vector-index-loss"] / "result.json").read_text())
     events_path = runs["vector-index-loss"] / "events.jsonl"
     restored = _truth(events_path, "vector_index_restored")
     assert [r["method"] for r in restored] == ["snapshot", "rebuild"]
     vector = _component(index, "vector-index")["achieved"]
     truth = _fault_time(events_path) - restored[0]["data_as_of"]
-    assert abs(vector["rpo_seconds"] - truth) <= 0.01, (vector["rpo_seconds"], truth)
+    assert abs(vector["rpo_seconds"] - truth) <= 0.5, (vector["rpo_seconds"], truth)
     assert [e["recovered"] for e in vector["episodes"]] == [True, True]
     assert vector["recall_after_recovery"] >= plan.slo.quality_floor
 

@@ -53,12 +53,12 @@ def test_signal_during_the_action_rolls_back(
 ) -> None:
     process = start_run(workspace, lab, _long_action_experiment(workspace))
     run_dir = run_dir_of(workspace)
-    fault = wait_for_event(run_dir, "fault_injected")
+    fault = wait_for_event(run_dir, "fault_started")
     time.sleep(3)
     assert not any(e["kind"] == "fault_action_ended" for e in events(run_dir)), "still acting"
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 1
+    assert process.returncode == 3, "a fault action cut short is not a fault that was tested"
     assert "rolling back" in stderr
     interrupted = wait_for_event(run_dir, "interrupted", timeout=1)
     assert interrupted["phase"] == "method" and interrupted["time"] > fault["time"]
@@ -67,6 +67,9 @@ def test_signal_during_the_action_rolls_back(
     assert action["time"] > interrupted["time"], "the signal landed inside the action"
     rollbacks = wait_for_event(run_dir, "rollbacks_started", timeout=1)
     assert rollbacks["time"] - interrupted["time"] < 10, "the 30 s pause after it is skipped"
+    outcome = result(run_dir)
+    assert outcome["valid"] is False
+    assert "interrupted before it completed" in outcome["invalid_reasons"][0]["reason"]
     journal = json.loads((run_dir / "journal.json").read_text())
     assert journal["run"][0]["activity"]["pauses"] == {"after": 30}, "recorded as written"
 
@@ -132,6 +135,7 @@ def test_sigkill_mid_fault_then_lab_reset_restores_and_marks_aborted(
     outcome = result(run_dir)
     assert outcome["status"] == "aborted"
     assert "aidrill lab reset" in outcome["abort_reason"]
+    assert outcome["valid"] is False, "its rollbacks never ran"
     assert "Run aborted" in (run_dir / "report.html").read_text()
     load_pid = int((run_dir / "load.pid").read_text())
     deadline = time.monotonic() + 10

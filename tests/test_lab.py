@@ -19,6 +19,7 @@ def _kinds(lab: LabClient, since: float) -> list[str]:
     return [record["kind"] for record in lab.ground_truth(since)]
 
 
+@pytest.mark.starts_lab
 def test_lab_starts_within_fifteen_seconds_and_stops_without_leftovers(tmp_path: Path) -> None:
     started = time.perf_counter()
     client = start_lab(tmp_path, PLAN)
@@ -39,6 +40,7 @@ def test_lab_starts_within_fifteen_seconds_and_stops_without_leftovers(tmp_path:
         LabClient(tmp_path)
 
 
+@pytest.mark.starts_lab
 def test_active_active_serves_from_both_regions(tmp_path: Path) -> None:
     client = start_lab(tmp_path, PLAN, topology="active-active")
     try:

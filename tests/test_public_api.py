@@ -14,6 +14,8 @@ EXPECTED = {
         "judge_rto",
         "measure_recovery",
         "evaluate_run",
+        "judge_validity",
+        "RunResult",
     },
     "aidrill.plan": {"Plan", "Component", "load_plan"},
     "aidrill.lab": {"LabClient", "start_lab", "stop_lab"},
@@ -21,6 +23,7 @@ EXPECTED = {
     "aidrill.run": {"run_experiment_file", "RunOutcome"},
     "aidrill.report": {"write_run_report", "write_index"},
     "aidrill.probes": {"probe_set_holds", "load_probe_set"},
+    "aidrill.targets": {"Target", "LabTarget", "target_for", "Heal"},
 }
 
 

@@ -15,8 +15,9 @@ from aidrill.measure import (
     feature_store_rpo,
     judge_rpo,
     measure_recovery,
+    pipeline_rpo,
     probe_buckets,
-    restored_state_rpo,
+    vector_canary_rpo,
 )
 
 
@@ -74,49 +75,118 @@ def test_feature_rpo_tracks_the_pause_and_ignores_the_clock_origin(
     assert abs(rpo.seconds - (lost_until - paused_after) * interval) < 1e-3
 
 
-def _index_samples(t_fault: float) -> list[Sample]:
+def _vector_canaries(t_fault: float) -> list[dict[str, object]]:
+    """A canary vector every 0.2 s from t_fault - 10 s; the ones after the fault fail."""
+    return [
+        {"seq": i + 1, "time": t_fault - 10 + i * 0.2, "ok": t_fault - 10 + i * 0.2 <= t_fault}
+        for i in range(80)
+    ]
+
+
+def _index_samples(t_fault: float, held_upto: int, after: int = 0) -> list[Sample]:
+    """The index answers before the fault, not after it, then holds canaries up to
+    ``held_upto`` (and ``after`` newer ones written since it came back)."""
+    ranges = [[1, held_upto]] + ([[60, 60 + after]] if after else [])
     before = [
-        Sample(t_fault - 1 + i * 0.25, "vector-index", True, 1.0,
-               {"region": "east", "source": "built", "restored_as_of": 900.0})
+        Sample(
+            t_fault - 1 + i * 0.25,
+            "vector-index",
+            True,
+            1.0,
+            {"region": "east", "canaries_present": [[1, 45]]},
+        )
         for i in range(4)
-    ]  # fmt: skip
+    ]
     gone = [
-        Sample(t_fault + 0.1 + i * 0.25, "vector-index", False, 0.0,
-               {"region": "east", "source": "deleted"})
+        Sample(
+            t_fault + 0.1 + i * 0.25,
+            "vector-index",
+            False,
+            0.0,
+            {"region": "east", "canaries_present": None},
+        )
         for i in range(4)
-    ]  # fmt: skip
+    ]
     back = [
-        Sample(t_fault + 1.2 + i * 0.25, "vector-index", True, 1.0,
-               {"region": "east", "source": "snapshot s1", "restored_as_of": t_fault - 2.5})
+        Sample(
+            t_fault + 1.2 + i * 0.25,
+            "vector-index",
+            True,
+            1.0,
+            {"region": "east", "canaries_present": ranges},
+        )
         for i in range(8)
-    ]  # fmt: skip
-    return before + gone + back
+    ]
+    return before + gone + back  # fmt: skip
 
 
-def test_restored_state_rpo_is_the_age_of_what_was_restored() -> None:
-    rpo = restored_state_rpo(_index_samples(1000.0), "vector-index", 1000.0, "restored_as_of")
-    assert rpo.seconds == 2.5
+def test_vector_rpo_is_the_age_of_the_newest_canary_served_after_the_fault() -> None:
+    t_fault = 1000.0
+    # Canary 38 was acknowledged at t_fault - 10 + 37 * 0.2 = t_fault - 2.6.
+    rpo = vector_canary_rpo(_vector_canaries(t_fault), _index_samples(t_fault, 38), t_fault)
+    assert rpo.seconds is not None and abs(rpo.seconds - 2.6) < 1e-6
+    assert rpo.detail["lost"] == 51 - 38, "canaries 39..51 were acknowledged before the fault"
     verdict = judge_rpo(30.0, rpo)
     assert verdict is not None and verdict.status == "met"
     assert judge_rpo(2.0, rpo).status == "missed"  # type: ignore[union-attr]
+    # Canaries written after the index came back never stand in for lost ones.
+    later = vector_canary_rpo(
+        _vector_canaries(t_fault), _index_samples(t_fault, 38, after=10), t_fault
+    )
+    assert later.seconds == rpo.seconds
 
 
-def test_state_that_never_changed_lost_nothing() -> None:
-    samples = [
-        Sample(990 + i, "training", True, 1.0, {"region": "east", "resumed_from": None})
-        for i in range(20)
-    ]
-    rpo = restored_state_rpo(samples, "training", 1000.0, "resumed_from.created_at")
+def test_an_index_that_lost_every_canary_gives_a_lower_bound() -> None:
+    t_fault = 1000.0
+    samples = _index_samples(t_fault, 1)
+    for sample in samples[-8:]:
+        sample.data["canaries_present"] = []
+    rpo = vector_canary_rpo(_vector_canaries(t_fault), samples, t_fault)
+    assert rpo.at_least and rpo.seconds == 10.0
+    assert "at least" in rpo.reason
+    verdict = judge_rpo(30.0, rpo)
+    assert verdict is not None and verdict.status == "inconclusive", "10 s seen, 30 s allowed"
+    assert judge_rpo(5.0, rpo).status == "missed"  # type: ignore[union-attr]
+
+
+def _job(
+    time: float,
+    step: int,
+    resumes: int,
+    ok: bool = True,
+    resumed_from: int | None = None,
+    region: str = "east",
+) -> Sample:
+    return Sample(time, "training", ok, 1.0 if ok else 0.0,
+                  {"step": step, "resumes": resumes, "resumed_from_step": resumed_from,
+                   "region": region})  # fmt: skip
+
+
+def test_a_job_that_kept_running_lost_nothing() -> None:
+    samples = [_job(990 + i * 0.25, i, 0) for i in range(80)]
+    rpo = pipeline_rpo(samples, "training", 1000.0)
     assert rpo.seconds == 0.0
 
 
-def test_pipeline_rpo_reads_the_checkpoint_it_resumed_from() -> None:
-    resumed = {"key": "checkpoints/training/1.npz", "created_at": 997.0}
-    samples = [Sample(999.0, "training", True, 1.0, {"region": "east", "resumed_from": None})]
-    samples += [Sample(1000.5, "training", False, 0.0, {"region": "east", "resumed_from": None})]
-    samples += [Sample(1001.5, "training", True, 1.0, {"region": "west", "resumed_from": resumed})]
-    rpo = restored_state_rpo(samples, "training", 1000.0, "resumed_from.created_at")
-    assert rpo.seconds == 3.0
+def test_pipeline_rpo_is_when_the_resumed_from_step_was_first_observed() -> None:
+    # Steps every 0.25 s, observed every 0.1 s; step 30 first seen at 997.0 (990 + 30 *
+    # 0.25 = 997.5 is when it was reached; the observer saw it at 997.52).
+    samples = []
+    for i in range(100):
+        now = 990 + i * 0.1
+        samples.append(_job(now, int((now - 990) / 0.25), 0))
+    samples += [_job(1000.05 + i * 0.1, 40, 0, ok=False) for i in range(10)]
+    samples += [_job(1001.2 + i * 0.1, 30 + i // 3, 1, resumed_from=30, region="west")
+                for i in range(20)]  # fmt: skip
+    rpo = pipeline_rpo(samples, "training", 1000.0)
+    first_seen = min(s.time for s in samples if s.data["step"] >= 30)
+    assert rpo.seconds == 1000.0 - first_seen
+    assert rpo.detail["resumed_from_step"] == 30 and rpo.detail["region"] == "west"
+    never = pipeline_rpo(samples[:110], "training", 1000.0)
+    assert never.seconds is None and "did not resume" in never.reason
+    # Observation that began after step 30 can only give a lower bound.
+    late = pipeline_rpo(samples[90:], "training", 1000.0)
+    assert late.at_least and late.seconds == 1000.0 - samples[90].time
 
 
 def _versions(ids: list[str], source: str | None = None) -> dict[str, object]:

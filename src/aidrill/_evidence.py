@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aidrill.errors import EvidenceError
-from aidrill.measure import Bucket, Event
+from aidrill.measure import Bucket, Event, RunResult
 
 EXPERIMENT_FILE = "experiment.yaml"
 PLAN_FILE = "plan.yaml"
@@ -128,3 +128,15 @@ def read_timeline(run_dir: Path, series: str | None = "inference") -> list[Bucke
     return sorted(
         (b for b in buckets if series is None or b.series == series), key=lambda b: b.start
     )
+
+
+def read_result(run_dir: Path) -> RunResult:
+    """The run's ``result.json``, typed (the one reader of what the run wrote)."""
+    path = run_dir / RESULT_FILE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EvidenceError(f"cannot read the run's result: {exc}", file=path) from exc
+    if not isinstance(record, dict):
+        raise EvidenceError("result.json is not a JSON object", file=path)
+    return RunResult.from_record(record)

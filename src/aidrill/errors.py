@@ -6,6 +6,7 @@
     │   ├── ExperimentError         an experiment that does not validate
     │   └── ProbeSetError           a probe set that does not validate
     ├── RefusedError                valid input that the plan forbids; exits 2
+    ├── TargetNotNominalError       the target is not nominal before a run; exits 3
     ├── LabError                    the embedded lab cannot do what was asked
     │   └── LabNotRunningError      no lab is up in the state directory
     ├── LoadError                   the Locust load generator failed
@@ -30,6 +31,7 @@ __all__ = [
     "PlanError",
     "ProbeSetError",
     "RefusedError",
+    "TargetNotNominalError",
 ]
 
 
@@ -85,6 +87,17 @@ class RefusedError(DrillError):
     """Valid input that the plan does not allow."""
 
     exit_code = 2
+
+
+class TargetNotNominalError(DrillError):
+    """The target is not in its nominal state, so a drill on it would prove nothing."""
+
+    exit_code = 3
+
+    def __init__(self, problems: list[str], healed: bool = False) -> None:
+        tried = " (after a heal)" if healed else ""
+        super().__init__(f"the target is not nominal{tried}: " + "; ".join(problems))
+        self.problems = problems
 
 
 class LabError(DrillError):

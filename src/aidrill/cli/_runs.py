@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+
 from aidrill.cli._common import console
 from aidrill.errors import RefusedError
 from aidrill.experiment import LoadedExperiment, load_experiment
@@ -27,7 +29,9 @@ def run_all(
     plan_path: Path,
     reports_dir: Path,
     state_dir: Path,
+    heal: bool = False,
 ) -> list[RunOutcome]:
+    """Run each experiment in turn; with ``heal``, each starts from a nominal target."""
     if any(e.extension.target == "lab" for e in experiments):
         clear_faults_left_behind(LabClient(state_dir))
     outcomes = []
@@ -35,13 +39,14 @@ def run_all(
         started = time.perf_counter()
         label = f"[{number}/{len(experiments)}] {experiment.title}"
         with console.status(
-            f"{label}: running (load, steady state, fault, observation, rollbacks)…"
+            f"{label}: running (pre-flight, load, steady state, fault, observation, rollbacks)…"
         ):
-            outcome = run_experiment_file(experiment, plan_path, reports_dir, state_dir)
+            outcome = run_experiment_file(experiment, plan_path, reports_dir, state_dir, heal=heal)
         outcomes.append(outcome)
         console.print(
             f"{label} — {outcome.status}"
-            f"{', deviated' if outcome.deviated else ''} in "
+            f"{', deviated' if outcome.deviated else ''}"
+            f"{'' if outcome.valid else ', [bold red]INVALID[/]'} in "
             f"{time.perf_counter() - started:.0f}s"
         )
         describe(outcome)
@@ -52,6 +57,12 @@ def describe(outcome: RunOutcome) -> None:
     if outcome.result is None:
         console.print(f"    [red]no result[/]; evidence in {outcome.run_dir}")
         return
+    for reason in outcome.result.get("invalid_reasons") or []:
+        console.print(f"    [red]invalid:[/] {reason.get('reason')}")
+    for check in outcome.result.get("target_checks") or []:
+        if check.get("check") in ("healed before the run", "reset after the rollbacks"):
+            state = "nominal" if check.get("healed") else "[red]still not nominal[/]"
+            console.print(f"    target {check['check']} in {check.get('seconds')}s: {state}")
     for component in outcome.result["components"]:
         verdict = component["verdict"]
         console.print(
@@ -88,3 +99,20 @@ def clear_faults_left_behind(lab: LabClient) -> None:
     with console.status("clearing faults left by an earlier run…"):
         cleared = lab.reset()["cleared"]
     report_aborted_runs(cleared, "`aidrill run`", lab)
+
+
+def print_summary(outcomes: list[RunOutcome]) -> None:
+    """One row per drill: valid or not, and each component's verdict."""
+    table = Table(title="Drills", title_justify="left", show_lines=False)
+    table.add_column("drill")
+    table.add_column("valid")
+    table.add_column("verdicts")
+    for outcome in outcomes:
+        result = outcome.result or {}
+        verdicts = ", ".join(
+            f"{c['name']}: [{_STYLE.get(c['verdict'], 'white')}]{c['verdict']}[/]"
+            for c in result.get("components", [])
+        )
+        valid = "[green]yes[/]" if outcome.valid else "[bold red]NO[/]"
+        table.add_row(outcome.run_dir.name.split("-", 1)[-1], valid, verdicts or "no result")
+    console.print(table)

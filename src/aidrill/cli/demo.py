@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from aidrill.cli._common import console, plan_option, reports_errors, reports_option
-from aidrill.cli._runs import load_all, run_all
+from aidrill.cli._runs import load_all, print_summary, run_all
 from aidrill.lab import start_lab, stop_lab
 from aidrill.report import Quarter, write_index, write_quarterly_report
 
@@ -38,11 +38,18 @@ DEMO_EXPERIMENTS = tuple(
     show_default=True,
     help="State directory of the demo's own lab.",
 )
+@click.option(
+    "--heal/--no-heal",
+    default=True,
+    show_default=True,
+    help="Reset the lab before a drill when it is not nominal.",
+)
 @reports_errors
-def demo(plan_path: Path, reports_dir: Path, state_dir: Path) -> None:
+def demo(plan_path: Path, reports_dir: Path, state_dir: Path, heal: bool) -> None:
     """Run the lab drills end to end on this machine and write their reports.
 
-    Exits 0 when the drills ran: a missed target is a finding, not a failure.
+    Each drill starts from a nominal lab. Exits 0 when every drill ran valid (a missed
+    target is a finding, not a failure) and 3 when any drill was invalid.
     """
     started = time.perf_counter()
     plan, experiments = load_all(list(DEMO_EXPERIMENTS), plan_path)
@@ -53,7 +60,7 @@ def demo(plan_path: Path, reports_dir: Path, state_dir: Path) -> None:
         f"({lab.info.topology}, router {lab.info.router_url})"
     )
     try:
-        run_all(experiments, plan_path, reports_dir, state_dir)
+        outcomes = run_all(experiments, plan_path, reports_dir, state_dir, heal=heal)
     finally:
         with console.status("stopping the lab…"):
             stop_lab(state_dir)
@@ -67,9 +74,17 @@ def demo(plan_path: Path, reports_dir: Path, state_dir: Path) -> None:
             reports_dir / "runs",
             reports_dir / str(quarter),
         )
+    print_summary(outcomes)
     console.print(f"demo finished in {time.perf_counter() - started:.0f}s")
     console.print(f"run pages: {index.resolve()}")
     console.print(
         f"quarterly report: {(reports_dir / str(quarter) / 'index.html').resolve()} "
         f"(verify it with `aidrill verify {reports_dir / str(quarter)}`)"
     )
+    invalid = [o.run_dir.name for o in outcomes if not o.valid]
+    if invalid:
+        console.print(
+            f"[bold red]{len(invalid)} of {len(outcomes)} drills were invalid[/] "
+            f"(they measured nothing): {', '.join(invalid)}"
+        )
+        raise SystemExit(3)

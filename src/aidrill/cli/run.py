@@ -21,14 +21,31 @@ from aidrill.report import write_index
 @plan_option
 @reports_option
 @state_dir_option
+@click.option(
+    "--heal",
+    is_flag=True,
+    help="Reset a target that is not nominal before each run (recorded in the evidence) "
+    "instead of refusing to run.",
+)
 @reports_errors
-def run(experiments: tuple[Path, ...], plan_path: Path, reports_dir: Path, state_dir: Path) -> None:
+def run(
+    experiments: tuple[Path, ...],
+    plan_path: Path,
+    reports_dir: Path,
+    state_dir: Path,
+    heal: bool,
+) -> None:
     """Run experiments under load against the running lab and measure recovery.
 
-    Exit code 0 when every target was met, 1 when a target was missed or a run
-    deviated, 2 on bad input.
+    \b
+    Exit codes (the worst run decides):
+      0  every target was met
+      1  a target was missed, or a run deviated, was interrupted or aborted
+      2  bad input, or a run the plan refuses
+      3  a run was invalid: the target was not nominal before it (pre-flight), a
+         fault was not injected, or a rollback failed; it measured nothing
     """
     _, loaded = load_all(list(experiments), plan_path)
-    outcomes = run_all(loaded, plan_path, reports_dir, state_dir)
+    outcomes = run_all(loaded, plan_path, reports_dir, state_dir, heal=heal)
     write_index(reports_dir)
     raise SystemExit(max(outcome.exit_code for outcome in outcomes))

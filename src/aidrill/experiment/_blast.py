@@ -54,6 +54,7 @@ def check_blast_radius(
     limits = plan.blast_radius
     regions = {region.name for region in plan.regions}
     faults: list[PlannedFault] = []
+    taken: dict[str, list[tuple[PlannedFault, float]]] = {}  # GPU node share per region
     for item in planned_faults(experiment):
         if not isinstance(item, PlannedFault):
             index, name = item
@@ -78,6 +79,9 @@ def check_blast_radius(
                 file=file,
                 field=f"method.{item.index}.provider.arguments",
             )
+        if fraction is not None:
+            taken.setdefault(item.region, []).append((item, fraction))
+            _check_together(taken[item.region], limits.max_gpu_node_fraction, file)
         if item.scope.kind != "recovery":
             faults.append(item)
     hit = {f.region for f in faults if f.scope.removes_serving}
@@ -89,6 +93,23 @@ def check_blast_radius(
             field="method",
         )
     return faults
+
+
+def _check_together(
+    kills: list[tuple[PlannedFault, float]], limit: float, file: str | None
+) -> None:
+    """Faults of one run add up: their GPU node shares of a region, summed, stay in the
+    limit (nodes killed by one fault are not yet back when the next one lands)."""
+    total = sum(share for _, share in kills)
+    if len(kills) > 1 and total > limit + 1e-9:
+        names = " and ".join(repr(fault.name) for fault, _ in kills)
+        last = kills[-1][0]
+        raise RefusedError(
+            f"fault actions {names} together take {total:.0%} of the GPU nodes of "
+            f"{last.region}; the plan allows at most {limit:.0%} in one run",
+            file=file,
+            field=f"method.{last.index}.provider.arguments",
+        )
 
 
 def _node_fraction(fault: PlannedFault, plan: Plan, file: str | None) -> float | None:

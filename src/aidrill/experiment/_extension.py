@@ -31,4 +31,8 @@ class AidrillExtension(BaseModel):
     sustain: Duration | None = None
     guardrails: Guardrails | None = None
     full_outage: bool = Field(default=False, alias="full-outage")
+    # How long the canaries and probes observe before the steady-state check: an RPO
+    # can only be measured up to how far back the observation reaches. Default: 10 s
+    # when a component with an RPO target is measured, else none.
+    observe_before: Duration | None = Field(default=None, alias="observe-before")
     secret_configuration: list[str] = Field(default=[], alias="secret-configuration")

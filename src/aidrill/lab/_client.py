@@ -41,6 +41,7 @@ class LabInfo:
     feature_region_ports: dict[str, int] = field(default_factory=dict)
     index_ports: dict[str, int] = field(default_factory=dict)
     index_queries: Path | None = None
+    pipelines_port: int | None = None
 
     @property
     def router_url(self) -> str:
@@ -63,7 +64,7 @@ class LabClient:
             raise LabError(f"lab control {path} answered {status}: {body}")
         return body
 
-    def _post(self, path: str, payload: dict[str, Any], timeout: float = 90.0) -> Any:
+    def _post(self, path: str, payload: dict[str, Any], timeout: float = 300.0) -> Any:
         try:
             status, body = post_json("127.0.0.1", self.info.control_port, path, payload, timeout)
         except OSError as exc:
@@ -81,6 +82,11 @@ class LabClient:
         """The data tiers as the lab reports them, with the regions now serving."""
         result: dict[str, Any] = self._get("/data")
         return result
+
+    def problems(self) -> list[str]:
+        """What keeps the lab from its nominal state (empty when it is nominal)."""
+        result: dict[str, Any] = self._get("/nominal")
+        return [str(p) for p in result.get("problems") or []]
 
     def ground_truth(self, since: float = 0.0) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._get(f"/ground-truth?since={since}")
@@ -129,6 +135,7 @@ def read_lab_info(state_dir: Path) -> LabInfo:
         feature_region_ports=raw.get("feature_region_ports", {}),
         index_ports=raw.get("index_ports", {}),
         index_queries=Path(raw["index_queries"]) if raw.get("index_queries") else None,
+        pipelines_port=raw.get("pipelines_port"),
     )
 
 

@@ -26,8 +26,28 @@ from aidrill.lab._region import Region
 from aidrill.lab._router import GlobalRouter
 from aidrill.plan import Plan, load_plan
 
-_ROLLBACK_TIMEOUT = 60.0
+# Waits for the lab to be whole follow progress: they give up once nothing has moved
+# (no node provisioning, no lab event) for _STALL seconds, and in any case after _CAP.
+_STALL = 30.0
+_CAP = 240.0
 Owner = dict[str, Any]
+Problem = tuple[str, str]  # (what it is about: a region, "router", "data:<tier>"), text
+_EVERYTHING = "*"
+
+
+def _affected_by(kind: str, region: str) -> set[str]:
+    """What an active fault of ``kind`` in ``region`` is expected to leave not nominal."""
+    return {
+        "kill-nodes": {region},
+        "fail-region": {_EVERYTHING},
+        "exhaust-gpu-capacity": {region},
+        "fail-feature-primary": {"data:features"},
+        "pause-replication": {"data:replication", "data:features"},
+        "drop-feature-rows": {"data:features"},
+        "delete-vector-index": {"data:vectors"},
+        "delete-model-artifact": {"data:artifacts", region},
+        "throttle-storage": {"data:artifacts"},
+    }.get(kind, {_EVERYTHING})
 
 
 class Refused(Exception):
@@ -159,6 +179,7 @@ class Lab:
     def status(self) -> dict[str, Any]:
         return {
             "healthy": self._at_capacity and not self.ledger.entries(),
+            "problems": self.problems(),
             "at_capacity": self._at_capacity,
             "serving_capacity": self.serving_capacity(),
             "nominal_capacity": self.nominal_capacity,
@@ -168,13 +189,20 @@ class Lab:
             "data": self.data.snapshot(),
         }
 
-    def wait_until(self, predicate: Any, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
+    def wait_until(self, predicate: Any, stall: float = _STALL, cap: float = _CAP) -> bool:
+        """Poll ``predicate`` while the lab makes progress: give up after ``stall``
+        seconds in which no node provisioned and no lab event happened, or ``cap``."""
+        started = time.monotonic()
+        moved_at, marker = started, self.truth.changes
+        while not predicate():
+            now = time.monotonic()
+            busy = any(r.state.provisioning for r in self.regions.values())
+            if busy or self.truth.changes != marker:
+                moved_at, marker = now, self.truth.changes
+            if now - moved_at >= stall or now - started >= cap:
+                return bool(predicate())
             time.sleep(0.1)
-        return bool(predicate())
+        return True
 
     # -- faults and their rollbacks ----------------------------------------------------
     def kill_nodes(
@@ -199,13 +227,8 @@ class Lab:
         return {"fault": entry, "killed": killed}
 
     def restore_nodes(self, region: str) -> dict[str, Any]:
-        target = self.regions[region]
-        ok = self.wait_until(
-            lambda: target.healthy_count() >= target.state.desired and self.note_capacity(),
-            _ROLLBACK_TIMEOUT,
-        )
         cleared = self.ledger.remove("kill-nodes", region)
-        return {"restored": ok, "cleared": cleared}
+        return self._settle(cleared)
 
     def fail_region(self, region: str, owner: Owner) -> dict[str, Any]:
         entry = self.ledger.add("fail-region", region, owner=owner)
@@ -217,8 +240,7 @@ class Lab:
         self.regions[region].restore()
         self.data.restore_region(region)
         cleared = self.ledger.remove("fail-region", region)
-        ok = self.wait_until(self._is_nominal, _ROLLBACK_TIMEOUT)
-        return {"restored": ok, "cleared": cleared, "not_nominal": self.not_nominal()}
+        return self._settle(cleared)
 
     def exhaust_capacity(self, region: str, owner: Owner) -> dict[str, Any]:
         entry = self.ledger.add("exhaust-gpu-capacity", region, owner=owner)
@@ -238,26 +260,59 @@ class Lab:
         self.data.reset()
         for entry in cleared:
             self.truth.record("fault_cleared_by_reset", fault=entry)
-        ok = self.wait_until(self._is_nominal, _ROLLBACK_TIMEOUT)
-        return {"restored": ok, "cleared": cleared, "not_nominal": self.not_nominal()}
+        return self._settle(cleared)
 
-    def not_nominal(self) -> list[str]:
-        problems = self.data.problems()
-        if not self.note_capacity():
-            problems.append("serving capacity below nominal")
-        return problems
+    # -- nominal ---------------------------------------------------------------------------
+    def problems(self, expected: bool = False) -> list[str]:
+        """What keeps the lab from its nominal state; empty when it is nominal.
 
-    def _is_nominal(self) -> bool:
+        With ``expected``, leave out what the faults still in the ledger are meant to
+        break (a rollback waits only for what it restores, whatever the order of the
+        rollbacks); otherwise every active fault is itself a problem.
+        """
+        found = self._tagged_problems()
+        entries = self.ledger.entries()
+        if not expected:
+            return [f"fault {e['kind']} active in {e['region']}" for e in entries] + [
+                text for _, text in found
+            ]
+        excluded: set[str] = set()
+        for entry in entries:
+            excluded |= _affected_by(str(entry["kind"]), str(entry["region"]))
+        if _EVERYTHING in excluded:
+            return []
+        return [text for tag, text in found if tag not in excluded]
+
+    def _tagged_problems(self) -> list[Problem]:
+        found: list[Problem] = []
+        for region in self.regions.values():
+            found += [
+                (region.name, text) for text in region.problems(self.nominal_desired(region.name))
+            ]
         snapshot = self.router.snapshot()
-        routed_home = (
-            self.topology == "active-active" or snapshot["active"] == self.plan.primary_region
-        )
-        desired_ok = all(
-            r.state.desired == self.nominal_desired(r.name) for r in self.regions.values()
-        )
+        if self.topology == "active-passive" and snapshot["active"] != self.plan.primary_region:
+            found.append(
+                (
+                    "router",
+                    f"the router serves {snapshot['active']}, not the primary "
+                    f"{self.plan.primary_region}",
+                )
+            )
+        down = sorted(name for name, up in snapshot["up"].items() if not up)
+        if self.topology == "active-active" and down:
+            found.append(("router", f"the router sees {', '.join(down)} down"))
+        if not self.router.checking:
+            found.append(("router", "the router's health checks are not running"))
         # Computed afresh: the capacity watcher's flag may not have seen a fault injected
         # a moment ago, and a rollback must not return before the lab is really whole.
-        return routed_home and desired_ok and self.data.is_nominal() and self.note_capacity()
+        if not self.note_capacity():
+            found.append(("router", "serving capacity below nominal"))
+        return found + self.data.problems()
+
+    def _settle(self, cleared: list[dict[str, Any]]) -> dict[str, Any]:
+        """Wait (following progress) until nothing is off but what active faults break."""
+        ok = self.wait_until(lambda: not self.problems(expected=True))
+        return {"restored": ok, "cleared": cleared, "not_nominal": self.problems(expected=True)}
 
     # -- data-tier faults ----------------------------------------------------------------
     def restore_index(self, region: str, method: str | None) -> dict[str, Any]:
@@ -275,7 +330,7 @@ class Lab:
         other = self.plan.dr_region if region == self.plan.primary_region else None
         if other is not None:
             # A corrupt version replicates too; wait for the restored one to follow it.
-            self.wait_until(lambda: self.data.artifacts.current_ok(other), _ROLLBACK_TIMEOUT)
+            self.wait_until(lambda: self.data.artifacts.current_ok(other))
         return result
 
     def data_fault(
@@ -288,11 +343,13 @@ class Lab:
     def data_rollback(
         self, kind: str, region: str | None, undo: Any, settled: Any
     ) -> dict[str, Any]:
-        """Undo one data-tier fault and wait until that tier (only) is whole again."""
+        """Undo one data-tier fault; wait until that tier is whole again, then until
+        nothing is off but what faults still active break."""
         result = undo()
         cleared = self.ledger.remove(kind, region)
-        ok = self.wait_until(settled, _ROLLBACK_TIMEOUT)
-        return {"restored": ok, "cleared": cleared, "result": result}
+        settled_ok = self.wait_until(settled)
+        outcome = self._settle(cleared)
+        return {**outcome, "restored": settled_ok and outcome["restored"], "result": result}
 
 
 _FAULTS = {
@@ -399,6 +456,9 @@ def _control_handler(lab: Lab) -> type[JsonHandler]:
                 self.send_json(
                     200, {**lab.data.snapshot(), "serving": lab.router.serving_regions()}
                 )
+            elif url.path == "/nominal":
+                problems = lab.problems()
+                self.send_json(200, {"nominal": not problems, "problems": problems})
             elif url.path == "/ground-truth":
                 since = float(parse_qs(url.query).get("since", ["0"])[0])
                 self.send_json(200, lab.truth.since(since))

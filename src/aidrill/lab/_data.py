@@ -20,6 +20,7 @@ from aidrill.plan import LabSettings
 
 Record = Callable[..., None]
 _LIFECYCLE_INTERVAL = 10.0
+_ARTIFACT_CHECK_EVERY = 2.0
 
 
 class DataTiers:
@@ -62,6 +63,7 @@ class DataTiers:
         self.pipelines = Pipelines(primary, dr, self.stores, settings.checkpoint_interval, record)
         self.failed: set[str] = set()
         self._stopping = threading.Event()
+        self._artifact_check: tuple[float, bool] = (float("-inf"), False)
 
     def start(self) -> None:
         threading.Thread(target=self._lifecycle, daemon=True, name="lifecycle").start()
@@ -75,13 +77,19 @@ class DataTiers:
 
     def _lifecycle(self) -> None:
         """Bucket lifecycle rules, as production sets them on both sides: keep the newest
-        few index snapshots and checkpoints (replication never deletes versions, so
-        without this the DR bucket would grow without bound)."""
+        few index snapshots and checkpoints, compact embedding chunks and expire the
+        compacted ones (replication never deletes versions, so without this the DR
+        bucket would grow without bound)."""
         rules = [(SNAPSHOTS_PREFIX, 3)] + [(checkpoint_prefix(job), 5) for job in JOBS]
         while not self._stopping.wait(_LIFECYCLE_INTERVAL):
+            if self.primary not in self.failed:
+                with contextlib.suppress(*StorageError):
+                    self.vectors.compact()
             for name, store in self.stores.items():
                 if name in self.failed:
                     continue
+                with contextlib.suppress(*StorageError):
+                    self.vectors.expire_superseded(store)
                 for prefix, keep in rules:
                     with contextlib.suppress(*StorageError):
                         store.prune(prefix, keep)
@@ -113,6 +121,7 @@ class DataTiers:
             "features_port": self.features.endpoint_port,
             "feature_region_ports": {n: p.port for n, p in self.features.region_proxies.items()},
             "index_ports": self.vectors.ports(),
+            "pipelines_port": self.pipelines.port,
             "index_queries": str(self.vectors.queries_path.resolve()),
         }
 
@@ -190,16 +199,32 @@ class DataTiers:
     def is_nominal(self) -> bool:
         return not self.problems()
 
-    def problems(self) -> list[str]:
-        """What keeps the data tiers from their nominal state (empty when nominal)."""
-        checks = [
-            (not self.failed, f"failed regions {sorted(self.failed)}"),
-            (not self.replicator.state.paused, "artifact replication paused"),
-            (self.features.is_nominal(), "feature store not at home with its replica"),
-            (self.vectors.is_nominal(), "a vector index is not loaded or not ingesting"),
-            (self.pipelines.is_nominal(), "a pipeline is not running in the primary region"),
-        ]
-        return [why for ok, why in checks if not ok]
+    def problems(self) -> list[tuple[str, str]]:
+        """What keeps the data tiers from their nominal state, each with the tier it is
+        about (``data:<tier>``); empty when nominal."""
+        checks: list[tuple[str, Callable[[], bool], str]] = [
+            ("data:regions", lambda: not self.failed, f"failed regions {sorted(self.failed)}"),
+            ("data:replication", lambda: not self.replicator.state.paused,
+             "artifact replication paused"),
+            ("data:features", self.features.is_nominal,
+             "feature store not at home with its replica"),
+            ("data:vectors", self.vectors.is_nominal,
+             "a vector index is not loaded or not ingesting"),
+            ("data:pipelines", self.pipelines.is_nominal,
+             "a pipeline is not running in the primary region"),
+            ("data:artifacts", self._artifacts_current,
+             "the current model artifact does not verify in every region"),
+        ]  # fmt: skip
+        return [(tag, why) for tag, ok, why in checks if not ok()]
+
+    def _artifacts_current(self) -> bool:
+        """Both regions serve a verified model (re-checked at most every 2 s: each check
+        downloads the artifact, and waits poll this ten times a second)."""
+        checked_at, ok = self._artifact_check
+        if time.monotonic() - checked_at >= _ARTIFACT_CHECK_EVERY:
+            ok = all(self.artifacts.current_ok(region) for region in (self.primary, self.dr))
+            self._artifact_check = (time.monotonic(), ok)
+        return ok
 
 
 def _start_stores(names: tuple[str, str], hub: ProxyHub, log_dir: Path) -> dict[str, RegionStore]:

@@ -67,6 +67,10 @@ class FaultLedger:
             return list(self._entries)
 
 
+# Records that arrive all the time whatever happens; they do not show a repair moving on.
+_ROUTINE = frozenset({"object_replicated"})
+
+
 class GroundTruthLog:
     """Append-only JSON lines of what really happened in the lab, flushed at once."""
 
@@ -74,12 +78,15 @@ class GroundTruthLog:
         self.path = path
         self._lock = threading.Lock()
         self._handle = path.open("a", encoding="utf-8")
+        self.changes = 0  # records that are not routine: something in the lab moved
 
     def record(self, kind: str, **data: Any) -> None:
         line = json.dumps({"time": time.time(), "kind": kind, **data})
         with self._lock:
             self._handle.write(line + "\n")
             self._handle.flush()
+            if kind not in _ROUTINE:
+                self.changes += 1
 
     def since(self, start: float) -> list[dict[str, Any]]:
         with self._lock:

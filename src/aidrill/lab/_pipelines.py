@@ -4,6 +4,11 @@ A job runs in one region, takes a step every quarter second and writes a checkpo
 (``checkpoints/<job>/<ms>.npz``) to its region's artifact store every few seconds.
 When its region fails, the job dies with it; the scheduler resumes it in the other
 region from the newest checkpoint replicated there, and records which one.
+
+Each job publishes its progress as a training job does on its status page: ``GET
+/jobs`` answers, per job, the region it runs in, whether it runs, its step, and the
+step it last resumed from (with a count of resumes). No times: an observer outside the
+lab times what it sees itself.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from aidrill.lab._http import JsonHandler, QuietServer
 from aidrill.lab._model import CLASSES, FEATURES, make_dataset
 from aidrill.lab._storage import RegionStore, StorageError
 
@@ -40,6 +46,7 @@ class JobState:
     running: bool = False
     last_step_at: float | None = None
     resumed_from: dict[str, Any] | None = None
+    resumes: int = 0
     generation: int = 0
 
 
@@ -61,6 +68,8 @@ class Pipelines:
         self.jobs = {name: JobState(name, primary) for name in JOBS}
         self._features, self._labels = make_dataset(2000, seed=7)
         self._stopping = threading.Event()
+        self.server = QuietServer(("127.0.0.1", 0), _status_handler(self))
+        self.port = self.server.server_address[1]
 
     def start(self) -> None:
         for job in self.jobs.values():
@@ -68,9 +77,30 @@ class Pipelines:
             self._checkpoint(job, self.stores[self.primary])
             self._launch(job)
         threading.Thread(target=self._schedule, daemon=True, name="pipelines").start()
+        threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            daemon=True,
+            name="pipeline-status",
+        ).start()
 
     def stop(self) -> None:
         self._stopping.set()
+        self.server.shutdown()
+
+    def published(self) -> dict[str, Any]:
+        """What the jobs publish about themselves: progress, never the lab's times."""
+        with self.lock:
+            return {
+                name: {
+                    "region": job.region,
+                    "running": job.running,
+                    "step": job.step,
+                    "resumed_from_step": (job.resumed_from or {}).get("step"),
+                    "resumes": job.resumes,
+                }
+                for name, job in self.jobs.items()
+            }
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -206,6 +236,7 @@ class Pipelines:
             job.region = region
             job.weights, job.step, job.correct = weights, step, correct
             job.resumed_from = {"key": newest[0], "created_at": created, "step": step}
+            job.resumes += 1
         self.record(
             "pipeline_resumed",
             job=job.name,
@@ -215,3 +246,14 @@ class Pipelines:
             step=step,
         )
         self._launch(job)
+
+
+def _status_handler(pipelines: Pipelines) -> type[JsonHandler]:
+    class StatusHandler(JsonHandler):
+        def do_GET(self) -> None:
+            if self.path == "/jobs":
+                self.send_json(200, pipelines.published())
+            else:
+                self.send_json(404, {"error": "not found"})
+
+    return StatusHandler

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import itertools
 import signal
 import subprocess
 import sys
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +71,7 @@ class Region:
         self.state = RegionState(desired=desired)
         self._serial = itertools.count(1)
         self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
         self.server = QuietServer(("127.0.0.1", 0), _balancer_handler(self))
         self.port = self.server.server_address[1]
 
@@ -92,7 +95,10 @@ class Region:
             daemon=True,
             name=f"lb-{self.name}",
         ).start()
-        threading.Thread(target=self._supervise, daemon=True, name=f"sup-{self.name}").start()
+        self._supervisor = threading.Thread(
+            target=self._supervise, daemon=True, name=f"sup-{self.name}"
+        )
+        self._supervisor.start()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -143,6 +149,38 @@ class Region:
             "gpu_capacity_exhausted" if exhausted else "gpu_capacity_restored", region=self.name
         )
 
+    def problems(self, nominal_desired: int) -> list[str]:
+        """What keeps this region from its nominal state (empty when nominal)."""
+        with self.lock:
+            state = self.state
+            alive = sum(n.alive for n in state.nodes.values())
+            healthy = sum(n.alive and n.healthy for n in state.nodes.values())
+            found = []
+            if state.failed:
+                found.append(f"{self.name} is failed")
+            if state.capacity_exhausted:
+                found.append(f"{self.name} has no free GPU capacity")
+            if state.desired != nominal_desired:
+                found.append(
+                    f"{self.name} wants {state.desired} GPU nodes, nominal is {nominal_desired}"
+                )
+            if healthy < nominal_desired:
+                found.append(f"{self.name}: {healthy} of {nominal_desired} GPU nodes healthy")
+            if alive > nominal_desired:
+                found.append(
+                    f"{self.name}: {alive} GPU nodes running, its nominal size is {nominal_desired}"
+                )
+            if state.provisioning:
+                found.append(f"{self.name}: {state.provisioning} GPU nodes still provisioning")
+        if not self.supervising:
+            found.append(f"{self.name}: its supervisor is not running")
+        return found
+
+    @property
+    def supervising(self) -> bool:
+        thread = self._supervisor
+        return thread is not None and thread.is_alive()
+
     def healthy_count(self) -> int:
         with self.lock:
             if self.state.failed:
@@ -172,9 +210,15 @@ class Region:
 
     # -- supervisor loop ------------------------------------------------------------
     def _supervise(self) -> None:
+        # One bad round (a node that dies mid-answer, a failed fork) must never end the
+        # loop: a region whose supervisor is gone never provisions a node again.
         while not self._stopping.wait(self.settings.health_interval):
-            self._check_nodes()
-            self._reconcile()
+            try:
+                self._check_nodes()
+                self._reconcile()
+            except Exception as exc:
+                traceback.print_exc()
+                self.record("supervisor_error", region=self.name, error=repr(exc)[:300])
 
     def _check_nodes(self) -> None:
         with self.lock:
@@ -241,10 +285,18 @@ class Region:
                 if self.state.failed or alive >= self.state.desired:
                     return
             node = self._boot(name)
-            if node is not None:
-                with self.lock:
+            if node is None:
+                return
+            with self.lock:
+                # The region may have failed, or been scaled down, while the node booted.
+                keep = not self.state.failed and alive_count(self.state) < self.state.desired
+                if keep:
                     self.state.nodes[name] = node
-                self.record("node_booted", region=self.name, node=name, pid=node.process.pid)
+            if not keep:
+                _kill(node.process)
+                self.record("node_released", region=self.name, node=name)
+                return
+            self.record("node_booted", region=self.name, node=name, pid=node.process.pid)
         finally:
             with self.lock:
                 self.state.provisioning -= 1
@@ -370,10 +422,15 @@ def _balancer_handler(region: Region) -> type[JsonHandler]:
     return BalancerHandler
 
 
+def alive_count(state: RegionState) -> int:
+    return sum(n.alive for n in state.nodes.values())
+
+
 def _probe(port: int) -> bool:
     try:
         status, _ = get_json("127.0.0.1", port, "/healthz", timeout=1.0)
-    except OSError:
+    except (OSError, http.client.HTTPException, ValueError):
+        # A node killed mid-answer cuts its reply short (IncompleteRead, bad JSON).
         return False
     return status == 200
 

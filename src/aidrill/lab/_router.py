@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import threading
+import traceback
 from typing import Any
 
 from aidrill.lab._http import JsonHandler, QuietServer, UpstreamPool, get_json
@@ -38,6 +40,7 @@ class GlobalRouter:
         self._spread = itertools.cycle(sorted(self.regions))
         self._pools = {r.name: UpstreamPool("127.0.0.1", r.port, 10.0) for r in regions}
         self._stopping = threading.Event()
+        self._health_thread: threading.Thread | None = None
         self.lock = threading.Lock()
         self.server = QuietServer(("127.0.0.1", 0), _router_handler(self))
         self.port = self.server.server_address[1]
@@ -49,7 +52,10 @@ class GlobalRouter:
             daemon=True,
             name="router",
         ).start()
-        threading.Thread(target=self._health_loop, daemon=True, name="router-health").start()
+        self._health_thread = threading.Thread(
+            target=self._health_loop, daemon=True, name="router-health"
+        )
+        self._health_thread.start()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -91,16 +97,24 @@ class GlobalRouter:
 
     def _health_loop(self) -> None:
         while not self._stopping.wait(self.interval):
-            for name in self.regions:
-                self._check(name)
-            if self.topology == "active-passive":
-                self._route_active_passive()
+            try:
+                for name in self.regions:
+                    self._check(name)
+                if self.topology == "active-passive":
+                    self._route_active_passive()
+            except Exception as exc:  # the loop must outlive any one bad round
+                traceback.print_exc()
+                self.record("router_error", error=repr(exc)[:300])
+
+    @property
+    def checking(self) -> bool:
+        return self._health_thread is not None and self._health_thread.is_alive()
 
     def _check(self, name: str) -> None:
         try:
             status, _ = get_json("127.0.0.1", self.regions[name].port, "/healthz", timeout=1.0)
             healthy = status == 200
-        except OSError:
+        except (OSError, http.client.HTTPException, ValueError):
             healthy = False
         with self.lock:
             self._failures[name] = 0 if healthy else self._failures[name] + 1

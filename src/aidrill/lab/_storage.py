@@ -130,7 +130,11 @@ class RegionStore:
 
     def prune(self, prefix: str, keep: int) -> None:
         """Remove every version of all but the newest ``keep`` keys under ``prefix``."""
-        for key in self.keys(prefix)[:-keep]:
+        self.expire(self.keys(prefix)[:-keep])
+
+    def expire(self, keys: list[str]) -> None:
+        """Remove every version of each key (what a lifecycle expiration does)."""
+        for key in keys:
             versions = self.client.list_object_versions(Bucket=self.bucket, Prefix=key)
             for item in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
                 if item["Key"] == key:
@@ -231,6 +235,7 @@ class Replicator:
 
     def _scan(self) -> None:
         now = time.time()
+        seen: set[str] = set()
         for rule in self._rules():
             prefix = (rule.get("Filter") or {}).get("Prefix", "")
             markers = (rule.get("DeleteMarkerReplication") or {}).get("Status") == "Enabled"
@@ -242,9 +247,13 @@ class Replicator:
                 with self.lock:
                     for item, is_marker in found:
                         version = item["VersionId"]
+                        seen.add(version)
                         if version in self.state.done or version in self.state.pending:
                             continue
                         self.state.pending[version] = _Pending(item["Key"], version, now, is_marker)
+        with self.lock:
+            # Versions expired at the source are never listed again: forget them.
+            self.state.done &= seen
 
     def _copy_due(self) -> None:
         now = time.time()

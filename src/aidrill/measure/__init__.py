@@ -11,14 +11,17 @@ from aidrill.measure._recovery import (
     is_healthy,
     measure_recovery,
 )
+from aidrill.measure._result import SCHEMA as RESULT_SCHEMA
+from aidrill.measure._result import RunResult, epoch, iso
 from aidrill.measure._rpo import (
     RpoMeasurement,
     Sample,
     artifact_rpo,
     feature_store_rpo,
     judge_rpo,
+    pipeline_rpo,
     probe_buckets,
-    restored_state_rpo,
+    vector_canary_rpo,
 )
 from aidrill.measure._run import (
     GROUND_TRUTH_PREFIX,
@@ -27,25 +30,30 @@ from aidrill.measure._run import (
     TierEvidence,
     evaluate_run,
     health_rule_for,
-    iso,
 )
+from aidrill.measure._validity import InvalidReason, Validity, judge_validity
 from aidrill.measure._verdict import Verdict, VerdictStatus, judge_rto
 
 __all__ = [
     "GROUND_TRUTH_PREFIX",
+    "RESULT_SCHEMA",
     "Bucket",
     "ComponentResult",
     "Event",
     "HealthRule",
+    "InvalidReason",
     "LatencyHistogram",
     "RecoveryMeasurement",
     "RpoMeasurement",
     "RunEvaluation",
+    "RunResult",
     "Sample",
     "TierEvidence",
+    "Validity",
     "Verdict",
     "VerdictStatus",
     "artifact_rpo",
+    "epoch",
     "evaluate_run",
     "feature_store_rpo",
     "health_rule_for",
@@ -53,8 +61,10 @@ __all__ = [
     "iso",
     "judge_rpo",
     "judge_rto",
+    "judge_validity",
     "measure_recovery",
     "merge_histograms",
+    "pipeline_rpo",
     "probe_buckets",
-    "restored_state_rpo",
+    "vector_canary_rpo",
 ]

@@ -5,8 +5,11 @@
   that was lost - time of the newest surviving write before it (the span of
   acknowledged data lost; the newest lost write marks the moment the primary went);
   0 when every acknowledged write survived.
-- vector index, training, evaluation: t_fault - the time the restored state is as of
-  (the snapshot or checkpoint actually restored), read from the serving tier.
+- vector index: canary vectors are written through the index's public API; after the
+  fault, the first answer of the serving index says which it holds. RPO = t_fault -
+  acknowledged time of the newest canary acknowledged before the fault that it holds.
+- training, evaluation: each job's published progress, timed by the observer. RPO =
+  t_fault - the time the step the job resumed from was first observed.
 - model artifacts: versions lost (present before the run, gone after it) and the age
   of the newest published version present in the DR region.
 """
@@ -47,9 +50,13 @@ class Sample:
 
 @dataclass(frozen=True)
 class RpoMeasurement:
+    """``at_least``: the data lost reaches back past what the run observed, so
+    ``seconds`` is only a lower bound."""
+
     seconds: float | None
     reason: str
     detail: dict[str, Any] = field(default_factory=dict)
+    at_least: bool = False
 
 
 def probe_buckets(samples: Iterable[Sample], component: str, width: float) -> list[Bucket]:
@@ -120,45 +127,102 @@ def feature_store_rpo(
     )
 
 
-def restored_state_rpo(
-    samples: Iterable[Sample], component: str, t_fault: float, as_of_key: str
+def vector_canary_rpo(
+    canary: Sequence[dict[str, Any]], samples: Iterable[Sample], t_fault: float
 ) -> RpoMeasurement:
-    """For tiers that recover from a snapshot or checkpoint: how old the restored state
-    was at the fault. The restored state is the first one served after the fault whose
-    origin (region, source) differs from what served before it."""
-    series = sorted((s for s in samples if s.component == component), key=lambda s: s.time)
-    before = [s for s in series if s.time < t_fault and s.ok]
-    origin = _origin(before[-1]) if before else None
-    for sample in series:
-        if sample.time < t_fault or not sample.ok:
-            continue
-        if _origin(sample) == origin:
-            continue
-        as_of = _as_of(sample, as_of_key)
-        if as_of is None:
-            continue
-        seconds = max(0.0, t_fault - as_of)
+    """How old the newest acknowledged data was that the serving index held after the
+    fault (its first answer after an unanswered probe, or the first after the fault)."""
+    acked = {int(r["seq"]): float(r["time"]) for r in canary if r.get("ok")}
+    before = sorted(seq for seq, at in acked.items() if at <= t_fault)
+    if not before:
+        return RpoMeasurement(None, "no canary vector was acknowledged before the fault")
+    series = sorted((s for s in samples if s.component == "vector-index"), key=lambda s: s.time)
+    served = _first_answer_after_impact([s for s in series if s.time >= t_fault])
+    if served is None or served.data.get("canaries_present") is None:
+        return RpoMeasurement(None, "the serving index never answered after the fault")
+    ranges = [(int(lo), int(hi)) for lo, hi in served.data["canaries_present"]]
+    held = [seq for seq in before if any(lo <= seq <= hi for lo, hi in ranges)]
+    detail: dict[str, Any] = {
+        "acknowledged_before_fault": len(before),
+        "lost": len(before) - len(held),
+        "served_by": served.data.get("region"),
+        "observed_at": served.time,
+    }
+    if not held:
+        seconds = t_fault - acked[before[0]]
         return RpoMeasurement(
             seconds,
-            f"restored state was {format_duration(seconds)} old at the fault",
-            {"restored_as_of": as_of, "origin": _origin(sample)},
+            f"none of the {len(before)} canary vectors acknowledged before the fault is "
+            f"served: at least {format_duration(seconds)} of data lost",
+            detail,
+            at_least=True,
         )
-    return RpoMeasurement(0.0, "the state serving before the fault still serves: nothing lost")
+    newest = held[-1]
+    seconds = max(0.0, t_fault - acked[newest])
+    detail.update(newest_held_seq=newest, newest_held_acknowledged_at=acked[newest])
+    return RpoMeasurement(
+        seconds,
+        f"the newest canary vector served after the fault was acknowledged "
+        f"{format_duration(seconds)} before it; {detail['lost']} acknowledged canary "
+        "vectors lost",
+        detail,
+    )
 
 
-def _origin(sample: Sample) -> tuple[Any, Any]:
-    source = sample.data.get("source")
-    if source is None:
-        resumed = sample.data.get("resumed_from") or {}
-        source = resumed.get("key")
-    return sample.data.get("region"), source
+def _first_answer_after_impact(series: list[Sample]) -> Sample | None:
+    """The first sample that answers after the first that did not; with no unanswered
+    sample at all, the first after the fault."""
+    failed = next((i for i, s in enumerate(series) if not s.ok), None)
+    start = 0 if failed is None else failed
+    return next((s for s in series[start:] if s.ok), None)
 
 
-def _as_of(sample: Sample, key: str) -> float | None:
-    value: Any = sample.data
-    for part in key.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return float(value) if isinstance(value, int | float) else None
+def pipeline_rpo(samples: Iterable[Sample], job: str, t_fault: float) -> RpoMeasurement:
+    """Work a job lost: from the moment the step it resumed from was first observed to
+    the fault. No resume after the fault: it lost nothing."""
+    series = sorted((s for s in samples if s.component == job), key=lambda s: s.time)
+    before = [s for s in series if s.time < t_fault]
+    resumes_before = before[-1].data.get("resumes") if before else None
+    resumed = next(
+        (
+            s
+            for s in series
+            if s.time >= t_fault
+            and s.data.get("resumes") != resumes_before
+            and s.data.get("resumed_from_step") is not None
+        ),
+        None,
+    )
+    if resumed is None:
+        if series and not series[-1].ok:
+            return RpoMeasurement(None, f"the {job} job did not resume within the window")
+        return RpoMeasurement(0.0, f"the {job} job kept running: no work lost")
+    step = int(resumed.data["resumed_from_step"])
+    seen = [s.time for s in series if s.time < resumed.time and _step(s) >= step]
+    if not seen:
+        return RpoMeasurement(None, f"step {step} of the {job} job was never observed")
+    if not any(_step(s) <= step for s in before):
+        # Observation began after the job had passed that step: a lower bound only.
+        seconds = max(0.0, t_fault - series[0].time)
+        return RpoMeasurement(
+            seconds,
+            f"resumed from step {step}, reached before the run began observing: at least "
+            f"{format_duration(seconds)} of work lost",
+            {"resumed_from_step": step, "observed_from": series[0].time},
+            at_least=True,
+        )
+    seconds = max(0.0, t_fault - min(seen))
+    return RpoMeasurement(
+        seconds,
+        f"resumed from step {step}, first observed {format_duration(seconds)} before the fault",
+        {"resumed_from_step": step, "step_first_observed_at": min(seen), "region":
+         resumed.data.get("region")},
+    )  # fmt: skip
+
+
+def _step(sample: Sample) -> int:
+    value = sample.data.get("step")
+    return int(value) if isinstance(value, int | float) else -1
 
 
 def artifact_rpo(
@@ -205,6 +269,16 @@ def judge_rpo(target: float | None, measurement: RpoMeasurement | None) -> Verdi
     if measurement.seconds == float("inf"):
         return Verdict("missed", f"RPO missed: {measurement.reason}")
     achieved = format_duration(measurement.seconds)
+    if measurement.at_least and measurement.seconds <= target:
+        return Verdict(
+            "inconclusive",
+            f"RPO at least {achieved}: the run did not observe far enough back to show it "
+            f"within the {goal} target ({measurement.reason})",
+        )
+    if measurement.at_least:
+        return Verdict(
+            "missed", f"RPO at least {achieved}, over the {goal} target ({measurement.reason})"
+        )
     if measurement.seconds <= target:
         return Verdict("met", f"RPO {achieved} within the {goal} target ({measurement.reason})")
     return Verdict("missed", f"RPO {achieved} over the {goal} target ({measurement.reason})")

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from aidrill.measure._records import Bucket, Event
 from aidrill.measure._recovery import HealthRule, RecoveryMeasurement, measure_recovery
+from aidrill.measure._result import iso
 from aidrill.measure._rpo import (
     RpoMeasurement,
     Sample,
     artifact_rpo,
     feature_store_rpo,
     judge_rpo,
+    pipeline_rpo,
     probe_buckets,
-    restored_state_rpo,
+    vector_canary_rpo,
 )
+from aidrill.measure._validity import Validity, judge_validity
 from aidrill.measure._verdict import Verdict, judge_rto
 from aidrill.plan import Component, Plan
 
@@ -33,6 +35,7 @@ class TierEvidence:
 
     samples: Sequence[Sample] = ()
     canary: Sequence[dict[str, Any]] = ()
+    index_canary: Sequence[dict[str, Any]] = ()
     canary_surviving: Sequence[int] | None = None
     canary_audited_at: float = float("inf")
     artifact_versions: dict[str, Any] = field(default_factory=dict)
@@ -78,6 +81,7 @@ class ComponentResult:
             )
             achieved["rpo_explanation"] = self.rpo.reason
             achieved["rpo_detail"] = self.rpo.detail
+            achieved["rpo_at_least"] = self.rpo.at_least
         return {
             "name": self.component.name,
             "tier": self.component.tier,
@@ -99,6 +103,7 @@ class RunEvaluation:
     components: list[ComponentResult]
     ground_truth_rto: float | None = None
     notes: list[str] = field(default_factory=list)
+    validity: Validity = field(default_factory=Validity)
 
     def counts(self) -> dict[str, int]:
         counts = {"met": 0, "missed": 0, "inconclusive": 0, "not measured": 0}
@@ -119,8 +124,13 @@ def evaluate_run(
     sustain: float,
     tiers: TierEvidence | None = None,
 ) -> RunEvaluation:
-    """Measure every component the experiment names, from evidence only."""
+    """Measure every component the experiment names, from evidence only.
+
+    An invalid run (see :func:`judge_validity`) measures nothing: every component is
+    *not measured*, with the first reason.
+    """
     tiers = tiers or TierEvidence(regions=(plan.primary_region, plan.dr_region))
+    validity = judge_validity(events)
     t_fault = _first_time(events, "fault_injected")
     window_end = _first_time(events, "rollbacks_started") or _first_time(events, "load_stopped")
     if window_end is None and buckets:
@@ -132,12 +142,21 @@ def evaluate_run(
         if component is None:
             notes.append(f"component {name!r} is not in the plan")
             continue
+        if not validity.valid:
+            why = f"the run is invalid: {validity.reasons[0].reason}"
+            results.append(ComponentResult(component, None, Verdict("not measured", why)))
+            continue
         rto = _evaluate_component(
             plan, component, events, buckets, t_fault, window_end, sustain, tiers
         )
         results.append(_with_rpo(plan, rto, tiers, t_fault))
     return RunEvaluation(
-        t_fault, window_end, results, _ground_truth_rto(events, t_fault, window_end), notes
+        t_fault,
+        window_end,
+        results,
+        _ground_truth_rto(events, t_fault, window_end),
+        notes,
+        validity,
     )
 
 
@@ -261,9 +280,9 @@ def _with_rpo(
     elif component.tier == "feature-store":
         rpo = feature_store_rpo(tiers.canary, tiers.canary_surviving, tiers.canary_audited_at)
     elif component.tier == "vector-index":
-        rpo = restored_state_rpo(tiers.samples, "vector-index", t_fault, "restored_as_of")
+        rpo = vector_canary_rpo(tiers.index_canary, tiers.samples, t_fault)
     elif component.tier in ("training", "evaluation"):
-        rpo = restored_state_rpo(tiers.samples, component.tier, t_fault, "resumed_from.created_at")
+        rpo = pipeline_rpo(tiers.samples, component.tier, t_fault)
     elif component.tier == "model-artifacts":
         primary, dr = tiers.regions or (plan.primary_region, plan.dr_region)
         rpo = artifact_rpo(tiers.artifact_versions, primary, dr, t_fault)
@@ -326,9 +345,3 @@ def _first_time(events: Sequence[Event], kind: str) -> float | None:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
-
-
-def iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")

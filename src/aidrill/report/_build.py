@@ -19,7 +19,6 @@ from aidrill.report._manifest import hash_files, write_manifest
 from aidrill.report._quarter import Quarter
 from aidrill.report._quarterly import QuarterlyReport, RunSection, build_report
 from aidrill.report._render import FORMATS, WRITERS
-from aidrill.report._run_page import inference_recovered_at
 from aidrill.report._sparkline import timeline_sparkline
 from aidrill.report._tabletop import collect_tabletops
 
@@ -117,10 +116,13 @@ def _chart_of(record: RunRecord, plan: Plan) -> str:
     buckets = record.timeline()
     if not buckets:
         return ""
-    events = record.events()
-    t_fault = next((e.time for e in events if e.kind == "fault_injected"), None)
-    window_end = next((e.time for e in events if e.kind == "rollbacks_started"), None)
-    recovered = inference_recovered_at(record.components, t_fault)
+    result = record.run_result
+    if result is None:
+        return ""
     return timeline_sparkline(
-        downsample(buckets), t_fault, window_end, recovered, plan.slo.p95_latency
+        downsample(buckets),
+        result.fault_at,
+        result.observation_end,
+        result.inference_recovered_at,
+        plan.slo.p95_latency,
     )

@@ -15,7 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from aidrill import _evidence as evidence
-from aidrill.measure import Bucket, Event
+from aidrill.measure import Bucket, Event, RunResult
 from aidrill.report._journal import Journal, looks_like_journal
 
 RunKind = Literal["aidrill", "plain", "broken"]
@@ -38,6 +38,45 @@ class RunRecord:
     files: list[Path] = field(default_factory=list)
 
     @property
+    def run_result(self) -> RunResult | None:
+        """``result.json`` as the run wrote it, typed (aidrill runs only)."""
+        return RunResult.from_record(self.result) if self.result is not None else None
+
+    @property
+    def invalid_reasons(self) -> list[str]:
+        """Why the run did not test what it was meant to (empty when it did).
+
+        An aidrill run says so itself; a plain Chaos Toolkit run is judged from its
+        journal: an action of its method or a rollback that failed."""
+        if self.kind == "aidrill":
+            result = self.run_result
+            if result is None:
+                return ["the run has no result"]
+            if result.valid:
+                return []
+            return [r.reason for r in result.invalid_reasons] or [
+                "the run does not record that it was valid (written before aidrill "
+                "recorded validity)"
+            ]
+        if self.kind == "plain" and self.journal is not None:
+            return [
+                f"the {phase} {_activity_name(r)} failed"
+                for phase, records in (
+                    ("action", self.journal.run),
+                    ("rollback", self.journal.rollbacks),
+                )
+                for r in records
+                if r.status == "failed"
+                and (phase == "rollback" or r.activity.get("type") == "action")
+            ]
+        return []
+
+    @property
+    def valid(self) -> bool:
+        """Counts toward targets, cadence and retests: readable and valid."""
+        return self.kind != "broken" and not self.invalid_reasons
+
+    @property
     def test_type(self) -> str:
         if self.result:
             return str(self.result.get("test_type", "chaos"))
@@ -52,6 +91,10 @@ class RunRecord:
 
     def timeline(self) -> list[Bucket]:
         return evidence.read_timeline(self.path) if self.path.is_dir() else []
+
+
+def _activity_name(record: Any) -> str:
+    return str((getattr(record, "activity", None) or {}).get("name", "unnamed"))
 
 
 def collect_runs(runs_dir: Path) -> list[RunRecord]:

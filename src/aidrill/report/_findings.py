@@ -78,10 +78,11 @@ def gather_findings(
     findings = [
         _from_missed(run, component, past, owners)
         for run in past
-        if run.kind == "aidrill"
+        if run.kind == "aidrill" and run.valid
         for component in run.components
         if component["verdict"] == "missed"
     ]
+    findings += [_from_invalid(run, past) for run in past if run.kind != "broken" and not run.valid]
     for path, tabletop in tabletops:
         if tabletop.date >= until.date():
             continue
@@ -106,7 +107,7 @@ def gather_findings(
         if item.opened >= until.date():
             continue
         retest = by_id.get(item.retest_run) if item.retest_run else None
-        passed = retest is not None and _passed(retest)
+        passed = retest is not None and _passed(retest, item.component)
         findings.append(
             Finding(
                 id=item.id,
@@ -122,6 +123,7 @@ def gather_findings(
                     f"closed by passing retest {item.retest_run}"
                     if passed
                     else f"retest {item.retest_run} has not passed"
+                    + ("" if retest is None or retest.valid else " (it was invalid)")
                     if item.retest_run
                     else "no retest yet"
                 ),
@@ -141,6 +143,7 @@ def _from_missed(
             later
             for later in past
             if later.kind == "aidrill"
+            and later.valid
             and later.started
             and later.started > started
             and later.title == run.title
@@ -162,13 +165,46 @@ def _from_missed(
     )
 
 
+def _from_invalid(run: RunRecord, past: list[RunRecord]) -> Finding:
+    """A drill that did not test what it was meant to is itself a finding; a later valid
+    run of the same experiment closes it."""
+    started = run.started or dt.datetime.min.replace(tzinfo=dt.UTC)
+    retest = next(
+        (
+            later
+            for later in past
+            if later.valid
+            and later.started
+            and later.started > started
+            and later.title == run.title
+        ),
+        None,
+    )
+    return Finding(
+        id=f"INV-{run.run_id}",
+        title=f"drill {run.title!r} did not test what it was meant to: "
+        + "; ".join(run.invalid_reasons),
+        severity="high",
+        owner="DR plan owner",
+        due=str((started + dt.timedelta(days=14)).date()),
+        opened=str(started.date()),
+        source=f"run {run.run_id}",
+        component=None,
+        status="closed" if retest else "open",
+        retest=f"closed by valid rerun {retest.run_id}" if retest else "no valid rerun yet",
+    )
+
+
 def _component_met(run: RunRecord, name: str) -> bool:
     return any(c["name"] == name and c["verdict"] == "met" for c in run.components)
 
 
-def _passed(run: RunRecord) -> bool:
-    return (
-        run.kind == "aidrill"
-        and bool(run.components)
-        and all(c["verdict"] == "met" for c in run.components if c["verdict"] != "not measured")
-    )
+def _passed(run: RunRecord, component: str | None = None) -> bool:
+    """A retest passes only when it is valid and measured ``met`` (for ``component``
+    when the finding names one; otherwise every measured component, at least one)."""
+    if run.kind != "aidrill" or not run.valid:
+        return False
+    if component is not None:
+        return _component_met(run, component)
+    verdicts = [c["verdict"] for c in run.components if c["verdict"] != "not measured"]
+    return bool(verdicts) and all(v == "met" for v in verdicts)

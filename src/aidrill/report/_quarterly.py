@@ -50,6 +50,11 @@ class QuarterlyReport:
     trend_chart: str = ""
 
     @property
+    def invalid_runs(self) -> list[RunSection]:
+        """Runs that did not test what they were meant to: they count for nothing."""
+        return [s for s in self.runs if s.record.kind != "broken" and not s.record.valid]
+
+    @property
     def counts(self) -> dict[str, int]:
         counts = {"met": 0, "missed": 0, "not drilled": 0, "inconclusive": 0}
         for component in self.components:
@@ -69,11 +74,13 @@ def build_report(
     manual: list[ManualFinding],
 ) -> QuarterlyReport:
     in_quarter = [r for r in runs if r.started and quarter.contains(r.started)]
+    # Invalid runs are shown, and become findings, but count for no target or cadence.
+    valid = [r for r in in_quarter if r.valid]
     tabletops_in = [
         (p, t) for p, t in tabletops if quarter.start.date() <= t.date < quarter.end.date()
     ]
-    components = _component_summary(plan, in_quarter)
-    cadence = _cadence(plan, in_quarter, tabletops_in, components)
+    components = _component_summary(plan, valid)
+    cadence = _cadence(plan, valid, tabletops_in, components)
     owners = {c.name: c.owner or "unassigned" for c in plan.components}
     findings = gather_findings(runs, tabletops, manual, quarter.end, owners)
     findings += _cadence_findings(quarter, components, cadence, owners)
@@ -89,7 +96,7 @@ def build_report(
         findings=findings,
         components=components,
         cadence=cadence,
-        trend=_trend(plan, runs, quarter),
+        trend=_trend(plan, [r for r in runs if r.valid], quarter),
     )
 
 
@@ -295,6 +302,7 @@ def _deviations(record: RunRecord) -> list[str]:
     notes = []
     if record.problem:
         notes.append(record.problem)
+    notes += [f"invalid: {reason}" for reason in record.invalid_reasons]
     result = record.result or {}
     if result.get("deviated") or (record.journal and record.journal.deviated):
         notes.append("the steady-state hypothesis did not hold after the method")

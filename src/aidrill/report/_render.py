@@ -54,6 +54,7 @@ def results_document(report: QuarterlyReport) -> dict[str, Any]:
         "generated_at": report.generated_at,
         "evidence_hash": report.evidence_hash,
         "summary": report.counts,
+        "invalid_runs": [s.record.run_id for s in report.invalid_runs],
         "components": report.components,
         "cadence": report.cadence,
         "runs": [
@@ -64,6 +65,8 @@ def results_document(report: QuarterlyReport) -> dict[str, Any]:
                 "status": s.record.status,
                 "started": s.record.started.isoformat() if s.record.started else None,
                 "test_type": s.record.test_type,
+                "valid": s.record.valid,
+                "invalid_reasons": s.record.invalid_reasons,
                 "problem": s.record.problem,
                 "components": s.record.components,
                 "rollbacks": s.rollbacks,
@@ -123,6 +126,13 @@ def write_junit(report: QuarterlyReport, out: Path) -> Path:
             case = ET.SubElement(suite, "testcase", classname=record.run_id, name="evidence")
             ET.SubElement(case, "error", message=record.problem or "unreadable run")
             failures += 1
+        else:
+            case = ET.SubElement(suite, "testcase", classname=record.run_id, name="run is valid")
+            if not record.valid:
+                failures += 1
+                ET.SubElement(
+                    case, "failure", message="; ".join(record.invalid_reasons), type="invalid run"
+                )
         suite.set("tests", str(len(suite)))
         suite.set("failures", str(failures))
         suite.set("skipped", str(skipped))

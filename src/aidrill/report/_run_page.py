@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +21,16 @@ _ENV = Environment(
 _TIMELINE_KINDS = {
     "run_started": "run started",
     "load_started": "load started",
+    "preflight_failed": "pre-flight: target not nominal",
+    "target_healed": "target healed before the run",
+    "fault_started": "fault action started",
     "fault_injected": "fault injected",
+    "fault_failed": "fault NOT injected",
     "fault_action_ended": "fault action ended",
     "rollbacks_started": "rollbacks started",
     "rollback_ran": "rollback ran",
+    "postflight_failed": "target not nominal after the rollbacks",
+    "target_reset": "target reset after the rollbacks",
     "experiment_ended": "experiment ended",
     "load_stopped": "load stopped",
     "lab:router_switched": "lab: router switched",
@@ -38,17 +43,17 @@ _TIMELINE_KINDS = {
 
 
 def render_run_page(run_dir: Path) -> str:
+    run_result = evidence.read_result(run_dir)
     try:
-        result = json.loads((run_dir / evidence.RESULT_FILE).read_text(encoding="utf-8"))
         plan = yaml.safe_load((run_dir / evidence.PLAN_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, yaml.YAMLError) as exc:
+    except (OSError, yaml.YAMLError) as exc:
         raise EvidenceError(f"cannot read run evidence: {exc}", file=run_dir) from exc
     buckets = evidence.read_timeline(run_dir)
     events = evidence.read_events(run_dir)
-    t_fault = next((e.time for e in events if e.kind == "fault_injected"), None)
-    window_end = next((e.time for e in events if e.kind == "rollbacks_started"), None)
-    recovered_at = inference_recovered_at(result.get("components", []), t_fault)
-    slo = plan.get("slo", {})
+    t_fault = run_result.fault_at
+    window_end = run_result.observation_end
+    recovered_at = run_result.inference_recovered_at
+    slo = (plan or {}).get("slo", {})
     from aidrill._durations import parse_duration
 
     chart = timeline_svg(
@@ -72,7 +77,7 @@ def render_run_page(run_dir: Path) -> str:
         if e.kind in _TIMELINE_KINDS
     ]
     return _ENV.get_template("run.html.j2").render(
-        result=result, chart=Markup(chart), timeline=timeline, buckets=len(buckets)
+        result=run_result.record, chart=Markup(chart), timeline=timeline, buckets=len(buckets)
     )
 
 
@@ -80,16 +85,6 @@ def write_run_report(run_dir: Path) -> Path:
     path = run_dir / evidence.REPORT_FILE
     evidence.write_new_file(path, render_run_page(run_dir))
     return path
-
-
-def inference_recovered_at(components: list[dict[str, Any]], t_fault: float | None) -> float | None:
-    """The instant of sustained recovery of the inference tier, from a result's records."""
-    for component in components:
-        achieved = component.get("achieved") or {}
-        if component.get("tier") == "inference" and achieved.get("rto_seconds") is not None:
-            anchor = _epoch(achieved.get("fault_at")) or t_fault
-            return None if anchor is None else anchor + float(achieved["rto_seconds"])
-    return None
 
 
 def _iso(epoch: float) -> str:
@@ -101,17 +96,6 @@ def _iso(epoch: float) -> str:
 def _detail(data: dict[str, Any]) -> str:
     keep = ("activity", "status", "region", "node", "reason", "serving", "nominal", "error")
     return ", ".join(f"{k}={data[k]}" for k in keep if data.get(k) is not None)
-
-
-def _epoch(stamp: Any) -> float | None:
-    from datetime import datetime
-
-    if not isinstance(stamp, str):
-        return None
-    try:
-        return datetime.fromisoformat(stamp).timestamp()
-    except ValueError:
-        return None
 
 
 def _lag_series(run_dir: Path) -> list[tuple[float, float | None, float | None]]:

@@ -9,9 +9,13 @@ Measurement needs series that only an outside observer can produce:
   the audit reads: a write that started before the audit's time has had its answer
   before the read began, so "acknowledged before the audit" never includes a write
   the read could not yet see;
+- ``index-canary.jsonl``: a canary vector every 200 ms, written through the primary
+  index service's public API (``POST /upsert``), each with its time and outcome;
 - ``components.jsonl``: every 250 ms, one sample per stateful tier (feature reads
-  and writes, the serving index, the model artifact in the serving region, each
-  pipeline), plus the replication lag of the artifact store and the feature replica;
+  and writes, which canary vectors the serving index returns, the model artifact in
+  the serving region), plus the replication lag of the artifact store and the feature
+  replica; every 100 ms, each pipeline's published progress (step, the step it
+  resumed from), timed here;
 - ``artifact-versions.json``: the model artifact's versions at the start and the end.
 
 Everything here is bounded: the threads stop with the run (or after its maximum
@@ -21,6 +25,7 @@ duration), and each sample is one short request.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import threading
 import time
@@ -33,14 +38,18 @@ import redis
 from aidrill.errors import DrillError
 from aidrill.lab import LabClient
 from aidrill.lab._artifacts import MODEL_KEY, ArtifactRefused, fetch_verified
+from aidrill.lab._http import get_json, post_json
 from aidrill.lab._redis import redis_client
 from aidrill.lab._storage import StorageError, s3_client
 
 CANARY_FILE = "canary.jsonl"
+INDEX_CANARY_FILE = "index-canary.jsonl"
 CANARY_AUDIT_FILE = "canary-audit.json"
 COMPONENTS_FILE = "components.jsonl"
 ARTIFACT_VERSIONS_FILE = "artifact-versions.json"
 _CANARY_INTERVAL = 0.1
+_INDEX_CANARY_INTERVAL = 0.2
+_PIPELINE_INTERVAL = 0.1
 _SAMPLE_INTERVAL = 0.25
 _ARTIFACT_INTERVAL = 1.0
 _PIPELINE_STALL = 0.75  # three missed steps of a quarter second
@@ -59,6 +68,8 @@ class ComponentProber:
         self._canary_times: dict[int, float] = {}
         self._components: IO[str] = (run_dir / COMPONENTS_FILE).open("a", encoding="utf-8")
         self._canary: IO[str] = (run_dir / CANARY_FILE).open("a", encoding="utf-8")
+        self._index_canary: IO[str] = (run_dir / INDEX_CANARY_FILE).open("a", encoding="utf-8")
+        self._index_acked: list[int] = []  # canary vectors the primary acknowledged
         self._artifact_ok: tuple[float, bool, str | None] | None = None
         self._canary_ok = False
 
@@ -66,7 +77,9 @@ class ComponentProber:
     def start(self) -> None:
         self._write_versions("before")
         self.start_canary()
+        self._spawn(self._index_canary_loop, "index-canary")
         self._spawn(self._sample_loop, "probes")
+        self._spawn(self._pipeline_loop, "pipeline-probe")
         self._spawn(self._artifact_loop, "artifact-probe")
 
     def start_canary(self) -> threading.Thread:
@@ -111,6 +124,7 @@ class ComponentProber:
         with self._write_lock:
             self._components.close()
             self._canary.close()
+            self._index_canary.close()
 
     def _running(self) -> bool:
         return not self._stop.is_set() and time.monotonic() < self.deadline
@@ -136,6 +150,82 @@ class ComponentProber:
             self._stop.wait(max(0.0, next_at - time.monotonic()))
         client.close()
 
+    # -- canary vectors ---------------------------------------------------------------
+    def _index_canary_loop(self) -> None:
+        """Write a named canary vector through the primary index's public API."""
+        port = self.lab.info.index_ports.get(self.lab.info.primary)
+        seq = 0
+        next_at = time.monotonic()
+        while self._running() and port is not None:
+            seq += 1
+            started = time.time()
+            write = {"id": self._vector_id(seq), "vector": canary_vector(seq)}
+            ok = _post("127.0.0.1", port, "/upsert", write)[0] == 200
+            if ok:
+                self._index_acked.append(seq)
+            self._write(self._index_canary, {"seq": seq, "time": round(started, 4), "ok": ok})
+            next_at += _INDEX_CANARY_INTERVAL
+            self._stop.wait(max(0.0, next_at - time.monotonic()))
+
+    def _vector_id(self, seq: int) -> str:
+        return f"{self.key}:v{seq}"
+
+    def _index_sample(self, now: float) -> dict[str, Any]:
+        """Which acknowledged canary vectors the serving region's index returns."""
+        serving = self._serving_region()
+        port = self.lab.info.index_ports.get(serving or "")
+        acked = list(self._index_acked)
+        present: list[int] | None = None
+        if port is not None:
+            status, body = _post("127.0.0.1", port, "/fetch",
+                                 {"ids": [self._vector_id(s) for s in acked]})  # fmt: skip
+            if status == 200 and isinstance(body, dict):
+                found = {str(name) for name in body.get("ids") or []}
+                present = [s for s in acked if self._vector_id(s) in found]
+        return {
+            "time": now,
+            "component": "vector-index",
+            "ok": present is not None,
+            "quality": 1.0 if present is not None else 0.0,
+            "region": serving,
+            "canaries_present": None if present is None else seq_ranges(present),
+        }
+
+    def _serving_region(self) -> str | None:
+        """The region the global router serves from, as its health endpoint says."""
+        try:
+            _, body = get_json("127.0.0.1", self.lab.info.router_port, "/healthz", 1.0)
+        except (OSError, http.client.HTTPException, ValueError):
+            return None
+        serving = body.get("serving") if isinstance(body, dict) else None
+        return str(serving[0]) if serving else None
+
+    # -- pipelines --------------------------------------------------------------------
+    def _pipeline_loop(self) -> None:
+        """Each job's published progress, timed here: a step is first seen when seen."""
+        port = self.lab.info.pipelines_port
+        last_change: dict[str, tuple[int, float]] = {}
+        while self._running() and port is not None:
+            now = time.time()
+            try:
+                status, jobs = get_json("127.0.0.1", port, "/jobs", 1.0)
+            except (OSError, http.client.HTTPException, ValueError):
+                status, jobs = 0, None
+            for job, state in (jobs or {}).items() if status == 200 else ():
+                step = int(state.get("step") or 0)
+                if last_change.get(job, (None, 0.0))[0] != step:
+                    last_change[job] = (step, now)
+                running = bool(state.get("running")) and now - last_change[job][1] <= (
+                    _PIPELINE_STALL
+                )
+                self._write(self._components, {
+                    "time": now, "component": job, "ok": running,
+                    "quality": 1.0 if running else 0.0, "region": state.get("region"),
+                    "step": step, "resumed_from_step": state.get("resumed_from_step"),
+                    "resumes": state.get("resumes"),
+                })  # fmt: skip
+            self._stop.wait(_PIPELINE_INTERVAL)
+
     # -- component samples ------------------------------------------------------------
     def _sample_loop(self) -> None:
         while self._running():
@@ -152,35 +242,11 @@ class ComponentProber:
             self._stop.wait(_SAMPLE_INTERVAL)
 
     def _samples(self, now: float, data: dict[str, Any]) -> list[dict[str, Any]]:
-        serving = (data.get("serving") or [None])[0]
-        samples = [self._feature_sample(now, data), self._lag_sample(now, data)]
-        index = (data.get("index") or {}).get(serving or "", {})
-        samples.append(
-            {
-                "time": now,
-                "component": "vector-index",
-                "ok": bool(index.get("loaded")),
-                "quality": 1.0 if index.get("loaded") else 0.0,
-                "region": serving,
-                "source": index.get("source"),
-                "data_as_of": index.get("data_as_of"),
-                "restored_as_of": index.get("restored_as_of"),
-            }
-        )
-        for job, state in (data.get("pipelines") or {}).items():
-            last = state.get("last_step_at") or 0.0
-            running = bool(state.get("running")) and now - last <= _PIPELINE_STALL
-            samples.append(
-                {
-                    "time": now,
-                    "component": job,
-                    "ok": running,
-                    "quality": 1.0 if running else 0.0,
-                    "region": state.get("region"),
-                    "step": state.get("step"),
-                    "resumed_from": state.get("resumed_from"),
-                }
-            )
+        samples = [
+            self._feature_sample(now, data),
+            self._lag_sample(now, data),
+            self._index_sample(now),
+        ]
         if self._artifact_ok is not None:
             at, ok, detail = self._artifact_ok
             samples.append(
@@ -299,3 +365,26 @@ class ComponentProber:
             if not handle.closed:
                 handle.write(json.dumps(record) + "\n")
                 handle.flush()
+
+
+def canary_vector(seq: int) -> list[float]:
+    """A vector far from every query (so recall is untouched), distinct per sequence."""
+    return [-60.0 - (seq % 997) / 100.0, (seq // 997) / 10.0] + [-60.0] * 30
+
+
+def seq_ranges(seqs: list[int]) -> list[list[int]]:
+    """Sorted sequence numbers as inclusive ranges: [1, 2, 3, 7] -> [[1, 3], [7, 7]]."""
+    ranges: list[list[int]] = []
+    for seq in sorted(seqs):
+        if ranges and seq == ranges[-1][1] + 1:
+            ranges[-1][1] = seq
+        else:
+            ranges.append([seq, seq])
+    return ranges
+
+
+def _post(host: str, port: int, path: str, payload: dict[str, Any]) -> tuple[int, Any]:
+    try:
+        return post_json(host, port, path, payload, timeout=1.0)
+    except (OSError, http.client.HTTPException, ValueError):
+        return 0, None

@@ -17,6 +17,7 @@ from aidrill.errors import EvidenceError
 from aidrill.experiment import AidrillExtension, find_aidrill_extension
 from aidrill.measure import (
     GROUND_TRUTH_PREFIX,
+    RESULT_SCHEMA,
     Event,
     Sample,
     TierEvidence,
@@ -29,6 +30,7 @@ from aidrill.run._prober import (
     CANARY_AUDIT_FILE,
     CANARY_FILE,
     COMPONENTS_FILE,
+    INDEX_CANARY_FILE,
 )
 
 logger = logging.getLogger(__name__)
@@ -64,8 +66,9 @@ def write_run_result(
         for e in events
         if e.kind in ("interrupted", "guardrail_tripped")
     ]
+    validity = evaluation.validity
     result = {
-        "schema": "aidrill.result/1",
+        "schema": RESULT_SCHEMA,
         "run_id": run_dir.name,
         "experiment": title,
         "test_type": extension.test_type,
@@ -73,6 +76,9 @@ def write_run_result(
         "system": plan.system,
         "status": status,
         "deviated": deviated,
+        "valid": validity.valid,
+        "invalid_reasons": [reason.to_record() for reason in validity.reasons],
+        "target_checks": _target_checks(events),
         "abort_reason": abort_reason,
         "interruptions": interruptions,
         "started": iso(started),
@@ -89,7 +95,11 @@ def write_run_result(
             else round(evaluation.ground_truth_rto, 3),
         },
         "rollbacks": [
-            {"activity": e.data.get("activity"), "status": e.data.get("status")}
+            {
+                "activity": e.data.get("activity"),
+                "status": e.data.get("status"),
+                "error": e.data.get("error"),
+            }
             for e in events
             if e.kind == "rollback_ran"
         ],
@@ -98,6 +108,23 @@ def write_run_result(
     }
     evidence.write_new_file(run_dir / evidence.RESULT_FILE, json.dumps(result, indent=2))
     return result
+
+
+_TARGET_CHECKS = {
+    "preflight": "pre-flight",
+    "target_healed": "healed before the run",
+    "postflight": "after the rollbacks",
+    "target_reset": "reset after the rollbacks",
+}
+
+
+def _target_checks(events: list[Event]) -> list[dict[str, Any]]:
+    """Pre-flight, heal, post-flight and reset of the target, as the evidence has them."""
+    return [
+        {"time": iso(e.time), "check": _TARGET_CHECKS[e.kind], **e.data}
+        for e in events
+        if e.kind in _TARGET_CHECKS
+    ]
 
 
 _RECOVERY_KINDS = {
@@ -133,6 +160,7 @@ def read_tier_evidence(run_dir: Path, plan: Plan) -> TierEvidence:
         except (KeyError, TypeError, ValueError):
             continue
     canary, _ = evidence.read_jsonl(run_dir / CANARY_FILE)
+    index_canary, _ = evidence.read_jsonl(run_dir / INDEX_CANARY_FILE)
     surviving = None
     audited_at = float("inf")
     versions: dict[str, Any] = {}
@@ -147,6 +175,7 @@ def read_tier_evidence(run_dir: Path, plan: Plan) -> TierEvidence:
     return TierEvidence(
         samples=samples,
         canary=canary,
+        index_canary=index_canary,
         canary_surviving=surviving,
         canary_audited_at=audited_at,
         artifact_versions=versions,

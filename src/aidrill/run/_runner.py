@@ -29,7 +29,15 @@ class RunOutcome:
         return bool(summary.get("missed") or summary.get("inconclusive"))
 
     @property
+    def valid(self) -> bool:
+        return self.result is not None and self.result.get("valid") is True
+
+    @property
     def exit_code(self) -> int:
+        """0 every target met, 1 a target missed or the run deviated or was stopped,
+        3 the run is invalid (it did not test what it was meant to)."""
+        if not self.valid:
+            return 3
         return 0 if self.status == "completed" and not self.deviated and not self.missed else 1
 
 
@@ -38,6 +46,7 @@ def run_experiment_file(
     plan_path: Path,
     reports_dir: Path,
     state_dir: Path | None = None,
+    heal: bool = False,
 ) -> RunOutcome:
     """Run one validated experiment and return where its evidence is."""
     from chaoslib.experiment import run_experiment
@@ -47,7 +56,11 @@ def run_experiment_file(
     for control in chaos_experiment["controls"]:
         provider = control.get("provider") or {}
         if provider.get("module") == CONTROL_MODULE:
-            provider["arguments"] = {"run_dir": str(run_dir), "plan": str(plan_path)}
+            provider["arguments"] = {
+                "run_dir": str(run_dir),
+                "plan": str(plan_path),
+                "heal": heal,
+            }
     config_vars: dict[str, Any] = {}
     if state_dir is not None:
         config_vars["aidrill_state_dir"] = str(state_dir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ import yaml
 
 from aidrill import _evidence as evidence
 from aidrill._redact import collect_secret_values, redact, redact_text
-from aidrill.errors import DrillError, ExperimentError, RefusedError
+from aidrill.errors import DrillError, ExperimentError, RefusedError, TargetNotNominalError
 from aidrill.experiment import AidrillExtension, find_aidrill_extension
 from aidrill.experiment._blast import check_blast_radius, declared_scope
 from aidrill.lab import LabClient, default_state_dir
@@ -25,8 +26,10 @@ from aidrill.run._guardrails import GuardrailWatcher
 from aidrill.run._prober import ComponentProber
 from aidrill.run._results import write_run_page, write_run_result
 from aidrill.run._signals import InterruptGuard
+from aidrill.targets import Target, target_for
 
 logger = logging.getLogger(__name__)
+_OBSERVE_BEFORE = 10.0
 
 
 class RedactingFilter(logging.Filter):
@@ -50,6 +53,7 @@ class DrillSession:
         secrets: dict[str, Any] | None = None,
         run_dir: str | None = None,
         plan: str | None = None,
+        heal: bool = False,
     ) -> None:
         found = find_aidrill_extension(experiment)
         if found is None:
@@ -57,7 +61,13 @@ class DrillSession:
         self.extension = AidrillExtension.model_validate(found[1])
         self.plan_path = Path(plan or os.environ.get("AIDRILL_PLAN") or DEFAULT_PLAN_PATH)
         self.plan: Plan = load_plan(self.plan_path)
-        check_blast_radius(experiment, self.plan, self.extension.full_outage)
+        faults = check_blast_radius(experiment, self.plan, self.extension.full_outage)
+        self.planned_faults = [fault.name for fault in faults]
+        self.heal = heal
+        self.target: Target | None = None
+        self._fault_started: dict[str, float] = {}
+        self.failed_fault: str | None = None
+        self.refused = False  # refused before the method (pre-flight, load): nothing injected
         self.configuration = configuration if configuration is not None else {}
         self.secrets = self._secret_values(experiment, secrets)
         self.title = str(experiment.get("title", "experiment"))
@@ -94,6 +104,7 @@ class DrillSession:
             experiment=self.title,
             plan=str(self.plan_path),
             pid=os.getpid(),
+            planned_faults=self.planned_faults,
         )
         self.guard.install()
 
@@ -168,6 +179,37 @@ class DrillSession:
             )
             rollbacks["strategy"] = "always"
 
+    # -- before the steady state: pre-flight, then the load ------------------------------
+    def begin(self) -> None:
+        self.preflight()
+        self.start_load()
+        self._observe_before()
+
+    def _observe_before(self) -> None:
+        """Let canaries and probes record before the steady state is checked: an RPO
+        reaches back only as far as the observation does."""
+        seconds = self.extension.observe_before
+        if seconds is None:
+            stateful = [self.plan.component(name) for name in self.extension.components]
+            seconds = _OBSERVE_BEFORE if any(c and c.rpo is not None for c in stateful) else 0.0
+        if seconds > 0:
+            self.events.append("observing_before", seconds=seconds)
+            time.sleep(seconds)
+
+    def preflight(self) -> None:
+        """Refuse to drill a target that is not nominal; with ``heal``, reset it first."""
+        self.target = target_for(self.extension.target, self.plan, self.state_dir)
+        problems = self.target.problems()
+        self.events.append("preflight", problems=problems)
+        if problems and self.heal:
+            logger.info("the target is not nominal (%s): healing it", "; ".join(problems))
+            healed = self.target.heal()
+            self.events.append("target_healed", **healed.to_record())
+            problems = healed.problems_after
+        if problems:
+            self.events.append("preflight_failed", problems=problems)
+            raise TargetNotNominalError(problems, healed=self.heal)
+
     def start_load(self) -> None:
         if self.extension.target != "lab":
             raise DrillError(f"target {self.extension.target!r} has no load endpoint yet")
@@ -225,7 +267,8 @@ class DrillSession:
                 self.events.append("recovery_started", activity=activity.get("name"))
                 return
             self._ensure_one_region_at_a_time(activity)
-            self.events.append("fault_injected", activity=activity.get("name"))
+            started = self.events.append("fault_started", activity=activity.get("name"))
+            self._fault_started[str(activity.get("name"))] = started.time
 
     def _ensure_one_region_at_a_time(self, activity: dict[str, Any]) -> None:
         """At injection: no serving fault in a second region unless a full outage is declared."""
@@ -258,9 +301,25 @@ class DrillSession:
             kind = "probe_ended" if activity.get("type") == "probe" else "action_ended"
         data: dict[str, Any] = {"activity": name, "status": status, "phase": self.phase}
         if run and run.get("exception"):
-            data["error"] = redact_text("".join(run["exception"])[-500:], self.secrets)
+            data["error"] = redact_text(_error_of(run["exception"]), self.secrets)
             logger.error("activity %s failed in %s: %s", name, self.phase, data["error"])
+        elif status != "succeeded" and self.guard.interrupted:
+            data["error"] = "interrupted before it completed"
         self.events.append(kind, **data)
+        if kind == "fault_action_ended":
+            self._fault_ended(str(name), status, data.get("error"))
+
+    def _fault_ended(self, name: str, status: Any, error: str | None) -> None:
+        """A fault counts as injected only once its action succeeded; its time is still
+        the start of the action (the moment of injection, not of detection)."""
+        started = self._fault_started.pop(name, None)
+        if status == "succeeded":
+            self.events.append("fault_injected", when=started, activity=name)
+            return
+        self.failed_fault = name
+        self.events.append(
+            "fault_failed", activity=name, error=error or "the action did not complete"
+        )
 
     # -- the end -------------------------------------------------------------------------
     def finish(self, journal: dict[str, Any] | None) -> None:
@@ -280,6 +339,7 @@ class DrillSession:
             "experiment_ended", status=status, deviated=deviated, abort_reason=reason
         )
         self._stop_load()
+        self._check_target_after()
         self._collect_ground_truth()
         steps: list[tuple[str, Callable[[], Any]]] = [
             ("journal", lambda: self._write_journal(journal)),
@@ -298,6 +358,41 @@ class DrillSession:
             journal.clear()
             journal.update(safe)
         self.close()
+
+    def _check_target_after(self) -> None:
+        """After the rollbacks the target must be nominal again; when a rollback failed
+        or it is not, reset it and check again, and record both in the evidence. A run
+        refused at pre-flight injected nothing and leaves the target as it found it."""
+        if self.target is None or self.refused:
+            return
+        try:
+            target = self.target
+            problems = target.wait_nominal()
+        except DrillError as exc:
+            self.events.append("postflight_failed", problems=[f"the target does not answer: {exc}"])
+            return
+        rollback_failed = any(
+            e.kind == "rollback_ran" and e.data.get("status") != "succeeded"
+            for e in evidence.read_events(self.run_dir)
+        )
+        self.events.append("postflight", problems=problems)
+        if problems:
+            self.events.append("postflight_failed", problems=problems)
+        if not problems and not rollback_failed:
+            return
+        logger.error("the target is not nominal after the rollbacks: resetting it")
+        try:
+            healed = target.heal()
+        except DrillError as exc:
+            self.events.append("target_reset", error=str(exc), healed=False)
+            logger.error("the target could not be reset: %s", exc)
+            return
+        self.events.append("target_reset", **healed.to_record())
+        if not healed.healed:
+            logger.error(
+                "the target is still not nominal after a reset: %s",
+                "; ".join(healed.problems_after),
+            )
 
     def close(self) -> None:
         self.guard.restore()
@@ -352,6 +447,19 @@ class DrillSession:
         evidence.write_new_file(
             self.run_dir / evidence.JOURNAL_FILE, json.dumps(safe, indent=2, default=str)
         )
+
+
+_EXCEPTION_NAME = re.compile(r"^(?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*: ")
+
+
+def _error_of(exception: list[str]) -> str:
+    """The last line of chaoslib's formatted exception, without the dotted names of the
+    exceptions that wrap the message (``chaoslib.exceptions.ActivityFailed: ...``)."""
+    lines = [line.strip() for line in "".join(exception).splitlines() if line.strip()]
+    message = lines[-1] if lines else "unknown error"
+    while _EXCEPTION_NAME.match(message):
+        message = _EXCEPTION_NAME.sub("", message, count=1)
+    return message[-500:]
 
 
 def _is_recovery(activity: dict[str, Any]) -> bool:

@@ -6,10 +6,13 @@ Declared in an experiment as::
       - name: aidrill
         provider: {type: python, module: aidrill.run.control}
 
-it checks the blast radius, starts Locust before the first steady-state check, marks
-faults and rollbacks in ``events.jsonl`` as they happen, forces the rollback strategy
-``always``, turns SIGINT/SIGTERM and guardrail breaches into an interruption that rolls
-back, stops the load at the end and writes ``result.json`` and ``report.html``.
+it checks the blast radius and that the target is nominal (pre-flight; with
+``heal: true`` among its arguments it resets a target that is not), starts Locust
+before the first steady-state check, marks faults and rollbacks in ``events.jsonl`` as
+they happen, forces the rollback strategy ``always``, turns SIGINT/SIGTERM, guardrail
+breaches and a fault that failed into an interruption that rolls back, stops the load
+at the end, checks the target is nominal again (resetting it when it is not) and
+writes ``result.json`` and ``report.html``.
 
 Chaos Toolkit calls controls as module functions, so the one session of the current
 run is kept here between ``configure_control`` and ``cleanup_control``; chaoslib runs
@@ -25,7 +28,7 @@ from typing import Any
 from chaoslib.exceptions import InterruptExecution
 from chaoslib.run import RunEventHandler
 
-from aidrill.errors import DrillError
+from aidrill.errors import DrillError, TargetNotNominalError
 from aidrill.run._pauses import HeldPauses
 from aidrill.run._session import DrillSession
 
@@ -46,11 +49,14 @@ def configure_control(
     settings: dict[str, Any] | None = None,
     run_dir: str | None = None,
     plan: str | None = None,
+    heal: bool = False,
     event_registry: Any = None,
     **_: Any,
 ) -> None:
     try:
-        session = DrillSession(experiment, configuration, secrets, run_dir=run_dir, plan=plan)
+        session = DrillSession(
+            experiment, configuration, secrets, run_dir=run_dir, plan=plan, heal=bool(heal)
+        )
     except DrillError as exc:
         logger.error("aidrill refuses this run: %s", exc)
         _current["refusal"] = str(exc)
@@ -68,7 +74,7 @@ def before_experiment_control(context: dict[str, Any], **_: Any) -> None:
         raise InterruptExecution(f"aidrill refuses this run: {refusal}")
     session = _session()
     if session is not None:
-        _interrupt_on_error(session.start_load)
+        _interrupt_on_error(session.begin)
 
 
 def before_hypothesis_control(context: dict[str, Any], **_: Any) -> None:
@@ -87,6 +93,12 @@ def before_rollback_control(context: dict[str, Any], **_: Any) -> None:
     session = _session()
     if session is not None:
         session.enter_phase("rollbacks")
+        if session.refused:
+            # Refused before the method: this run injected nothing, so it must not
+            # "repair" a target it found broken; that is what --heal is for.
+            reason = "the run was refused before its method: nothing to roll back"
+            session.events.append("rollbacks_skipped", reason=reason)
+            raise InterruptExecution(f"aidrill: {reason}")
 
 
 def before_activity_control(context: dict[str, Any], **_: Any) -> None:
@@ -104,13 +116,22 @@ def after_activity_control(
     **_: Any,
 ) -> None:
     session = _session()
+    failed = session.failed_fault if session is not None else None
     _pauses.sleep_after(
         context,
         configuration,
         secrets,
-        interrupted=lambda: session is not None and session.guard.interrupted,
+        interrupted=lambda: (
+            failed is not None or (session is not None and session.guard.interrupted)
+        ),
         log=logger.info,
     )
+    if session is not None and failed is not None and not session.guard.interrupted:
+        # Watching a fault that never landed proves nothing: roll back now.
+        session.failed_fault = None
+        message = f"the fault {failed} was not injected; the run is invalid, rolling back"
+        logger.error("aidrill interrupts the run: %s", message)
+        raise InterruptExecution(message)
 
 
 def after_experiment_control(context: dict[str, Any], state: Any = None, **_: Any) -> None:
@@ -144,5 +165,7 @@ def _interrupt_on_error(step: Any) -> None:
         logger.error("aidrill interrupts the run: %s", exc)
         session = _session()
         if session is not None:
-            session.events.append("refused", reason=str(exc), phase=session.phase)
+            session.refused = session.refused or session.phase == "starting"
+            if not isinstance(exc, TargetNotNominalError):  # recorded as preflight_failed
+                session.events.append("refused", reason=str(exc), phase=session.phase)
         raise InterruptExecution(str(exc)) from exc
