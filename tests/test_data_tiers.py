@@ -96,10 +96,14 @@ def test_a_corrupt_model_artifact_is_refused_and_versioning_keeps_the_good_one(
     deadline = time.monotonic() + 30
     refused: list[dict[str, object]] = []
     while time.monotonic() < deadline and not refused:
-        refused = [r for r in lab.ground_truth(since) if r["kind"] == "node_boot_failed"]
+        refused = [r for r in lab.ground_truth(since) if r["kind"] == "node_model_unavailable"]
         time.sleep(0.2)
-    assert refused, "a replacement node tried to boot"
+    assert refused, "a replacement node tried to boot and is waiting for a good model"
     assert "corrupt" in str(refused[0]["reason"])
+    waiting = refused[0]["node"]
+    assert all(n["name"] != waiting for r in lab.status()["regions"] for n in r["nodes"]), (
+        "a node without a model that verifies never joins the balancer"
+    )
     recovered = lab.call("/actions/recover-model-artifact", region="lab-east")
     assert recovered["restored"], recovered
     assert lab.call("/rollbacks/restore-nodes", region="lab-east")["restored"]

@@ -109,10 +109,12 @@ def _check_data_tiers(runs: dict[str, Path]) -> None:
         truth = t_fault - resumed["checkpoint_created_at"]
         measured = _component(full, job)["achieved"]["rpo_seconds"]
         assert abs(measured - truth) <= 0.5, (job, measured, truth)
-    # The vector index after the region's loss: canary vectors against the snapshot the
-    # DR region served.
+    # The vector index after the region's loss: canary vectors against what the DR
+    # region's standby index held when the primary went.
     vector = _component(full, "vector-index")["achieved"]
     assert vector["rpo_detail"]["served_by"] == "lab-west", vector
+    standby = _truth(events_path, "vector_index_standby")[0]
+    assert abs(vector["rpo_seconds"] - (t_fault - standby["data_as_of"])) <= 0.5, vector
 
     # Replication paused for D seconds before the primary is lost: RPO = D within 0.5 s.
     lag = json.loads((runs["replication-lag"] / "result.json").read_text())

@@ -148,9 +148,13 @@ def test_all_five_formats_and_a_manifest(quarter_folder: Path) -> None:
 
 def test_junit_has_a_case_per_component_target_per_run(quarter_folder: Path) -> None:
     junit = (quarter_folder / "junit.xml").read_text()
-    assert junit.count("<testcase") == 2, "one target on the drill, one unreadable run"
-    assert 'name="inference RTO target"' in junit
+    # The drill: its target, its validity, its outcome; the plain run: validity and
+    # outcome; the unreadable journal: one error. Every run has at least one case.
+    assert junit.count("<testcase") == 6, junit
+    assert junit.count("<testsuite ") == 3
+    assert 'name="inference RTO target"' in junit and 'name="run is valid"' in junit
     assert "<error" in junit and "malformed journal" in junit
+    assert "<failure" not in junit, "the drill met its target, the plain run completed"
 
 
 def test_hostile_title_and_secret_never_appear_raw(quarter_folder: Path) -> None:

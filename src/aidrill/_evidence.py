@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aidrill._documents import UnreadableFile, read_bytes
 from aidrill.errors import EvidenceError
 from aidrill.measure import Bucket, Event, RunResult
 
@@ -22,7 +23,16 @@ EVENTS_FILE = "events.jsonl"
 TIMELINE_FILE = "timeline.jsonl"
 RESULT_FILE = "result.json"
 REPORT_FILE = "report.html"
+RUN_LOG_FILE = "run.log"
+LOAD_PID_FILE = "load.pid"
+PROBES_FILE = "probes.jsonl"  # every steady-state check with its figures
+CANARY_FILE = "canary.jsonl"  # feature-store canary writes
+CANARY_AUDIT_FILE = "canary-audit.json"  # which canary writes survived
+INDEX_CANARY_FILE = "index-canary.jsonl"  # canary vectors written through the index API
+COMPONENTS_FILE = "components.jsonl"  # probes of each stateful tier
+ARTIFACT_VERSIONS_FILE = "artifact-versions.json"  # model versions before and after
 DEFAULT_REPORTS_DIR = Path("reports")
+EVIDENCE_LIMIT = 256 * 1024 * 1024  # no evidence file of a run is read past this size
 
 
 def slugify(text: str) -> str:
@@ -92,13 +102,20 @@ class EventLog:
 
 
 def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], int]:
-    """Records of a JSON-lines file and the count of unreadable lines (a crash may cut one)."""
+    """Records of a JSON-lines file and the count of unreadable lines (a crash may cut
+    one). A missing file has none; a link, a FIFO or an oversized file is an error."""
     records: list[dict[str, Any]] = []
     broken = 0
+    if not path.exists() and not path.is_symlink():
+        return [], 0
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        if path.is_symlink():
+            raise UnreadableFile("a symbolic link")
+        lines = read_bytes(path, EVIDENCE_LIMIT).decode("utf-8", errors="replace").splitlines()
     except FileNotFoundError:
         return [], 0
+    except OSError as exc:
+        raise EvidenceError(f"cannot read evidence: {exc}", file=path) from exc
     for line in lines:
         if not line.strip():
             continue
@@ -134,8 +151,10 @@ def read_result(run_dir: Path) -> RunResult:
     """The run's ``result.json``, typed (the one reader of what the run wrote)."""
     path = run_dir / RESULT_FILE
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        if path.is_symlink():
+            raise UnreadableFile("a symbolic link")
+        record = json.loads(read_bytes(path, EVIDENCE_LIMIT))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise EvidenceError(f"cannot read the run's result: {exc}", file=path) from exc
     if not isinstance(record, dict):
         raise EvidenceError("result.json is not a JSON object", file=path)

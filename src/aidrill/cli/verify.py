@@ -22,8 +22,14 @@ def verify(directory: Path) -> None:
         errors.print(f"missing: {name}", soft_wrap=True)
     for name in result.added:
         errors.print(f"added: {name}", soft_wrap=True)
+    for name in result.links:
+        errors.print(f"link: {name} (a report folder holds regular files only)", soft_wrap=True)
     if result.chain_broken:
         errors.print("the manifest's hash chain does not match its entries", soft_wrap=True)
+    for name in result.recorded_links:
+        console.print(f"note: the run held a link, recorded and not copied: {name}")
+    for name in result.redacted:
+        console.print(f"note: {name} is a redacted copy; the manifest keeps the original's hash")
     if not result.ok:
         raise SystemExit(1)
     console.print(f"verified: every file in {directory} matches manifest.json")

@@ -22,7 +22,9 @@ class PlannedFault:
 
 
 def planned_faults(experiment: dict[str, Any]) -> Iterator[PlannedFault | tuple[int, str]]:
-    """Each method action with its declared scope, or (index, name) when it declares none."""
+    """Each method action with its scope (from its function, or declared for it in the
+    aidrill extension's ``scopes``), or (index, name) when it has none."""
+    declared = _extension_scopes(experiment)
     for index, activity in enumerate(experiment.get("method") or []):
         if not isinstance(activity, dict) or activity.get("type") != "action":
             continue
@@ -30,10 +32,23 @@ def planned_faults(experiment: dict[str, Any]) -> Iterator[PlannedFault | tuple[
         provider = activity.get("provider") or {}
         scope = declared_scope(provider)
         arguments = provider.get("arguments") or {}
+        own = declared.get(name)
+        if scope is None and isinstance(own, dict) and own.get("region") and own.get("kind"):
+            share = own.get("share")
+            scope = FaultScope(own["kind"], bool(own.get("removes-serving", True)))
+            arguments = {"region": own["region"], **({"fraction": share} if share else {})}
         if scope is None or "region" not in arguments:
             yield index, name
         else:
             yield PlannedFault(index, name, scope, str(arguments["region"]), dict(arguments))
+
+
+def _extension_scopes(experiment: dict[str, Any]) -> dict[str, Any]:
+    for extension in experiment.get("extensions") or []:
+        if isinstance(extension, dict) and extension.get("name") == "aidrill":
+            scopes = extension.get("scopes")
+            return scopes if isinstance(scopes, dict) else {}
+    return {}
 
 
 def declared_scope(provider: dict[str, Any]) -> FaultScope | None:
@@ -59,8 +74,9 @@ def check_blast_radius(
         if not isinstance(item, PlannedFault):
             index, name = item
             raise RefusedError(
-                f"fault action {name!r} declares no blast-radius scope (use an aidrill "
-                "fault action with a region argument)",
+                f"fault action {name!r} declares no blast-radius scope: use an aidrill "
+                "fault action with a region argument, or declare it in the aidrill "
+                f"extension (scopes: {{{name}: {{region: ..., kind: ..., share: ...}}}})",
                 file=file,
                 field=f"method.{index}",
             )

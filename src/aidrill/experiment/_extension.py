@@ -7,7 +7,19 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from aidrill._durations import Duration
+from aidrill._scope import ScopeKind
 from aidrill.plan import Guardrails
+
+
+class DeclaredScope(BaseModel):
+    """The blast radius of one of the team's own actions (a process, HTTP or python
+    provider aidrill does not know): what it takes away, and where."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    region: str
+    kind: ScopeKind
+    share: float | None = Field(default=None, gt=0.0, le=1.0)  # of the region's GPU nodes
+    removes_serving: bool = Field(default=True, alias="removes-serving")
 
 
 class LoadSettings(BaseModel):
@@ -35,4 +47,6 @@ class AidrillExtension(BaseModel):
     # can only be measured up to how far back the observation reaches. Default: 10 s
     # when a component with an RPO target is measured, else none.
     observe_before: Duration | None = Field(default=None, alias="observe-before")
+    # Blast radius of the experiment's own actions, by action name.
+    scopes: dict[str, DeclaredScope] = {}
     secret_configuration: list[str] = Field(default=[], alias="secret-configuration")

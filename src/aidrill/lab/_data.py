@@ -140,6 +140,10 @@ class DataTiers:
 
     # -- region-wide faults ----------------------------------------------------------------
     def fail_region(self, region: str) -> None:
+        other = self.dr if region == self.primary else self.primary
+        standby = self.vectors.services[other].info()
+        # What the other region's index holds at this moment is what it will serve.
+        self.record("vector_index_standby", region=other, data_as_of=standby["data_as_of"])
         self.failed.add(region)
         self.stores[region].proxy.set_fault(mode="reset")
         self.features.region_proxies[region].set_fault(mode="reset")

@@ -198,7 +198,6 @@ class Pipelines:
         np.savez(buffer, weights=weights, step=step, correct=correct)
         key = f"{checkpoint_prefix(job.name)}{int(as_of * 1000):015d}.npz"
         store.put(key, buffer.getvalue(), {"created-at": f"{as_of:.3f}", "step": str(step)})
-        store.prune(checkpoint_prefix(job.name), keep=5)
 
     def _schedule(self) -> None:
         while not self._stopping.wait(_RESUME_DELAY):

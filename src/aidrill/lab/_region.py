@@ -321,7 +321,7 @@ class Region:
             stdin=subprocess.DEVNULL,
         )
         log.close()
-        ready = _read_ready_line(process)
+        ready = _read_ready_line(process, self._waiting(name))
         if ready[0] != "READY" or len(ready) < 2:
             _kill(process)
             reason = " ".join(ready[1:]) if ready and ready[0] == "REFUSED" else "no answer"
@@ -332,6 +332,12 @@ class Region:
         self.record("node_model_loaded", region=self.name, node=name, load_seconds=load_seconds)
         timeout = self.settings.service_time * self.settings.max_queue_per_node + 2.0
         return Node(name, process, port, pool=UpstreamPool("127.0.0.1", port, timeout))
+
+    def _waiting(self, name: str) -> Callable[[str], None]:
+        def report(reason: str) -> None:
+            self.record("node_model_unavailable", region=self.name, node=name, reason=reason)
+
+        return report
 
     # -- balancer ---------------------------------------------------------------------
     def pick_node(self) -> Node | None:
@@ -435,13 +441,20 @@ def _probe(port: int) -> bool:
     return status == 200
 
 
-def _read_ready_line(process: subprocess.Popen[bytes]) -> list[str]:
-    """The worker's first line: ``READY <port> <version> <load seconds>`` or ``REFUSED ...``."""
+def _read_ready_line(process: subprocess.Popen[bytes], waiting: Callable[[str], None]) -> list[str]:
+    """The worker's answer: ``READY <port> <version> <load seconds>`` or ``REFUSED ...``,
+    perhaps after ``WAITING <reason>`` (reported through ``waiting``)."""
     result: list[list[str]] = []
 
     def read() -> None:
         assert process.stdout is not None
-        result.append(process.stdout.readline().decode(errors="replace").split())
+        for raw in process.stdout:
+            words = raw.decode(errors="replace").split()
+            if words and words[0] == "WAITING":
+                waiting(" ".join(words[1:]))
+                continue
+            result.append(words)
+            return
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()

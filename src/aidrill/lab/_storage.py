@@ -26,7 +26,8 @@ from aidrill.lab._proxy import FaultProxy, ProxyHub
 
 Record = Callable[..., None]
 StorageError = (BotoCoreError, ClientError, OSError)
-_POLL = 0.2
+_POLL = 0.25
+_RULES_FRESH_FOR = 5.0  # seconds a read replication configuration is reused
 
 
 def bucket_name(region: str) -> str:
@@ -179,6 +180,7 @@ class Replicator:
         self.record = record
         self.state = ReplicationState()
         self.lock = threading.Lock()
+        self._rules_cache: tuple[float, list[dict[str, Any]]] = (float("-inf"), [])
         self._stopping = threading.Event()
 
     def start(self) -> None:
@@ -221,6 +223,15 @@ class Replicator:
                     self.state.last_error = str(exc)[:200]
 
     def _rules(self) -> list[dict[str, Any]]:
+        """The enabled rules toward the destination, re-read every few seconds."""
+        read_at, rules = self._rules_cache
+        if time.monotonic() - read_at < _RULES_FRESH_FOR:
+            return rules
+        rules = self._read_rules()
+        self._rules_cache = (time.monotonic(), rules)
+        return rules
+
+    def _read_rules(self) -> list[dict[str, Any]]:
         try:
             config = self.source.client.get_bucket_replication(Bucket=self.source.bucket)
         except ClientError:

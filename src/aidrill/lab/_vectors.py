@@ -402,7 +402,6 @@ class VectorTier:
             data,
             {"created-at": f"{as_of:.3f}", "ntotal": str(ntotal)},
         )
-        self.stores[self.primary].prune(SNAPSHOTS_PREFIX, keep=3)
 
     def compact(self) -> None:
         """Lifecycle rule on the primary: merge all but the newest few chunks after the

@@ -1,10 +1,12 @@
 """One GPU node of the lab: a separate OS process serving the model over HTTP.
 
 At boot the node fetches the model artifact from its region's artifact store (the S3
-API, through the storage fault proxy) and verifies its checksum; a missing or corrupt
-artifact makes the boot fail, as it would in production. Each request carries an
-entity id and a few request-time features; the entity's other features are read from
-the online feature store, falling back to defaults when missing or stale.
+API, through the storage fault proxy) and verifies its checksum; while the artifact is
+missing or corrupt it says ``WAITING`` and retries every half second, as a model
+server's loader does, and its boot fails (``REFUSED``) if none verifies in time. Each
+request carries an entity id and a few request-time features; the entity's other
+features are read from the online feature store, falling back to defaults when missing
+or stale.
 
 The GPU is simulated by a lock held for the node's service time per request, so a
 node has a real, finite throughput; a kill of this process is a real crash.
@@ -31,6 +33,7 @@ from aidrill.lab._model import FEATURES, REQUEST_FEATURES, Model, model_from_byt
 from aidrill.lab._redis import redis_client
 
 ENTITY_FEATURES = FEATURES - REQUEST_FEATURES
+_MODEL_RETRY = 0.5
 _DEFAULTS = [0.0] * ENTITY_FEATURES
 
 
@@ -124,14 +127,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--features-port", required=True, type=int)
     parser.add_argument("--feature-max-age", type=float, default=30.0)
     parser.add_argument("--service-time", type=float, default=0.08)
+    parser.add_argument(
+        "--model-wait", type=float, default=12.0, help="seconds to wait for a model that verifies"
+    )
     args = parser.parse_args(argv)
     threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
-    started = time.perf_counter()
-    try:
-        body, metadata = fetch_verified(args.s3_port, args.bucket)
-    except (ArtifactRefused, OSError) as exc:
-        print(f"REFUSED {exc}", flush=True)
-        sys.exit(3)
+    deadline = time.monotonic() + args.model_wait
+    waiting = False
+    while True:
+        started = time.perf_counter()
+        try:
+            body, metadata = fetch_verified(args.s3_port, args.bucket)
+            break
+        except (ArtifactRefused, OSError) as exc:
+            if time.monotonic() >= deadline:
+                print(f"REFUSED {exc}", flush=True)
+                sys.exit(3)
+            if not waiting:
+                print(f"WAITING {exc}", flush=True)
+                waiting = True
+            time.sleep(_MODEL_RETRY)
     model = model_from_bytes(body)
     reader = FeatureReader(args.features_port, args.feature_max_age)
     handler = _make_handler(model, reader, args.region, args.node, args.service_time)

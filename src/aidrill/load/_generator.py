@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from aidrill import _evidence as evidence
 from aidrill.errors import LoadError
 
 _LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -100,7 +101,7 @@ class LoadGenerator:
                 env=env,
                 start_new_session=True,
             )
-        (self.run_dir / "load.pid").write_text(str(self._process.pid))
+        (self.run_dir / evidence.LOAD_PID_FILE).write_text(str(self._process.pid))
         deadline = time.monotonic() + ready_timeout
         while not self.ready_file.exists():
             if self._process.poll() is not None:

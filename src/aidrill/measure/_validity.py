@@ -106,6 +106,15 @@ def judge_validity(events: Sequence[Event]) -> Validity:
                     "the target was not nominal after the rollbacks: " + _problems(data),
                 )
             )
+        elif event.kind == "method_not_run":
+            checks = [str(c) for c in data.get("failing_checks") or []]
+            reasons.append(
+                InvalidReason(
+                    "method",
+                    f"the method never ran: {data.get('reason')}"
+                    + (f" ({'; '.join(checks)})" if checks else ""),
+                )
+            )
         elif event.kind == "run_aborted":
             reasons.append(
                 InvalidReason("aborted", f"the run did not roll back: {data.get('reason')}")

@@ -9,13 +9,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from aidrill.errors import InputError
+from aidrill.errors import DrillError, InputError
 from aidrill.plan import Plan
 from aidrill.report._chart import downsample, trend_svg
 from aidrill.report._collect import RunRecord, collect_runs
+from aidrill.report._evidence_copy import copy_redacted
 from aidrill.report._findings import load_findings
-from aidrill.report._manifest import hash_files, write_manifest
+from aidrill.report._manifest import files_under, hash_files, write_manifest
 from aidrill.report._quarter import Quarter
 from aidrill.report._quarterly import QuarterlyReport, RunSection, build_report
 from aidrill.report._render import FORMATS, WRITERS
@@ -50,9 +52,9 @@ def write_quarterly_report(
     _set_aside(out_dir)
     progress(f"copying the evidence of {len(report.runs)} run(s)")
     evidence = out_dir / "evidence"
-    _copy_evidence(report, evidence, plan_path, findings_path)
+    notes = _copy_evidence(report, evidence, plan_path, findings_path)
     report.evidence_files, report.evidence_hash = hash_files(
-        out_dir, sorted(p for p in evidence.rglob("*") if p.is_file())
+        out_dir, files_under(out_dir, "evidence"), notes=notes
     )
     progress(f"drawing {len(report.runs)} chart(s)")
     for section, chart in zip(report.runs, _charts(report.runs, plan), strict=True):
@@ -62,7 +64,7 @@ def write_quarterly_report(
         progress(f"writing {name}")
         WRITERS[name](report, out_dir)
     progress("sealing the manifest")
-    write_manifest(out_dir)
+    write_manifest(out_dir, notes)
     return report
 
 
@@ -81,16 +83,29 @@ def _set_aside(out_dir: Path) -> None:
 
 def _copy_evidence(
     report: QuarterlyReport, evidence: Path, plan_path: Path, findings_path: Path
-) -> None:
+) -> dict[str, dict[str, Any]]:
+    """Copy each run's regular files (never a link's target); a journal or experiment
+    holding secrets is copied redacted. Returns manifest notes per copied path."""
+    notes: dict[str, dict[str, Any]] = {}
     runs = evidence / "runs"
     runs.mkdir(parents=True)
     for section in report.runs:
         record = section.record
-        if record.path.is_dir():
-            shutil.copytree(record.path, runs / record.run_id, ignore=shutil.ignore_patterns(".*"))
-        else:
-            (runs / record.run_id).mkdir()
-            shutil.copy2(record.path, runs / record.run_id / record.path.name)
+        base = record.path if record.path.is_dir() else record.path.parent
+        target = runs / record.run_id
+        target.mkdir(parents=True, exist_ok=True)
+        for source in record.files:
+            destination = target / source.relative_to(base)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            original = copy_redacted(source, destination)
+            if original is not None:
+                notes[destination.relative_to(evidence.parent).as_posix()] = {
+                    "redacted": True,
+                    "original_sha256": original,
+                }
+        for relative, link_target in record.links:
+            name = (target / relative).relative_to(evidence.parent).as_posix()
+            notes[name] = {"link": link_target, "copied": False}
     if report.tabletops:
         (evidence / "tabletops").mkdir()
         for path, _ in report.tabletops:
@@ -98,6 +113,7 @@ def _copy_evidence(
     shutil.copy2(plan_path, evidence / "plan.yaml")
     if findings_path.exists():
         shutil.copy2(findings_path, evidence / "findings.yaml")
+    return notes
 
 
 def _charts(sections: list[RunSection], plan: Plan) -> list[str]:
@@ -113,7 +129,10 @@ def _charts(sections: list[RunSection], plan: Plan) -> list[str]:
 def _chart_of(record: RunRecord, plan: Plan) -> str:
     if record.kind != "aidrill":
         return ""
-    buckets = record.timeline()
+    try:
+        buckets = record.timeline()
+    except DrillError:
+        return ""
     if not buckets:
         return ""
     result = record.run_result

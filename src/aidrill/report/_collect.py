@@ -6,19 +6,23 @@ Nothing is dropped silently: a run that cannot be read becomes a record that say
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import ValidationError
 
 from aidrill import _evidence as evidence
+from aidrill._documents import read_bytes, read_document
+from aidrill.errors import InputError
 from aidrill.measure import Bucket, Event, RunResult
-from aidrill.report._journal import Journal, looks_like_journal
+from aidrill.report._journal import Journal, JournalError, looks_like_journal
 
 RunKind = Literal["aidrill", "plain", "broken"]
+_EVIDENCE_LIMIT = 64 * 1024 * 1024  # a journal or result larger than this is not read
 
 
 @dataclass
@@ -36,6 +40,8 @@ class RunRecord:
     experiment: dict[str, Any] = field(default_factory=dict)
     problem: str | None = None
     files: list[Path] = field(default_factory=list)
+    links: list[tuple[str, str]] = field(default_factory=list)  # (relative path, target)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def run_result(self) -> RunResult | None:
@@ -98,30 +104,87 @@ def _activity_name(record: Any) -> str:
 
 
 def collect_runs(runs_dir: Path) -> list[RunRecord]:
-    """Every run directory and loose journal under ``runs_dir``, oldest first."""
+    """Every run directory and loose journal under ``runs_dir``, oldest first. Whatever
+    cannot be read becomes a broken record with its reason; nothing here raises."""
     records: list[RunRecord] = []
     if not runs_dir.is_dir():
         return records
     for entry in sorted(runs_dir.iterdir()):
-        if entry.is_dir():
-            records.append(_read_run_dir(entry))
-        elif entry.suffix == ".json":
-            records.append(_read_loose_journal(entry))
+        try:
+            record = _read_entry(entry)
+        except Exception as exc:  # one bad input must never take the report down
+            record = _broken(entry, f"cannot be read: {type(exc).__name__}: {exc}", [])
+        if record is not None:
+            records.append(record)
     return sorted(records, key=lambda r: (r.started or datetime.min.replace(tzinfo=UTC), r.run_id))
 
 
+def _read_entry(entry: Path) -> RunRecord | None:
+    mode = entry.lstat().st_mode
+    if stat.S_ISLNK(mode):
+        return _broken(entry, f"a symbolic link to {os.readlink(entry)}: not followed", [])
+    if stat.S_ISDIR(mode):
+        return _read_run_dir(entry)
+    if entry.suffix != ".json":
+        return None
+    if not stat.S_ISREG(mode):
+        return _broken(entry, "not a regular file: not read", [])
+    return _read_loose_journal(entry)
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """A run directory's contents, found without following a link out of it."""
+
+    regular: list[Path]
+    links: list[tuple[Path, str]]  # (path, where it points): recorded, never read
+    special: list[Path]  # FIFOs, devices, sockets: recorded, never read
+
+
+def list_run_files(path: Path) -> RunFiles:
+    regular: list[Path] = []
+    links: list[tuple[Path, str]] = []
+    special: list[Path] = []
+    for folder, dirs, names in os.walk(path, followlinks=False):
+        here = Path(folder)
+        for name in sorted(dirs):
+            if (here / name).is_symlink():
+                links.append((here / name, os.readlink(here / name)))
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            item = here / name
+            mode = item.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                links.append((item, os.readlink(item)))
+            elif stat.S_ISREG(mode):
+                regular.append(item)
+            else:
+                special.append(item)
+    return RunFiles(sorted(regular), links, special)
+
+
 def _read_run_dir(path: Path) -> RunRecord:
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    found = list_run_files(path)
+    files = found.regular
+    notes = [
+        f"{link.relative_to(path)} is a symbolic link to {target}: not followed, not copied"
+        for link, target in found.links
+    ] + [f"{item.relative_to(path)} is not a regular file: not copied" for item in found.special]
+    readable = set(files)
     result_path = path / evidence.RESULT_FILE
     journal_path = path / evidence.JOURNAL_FILE
-    experiment = _read_yaml(path / evidence.EXPERIMENT_FILE)
-    if result_path.exists():
+    experiment = _read_yaml(path / evidence.EXPERIMENT_FILE, readable)
+    record: RunRecord
+    if result_path in readable:
         try:
-            result = json.loads(result_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            return _broken(path, f"result.json is unreadable: {exc}", files)
-        journal, _ = _read_journal(journal_path)
-        return RunRecord(
+            result = json.loads(read_bytes(result_path, _EVIDENCE_LIMIT))
+        except (OSError, ValueError, RecursionError) as exc:
+            return _broken(path, f"result.json is unreadable: {exc}", files, notes=notes)
+        if not isinstance(result, dict):
+            return _broken(path, "result.json is not a JSON object", files, notes=notes)
+        journal = _read_journal(journal_path)[0] if journal_path in readable else None
+        record = RunRecord(
             run_id=path.name,
             path=path,
             kind="aidrill",
@@ -133,20 +196,26 @@ def _read_run_dir(path: Path) -> RunRecord:
             experiment=experiment,
             files=files,
         )
-    if journal_path.exists():
+    elif journal_path in readable:
         record = _read_loose_journal(journal_path, run_id=path.name)
         record.path, record.files = path, files
-        if record.kind == "plain" and (path / evidence.EVENTS_FILE).exists():
+        if record.kind == "plain" and (path / evidence.EVENTS_FILE) in readable:
             record.problem = "the run left events but no result.json: it did not finish"
-        return record
-    if (path / evidence.EVENTS_FILE).exists():
-        return _broken(
+    elif (path / evidence.EVENTS_FILE) in readable:
+        record = _broken(
             path,
             "the run left events but no journal or result: it crashed "
             "before finishing (run `aidrill lab reset` to mark it aborted)",
             files,
         )
-    return _broken(path, "no journal.json or result.json in this directory", files)
+    else:
+        why = "no journal.json or result.json in this directory"
+        if result_path.is_symlink() or journal_path.is_symlink():
+            why = "its result or journal is a symbolic link: not followed"
+        record = _broken(path, why, files)
+    record.links = [(str(link.relative_to(path)), target) for link, target in found.links]
+    record.notes = notes
+    return record
 
 
 def _read_loose_journal(path: Path, run_id: str | None = None) -> RunRecord:
@@ -169,11 +238,14 @@ def _read_loose_journal(path: Path, run_id: str | None = None) -> RunRecord:
 
 def _read_journal(path: Path) -> tuple[Journal | None, str | None]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None, "no journal"
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, f"malformed journal: {exc}"
+        document = read_document(path, JournalError, limit=_EVIDENCE_LIMIT)
+    except JournalError as exc:
+        if exc.message == "file not found":
+            return None, "no journal"
+        return None, f"malformed journal: {exc.message}" + (
+            f" (line {exc.line})" if exc.line else ""
+        )
+    data = document.data
     if not looks_like_journal(data):
         return None, "not a Chaos Toolkit journal (no experiment and run)"
     try:
@@ -184,10 +256,16 @@ def _read_journal(path: Path) -> tuple[Journal | None, str | None]:
         return None, f"partial journal: {where}: {first['msg']}"
 
 
-def _broken(path: Path, problem: str, files: list[Path], run_id: str | None = None) -> RunRecord:
+def _broken(
+    path: Path,
+    problem: str,
+    files: list[Path],
+    run_id: str | None = None,
+    notes: list[str] | None = None,
+) -> RunRecord:
     started = _stamp_of(path.name)
     if started is None:
-        started = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        started = datetime.fromtimestamp(path.lstat().st_mtime, UTC)
         problem += " (date taken from the file's modification time)"
     return RunRecord(
         run_id=run_id or path.name,
@@ -198,13 +276,16 @@ def _broken(path: Path, problem: str, files: list[Path], run_id: str | None = No
         status="unreadable",
         problem=problem,
         files=files,
+        notes=notes or [],
     )
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _read_yaml(path: Path, readable: set[Path]) -> dict[str, Any]:
+    if path not in readable:
+        return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        data = read_document(path, InputError).data
+    except InputError:
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,36 +31,56 @@ def chain(previous: str, relative: str, digest: str) -> str:
 
 
 def hash_files(
-    root: Path, paths: Iterable[Path], start: str = _CHAIN_SEED
+    root: Path,
+    paths: Iterable[Path],
+    start: str = _CHAIN_SEED,
+    notes: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], str]:
-    """Entries (path, size, sha256, chain) in the given order, and the chain's head."""
+    """Entries (path, size, sha256, chain) in the given order, and the chain's head; a
+    copy that was redacted carries the original's SHA-256 from ``notes``."""
     entries = []
     head = start
     for path in paths:
         relative = path.relative_to(root).as_posix()
         digest = sha256_of(path)
         head = chain(head, relative, digest)
-        entries.append(
-            {"path": relative, "size": path.stat().st_size, "sha256": digest, "chain": head}
-        )
+        entry = {"path": relative, "size": path.stat().st_size, "sha256": digest, "chain": head}
+        entries.append({**entry, **(notes or {}).get(relative, {})})
     return entries, head
+
+
+def _walk(base: Path) -> tuple[list[Path], list[Path]]:
+    """(regular files, anything else) under ``base``, never following a link."""
+    regular: list[Path] = []
+    other: list[Path] = []
+    for folder, dirs, names in os.walk(base, followlinks=False):
+        here = Path(folder)
+        other += [here / d for d in dirs if (here / d).is_symlink()]
+        for name in names:
+            item = here / name
+            (regular if stat.S_ISREG(item.lstat().st_mode) else other).append(item)
+    return sorted(regular), sorted(other)
 
 
 def files_under(root: Path, below: str | None = None) -> list[Path]:
     base = root / below if below else root
-    return sorted(
+    return [
         p
-        for p in base.rglob("*")
-        if p.is_file()
-        and p.name != MANIFEST
-        and not (below is None and p.relative_to(root).parts[0] == "evidence")
-    )
+        for p in _walk(base)[0]
+        if p.name != MANIFEST and not (below is None and p.relative_to(root).parts[0] == "evidence")
+    ]
 
 
-def write_manifest(root: Path) -> dict[str, Any]:
-    """Evidence first (its head is the evidence hash), then the report's own files."""
-    evidence_entries, evidence_hash = hash_files(root, files_under(root, "evidence"))
+def write_manifest(root: Path, notes: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Evidence first (its head is the evidence hash), then the report's own files.
+    Links found in a run (recorded in ``notes``, never copied) are listed apart."""
+    evidence_entries, evidence_hash = hash_files(root, files_under(root, "evidence"), notes=notes)
     output_entries, head = hash_files(root, files_under(root), start=evidence_hash)
+    links = [
+        {"path": path, "link": note["link"], "copied": False}
+        for path, note in sorted((notes or {}).items())
+        if "link" in note
+    ]
     manifest = {
         "schema": "aidrill.manifest/1",
         "algorithm": "sha256",
@@ -68,6 +90,7 @@ def write_manifest(root: Path) -> dict[str, Any]:
         "evidence_hash": evidence_hash,
         "manifest_hash": head,
         "files": evidence_entries + output_entries,
+        "links_not_copied": links,
     }
     (root / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return manifest
@@ -83,10 +106,13 @@ class Verification:
     missing: list[str]
     added: list[str]
     chain_broken: bool
+    links: list[str] = field(default_factory=list)  # a link or special file in the folder
+    recorded_links: list[str] = field(default_factory=list)  # links the report left out
+    redacted: list[str] = field(default_factory=list)  # copies that differ from originals
 
     @property
     def ok(self) -> bool:
-        return not (self.changed or self.missing or self.added or self.chain_broken)
+        return not (self.changed or self.missing or self.added or self.chain_broken or self.links)
 
 
 def verify_manifest(root: Path) -> Verification:
@@ -99,11 +125,13 @@ def verify_manifest(root: Path) -> Verification:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"unreadable manifest: {exc}", file=path) from exc
     recorded = {entry["path"]: entry for entry in entries}
-    present = {
-        p.relative_to(root).as_posix()
-        for p in root.rglob("*")
-        if p.is_file() and p.name != MANIFEST
-    }
+    regular, other = _walk(root)
+    present = {p.relative_to(root).as_posix() for p in regular if p.name != MANIFEST}
+    links = [
+        f"{p.relative_to(root).as_posix()}"
+        + (f" -> {os.readlink(p)}" if p.is_symlink() else " (not a regular file)")
+        for p in other
+    ]
     missing = sorted(set(recorded) - present)
     added = sorted(present - set(recorded))
     changed = sorted(
@@ -117,4 +145,10 @@ def verify_manifest(root: Path) -> Verification:
         head = chain(head, entry["path"], entry["sha256"])
         chain_broken = chain_broken or head != entry["chain"]
     chain_broken = chain_broken or head != manifest.get("manifest_hash")
-    return Verification(changed, missing, added, chain_broken)
+    recorded_links = [
+        f"{item.get('path')} -> {item.get('link')}"
+        for item in manifest.get("links_not_copied") or []
+        if isinstance(item, dict)
+    ]
+    redacted = [e["path"] for e in entries if e.get("redacted")]
+    return Verification(changed, missing, added, chain_broken, links, recorded_links, redacted)

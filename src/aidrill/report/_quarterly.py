@@ -48,6 +48,7 @@ class QuarterlyReport:
     evidence_hash: str = ""
     evidence_files: list[dict[str, Any]] = field(default_factory=list)
     trend_chart: str = ""
+    left_out: list[str] = field(default_factory=list)  # runs of other quarters, by id
 
     @property
     def invalid_runs(self) -> list[RunSection]:
@@ -74,6 +75,7 @@ def build_report(
     manual: list[ManualFinding],
 ) -> QuarterlyReport:
     in_quarter = [r for r in runs if r.started and quarter.contains(r.started)]
+    left_out = [r.run_id for r in runs if not (r.started and quarter.contains(r.started))]
     # Invalid runs are shown, and become findings, but count for no target or cadence.
     valid = [r for r in in_quarter if r.valid]
     tabletops_in = [
@@ -97,6 +99,7 @@ def build_report(
         components=components,
         cadence=cadence,
         trend=_trend(plan, [r for r in runs if r.valid], quarter),
+        left_out=left_out,
     )
 
 
@@ -237,6 +240,12 @@ def _run_section(record: RunRecord, plan: Plan) -> RunSection:
     blast = [
         f"{f.name}: {f.scope.kind} in {f.region} {_arguments(f.arguments)}".strip() for f in faults
     ]
+    if record.kind == "plain":
+        blast = [
+            f"{a.get('name')}: {_provider(a.get('provider'))} (scope not declared)"
+            for a in experiment.get("method") or []
+            if isinstance(a, dict) and a.get("type") == "action"
+        ]
     if record.kind == "aidrill":
         blast.append(
             f"limits: at most {plan.blast_radius.max_gpu_node_fraction:.0%} of a "
@@ -269,6 +278,19 @@ def _run_section(record: RunRecord, plan: Plan) -> RunSection:
             for r in (record.journal.rollbacks if record.journal else [])
         ],
     )
+
+
+def _provider(provider: Any) -> str:
+    if not isinstance(provider, dict):
+        return "no provider"
+    kind = provider.get("type", "?")
+    if kind == "python":
+        return f"python {provider.get('module')}.{provider.get('func')}"
+    if kind == "process":
+        return f"process {provider.get('path')}"
+    if kind == "http":
+        return f"http {provider.get('method', 'GET')} {provider.get('url')}"
+    return str(kind)
 
 
 def _arguments(arguments: dict[str, Any]) -> str:
@@ -308,6 +330,8 @@ def _deviations(record: RunRecord) -> list[str]:
         notes.append("the steady-state hypothesis did not hold after the method")
     if result.get("status") == "aborted":
         notes.append(f"aborted: {result.get('abort_reason') or 'reason not recorded'}")
+    if record.kind == "plain" and record.status in ("interrupted", "aborted", "failed"):
+        notes.append(f"the run {record.status}" if record.status != "failed" else "the run failed")
     for interruption in result.get("interruptions", []):
         notes.append(
             f"interrupted by {interruption.get('signal')} at {interruption.get('time')}"

@@ -55,6 +55,7 @@ def results_document(report: QuarterlyReport) -> dict[str, Any]:
         "evidence_hash": report.evidence_hash,
         "summary": report.counts,
         "invalid_runs": [s.record.run_id for s in report.invalid_runs],
+        "left_out": report.left_out,
         "components": report.components,
         "cadence": report.cadence,
         "runs": [
@@ -133,12 +134,27 @@ def write_junit(report: QuarterlyReport, out: Path) -> Path:
                 ET.SubElement(
                     case, "failure", message="; ".join(record.invalid_reasons), type="invalid run"
                 )
+            case = ET.SubElement(suite, "testcase", classname=record.run_id, name="run outcome")
+            trouble = _trouble(record.status, bool((record.result or {}).get("deviated")) or
+                               bool(record.journal and record.journal.deviated))  # fmt: skip
+            if trouble:
+                failures += 1
+                ET.SubElement(case, "failure", message=trouble, type=record.status)
         suite.set("tests", str(len(suite)))
         suite.set("failures", str(failures))
         suite.set("skipped", str(skipped))
     path = out / "junit.xml"
     ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
     return path
+
+
+def _trouble(status: str, deviated: bool) -> str | None:
+    """Why a run's outcome fails a CI gate: anything but a completed run that held."""
+    if status in ("failed", "aborted", "interrupted"):
+        return f"the run {status}"
+    if deviated:
+        return "the steady state did not hold after the method (deviated)"
+    return None
 
 
 def write_markdown(report: QuarterlyReport, out: Path) -> Path:

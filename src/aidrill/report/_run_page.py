@@ -99,7 +99,7 @@ def _detail(data: dict[str, Any]) -> str:
 
 
 def _lag_series(run_dir: Path) -> list[tuple[float, float | None, float | None]]:
-    records, _ = evidence.read_jsonl(run_dir / "components.jsonl")
+    records, _ = evidence.read_jsonl(run_dir / evidence.COMPONENTS_FILE)
     return [
         (
             float(r["time"]),

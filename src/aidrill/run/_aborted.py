@@ -96,7 +96,7 @@ def _mark_one(
 def stop_orphan_load(run_dir: Path) -> None:
     """A killed run leaves its Locust behind; stop it by the pid it recorded."""
     try:
-        pid = int((run_dir / "load.pid").read_text())
+        pid = int((run_dir / evidence.LOAD_PID_FILE).read_text())
     except (OSError, ValueError):
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -35,6 +35,13 @@ from typing import IO, Any
 
 import redis
 
+from aidrill._evidence import (
+    ARTIFACT_VERSIONS_FILE,
+    CANARY_AUDIT_FILE,
+    CANARY_FILE,
+    COMPONENTS_FILE,
+    INDEX_CANARY_FILE,
+)
 from aidrill.errors import DrillError
 from aidrill.lab import LabClient
 from aidrill.lab._artifacts import MODEL_KEY, ArtifactRefused, fetch_verified
@@ -42,17 +49,12 @@ from aidrill.lab._http import get_json, post_json
 from aidrill.lab._redis import redis_client
 from aidrill.lab._storage import StorageError, s3_client
 
-CANARY_FILE = "canary.jsonl"
-INDEX_CANARY_FILE = "index-canary.jsonl"
-CANARY_AUDIT_FILE = "canary-audit.json"
-COMPONENTS_FILE = "components.jsonl"
-ARTIFACT_VERSIONS_FILE = "artifact-versions.json"
 _CANARY_INTERVAL = 0.1
 _INDEX_CANARY_INTERVAL = 0.2
 _PIPELINE_INTERVAL = 0.1
 _SAMPLE_INTERVAL = 0.25
 _ARTIFACT_INTERVAL = 1.0
-_PIPELINE_STALL = 0.75  # three missed steps of a quarter second
+_PIPELINE_STALL = 2.0  # eight missed steps of a quarter second: stalled, not just slow
 
 
 class ComponentProber:
@@ -260,7 +262,7 @@ class ComponentProber:
         ok = False
         with (
             contextlib.suppress(redis.RedisError, OSError),
-            contextlib.closing(self._redis(self.lab.info.features_port, 0.3)) as client,
+            contextlib.closing(self._redis(self.lab.info.features_port, 1.0)) as client,
         ):
             ok = client.get("feature:e0000") is not None
         features = data.get("features") or {}

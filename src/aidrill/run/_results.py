@@ -25,13 +25,6 @@ from aidrill.measure import (
     iso,
 )
 from aidrill.plan import Plan, plan_from_document
-from aidrill.run._prober import (
-    ARTIFACT_VERSIONS_FILE,
-    CANARY_AUDIT_FILE,
-    CANARY_FILE,
-    COMPONENTS_FILE,
-    INDEX_CANARY_FILE,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +129,7 @@ _RECOVERY_KINDS = {
     "router_switched": "router switched region",
     "node_model_loaded": "GPU node loaded the model (cold start)",
     "node_boot_failed": "GPU node failed to boot",
+    "node_model_unavailable": "GPU node waits for a model artifact that verifies",
 }
 
 
@@ -152,26 +146,28 @@ def _recoveries(events: list[Event]) -> list[dict[str, Any]]:
 
 def read_tier_evidence(run_dir: Path, plan: Plan) -> TierEvidence:
     """The stateful tiers' evidence files of a run (each may be absent)."""
-    samples_raw, _ = evidence.read_jsonl(run_dir / COMPONENTS_FILE)
+    samples_raw, _ = evidence.read_jsonl(run_dir / evidence.COMPONENTS_FILE)
     samples = []
     for record in samples_raw:
         try:
             samples.append(Sample.from_record(record))
         except (KeyError, TypeError, ValueError):
             continue
-    canary, _ = evidence.read_jsonl(run_dir / CANARY_FILE)
-    index_canary, _ = evidence.read_jsonl(run_dir / INDEX_CANARY_FILE)
+    canary, _ = evidence.read_jsonl(run_dir / evidence.CANARY_FILE)
+    index_canary, _ = evidence.read_jsonl(run_dir / evidence.INDEX_CANARY_FILE)
     surviving = None
     audited_at = float("inf")
     versions: dict[str, Any] = {}
     try:
-        audit = json.loads((run_dir / CANARY_AUDIT_FILE).read_text(encoding="utf-8"))
+        audit = json.loads((run_dir / evidence.CANARY_AUDIT_FILE).read_text(encoding="utf-8"))
         surviving = audit.get("surviving")
         audited_at = float(audit.get("time") or audited_at)
     except (OSError, ValueError):
         pass
     with contextlib.suppress(OSError, ValueError):
-        versions = json.loads((run_dir / ARTIFACT_VERSIONS_FILE).read_text(encoding="utf-8"))
+        versions = json.loads(
+            (run_dir / evidence.ARTIFACT_VERSIONS_FILE).read_text(encoding="utf-8")
+        )
     return TierEvidence(
         samples=samples,
         canary=canary,

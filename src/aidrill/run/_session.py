@@ -68,6 +68,7 @@ class DrillSession:
         self._fault_started: dict[str, float] = {}
         self.failed_fault: str | None = None
         self.refused = False  # refused before the method (pre-flight, load): nothing injected
+        self.phases: list[str] = []
         self.configuration = configuration if configuration is not None else {}
         self.secrets = self._secret_values(experiment, secrets)
         self.title = str(experiment.get("title", "experiment"))
@@ -129,7 +130,7 @@ class DrillSession:
         return Path(configured) if configured else default_state_dir()
 
     def _attach_run_log(self) -> logging.Handler:
-        handler = logging.FileHandler(self.run_dir / "run.log", encoding="utf-8")
+        handler = logging.FileHandler(self.run_dir / evidence.RUN_LOG_FILE, encoding="utf-8")
         handler.setLevel(logging.INFO)
         handler.addFilter(self._redacting)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -254,6 +255,7 @@ class DrillSession:
 
     def enter_phase(self, phase: str) -> None:
         self.phase = phase
+        self.phases.append(phase)
         self.events.append("phase", phase=phase)
         if phase == "rollbacks":
             if self.watcher is not None:
@@ -338,6 +340,7 @@ class DrillSession:
         self.events.append(
             "experiment_ended", status=status, deviated=deviated, abort_reason=reason
         )
+        self._note_a_method_that_never_ran()
         self._stop_load()
         self._check_target_after()
         self._collect_ground_truth()
@@ -358,6 +361,24 @@ class DrillSession:
             journal.clear()
             journal.update(safe)
         self.close()
+
+    def _note_a_method_that_never_ran(self) -> None:
+        """A steady state that did not hold before the method means no fault ran: say
+        which check failed and by how much."""
+        if self.refused or "method" in self.phases or not self.planned_faults:
+            return
+        failing = []
+        records, _ = evidence.read_jsonl(self.run_dir / evidence.PROBES_FILE)
+        for record in records[-1:]:
+            for check in record.get("checks") or []:
+                if isinstance(check, dict) and not check.get("holds"):
+                    figures = {k: v for k, v in check.items() if k not in ("check", "holds")}
+                    failing.append(f"{check.get('check')} {figures}")
+        if "steady-state-before" in self.phases:
+            why = "the steady state did not hold before it"
+        else:
+            why = "the run ended before it"
+        self.events.append("method_not_run", reason=why, failing_checks=failing)
 
     def _check_target_after(self) -> None:
         """After the rollbacks the target must be nominal again; when a rollback failed
@@ -416,7 +437,7 @@ class DrillSession:
 
     def _stop_load(self) -> None:
         if self.prober is not None:
-            if not (self.run_dir / "canary-audit.json").exists():
+            if not (self.run_dir / evidence.CANARY_AUDIT_FILE).exists():
                 self._audit_canaries()
             try:
                 self.prober.stop()
