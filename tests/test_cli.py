@@ -60,10 +60,10 @@ def test_validate_rejects_an_experiment_chaoslib_would_refuse(
     runner: CliRunner, workspace: Path
 ) -> None:
     path = workspace / "broken.yaml"
-    path.write_text("title: t\ndescription: d\nmethod: []\n")
+    path.write_text("title: t\ndescription: d\nmethod:\n  - type: action\n    name: x\n")
     result = runner.invoke(cli, ["validate", str(path)])
     assert result.exit_code == 2
-    assert "broken.yaml" in result.output
+    assert "broken.yaml" in result.output and "provider" in result.output
 
 
 def test_run_refuses_before_touching_anything_when_an_experiment_is_bad(

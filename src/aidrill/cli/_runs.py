@@ -32,7 +32,7 @@ def run_all(
     heal: bool = False,
 ) -> list[RunOutcome]:
     """Run each experiment in turn; with ``heal``, each starts from a nominal target."""
-    if any(e.extension.target == "lab" for e in experiments):
+    if any(e.extension is not None and e.extension.target == "lab" for e in experiments):
         clear_faults_left_behind(LabClient(state_dir))
     outcomes = []
     for number, experiment in enumerate(experiments, start=1):
@@ -57,6 +57,8 @@ def describe(outcome: RunOutcome) -> None:
     if outcome.result is None:
         console.print(f"    [red]no result[/]; evidence in {outcome.run_dir}")
         return
+    if outcome.result.get("plain"):
+        console.print("    a plain experiment: rollbacks always, evidence kept, nothing measured")
     for reason in outcome.result.get("invalid_reasons") or []:
         console.print(f"    [red]invalid:[/] {reason.get('reason')}")
     for check in outcome.result.get("target_checks") or []:

@@ -37,7 +37,8 @@ def validate_document(document: Document, plan: Plan | None) -> str:
         validate_as(document, ProbeSet, ProbeSetError, _NOT_A_MAPPING)
         return "probe set"
     if "method" in data or "steady-state-hypothesis" in data:
-        experiment_from_document(document, plan)
+        if experiment_from_document(document, plan).plain:
+            return "experiment; runs as a plain experiment; nothing is measured against the plan"
         return "experiment"
     if "components" in data and "regions" in data:
         plan_from_document(document)

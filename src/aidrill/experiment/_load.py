@@ -22,9 +22,17 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LoadedExperiment:
+    """A validated experiment; ``extension`` is None for a plain Chaos Toolkit
+    experiment (it runs with rollbacks always, redaction and evidence, and nothing is
+    measured against the plan)."""
+
     path: Path
     raw: dict[str, Any]
-    extension: AidrillExtension
+    extension: AidrillExtension | None
+
+    @property
+    def plain(self) -> bool:
+        return self.extension is None
 
     @property
     def title(self) -> str:
@@ -68,13 +76,7 @@ def experiment_from_document(document: Document, plan: Plan | None = None) -> Lo
     _ensure_valid_for_chaoslib(document, raw)
     found = find_aidrill_extension(raw)
     if found is None:
-        raise ExperimentError(
-            "add an aidrill extension (extensions: [{name: aidrill, ...}]) "
-            "naming the components it measures",
-            file=document.path,
-            line=document.line_of(("extensions",)),
-            field="extensions",
-        )
+        return LoadedExperiment(document.path, raw, None)
     index, body = found
     try:
         extension = AidrillExtension.model_validate(body)

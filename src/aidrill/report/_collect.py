@@ -121,14 +121,16 @@ def collect_runs(runs_dir: Path) -> list[RunRecord]:
 
 def _read_entry(entry: Path) -> RunRecord | None:
     mode = entry.lstat().st_mode
+    name = entry.name if stat.S_ISDIR(mode) else entry.stem
     if stat.S_ISLNK(mode):
-        return _broken(entry, f"a symbolic link to {os.readlink(entry)}: not followed", [])
+        why = f"a symbolic link to {os.readlink(entry)}: not followed"
+        return _broken(entry, why, [], run_id=name)
     if stat.S_ISDIR(mode):
         return _read_run_dir(entry)
     if entry.suffix != ".json":
         return None
     if not stat.S_ISREG(mode):
-        return _broken(entry, "not a regular file: not read", [])
+        return _broken(entry, "not a regular file: not read", [], run_id=name)
     return _read_loose_journal(entry)
 
 

@@ -29,18 +29,17 @@ from aidrill.plan import Plan, plan_from_document
 logger = logging.getLogger(__name__)
 
 
-def read_run_inputs(run_dir: Path) -> tuple[Plan, AidrillExtension, str]:
-    """The plan snapshot, the aidrill extension and the title a run directory holds."""
+def read_run_inputs(run_dir: Path) -> tuple[Plan, AidrillExtension | None, str]:
+    """The plan snapshot, the aidrill extension (None: a plain experiment) and the title
+    a run directory holds."""
     plan = plan_from_document(read_document(run_dir / evidence.PLAN_FILE))
     try:
         experiment = yaml.safe_load((run_dir / evidence.EXPERIMENT_FILE).read_text("utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise EvidenceError(f"cannot read the experiment copy: {exc}", file=run_dir) from exc
     found = find_aidrill_extension(experiment or {})
-    if found is None:
-        raise EvidenceError("the experiment copy has no aidrill extension", file=run_dir)
-    extension = AidrillExtension.model_validate(found[1])
-    return plan, extension, str(experiment.get("title", run_dir.name))
+    extension = AidrillExtension.model_validate(found[1]) if found else None
+    return plan, extension, str((experiment or {}).get("title", run_dir.name))
 
 
 def write_run_result(
@@ -50,9 +49,10 @@ def write_run_result(
     plan, extension, title = read_run_inputs(run_dir)
     events = evidence.read_events(run_dir)
     buckets = evidence.read_timeline(run_dir)
-    sustain = extension.sustain or plan.slo.sustain
+    sustain = (extension.sustain if extension else None) or plan.slo.sustain
     tiers = read_tier_evidence(run_dir, plan)
-    evaluation = evaluate_run(plan, extension.components, events, buckets, sustain, tiers)
+    components = extension.components if extension else []
+    evaluation = evaluate_run(plan, components, events, buckets, sustain, tiers)
     started = next((e.time for e in events if e.kind == "run_started"), None)
     interruptions = [
         {"time": iso(e.time), "signal": e.data.get("signal"), "reason": e.data.get("reason")}
@@ -64,8 +64,9 @@ def write_run_result(
         "schema": RESULT_SCHEMA,
         "run_id": run_dir.name,
         "experiment": title,
-        "test_type": extension.test_type,
-        "target": extension.target,
+        "test_type": extension.test_type if extension else "chaos",
+        "target": extension.target if extension else None,
+        "plain": extension is None,
         "system": plan.system,
         "status": status,
         "deviated": deviated,
@@ -82,7 +83,7 @@ def write_run_result(
         "components": [c.to_record() for c in evaluation.components],
         "summary": evaluation.counts(),
         "ground_truth": {
-            "source": extension.target,
+            "source": extension.target if extension else None,
             "rto_seconds": None
             if evaluation.ground_truth_rto is None
             else round(evaluation.ground_truth_rto, 3),

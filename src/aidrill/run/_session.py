@@ -15,7 +15,7 @@ import yaml
 
 from aidrill import _evidence as evidence
 from aidrill._redact import collect_secret_values, redact, redact_text
-from aidrill.errors import DrillError, ExperimentError, RefusedError, TargetNotNominalError
+from aidrill.errors import DrillError, RefusedError, TargetNotNominalError
 from aidrill.experiment import AidrillExtension, find_aidrill_extension
 from aidrill.experiment._blast import check_blast_radius, declared_scope
 from aidrill.lab import LabClient, default_state_dir
@@ -30,6 +30,7 @@ from aidrill.targets import Target, target_for
 
 logger = logging.getLogger(__name__)
 _OBSERVE_BEFORE = 10.0
+PLAIN_NOTE = "runs as a plain experiment; nothing is measured against the plan"
 
 
 class RedactingFilter(logging.Filter):
@@ -56,13 +57,20 @@ class DrillSession:
         heal: bool = False,
     ) -> None:
         found = find_aidrill_extension(experiment)
-        if found is None:
-            raise ExperimentError("the experiment has no aidrill extension")
-        self.extension = AidrillExtension.model_validate(found[1])
+        # Without aidrill settings an experiment runs plain: rollbacks always, redaction
+        # and evidence, but no load, target checks or measurement against the plan.
+        self.extension = AidrillExtension.model_validate(found[1]) if found else None
         self.plan_path = Path(plan or os.environ.get("AIDRILL_PLAN") or DEFAULT_PLAN_PATH)
         self.plan: Plan = load_plan(self.plan_path)
-        faults = check_blast_radius(experiment, self.plan, self.extension.full_outage)
-        self.planned_faults = [fault.name for fault in faults]
+        if self.extension is not None:
+            faults = check_blast_radius(experiment, self.plan, self.extension.full_outage)
+            self.planned_faults = [fault.name for fault in faults]
+        else:
+            self.planned_faults = [
+                str(a.get("name"))
+                for a in experiment.get("method") or []
+                if isinstance(a, dict) and a.get("type") == "action"
+            ]
         self.heal = heal
         self.target: Target | None = None
         self._fault_started: dict[str, float] = {}
@@ -118,7 +126,7 @@ class DrillSession:
                 stack.extend(node.values())
             elif isinstance(node, str) and len(node) >= 4:
                 values.add(node)
-        for key in self.extension.secret_configuration:
+        for key in self.extension.secret_configuration if self.extension else ():
             value = (self.configuration or {}).get(key)
             if value is not None and len(str(value)) >= 4:
                 values.add(str(value))
@@ -182,6 +190,9 @@ class DrillSession:
 
     # -- before the steady state: pre-flight, then the load ------------------------------
     def begin(self) -> None:
+        if self.extension is None:
+            self.events.append("plain_run", note=PLAIN_NOTE)
+            return
         self.preflight()
         self.start_load()
         self._observe_before()
@@ -189,6 +200,7 @@ class DrillSession:
     def _observe_before(self) -> None:
         """Let canaries and probes record before the steady state is checked: an RPO
         reaches back only as far as the observation does."""
+        assert self.extension is not None
         seconds = self.extension.observe_before
         if seconds is None:
             stateful = [self.plan.component(name) for name in self.extension.components]
@@ -199,6 +211,7 @@ class DrillSession:
 
     def preflight(self) -> None:
         """Refuse to drill a target that is not nominal; with ``heal``, reset it first."""
+        assert self.extension is not None
         self.target = target_for(self.extension.target, self.plan, self.state_dir)
         problems = self.target.problems()
         self.events.append("preflight", problems=problems)
@@ -212,6 +225,7 @@ class DrillSession:
             raise TargetNotNominalError(problems, healed=self.heal)
 
     def start_load(self) -> None:
+        assert self.extension is not None
         if self.extension.target != "lab":
             raise DrillError(f"target {self.extension.target!r} has no load endpoint yet")
         lab = LabClient(self.state_dir)
@@ -274,6 +288,8 @@ class DrillSession:
 
     def _ensure_one_region_at_a_time(self, activity: dict[str, Any]) -> None:
         """At injection: no serving fault in a second region unless a full outage is declared."""
+        if self.extension is None:
+            return
         if self.extension.full_outage or self.plan.blast_radius.allow_both_regions:
             return
         region = ((activity.get("provider") or {}).get("arguments") or {}).get("region")
@@ -449,7 +465,7 @@ class DrillSession:
             self.events.append("load_stopped", exit_code=code)
 
     def _collect_ground_truth(self) -> None:
-        if self.extension.target != "lab":
+        if self.extension is None or self.extension.target != "lab":
             return
         try:
             records = LabClient(self.state_dir).ground_truth(since=self.started)
