@@ -38,7 +38,7 @@ def test_recovery_is_the_start_of_the_first_sustained_healthy_run() -> None:
     assert m.t_first_success == T0 + 8
     assert m.t_recovered == T0 + 11
     assert m.rto == pytest.approx(11 - 5.2)
-    assert m.detection_delay == 0
+    assert m.detection_delay == pytest.approx(0.8), "seen once the bucket [5, 6) closed"
 
 
 def test_no_unhealthy_bucket_means_rto_zero_and_no_impact() -> None:
@@ -48,9 +48,10 @@ def test_no_unhealthy_bucket_means_rto_zero_and_no_impact() -> None:
     assert judge_rto(20, m).status == "met"
 
 
-def test_detection_delay_counts_from_injection_to_first_unhealthy_bucket() -> None:
+def test_detection_delay_counts_from_injection_to_the_end_of_the_first_unhealthy_bucket() -> None:
     m = measure_recovery(series("hhhhhhhxx" + "h" * 12), T0 + 4.5, T0 + 30, RULE, sustain=10)
-    assert m.detection_delay == pytest.approx(2.5)
+    assert m.detection_delay == pytest.approx(3.5)
+    assert m.t_first_unhealthy == T0 + 7
 
 
 def test_never_recovering_inside_the_window_is_not_recovered() -> None:
@@ -90,6 +91,38 @@ def test_verdicts() -> None:
     assert inconclusive.status == "inconclusive"
     assert "no GPU capacity in region b" in inconclusive.reason
     assert judge_rto(5, None).status == "not measured"
+
+
+@pytest.mark.parametrize(
+    ("window", "target", "sustain", "status"),
+    [
+        (30, 20, 10, "missed"),  # window = target + sustain: a recovery by 20 s shows
+        (29.9, 20, 10, "inconclusive"),  # just short of it: not shown, not proven missed
+        (25, 20, 10, "inconclusive"),  # the no-capacity drill's old window
+        (25, 25, 0, "missed"),  # no sustain: the window itself is the range
+        (60, 20, 10, "missed"),
+    ],
+)
+def test_missed_needs_a_window_that_reaches_target_plus_sustain(
+    window: float, target: float, sustain: float, status: str
+) -> None:
+    lost = measure_recovery(series("x" * 70), T0, T0 + window, RULE, sustain=sustain)
+    assert lost.provable_until == pytest.approx(max(0.0, window - sustain))
+    verdict = judge_rto(target, lost)
+    assert verdict.status == status, verdict.reason
+    if status == "inconclusive":
+        assert "short of the" in verdict.reason and "can confirm a recovery only up to" in (
+            verdict.reason
+        )
+
+
+def test_a_recovery_needs_its_sustain_inside_the_window_to_count() -> None:
+    # Recovers 18 s after the fault; with 10 s of sustain it is confirmed only at 28 s.
+    buckets = series("x" * 18 + "h" * 40)
+    short = measure_recovery(buckets, T0, T0 + 25, RULE, sustain=10)
+    assert not short.recovered and judge_rto(20, short).status == "inconclusive"
+    long = measure_recovery(buckets, T0, T0 + 30, RULE, sustain=10)
+    assert long.rto == 18 and judge_rto(20, long).status == "met"
 
 
 patterns = st.text(alphabet="hx.", min_size=1, max_size=60)

@@ -43,6 +43,36 @@ def format_duration(seconds: float) -> str:
     return "".join(parts)
 
 
+def format_seconds(seconds: float | None, resolution: float | None = None) -> str:
+    """How every report and verdict writes a duration: ``3.7 s``, ``20 s``, ``5 min``,
+    ``1 h 30 min``. Below 100 s, as many decimals as ``resolution`` supports (one at
+    1 s buckets, two at 100 ms); whole seconds when no resolution is given and the
+    value is whole. ``None`` reads as a dash."""
+    if seconds is None:
+        return "—"
+    if seconds == float("inf"):
+        return "∞"
+    if seconds < 100:
+        if resolution is None:
+            decimals = 0 if float(seconds).is_integer() else 1
+        else:
+            decimals = 1 if resolution >= 1 else 2 if resolution >= 0.01 else 3
+        return f"{seconds:.{decimals}f} s"
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]
+    parts.append(f"{secs} s" if secs else "")
+    return " ".join(p for p in parts if p)
+
+
+def format_measured(seconds: float | None, resolution: float) -> str:
+    """A measured figure with the resolution it was measured at: ``3.7 s (1 s buckets)``."""
+    if seconds is None:
+        return "—"
+    return f"{format_seconds(seconds, resolution)} ({format_seconds(resolution)} buckets)"
+
+
 Duration = Annotated[
     float,
     BeforeValidator(parse_duration),

@@ -30,6 +30,7 @@ def run_all(
     reports_dir: Path,
     state_dir: Path,
     heal: bool = False,
+    participants: list[dict[str, str]] | None = None,
 ) -> list[RunOutcome]:
     """Run each experiment in turn; with ``heal``, each starts from a nominal target."""
     if any(e.extension is not None and e.extension.target == "lab" for e in experiments):

@@ -6,6 +6,7 @@ import click
 
 from aidrill.cli._common import configure_logging
 from aidrill.cli.demo import demo
+from aidrill.cli.keygen import keygen
 from aidrill.cli.lab import lab
 from aidrill.cli.report import report
 from aidrill.cli.run import run
@@ -23,6 +24,7 @@ def cli(verbose: bool) -> None:
 
 
 cli.add_command(demo)
+cli.add_command(keygen)
 cli.add_command(lab)
 cli.add_command(run)
 cli.add_command(report)

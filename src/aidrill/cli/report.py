@@ -9,10 +9,24 @@ import click
 
 from aidrill.cli._common import console, plan_option, reports_errors
 from aidrill.plan import load_plan
-from aidrill.report import FORMATS, Quarter, write_quarterly_report
+from aidrill.report import (
+    FORMATS,
+    Quarter,
+    add_signoff,
+    reseal_manifest,
+    sign_manifest,
+    write_quarterly_report,
+)
+
+sign_key_option = click.option(
+    "--sign-key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="AIDRILL_SIGNING_KEY",
+    help="Ed25519 private key (from `aidrill keygen`) to sign manifest.json with.",
+)
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--quarter", help="Quarter such as 2026-Q4 (default: the current one, UTC).")
 @click.option(
     "--runs",
@@ -50,8 +64,11 @@ from aidrill.report import FORMATS, Quarter, write_quarterly_report
     show_default=True,
 )
 @plan_option
+@sign_key_option
+@click.pass_context
 @reports_errors
 def report(
+    context: click.Context,
     quarter: str | None,
     runs_dir: Path,
     out_dir: Path | None,
@@ -59,8 +76,12 @@ def report(
     tabletops_dir: Path,
     findings_path: Path,
     plan_path: Path,
+    sign_key: Path | None,
 ) -> None:
-    """Write the quarterly report: HTML, PDF, JSON, JUnit and Markdown, plus a manifest."""
+    """Write the quarterly report: HTML, PDF, JSON, JUnit and Markdown, plus a manifest
+    (signed with --sign-key). `aidrill report sign DIR` records a sign-off."""
+    if context.invoked_subcommand is not None:
+        return
     which = Quarter.parse(quarter) if quarter else Quarter.current()
     out = out_dir or Path("reports") / str(which)
     plan = load_plan(plan_path)
@@ -88,3 +109,31 @@ def report(
         f"report written to {out} in {time.perf_counter() - started:.1f}s "
         f"(evidence hash {result.evidence_hash[:16]}…)"
     )
+    if sign_key is not None:
+        console.print(f"manifest.json signed by key {sign_manifest(out, sign_key)}")
+
+
+@report.command("sign")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--by", "by", required=True, help="Who signs off (a person, not a team).")
+@click.option("--role", required=True, help="Their role, e.g. 'DR plan owner' or 'auditor'.")
+@click.option(
+    "--statement",
+    default="I have reviewed this report and its evidence and accept it.",
+    show_default=True,
+)
+@sign_key_option
+@reports_errors
+def sign(directory: Path, by: str, role: str, statement: str, sign_key: Path | None) -> None:
+    """Record a sign-off on a report folder; the manifest is resealed to cover it."""
+    record = add_signoff(directory, by, role, statement)
+    reseal_manifest(directory)
+    console.print(f"signed off by {record['by']} ({record['role']}) at {record['at']}")
+    if sign_key is not None:
+        console.print(f"manifest.json signed by key {sign_manifest(directory, sign_key)}")
+    elif (directory / "manifest.sig.json").exists():
+        (directory / "manifest.sig.json").unlink()
+        console.print(
+            "the earlier signature no longer matches the resealed manifest and was removed: "
+            "sign again with --sign-key"
+        )

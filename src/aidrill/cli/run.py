@@ -13,6 +13,8 @@ from aidrill.cli._common import (
     state_dir_option,
 )
 from aidrill.cli._runs import load_all, run_all
+from aidrill.errors import InputError
+from aidrill.experiment import Participant
 from aidrill.report import write_index
 
 
@@ -27,6 +29,13 @@ from aidrill.report import write_index
     help="Reset a target that is not nominal before each run (recorded in the evidence) "
     "instead of refusing to run.",
 )
+@click.option(
+    "--participant",
+    "participants",
+    multiple=True,
+    metavar="NAME:ROLE",
+    help="Someone taking part, kept in the evidence (repeat for each person).",
+)
 @reports_errors
 def run(
     experiments: tuple[Path, ...],
@@ -34,6 +43,7 @@ def run(
     reports_dir: Path,
     state_dir: Path,
     heal: bool,
+    participants: tuple[str, ...],
 ) -> None:
     """Run experiments under load against the running lab and measure recovery.
 
@@ -45,7 +55,15 @@ def run(
       3  a run was invalid: the target was not nominal before it (pre-flight), a
          fault was not injected, or a rollback failed; it measured nothing
     """
+    people = [_participant(text) for text in participants]
     _, loaded = load_all(list(experiments), plan_path)
-    outcomes = run_all(loaded, plan_path, reports_dir, state_dir, heal=heal)
+    outcomes = run_all(loaded, plan_path, reports_dir, state_dir, heal=heal, participants=people)
     write_index(reports_dir)
     raise SystemExit(max(outcome.exit_code for outcome in outcomes))
+
+
+def _participant(text: str) -> dict[str, str]:
+    try:
+        return Participant.parse(text).model_dump()
+    except ValueError as exc:
+        raise InputError(str(exc), field="--participant") from None

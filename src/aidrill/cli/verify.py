@@ -7,15 +7,23 @@ from pathlib import Path
 import click
 
 from aidrill.cli._common import console, errors, reports_errors
-from aidrill.report import verify_manifest
+from aidrill.report import check_signature, read_signoffs, verify_manifest
 
 
 @click.command()
 @click.argument("directory", type=click.Path(path_type=Path))
+@click.option(
+    "--key",
+    "public_key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Public key (.pub from `aidrill keygen`): also check manifest.json's signature.",
+)
 @reports_errors
-def verify(directory: Path) -> None:
-    """Exit 0 when every file matches manifest.json; 1 naming every change otherwise."""
+def verify(directory: Path, public_key: Path | None) -> None:
+    """Exit 0 when every file matches manifest.json (and, with --key, its signature
+    holds); 1 naming every change otherwise."""
     result = verify_manifest(directory)
+    signature = check_signature(directory, public_key) if public_key is not None else None
     for name in result.changed:
         errors.print(f"changed: {name}", soft_wrap=True)
     for name in result.missing:
@@ -30,6 +38,13 @@ def verify(directory: Path) -> None:
         console.print(f"note: the run held a link, recorded and not copied: {name}")
     for name in result.redacted:
         console.print(f"note: {name} is a redacted copy; the manifest keeps the original's hash")
-    if not result.ok:
+    for signoff in read_signoffs(directory):
+        console.print(
+            f"signed off by {signoff.get('by')} ({signoff.get('role')}) at {signoff.get('at')}: "
+            f"{signoff.get('statement')}"
+        )
+    if signature is not None:
+        (console if signature.ok else errors).print(f"signature: {signature.detail}")
+    if not result.ok or (signature is not None and not signature.ok):
         raise SystemExit(1)
     console.print(f"verified: every file in {directory} matches manifest.json")

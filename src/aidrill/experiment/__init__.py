@@ -1,6 +1,14 @@
 """Experiments: Chaos Toolkit files plus aidrill's extension, validated before a run."""
 
-from aidrill.experiment._extension import AidrillExtension, LoadSettings
+from aidrill.experiment._blast import (
+    PlannedFault,
+    check_blast_radius,
+    declared_scope,
+    describe_fault,
+    describe_limits,
+    planned_faults,
+)
+from aidrill.experiment._extension import AidrillExtension, LoadSettings, Participant
 from aidrill.experiment._load import (
     CONTROL_MODULE,
     LoadedExperiment,
@@ -14,7 +22,14 @@ __all__ = [
     "AidrillExtension",
     "LoadSettings",
     "LoadedExperiment",
+    "Participant",
+    "PlannedFault",
+    "check_blast_radius",
+    "declared_scope",
+    "describe_fault",
+    "describe_limits",
     "experiment_from_document",
     "find_aidrill_extension",
     "load_experiment",
+    "planned_faults",
 ]

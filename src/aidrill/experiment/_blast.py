@@ -145,3 +145,44 @@ def _node_fraction(fault: PlannedFault, plan: Plan, file: str | None) -> float |
             )
         return float(value) / size
     return None
+
+
+_TOUCHES = {
+    "region": "all of {region}: its GPU nodes, its load balancer and every data tier",
+    "gpu-nodes": "{share} of {region}'s GPU nodes",
+    "gpu-capacity": "{region}'s free GPU capacity (no running node is touched)",
+    "feature-store": "the feature store in {region}",
+    "replication": "cross-region replication out of {region} (data waits, nothing is removed)",
+    "vector-index": "the vector index of {region}",
+    "model-artifacts": "the live model artifact in {region}'s store",
+    "storage": "{region}'s artifact store, slowed (nothing is removed)",
+    "recovery": "a recovery step in {region} (takes nothing away)",
+}
+
+
+def describe_fault(fault: PlannedFault, plan: Plan) -> str:
+    """What a fault really touches, in words an auditor reads on the report."""
+    share = "some"
+    fraction = fault.arguments.get("fraction")
+    count = fault.arguments.get("count")
+    size = plan.lab.nodes_per_region
+    if isinstance(fraction, int | float) and not isinstance(fraction, bool):
+        share = f"{fraction:.0%} ({max(1, round(size * fraction))} of {size})"
+    elif isinstance(count, int) and not isinstance(count, bool):
+        share = f"{count / size:.0%} ({count} of {size})"
+    return f"{fault.name}: " + _TOUCHES[fault.scope.kind].format(region=fault.region, share=share)
+
+
+def describe_limits(plan: Plan, full_outage: bool) -> str:
+    limits = plan.blast_radius
+    both = (
+        "allowed: the experiment declares full-outage"
+        if full_outage
+        else "allowed by the plan"
+        if limits.allow_both_regions
+        else "refused (full-outage not declared)"
+    )
+    return (
+        f"plan limits: at most {limits.max_gpu_node_fraction:.0%} of a region's GPU nodes in "
+        f"one run; a whole region only through a region fault; both regions at once {both}"
+    )

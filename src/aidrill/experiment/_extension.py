@@ -29,6 +29,22 @@ class LoadSettings(BaseModel):
     request_timeout: Duration = 2.0
 
 
+class Participant(BaseModel):
+    """A person in a drill, by name, in a role (runs it, observes it, approves it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1)
+    role: str = Field(min_length=1)
+
+    @classmethod
+    def parse(cls, text: str) -> Participant:
+        """``"Ada Lovelace:incident commander"``."""
+        name, _, role = text.partition(":")
+        if not name.strip() or not role.strip():
+            raise ValueError(f"expected NAME:ROLE, got {text!r}")
+        return cls(name=name.strip(), role=role.strip())
+
+
 class AidrillExtension(BaseModel):
     """Which components a run measures, under what load and for how long."""
 
@@ -49,4 +65,5 @@ class AidrillExtension(BaseModel):
     observe_before: Duration | None = Field(default=None, alias="observe-before")
     # Blast radius of the experiment's own actions, by action name.
     scopes: dict[str, DeclaredScope] = {}
+    participants: list[Participant] = []
     secret_configuration: list[str] = Field(default=[], alias="secret-configuration")

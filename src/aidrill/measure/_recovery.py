@@ -41,6 +41,8 @@ class RecoveryMeasurement:
     t_first_unhealthy: float | None
     t_first_success: float | None
     t_recovered: float | None
+    t_detected: float | None = None  # the end of the first unhealthy bucket
+    resolution: float = 1.0  # bucket width: the precision of every instant here
 
     @property
     def impact(self) -> bool:
@@ -59,13 +61,21 @@ class RecoveryMeasurement:
 
     @property
     def detection_delay(self) -> float | None:
-        if self.t_first_unhealthy is None:
+        """From the fault to the moment the evidence showed the impact: the end of the
+        first unhealthy bucket (a bucket is known once it closes)."""
+        if self.t_detected is None:
             return None
-        return max(0.0, self.t_first_unhealthy - self.t_fault)
+        return max(0.0, self.t_detected - self.t_fault)
 
     @property
     def window(self) -> float:
         return max(0.0, self.window_end - self.t_fault)
+
+    @property
+    def provable_until(self) -> float:
+        """The latest RTO this window could confirm: a recovery must hold for
+        ``sustain`` inside the window to count."""
+        return max(0.0, self.window - self.sustain)
 
 
 def measure_recovery(
@@ -85,8 +95,11 @@ def measure_recovery(
         (b for b in buckets if b.end > t_fault and b.start < window_end), key=lambda b: b.start
     )
     first_bad = next((i for i, b in enumerate(observed) if not is_healthy(b, rule)), None)
+    resolution = observed[0].width if observed else 1.0
     if first_bad is None:
-        return RecoveryMeasurement(t_fault, window_end, sustain, None, None, t_fault)
+        return RecoveryMeasurement(
+            t_fault, window_end, sustain, None, None, t_fault, resolution=resolution
+        )
     after = observed[first_bad:]
     first_success = next((b.start for b in after if is_healthy(b, rule)), None)
     return RecoveryMeasurement(
@@ -96,6 +109,8 @@ def measure_recovery(
         t_first_unhealthy=max(t_fault, observed[first_bad].start),
         t_first_success=first_success,
         t_recovered=_start_of_sustained_run(after, rule, sustain, window_end),
+        t_detected=observed[first_bad].end,
+        resolution=resolution,
     )
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aidrill._durations import format_duration
+from aidrill._durations import format_seconds
 from aidrill.measure._records import Bucket
 from aidrill.measure._verdict import Verdict
 
@@ -122,7 +122,7 @@ def feature_store_rpo(
     )
     return RpoMeasurement(
         seconds,
-        f"{len(lost)} acknowledged canary writes lost, spanning {format_duration(seconds)}",
+        f"{len(lost)} acknowledged canary writes lost, spanning {format_seconds(seconds)}",
         detail,
     )
 
@@ -153,7 +153,7 @@ def vector_canary_rpo(
         return RpoMeasurement(
             seconds,
             f"none of the {len(before)} canary vectors acknowledged before the fault is "
-            f"served: at least {format_duration(seconds)} of data lost",
+            f"served: at least {format_seconds(seconds)} of data lost",
             detail,
             at_least=True,
         )
@@ -163,7 +163,7 @@ def vector_canary_rpo(
     return RpoMeasurement(
         seconds,
         f"the newest canary vector served after the fault was acknowledged "
-        f"{format_duration(seconds)} before it; {detail['lost']} acknowledged canary "
+        f"{format_seconds(seconds)} before it; {detail['lost']} acknowledged canary "
         "vectors lost",
         detail,
     )
@@ -207,14 +207,14 @@ def pipeline_rpo(samples: Iterable[Sample], job: str, t_fault: float) -> RpoMeas
         return RpoMeasurement(
             seconds,
             f"resumed from step {step}, reached before the run began observing: at least "
-            f"{format_duration(seconds)} of work lost",
+            f"{format_seconds(seconds)} of work lost",
             {"resumed_from_step": step, "observed_from": series[0].time},
             at_least=True,
         )
     seconds = max(0.0, t_fault - min(seen))
     return RpoMeasurement(
         seconds,
-        f"resumed from step {step}, first observed {format_duration(seconds)} before the fault",
+        f"resumed from step {step}, first observed {format_seconds(seconds)} before the fault",
         {"resumed_from_step": step, "step_first_observed_at": min(seen), "region":
          resumed.data.get("region")},
     )  # fmt: skip
@@ -251,7 +251,7 @@ def artifact_rpo(
     if lost:
         reason = f"{len(lost)} artifact versions lost"
     elif age:
-        reason = f"0 versions lost; the DR region's newest version is {format_duration(age)} old"
+        reason = f"0 versions lost; the DR region's newest version is {format_seconds(age)} old"
     else:
         reason = "0 versions lost; the DR region holds the newest version"
     # A lost version is lost for good: no window of time makes up for it.
@@ -265,10 +265,10 @@ def judge_rpo(target: float | None, measurement: RpoMeasurement | None) -> Verdi
     if measurement is None or measurement.seconds is None:
         why = measurement.reason if measurement else "this run recorded no RPO evidence"
         return Verdict("not measured", f"RPO not measured: {why}")
-    goal = format_duration(target)
+    goal = format_seconds(target)
     if measurement.seconds == float("inf"):
         return Verdict("missed", f"RPO missed: {measurement.reason}")
-    achieved = format_duration(measurement.seconds)
+    achieved = format_seconds(measurement.seconds)
     if measurement.at_least and measurement.seconds <= target:
         return Verdict(
             "inconclusive",

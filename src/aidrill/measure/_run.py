@@ -54,6 +54,7 @@ class ComponentResult:
     rpo_verdict: Verdict | None = None
     episodes: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    resolution: float = 1.0  # the bucket width the series was measured at
 
     def to_record(self) -> dict[str, Any]:
         m = self.measurement
@@ -68,7 +69,10 @@ class ComponentResult:
                 "first_success": iso(m.t_first_success),
                 "recovered_at": iso(m.t_recovered),
                 "observation_window_seconds": _round(m.window),
+                "provable_until_seconds": _round(m.provable_until),
                 "sustain_seconds": m.sustain,
+                "detected_at": iso(m.t_detected),
+                "resolution_seconds": self.resolution,
                 "fault_at": iso(m.t_fault),
             }
             if self.episodes:
@@ -226,6 +230,7 @@ def _evaluate_component(
         cause,
         episodes=episodes,
         extra=extra,
+        resolution=buckets[0].width,
     )
 
 
@@ -262,6 +267,7 @@ def _episodes(
                 "rto_seconds": _round(m.rto),
                 "recovered": m.recovered,
                 "observation_window_seconds": _round(m.window),
+                "provable_until_seconds": _round(m.provable_until),
             }
         )
     return found
@@ -304,6 +310,7 @@ def _with_rpo(
         rpo_verdict=rpo_verdict,
         episodes=result.episodes,
         extra=result.extra,
+        resolution=result.resolution,
     )
 
 

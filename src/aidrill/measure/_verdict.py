@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from aidrill._durations import format_duration
+from aidrill._durations import format_seconds
 from aidrill.measure._recovery import RecoveryMeasurement
 
 VerdictStatus = Literal["met", "missed", "inconclusive", "not measured"]
@@ -22,29 +22,35 @@ def judge_rto(
 ) -> Verdict:
     """Compare an achieved RTO with its target.
 
-    Not recovered counts as *missed* only when the observation window was at least as
-    long as the target; a shorter window cannot prove the target was missed.
-    ``cause`` is what the evidence says stood in the way of recovery, if anything.
+    A recovery counts only once it has held for ``sustain`` inside the window, so the
+    window can confirm recoveries up to ``window - sustain`` (the provable range). Not
+    recovered is *missed* only when that range reaches the target (window >= target +
+    sustain): a recovery by the target would have been seen. Otherwise it is
+    *inconclusive*. ``cause`` is what the evidence says stood in the way, if anything.
     """
     if measurement is None:
         return Verdict("not measured", "this run produced no series for this component")
-    goal = format_duration(target)
+    goal = format_seconds(target)
     if not measurement.impact:
-        return Verdict("met", f"no user-visible impact; RTO 0s against a target of {goal}")
+        return Verdict("met", f"no user-visible impact; RTO 0 s against a target of {goal}")
     rto = measurement.rto
     if rto is not None:
-        achieved = format_duration(rto)
+        achieved = format_seconds(rto, measurement.resolution)
         if rto <= target:
             return Verdict("met", f"recovered in {achieved}, within the {goal} target")
         return Verdict("missed", f"recovered in {achieved}, over the {goal} target")
-    window = format_duration(measurement.window)
+    window = format_seconds(measurement.window)
+    provable = format_seconds(measurement.provable_until)
     why = f" ({cause})" if cause else ""
-    if measurement.window >= target:
+    if measurement.provable_until >= target - 1e-9:
         return Verdict(
-            "missed", f"not recovered within the {window} observation window{why}; target {goal}"
+            "missed",
+            f"not recovered within the {window} observation window{why}; a recovery by "
+            f"the {goal} target would have been confirmed (the window proves up to {provable})",
         )
     return Verdict(
         "inconclusive",
-        f"not recovered within the {window} observation window{why}, shorter than the "
-        f"{goal} target",
+        f"not shown within the {window} observation window{why}: it can confirm a recovery "
+        f"only up to {provable} ({window} less the sustain of "
+        f"{format_seconds(measurement.sustain)}), short of the {goal} target",
     )

@@ -1,15 +1,41 @@
 """Reports: pages built from evidence files only, never from live systems."""
 
+from pathlib import Path
+
 from aidrill.report._build import write_quarterly_report
 from aidrill.report._collect import RunRecord, collect_runs
 from aidrill.report._findings import FindingsError, load_findings
 from aidrill.report._index import write_index
 from aidrill.report._journal import Journal, JournalError, load_journal, looks_like_journal
-from aidrill.report._manifest import Verification, verify_manifest, write_manifest
+from aidrill.report._manifest import (
+    Verification,
+    generator_record,
+    notes_of,
+    verify_manifest,
+    write_manifest,
+)
 from aidrill.report._quarter import Quarter
 from aidrill.report._render import FORMATS
 from aidrill.report._run_page import render_run_page, write_run_report
+from aidrill.report._signing import (
+    SignatureCheck,
+    add_signoff,
+    check_signature,
+    generate_key_pair,
+    read_signoffs,
+    sign_manifest,
+)
 from aidrill.report._tabletop import Tabletop, TabletopError, load_tabletop, write_template
+
+
+def reseal_manifest(folder: Path) -> None:
+    """Rewrite a report folder's manifest (after a sign-off was added), keeping its notes
+    and its generator record."""
+    import json
+
+    previous = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    write_manifest(folder, notes_of(folder), previous.get("generator") or generator_record())
+
 
 __all__ = [
     "FORMATS",
@@ -18,15 +44,22 @@ __all__ = [
     "JournalError",
     "Quarter",
     "RunRecord",
+    "SignatureCheck",
     "Tabletop",
     "TabletopError",
     "Verification",
+    "add_signoff",
+    "check_signature",
     "collect_runs",
+    "generate_key_pair",
     "load_findings",
     "load_journal",
     "load_tabletop",
     "looks_like_journal",
+    "read_signoffs",
     "render_run_page",
+    "reseal_manifest",
+    "sign_manifest",
     "verify_manifest",
     "write_index",
     "write_manifest",

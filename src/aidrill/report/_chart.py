@@ -54,7 +54,10 @@ def timeline_svg(
     for name in ("p50", "p95", "p99"):
         values = [_ms(getattr(b, name)) for b in buckets]
         latency.plot(xs, values, label=name, color=_COLORS[name], linewidth=1.3)
-    latency.axhline(slo_p95 * 1000, color="#868e96", linestyle=":", linewidth=1, label="SLO p95")
+    latency.axhline(
+        slo_p95 * 1000, color="#495057", linestyle=":", linewidth=1,
+        label=f"SLO p95 ({slo_p95 * 1000:.0f} ms)",
+    )  # fmt: skip
     latency.set_ylabel("latency (ms)")
     errors = [(b.failures / b.requests) if b.requests else None for b in buckets]
     quality = [b.quality for b in buckets]
@@ -84,7 +87,7 @@ def timeline_svg(
     for axis in axes:
         if t_fault is not None:
             end = (window_end if window_end is not None else buckets[-1].end) - origin
-            axis.axvspan(0, end, color=_COLORS["fault"], label="fault window")
+            axis.axvspan(0, end, color=_COLORS["fault"], label="fault → rollback")
         if t_recovered is not None:
             axis.axvline(
                 t_recovered - origin,
@@ -94,7 +97,7 @@ def timeline_svg(
                 label="recovered",
             )
         axis.grid(alpha=0.3)
-        axis.legend(loc="upper right", fontsize=7, ncols=3)
+        axis.legend(loc="upper right", fontsize=8, ncols=3)
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg")
     plt.close(figure)
@@ -156,7 +159,7 @@ def trend_svg(trend: dict[str, list[tuple[str, float | None]]], targets: dict[st
         axis.axhline(targets[name], color=color, linestyle=":", linewidth=1, label=f"{name} target")
     axis.set_ylabel("achieved RTO (s)")
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=7, loc="upper left", ncols=2)
+    axis.legend(fontsize=8, loc="upper left", ncols=2)
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg")
     plt.close(figure)

@@ -23,7 +23,7 @@ class FindingsError(InputError):
 
 
 class ManualFinding(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     title: str = Field(min_length=1)
     severity: Severity
@@ -32,6 +32,9 @@ class ManualFinding(BaseModel):
     opened: dt.date
     component: str | None = None
     retest_run: str | None = None
+    root_cause: str | None = Field(default=None, alias="root-cause")
+    action: str | None = None
+    retest_plan: str | None = Field(default=None, alias="retest-plan")
 
 
 class FindingsFile(BaseModel):
@@ -52,6 +55,9 @@ class Finding:
     component: str | None
     status: Literal["open", "closed"]
     retest: str
+    root_cause: str = "not yet established by the owner"
+    action: str = "not yet decided by the owner"
+    retest_plan: str = "rerun the drill after the fix"
 
     @property
     def is_open(self) -> bool:
@@ -83,6 +89,7 @@ def gather_findings(
         if component["verdict"] == "missed"
     ]
     findings += [_from_invalid(run, past) for run in past if run.kind != "broken" and not run.valid]
+    findings += [_from_deviation(run, past) for run in past if run.valid and _deviated(run)]
     for path, tabletop in tabletops:
         if tabletop.date >= until.date():
             continue
@@ -118,6 +125,10 @@ def gather_findings(
                 opened=str(item.opened),
                 source="findings file",
                 component=item.component,
+                root_cause=item.root_cause or Finding.root_cause,
+                action=item.action or Finding.action,
+                retest_plan=item.retest_plan
+                or (f"rerun {item.retest_run}" if item.retest_run else Finding.retest_plan),
                 status="closed" if passed else "open",
                 retest=(
                     f"closed by passing retest {item.retest_run}"
@@ -151,9 +162,15 @@ def _from_missed(
         ),
         None,
     )
+    which = "RPO" if component.get("rpo_verdict") == "missed" else "RTO"
+    if component.get("rto_verdict") == "missed" and which == "RPO":
+        which = "RTO and RPO"
+    cause = component.get("cause")
     return Finding(
         id=f"RUN-{run.run_id}-{name}",
-        title=f"{name}: {component['explanation']}",
+        title=f"{name} missed its {which} target in the drill {run.title!r}",
+        root_cause=str(cause) if cause else Finding.root_cause,
+        retest_plan=f"rerun {run.title!r}; it closes when {name} is measured met in a valid run",
         severity="high",
         owner=owners.get(name, "unassigned"),
         due=str((started + dt.timedelta(days=30)).date()),
@@ -192,6 +209,41 @@ def _from_invalid(run: RunRecord, past: list[RunRecord]) -> Finding:
         component=None,
         status="closed" if retest else "open",
         retest=f"closed by valid rerun {retest.run_id}" if retest else "no valid rerun yet",
+    )
+
+
+def _deviated(run: RunRecord) -> bool:
+    return bool((run.result or {}).get("deviated") or (run.journal and run.journal.deviated))
+
+
+def _from_deviation(run: RunRecord, past: list[RunRecord]) -> Finding:
+    """A steady state that failed after the method is a weakness the drill found, whatever
+    the verdicts say; a later valid run of the same experiment that held closes it."""
+    started = run.started or dt.datetime.min.replace(tzinfo=dt.UTC)
+    retest = next(
+        (
+            later
+            for later in past
+            if later.valid
+            and later.started
+            and later.started > started
+            and later.title == run.title
+            and not _deviated(later)
+        ),
+        None,
+    )
+    deviations = (run.result or {}).get("deviations") or ["the steady state did not hold"]
+    return Finding(
+        id=f"DEV-{run.run_id}",
+        title=f"steady state did not hold after {run.title!r}: " + "; ".join(deviations),
+        severity="medium",
+        owner="DR plan owner",
+        due=str((started + dt.timedelta(days=30)).date()),
+        opened=str(started.date()),
+        source=f"run {run.run_id}",
+        component=None,
+        status="closed" if retest else "open",
+        retest=f"closed by rerun {retest.run_id}, which held" if retest else "no rerun that held",
     )
 
 

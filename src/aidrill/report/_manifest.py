@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import os
+import platform
 import stat
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +18,7 @@ from typing import Any
 from aidrill.errors import InputError
 
 MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig.json"  # signs the manifest, so the manifest cannot list it
 _CHAIN_SEED = hashlib.sha256(b"aidrill-manifest/1").hexdigest()
 
 
@@ -67,11 +71,47 @@ def files_under(root: Path, below: str | None = None) -> list[Path]:
     return [
         p
         for p in _walk(base)[0]
-        if p.name != MANIFEST and not (below is None and p.relative_to(root).parts[0] == "evidence")
+        if p.name not in (MANIFEST, SIGNATURE)
+        and not (below is None and p.relative_to(root).parts[0] == "evidence")
     ]
 
 
-def write_manifest(root: Path, notes: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def generator_record(generated_at: str | None = None) -> dict[str, Any]:
+    """Who made the report, with what, where and how: kept in the manifest."""
+    from aidrill import __version__
+
+    try:
+        operator = getpass.getuser()
+    except (KeyError, OSError):
+        operator = "unknown"
+    return {
+        "tool": "aidrill",
+        "version": __version__,
+        "operator": operator,
+        "host": platform.node(),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "generated_at": generated_at or datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def notes_of(root: Path) -> dict[str, dict[str, Any]]:
+    """The per-file notes (redacted copies, links not copied) of an existing manifest."""
+    manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    notes = {
+        e["path"]: {k: e[k] for k in ("redacted", "original_sha256") if k in e}
+        for e in manifest.get("files", [])
+        if e.get("redacted")
+    }
+    for link in manifest.get("links_not_copied") or []:
+        notes[link["path"]] = {"link": link["link"], "copied": False}
+    return notes
+
+
+def write_manifest(
+    root: Path,
+    notes: dict[str, dict[str, Any]] | None = None,
+    generator: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Evidence first (its head is the evidence hash), then the report's own files.
     Links found in a run (recorded in ``notes``, never copied) are listed apart."""
     evidence_entries, evidence_hash = hash_files(root, files_under(root, "evidence"), notes=notes)
@@ -89,6 +129,7 @@ def write_manifest(root: Path, notes: dict[str, dict[str, Any]] | None = None) -
         "chain[-1] = sha256('aidrill-manifest/1'); evidence files first",
         "evidence_hash": evidence_hash,
         "manifest_hash": head,
+        "generator": generator or generator_record(),
         "files": evidence_entries + output_entries,
         "links_not_copied": links,
     }
@@ -126,7 +167,9 @@ def verify_manifest(root: Path) -> Verification:
         raise InputError(f"unreadable manifest: {exc}", file=path) from exc
     recorded = {entry["path"]: entry for entry in entries}
     regular, other = _walk(root)
-    present = {p.relative_to(root).as_posix() for p in regular if p.name != MANIFEST}
+    present = {
+        p.relative_to(root).as_posix() for p in regular if p.name not in (MANIFEST, SIGNATURE)
+    }
     links = [
         f"{p.relative_to(root).as_posix()}"
         + (f" -> {os.readlink(p)}" if p.is_symlink() else " (not a regular file)")

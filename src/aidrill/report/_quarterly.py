@@ -8,8 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aidrill.experiment import find_aidrill_extension
-from aidrill.experiment._blast import PlannedFault, planned_faults
+from aidrill._durations import format_measured, format_seconds
+from aidrill.experiment import (
+    PlannedFault,
+    describe_fault,
+    describe_limits,
+    find_aidrill_extension,
+    planned_faults,
+)
 from aidrill.plan import Plan
 from aidrill.report._collect import RunRecord
 from aidrill.report._findings import Finding, ManualFinding, gather_findings
@@ -85,13 +91,14 @@ def build_report(
     cadence = _cadence(plan, valid, tabletops_in, components)
     owners = {c.name: c.owner or "unassigned" for c in plan.components}
     findings = gather_findings(runs, tabletops, manual, quarter.end, owners)
-    findings += _cadence_findings(quarter, components, cadence, owners)
+    now = dt.datetime.now(dt.UTC)
+    findings += _cadence_findings(quarter, components, cadence, owners, now.date())
     severity = {"critical": 0, "high": 1, "medium": 2, "low": 3}
     findings.sort(key=lambda f: (f.status != "open", severity.get(f.severity, 4), f.id))
     return QuarterlyReport(
         report_id=f"aidrill-{quarter}-{uuid.uuid4().hex[:8]}",
         quarter=quarter,
-        generated_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        generated_at=now.isoformat(timespec="seconds"),
         plan=plan,
         runs=[_run_section(record, plan) for record in in_quarter],
         tabletops=tabletops_in,
@@ -104,18 +111,19 @@ def build_report(
 
 
 def _component_summary(plan: Plan, runs: list[RunRecord]) -> list[dict[str, Any]]:
+    """Per component, over the valid runs given: status and the worst case, where a
+    run that never recovered is the worst and each episode counts on its own."""
     summary = []
     for component in plan.components:
         measured = [
-            (run, c)
+            c
             for run in runs
             for c in run.components
             if c["name"] == component.name and c["verdict"] != "not measured"
         ]
-        verdicts = [c["verdict"] for _, c in measured]
-        rtos = [c["achieved"].get("rto_seconds") for _, c in measured]
-        recovered = [v for v in rtos if v is not None]
-        rpos = [c["achieved"].get("rpo_seconds") for _, c in measured]
+        verdicts = [c["verdict"] for c in measured]
+        worst = worst_rto(measured)
+        rpos = [c["achieved"].get("rpo_seconds") for c in measured]
         lost = [v for v in rpos if v == "lost"]
         rpo_values = [v for v in rpos if isinstance(v, int | float)]
         if not measured:
@@ -126,6 +134,7 @@ def _component_summary(plan: Plan, runs: list[RunRecord]) -> list[dict[str, Any]
             status = "inconclusive"
         else:
             status = "met"
+        worst_rpo: float | str | None = "lost" if lost else max(rpo_values) if rpo_values else None
         summary.append(
             {
                 "name": component.name,
@@ -136,13 +145,44 @@ def _component_summary(plan: Plan, runs: list[RunRecord]) -> list[dict[str, Any]
                 "owner": component.owner,
                 "status": status,
                 "runs": len(measured),
-                "worst_rto": max(recovered) if recovered else None,
-                "worst_rpo": "lost" if lost else max(rpo_values) if rpo_values else None,
-                "not_recovered": sum(1 for v in rtos if v is None),
+                **worst,
+                "worst_rpo": worst_rpo,
+                "worst_rpo_text": "versions lost"
+                if worst_rpo == "lost"
+                else format_seconds(float(worst_rpo), 0.1)
+                if worst_rpo is not None
+                else "—",
                 "verdicts": {v: verdicts.count(v) for v in sorted(set(verdicts))},
             }
         )
     return summary
+
+
+def worst_rto(measured: list[dict[str, Any]]) -> dict[str, Any]:
+    """The worst achieved RTO over component records and their episodes. A record or
+    episode that never recovered is worse than any that did: ``> window``."""
+    recovered: list[tuple[float, float]] = []  # (rto, resolution)
+    windows: list[float] = []
+    for record in measured:
+        achieved = record.get("achieved") or {}
+        resolution = float(achieved.get("resolution_seconds") or 1.0)
+        for item in [achieved, *(achieved.get("episodes") or [])]:
+            if item.get("rto_seconds") is not None:
+                recovered.append((float(item["rto_seconds"]), resolution))
+            elif item.get("recovered") is False:
+                windows.append(float(item.get("observation_window_seconds") or 0.0))
+    not_recovered = sum(1 for r in measured if (r.get("achieved") or {}).get("recovered") is False)
+    if windows:
+        text = f"> {format_seconds(max(windows), 1)}, not recovered"
+        return {"worst_rto": None, "worst_rto_text": text, "not_recovered": not_recovered}
+    if not recovered:
+        return {"worst_rto": None, "worst_rto_text": "—", "not_recovered": not_recovered}
+    seconds, resolution = max(recovered)
+    return {
+        "worst_rto": seconds,
+        "worst_rto_text": format_measured(seconds, resolution),
+        "not_recovered": not_recovered,
+    }
 
 
 def _cadence(
@@ -197,7 +237,10 @@ def _cadence_findings(
     components: list[dict[str, Any]],
     cadence: list[dict[str, Any]],
     owners: dict[str, str],
+    today: dt.date,
 ) -> list[Finding]:
+    # A gap is found when the report is written: never dated after it.
+    opened = str(min(today, quarter.end.date() - dt.timedelta(days=1)))
     missing_types = [
         Finding(
             id=f"CAD-{quarter}-{row['type']}",
@@ -205,11 +248,14 @@ def _cadence_findings(
             severity="medium",
             owner="DR plan owner",
             due=str(quarter.end.date()),
-            opened=str(quarter.end.date() - dt.timedelta(days=1)),
+            opened=opened,
             source="cadence coverage",
             component=None,
             status="open",
             retest=f"closes when a {row['type']} exercise is held",
+            root_cause="the exercise was not scheduled or not held this quarter",
+            action=f"schedule a {row['type']} exercise before {quarter.end.date()}",
+            retest_plan=f"hold a {row['type']} exercise and regenerate this report",
         )
         for row in cadence
         if row["gap"] and row["type"] in CADENCE_TYPES
@@ -221,11 +267,14 @@ def _cadence_findings(
             severity="high",
             owner=owners.get(c["name"], "unassigned"),
             due=str(quarter.end.date()),
-            opened=str(quarter.end.date() - dt.timedelta(days=1)),
+            opened=opened,
             source="cadence coverage",
             component=c["name"],
             status="open",
             retest="closes when a drill measures this component",
+            root_cause="no drill this quarter measured this component",
+            action=f"add a drill that names {c['name']} among its components",
+            retest_plan=f"run a drill measuring {c['name']} and regenerate this report",
         )
         for c in components
         if not c["runs"]
@@ -237,9 +286,7 @@ def _run_section(record: RunRecord, plan: Plan) -> RunSection:
     found = find_aidrill_extension(experiment) if experiment else None
     extension = found[1] if found else {}
     faults = [f for f in planned_faults(experiment) if isinstance(f, PlannedFault)]
-    blast = [
-        f"{f.name}: {f.scope.kind} in {f.region} {_arguments(f.arguments)}".strip() for f in faults
-    ]
+    blast = [describe_fault(f, plan) for f in faults]
     if record.kind == "plain":
         blast = [
             f"{a.get('name')}: {_provider(a.get('provider'))} (scope not declared)"
@@ -247,11 +294,7 @@ def _run_section(record: RunRecord, plan: Plan) -> RunSection:
             if isinstance(a, dict) and a.get("type") == "action"
         ]
     if record.kind == "aidrill":
-        blast.append(
-            f"limits: at most {plan.blast_radius.max_gpu_node_fraction:.0%} of a "
-            f"region's GPU nodes; both regions at once "
-            f"{'declared (full outage)' if extension.get('full-outage') else 'refused'}"
-        )
+        blast.append(describe_limits(plan, bool(extension.get("full-outage"))))
     guard = extension.get("guardrails") or plan.guardrails.model_dump(by_alias=True)
     limits = {k: v for k, v in guard.items() if k != "for" and v is not None}
     criteria = [f"{k.replace('_', ' ')}: {v}" for k, v in limits.items()]
@@ -260,7 +303,7 @@ def _run_section(record: RunRecord, plan: Plan) -> RunSection:
     else:
         criteria.append("no error-ratio or latency guardrail set")
     criteria.append(f"maximum duration: {extension.get('max-duration', 'none set')}")
-    people = extension.get("participants") or []
+    people = (record.result or {}).get("participants") or extension.get("participants") or []
     participants = [
         f"{p.get('name')} ({p.get('role')})" if isinstance(p, dict) else str(p) for p in people
     ] or ["not recorded in the experiment"]
@@ -293,11 +336,6 @@ def _provider(provider: Any) -> str:
     return str(kind)
 
 
-def _arguments(arguments: dict[str, Any]) -> str:
-    shown = {k: v for k, v in arguments.items() if k != "region"}
-    return "(" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")" if shown else ""
-
-
 def _instants(record: RunRecord) -> list[tuple[str, str | None]]:
     result = record.result or {}
     inference = next(
@@ -326,8 +364,10 @@ def _deviations(record: RunRecord) -> list[str]:
         notes.append(record.problem)
     notes += [f"invalid: {reason}" for reason in record.invalid_reasons]
     result = record.result or {}
-    if result.get("deviated") or (record.journal and record.journal.deviated):
-        notes.append("the steady-state hypothesis did not hold after the method")
+    if result.get("deviations"):
+        notes += [f"deviated: {d}" for d in result["deviations"]]
+    elif result.get("deviated") or (record.journal and record.journal.deviated):
+        notes.append("deviated: the steady-state hypothesis did not hold after the method")
     if result.get("status") == "aborted":
         notes.append(f"aborted: {result.get('abort_reason') or 'reason not recorded'}")
     if record.kind == "plain" and record.status in ("interrupted", "aborted", "failed"):

@@ -20,6 +20,7 @@ FORMATS = ("html", "pdf", "json", "junit", "md")
 RESULTS_SCHEMA = "aidrill.quarterly-results/1"
 # Markdown is not HTML: every dynamic value goes through markdown_text() instead.
 _MARKDOWN = Environment(loader=PackageLoader("aidrill.report", "templates"), autoescape=False)
+_MARKDOWN.filters.update(_ENV.filters)
 
 
 def render_html(report: QuarterlyReport, for_print: bool = False) -> str:

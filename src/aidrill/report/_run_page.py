@@ -10,6 +10,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from aidrill import _evidence as evidence
+from aidrill._durations import format_measured, format_seconds
 from aidrill.errors import EvidenceError
 from aidrill.report._chart import timeline_svg
 
@@ -17,6 +18,9 @@ _ENV = Environment(
     loader=PackageLoader("aidrill.report", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
 )
+# One way to write a duration in every page: ``3.7 s``, ``20 s``, ``5 min``.
+_ENV.filters["seconds"] = format_seconds
+_ENV.filters["measured"] = format_measured
 
 _TIMELINE_KINDS = {
     "run_started": "run started",

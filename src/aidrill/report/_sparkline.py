@@ -15,8 +15,10 @@ from markupsafe import escape
 
 from aidrill.measure import Bucket
 
-_WIDTH, _HEIGHT, _PAD = 720.0, 200.0, 34.0
-_BAND = (_HEIGHT - 3 * _PAD / 2) / 2
+_WIDTH, _HEIGHT, _PAD = 720.0, 236.0, 46.0
+_FONT = 12  # 720 units span the printed page's width: 12 units print at about 8.6 pt
+_LEGEND_ROW = 18.0
+_BAND = (_HEIGHT - _PAD - _LEGEND_ROW - 22.0) / 2
 
 
 def timeline_sparkline(
@@ -26,34 +28,44 @@ def timeline_sparkline(
     t_recovered: float | None,
     slo_p95: float,
 ) -> str:
+    """Latency (p50/p95/p99 against the SLO), error ratio and quality, with time zero at
+    the fault, the fault window shaded from injection to the start of the rollbacks,
+    and the sustained recovery marked; labelled ticks on both axes."""
     if not buckets:
         return ""
     start, end = buckets[0].start, buckets[-1].end
     span = max(end - start, 1e-9)
     plot_width = _WIDTH - 2 * _PAD
+    origin = t_fault if t_fault is not None else start
 
     def x(t: float) -> float:
         return _PAD + (t - start) / span * plot_width
 
     top_latency = max([b.p99 or 0.0 for b in buckets] + [slo_p95 * 1.2, 1e-3])
+    latency_top = _LEGEND_ROW + 4
+    ratio_top = latency_top + _BAND + 12
+    bottom = ratio_top + _BAND
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_WIDTH:.0f} {_HEIGHT:.0f}" '
-        'role="img" font-family="sans-serif" font-size="10">'
+        f'role="img" font-family="sans-serif" font-size="{_FONT}">'
     ]
     if t_fault is not None:
         right = x(window_end) if window_end is not None else _WIDTH - _PAD
         parts.append(
-            f'<rect x="{x(t_fault):.1f}" y="{_PAD / 2:.1f}" width="'
-            f'{max(right - x(t_fault), 0):.1f}" height="{_HEIGHT - 1.5 * _PAD:.1f}" '
+            f'<rect x="{x(t_fault):.1f}" y="{latency_top:.1f}" width="'
+            f'{max(right - x(t_fault), 0):.1f}" height="{bottom - latency_top:.1f}" '
             'fill="#ffe3e3"/>'
         )
-    latency_top, ratio_top = _PAD / 2, _PAD / 2 + _BAND + _PAD / 2
-    parts += _band_frame(latency_top, f"latency (max {top_latency * 1000:.0f} ms)")
-    parts += _band_frame(ratio_top, "error ratio / quality (0 to 1)")
+    parts += _band_frame(latency_top, "latency (ms)")
+    parts += _band_frame(ratio_top, "error ratio · quality")
+    parts += _y_ticks(latency_top, [(0.0, "0"), (top_latency * 1000, f"{top_latency * 1000:.0f}")])
+    parts += _y_ticks(ratio_top, [(0.0, "0"), (0.5, "0.5"), (1.0, "1")], ceiling=1.0)
     slo_y = latency_top + _BAND * (1 - slo_p95 / top_latency)
     parts.append(
         f'<line x1="{_PAD}" x2="{_WIDTH - _PAD}" y1="{slo_y:.1f}" y2="{slo_y:.1f}" '
-        'stroke="#868e96" stroke-dasharray="3 3"/>'
+        'stroke="#495057" stroke-dasharray="4 3"/>'
+        f'<text x="{_WIDTH - _PAD - 4}" y="{slo_y - 3:.1f}" text-anchor="end" fill="#495057">'
+        f"SLO p95 {slo_p95 * 1000:.0f} ms</text>"
     )
     for name, color in (("p50", "#2b8a3e"), ("p95", "#e67700"), ("p99", "#c92a2a")):
         parts.append(_polyline(buckets, x, _series(name), latency_top, top_latency, color))
@@ -71,29 +83,60 @@ def timeline_sparkline(
     if t_recovered is not None:
         parts.append(
             f'<line x1="{x(t_recovered):.1f}" x2="{x(t_recovered):.1f}" '
-            f'y1="{_PAD / 2}" y2="{_HEIGHT - _PAD}" stroke="#2b8a3e" '
+            f'y1="{latency_top}" y2="{bottom}" stroke="#2b8a3e" '
             'stroke-width="1.5" stroke-dasharray="5 3"/>'
         )
-    minutes = span / 60
-    parts.append(f'<text x="{_PAD}" y="{_HEIGHT - 8:.0f}">{escape(_label(0))}</text>')
+    parts += _x_ticks(start, end, origin, x, bottom)
     parts.append(
-        f'<text x="{_WIDTH - _PAD}" y="{_HEIGHT - 8:.0f}" text-anchor="end">'
-        f"{escape(_label(minutes))}</text>"
-    )
-    parts.append(
-        f'<text x="{_WIDTH / 2:.0f}" y="{_HEIGHT - 8:.0f}" text-anchor="middle">'
-        "p50 green · p95 orange · p99 red · errors red · quality blue · "
-        "fault window shaded · recovery dashed</text>"
+        f'<text x="{_PAD}" y="{_FONT + 2}">p50 green · p95 orange · p99 red · errors red · '
+        "quality blue · shaded: fault to rollback · dashed green: recovered</text>"
     )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _x_ticks(
+    start: float, end: float, origin: float, x: Callable[[float], float], bottom: float
+) -> list[str]:
+    """Ticks in seconds (or minutes) from the fault, zero at the fault."""
+    span = end - start
+    step = next(s for s in (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 1e9)
+                if span / s <= 8)  # fmt: skip
+    unit, scale = ("min", 60.0) if step >= 120 else ("s", 1.0)
+    first = -((origin - start) // step) * step
+    parts = []
+    offset = first
+    while origin + offset <= end + 1e-9:
+        at = x(origin + offset)
+        if _PAD - 1 <= at <= _WIDTH - _PAD + 1:
+            label = "0 fault" if offset == 0 else f"{offset / scale:+.0f} {unit}"
+            parts.append(
+                f'<line x1="{at:.1f}" x2="{at:.1f}" y1="{bottom:.1f}" y2="{bottom + 4:.1f}" '
+                'stroke="#495057"/>'
+                f'<text x="{at:.1f}" y="{bottom + 6 + _FONT:.1f}" text-anchor="middle">'
+                f"{escape(label)}</text>"
+            )
+        offset += step
+    return parts
+
+
+def _y_ticks(top: float, marks: list[tuple[float, str]], ceiling: float | None = None) -> list[str]:
+    highest = ceiling if ceiling is not None else max(v for v, _ in marks) or 1.0
+    parts = []
+    for value, label in marks:
+        y = top + _BAND * (1 - value / highest)
+        parts.append(
+            f'<line x1="{_PAD - 4}" x2="{_PAD}" y1="{y:.1f}" y2="{y:.1f}" stroke="#495057"/>'
+            f'<text x="{_PAD - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(label)}</text>'
+        )
+    return parts
 
 
 def _band_frame(top: float, title: str) -> list[str]:
     return [
         f'<rect x="{_PAD}" y="{top:.1f}" width="{_WIDTH - 2 * _PAD:.1f}" '
         f'height="{_BAND:.1f}" fill="none" stroke="#ced4da"/>',
-        f'<text x="{_PAD + 4}" y="{top + 11:.1f}" fill="#495057">{escape(title)}</text>',
+        f'<text x="{_PAD + 4}" y="{top + _FONT:.1f}" fill="#495057">{escape(title)}</text>',
     ]
 
 
@@ -123,7 +166,3 @@ def _series(name: str) -> Callable[[Bucket], float | None]:
         return None if result is None else float(result)
 
     return value
-
-
-def _label(minutes: float) -> str:
-    return f"+{minutes:.0f} min" if minutes >= 1 else f"+{minutes * 60:.0f} s"

@@ -73,7 +73,11 @@ def write_run_result(
         "valid": validity.valid,
         "invalid_reasons": [reason.to_record() for reason in validity.reasons],
         "target_checks": _target_checks(events),
+        "participants": next(
+            (e.data.get("participants") or [] for e in events if e.kind == "run_started"), []
+        ),
         "abort_reason": abort_reason,
+        "deviations": _deviations(run_dir, events) if deviated else [],
         "interruptions": interruptions,
         "started": iso(started),
         "ended": iso(time.time()),
@@ -102,6 +106,32 @@ def write_run_result(
     }
     evidence.write_new_file(run_dir / evidence.RESULT_FILE, json.dumps(result, indent=2))
     return result
+
+
+def _deviations(run_dir: Path, events: list[Event]) -> list[str]:
+    """Each steady-state check that failed after the method, named with its figures."""
+    after = next(
+        (
+            e.time
+            for e in events
+            if e.kind == "phase" and e.data.get("phase") == "steady-state-after"
+        ),
+        None,
+    )
+    records, _ = evidence.read_jsonl(run_dir / evidence.PROBES_FILE)
+    found = []
+    for record in records:
+        if after is None or float(record.get("time") or 0) < after:
+            continue
+        for check in record.get("checks") or []:
+            if isinstance(check, dict) and not check.get("holds"):
+                figures = ", ".join(
+                    f"{k.replace('_', ' ')} {v}"
+                    for k, v in check.items()
+                    if k not in ("check", "holds")
+                )
+                found.append(f"{check.get('check')} did not hold after the method ({figures})")
+    return found or ["the steady-state hypothesis did not hold after the method"]
 
 
 _TARGET_CHECKS = {

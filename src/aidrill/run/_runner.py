@@ -47,6 +47,7 @@ def run_experiment_file(
     reports_dir: Path,
     state_dir: Path | None = None,
     heal: bool = False,
+    participants: list[dict[str, str]] | None = None,
 ) -> RunOutcome:
     """Run one validated experiment and return where its evidence is."""
     from chaoslib.experiment import run_experiment
@@ -60,6 +61,7 @@ def run_experiment_file(
                 "run_dir": str(run_dir),
                 "plan": str(plan_path),
                 "heal": heal,
+                "participants": participants or [],
             }
     config_vars: dict[str, Any] = {}
     if state_dir is not None:

@@ -16,8 +16,12 @@ import yaml
 from aidrill import _evidence as evidence
 from aidrill._redact import collect_secret_values, redact, redact_text
 from aidrill.errors import DrillError, RefusedError, TargetNotNominalError
-from aidrill.experiment import AidrillExtension, find_aidrill_extension
-from aidrill.experiment._blast import check_blast_radius, declared_scope
+from aidrill.experiment import (
+    AidrillExtension,
+    check_blast_radius,
+    declared_scope,
+    find_aidrill_extension,
+)
 from aidrill.lab import LabClient, default_state_dir
 from aidrill.load import LoadGenerator, LoadProfile
 from aidrill.measure import GROUND_TRUTH_PREFIX
@@ -55,6 +59,7 @@ class DrillSession:
         run_dir: str | None = None,
         plan: str | None = None,
         heal: bool = False,
+        participants: list[dict[str, str]] | None = None,
     ) -> None:
         found = find_aidrill_extension(experiment)
         # Without aidrill settings an experiment runs plain: rollbacks always, redaction
@@ -114,8 +119,14 @@ class DrillSession:
             plan=str(self.plan_path),
             pid=os.getpid(),
             planned_faults=self.planned_faults,
+            participants=self._participants(participants),
         )
         self.guard.install()
+
+    def _participants(self, given: list[dict[str, str]] | None) -> list[dict[str, str]]:
+        """Who took part: named in the experiment, plus those named on the command line."""
+        named = [p.model_dump() for p in self.extension.participants] if self.extension else []
+        return named + [p for p in given or [] if p not in named]
 
     def _secret_values(self, experiment: dict[str, Any], loaded: dict[str, Any] | None) -> set[str]:
         values = collect_secret_values(experiment)

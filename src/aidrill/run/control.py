@@ -50,12 +50,19 @@ def configure_control(
     run_dir: str | None = None,
     plan: str | None = None,
     heal: bool = False,
+    participants: list[dict[str, str]] | None = None,
     event_registry: Any = None,
     **_: Any,
 ) -> None:
     try:
         session = DrillSession(
-            experiment, configuration, secrets, run_dir=run_dir, plan=plan, heal=bool(heal)
+            experiment,
+            configuration,
+            secrets,
+            run_dir=run_dir,
+            plan=plan,
+            heal=bool(heal),
+            participants=participants,
         )
     except DrillError as exc:
         logger.error("aidrill refuses this run: %s", exc)

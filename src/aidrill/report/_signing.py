@@ -1,0 +1,147 @@
+"""Signed evidence: a detached Ed25519 signature over manifest.json, and sign-offs.
+
+The manifest proves every file by its SHA-256; the signature proves the manifest, so
+a report folder can only be changed by someone who holds the team's private key.
+``aidrill keygen`` makes the key pair; ``aidrill report --sign-key`` and ``aidrill
+report sign`` sign; ``aidrill verify --key`` checks. Sign-offs (who, in what role, when,
+what they state) are kept in ``signoffs.json``, which the manifest covers.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from aidrill.errors import InputError
+from aidrill.report._manifest import SIGNATURE as SIGNATURE_FILE
+
+SIGNOFFS_FILE = "signoffs.json"
+_ALGORITHM = "ed25519"
+
+
+def generate_key_pair(private_path: Path) -> Path:
+    """Write a new private key (owner-only) and its public key next to it (``.pub``)."""
+    if private_path.exists():
+        raise InputError("a key already exists here; refusing to overwrite it", file=private_path)
+    key = Ed25519PrivateKey.generate()
+    private_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    public_path = private_path.with_name(private_path.name + ".pub")
+    public_path.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return public_path
+
+
+def fingerprint(public: Ed25519PublicKey) -> str:
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return "sha256:" + hashlib.sha256(raw).hexdigest()[:32]
+
+
+def _load_private(path: Path) -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise InputError(f"cannot read the signing key: {exc}", file=path) from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise InputError("the signing key is not an Ed25519 key", file=path)
+    return key
+
+
+def _load_public(path: Path) -> Ed25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(path.read_bytes())
+    except (OSError, ValueError, TypeError) as exc:
+        raise InputError(f"cannot read the public key: {exc}", file=path) from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise InputError("the public key is not an Ed25519 key", file=path)
+    return key
+
+
+def sign_manifest(folder: Path, private_path: Path) -> str:
+    """Sign the folder's manifest.json as it is now; return the key's fingerprint."""
+    key = _load_private(private_path)
+    manifest = (folder / "manifest.json").read_bytes()
+    record = {
+        "algorithm": _ALGORITHM,
+        "signed": "manifest.json",
+        "key_fingerprint": fingerprint(key.public_key()),
+        "signed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
+        "signature": base64.b64encode(key.sign(manifest)).decode(),
+    }
+    (folder / SIGNATURE_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+    return str(record["key_fingerprint"])
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    ok: bool
+    detail: str
+
+
+def check_signature(folder: Path, public_path: Path) -> SignatureCheck:
+    """Whether manifest.json carries a valid signature by the key at ``public_path``."""
+    key = _load_public(public_path)
+    try:
+        record = json.loads((folder / SIGNATURE_FILE).read_text(encoding="utf-8"))
+        signature = base64.b64decode(record["signature"])
+    except FileNotFoundError:
+        return SignatureCheck(False, f"no {SIGNATURE_FILE}: the manifest is not signed")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return SignatureCheck(False, f"unreadable {SIGNATURE_FILE}: {exc}")
+    try:
+        key.verify(signature, (folder / "manifest.json").read_bytes())
+    except InvalidSignature:
+        return SignatureCheck(
+            False, f"the signature does not match manifest.json for key {fingerprint(key)}"
+        )
+    return SignatureCheck(
+        True, f"manifest.json signed by key {fingerprint(key)} at {record.get('signed_at')}"
+    )
+
+
+def add_signoff(folder: Path, by: str, role: str, statement: str) -> dict[str, Any]:
+    """Record a sign-off on the report as its manifest stands now."""
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    path = folder / SIGNOFFS_FILE
+    signoffs = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    record = {
+        "by": by,
+        "role": role,
+        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "statement": statement,
+        "evidence_hash": manifest.get("evidence_hash"),
+        "manifest_hash_signed_off": manifest.get("manifest_hash"),
+    }
+    signoffs.append(record)
+    path.write_text(json.dumps(signoffs, indent=2), encoding="utf-8")
+    return record
+
+
+def read_signoffs(folder: Path) -> list[dict[str, Any]]:
+    try:
+        records = json.loads((folder / SIGNOFFS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []

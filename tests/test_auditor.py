@@ -1,0 +1,212 @@
+"""What an auditor needs before signing: honest worst cases, provable verdicts,
+deviations that count, people and sign-off, signed evidence, a usable PDF."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from aidrill.cli.main import cli
+from aidrill.experiment import load_experiment
+from aidrill.plan import load_plan
+from aidrill.report import Quarter
+
+from ._runs import synthetic_run
+from .conftest import PLAN, REPO
+
+QUARTER = Quarter.current()
+START = QUARTER.start.timestamp() + 3600
+
+
+@pytest.fixture
+def report_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A quarter of synthetic runs: one recovered, one never recovered, one that
+    deviated after the method, one invalid; and its report, signed and signed off."""
+    runs = tmp_path / "reports" / "runs"
+    synthetic_run(runs, "gpu-node-loss", START, outage=5)
+    synthetic_run(runs, "gpu-node-loss-never-back", START + 100, outage=45)
+    deviated = synthetic_run(runs, "gpu-node-loss-deviated", START + 200, outage=4)
+    _make_deviated(deviated)
+    synthetic_run(runs, "gpu-node-loss-invalid", START + 300, fault_ok=False)
+    (tmp_path / "drplan.yaml").write_text(PLAN.read_text())
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["keygen", "keys/team.key"]).exit_code == 0
+    made = runner.invoke(cli, ["report", "--quarter", str(QUARTER), "--sign-key", "keys/team.key"])
+    assert made.exit_code == 0, made.output
+    return tmp_path / "reports" / str(QUARTER)
+
+
+def _make_deviated(run_dir: Path) -> None:
+    """Rewrite a synthetic run as one whose steady state failed after the method."""
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    t_after = events[0]["time"] + 45
+    events.append({"time": t_after, "kind": "phase", "phase": "steady-state-after"})
+    (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    failing = {"check": "data-tiers-whole", "holds": False,
+               "problems": ["replication backlog 31s"]}  # fmt: skip
+    record = {"time": t_after + 1, "probe_set": "lab-system", "holds": False, "checks": [failing]}
+    (run_dir / "probes.jsonl").write_text(json.dumps(record) + "\n")
+    for name in ("result.json", "report.html"):
+        (run_dir / name).unlink()
+    from aidrill.run._results import write_run_page, write_run_result
+
+    write_run_result(run_dir, "completed", True)
+    write_run_page(run_dir)
+
+
+def test_the_worst_case_is_the_run_that_never_recovered_in_every_format(
+    report_folder: Path,
+) -> None:
+    results = json.loads((report_folder / "results.json").read_text())
+    inference = next(c for c in results["components"] if c["name"] == "inference")
+    assert inference["worst_rto"] is None and inference["not_recovered"] == 1
+    assert inference["worst_rto_text"] == "> 30.0 s, not recovered"
+    assert "&gt; 30.0 s, not recovered" in (report_folder / "index.html").read_text()
+    summary = (report_folder / "summary.md").read_text()
+    assert "| > 30.0 s, not recovered | 1 |" in summary.replace("&gt;", ">")
+    assert "Not recovered" in summary
+
+
+def test_episodes_count_toward_the_worst_case() -> None:
+    from aidrill.report._quarterly import worst_rto
+
+    record = {
+        "achieved": {
+            "rto_seconds": 2.9,
+            "resolution_seconds": 1.0,
+            "episodes": [{"rto_seconds": 2.9}, {"rto_seconds": 6.8, "recovered": True}],
+        }
+    }
+    worst = worst_rto([record])
+    assert worst["worst_rto"] == 6.8 and worst["worst_rto_text"] == "6.8 s (1 s buckets)"
+
+
+def test_the_shipped_failing_failover_drill_can_prove_its_miss() -> None:
+    plan = load_plan(PLAN)
+    experiment = load_experiment(REPO / "experiments/lab/region-failover-no-gpu-capacity.yaml")
+    window = experiment.raw["method"][-1]["pauses"]["after"]
+    inference = plan.component("inference")
+    assert inference is not None
+    assert window >= inference.rto + plan.slo.sustain, "missed needs target + sustain"
+
+
+def test_every_shipped_drill_carries_guardrails() -> None:
+    for path in sorted((REPO / "experiments/lab").glob("*.yaml")):
+        extension = load_experiment(path).extension
+        assert extension is not None and extension.guardrails is not None, path.name
+        guard = extension.guardrails
+        assert guard.max_error_ratio is not None and guard.max_p95_latency is not None
+
+
+def test_a_region_fault_reports_the_whole_region_as_its_blast_radius(report_folder: Path) -> None:
+    from aidrill.experiment import describe_fault, planned_faults
+
+    raw = yaml.safe_load((REPO / "experiments/lab/region-failover.yaml").read_text())
+    (fault,) = list(planned_faults(raw))
+    text = describe_fault(fault, load_plan(PLAN))  # type: ignore[arg-type]
+    assert "all of lab-east: its GPU nodes, its load balancer and every data tier" in text
+    page = (report_folder / "index.html").read_text()
+    assert "50% (2 of 4) of lab-east&#39;s GPU nodes" in page
+    assert "both regions at once refused (full-outage not declared)" in page
+
+
+def test_a_deviation_is_named_with_its_figure_raised_and_fails_the_gate(
+    report_folder: Path,
+) -> None:
+    results = json.loads((report_folder / "results.json").read_text())
+    run = next(r for r in results["runs"] if r["run_id"].endswith("gpu-node-loss-deviated"))
+    assert any("data-tiers-whole did not hold after the method" in d for d in run["deviations"])
+    assert any("replication backlog 31s" in d for d in run["deviations"])
+    finding = next(f for f in results["findings"] if f["id"] == f"DEV-{run['run_id']}")
+    assert finding["status"] == "open"
+    junit = (report_folder / "junit.xml").read_text()
+    assert "the steady state did not hold after the method (deviated)" in junit
+
+
+def test_findings_read_as_findings(report_folder: Path) -> None:
+    results = json.loads((report_folder / "results.json").read_text())
+    generated = results["generated_at"][:10]
+    for finding in results["findings"]:
+        assert finding["opened"] <= generated, finding
+        for field in ("root_cause", "action", "retest_plan"):
+            assert finding[field], (finding["id"], field)
+    missed = next(f for f in results["findings"] if f["id"].startswith("RUN-"))
+    assert missed["title"].startswith("inference missed its RTO target in the drill")
+
+
+def test_figures_carry_units_and_the_precision_measured(report_folder: Path) -> None:
+    results = json.loads((report_folder / "results.json").read_text())
+    run = next(r for r in results["runs"] if r["run_id"].endswith("Z-gpu-node-loss"))
+    achieved = run["components"][0]["achieved"]
+    assert achieved["resolution_seconds"] == 1.0
+    assert achieved["detection_delay_seconds"] > 0, "from evidence, not clamped to zero"
+    assert achieved["provable_until_seconds"] == pytest.approx(20.0)
+    page = (report_folder / "index.html").read_text()
+    assert f"{achieved['rto_seconds']:.1f} s (1 s buckets)" in page
+    assert "ms" not in run["components"][0]["explanation"], "one duration format throughout"
+
+
+def test_participants_are_kept_and_a_sign_off_is_sealed_and_shown(
+    report_folder: Path,
+) -> None:
+    runner = CliRunner()
+    signed = runner.invoke(
+        cli, ["report", "sign", str(report_folder), "--by", "Grace Hopper", "--role", "auditor"]
+    )
+    assert signed.exit_code == 0, signed.output
+    assert "signature no longer matches" in signed.output, "the old signature is removed"
+    manifest = json.loads((report_folder / "manifest.json").read_text())
+    assert "signoffs.json" in {e["path"] for e in manifest["files"]}
+    assert manifest["generator"]["tool"] == "aidrill" and manifest["generator"]["version"]
+    assert manifest["generator"]["operator"] and manifest["generator"]["host"]
+    verify = runner.invoke(cli, ["verify", str(report_folder)])
+    assert verify.exit_code == 0, verify.output
+    assert "signed off by Grace Hopper (auditor)" in verify.output
+    bad = runner.invoke(cli, ["run", "--participant", "nobody", "x.yaml"])
+    assert bad.exit_code == 2 and "NAME:ROLE" in bad.output
+
+
+def test_the_manifest_signature_proves_the_folder(report_folder: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    key = report_folder.parents[1] / "keys" / "team.key.pub"
+    good = runner.invoke(cli, ["verify", str(report_folder), "--key", str(key)])
+    assert good.exit_code == 0 and "signed by key sha256:" in good.output, good.output
+    assert runner.invoke(cli, ["keygen", str(tmp_path / "other.key")]).exit_code == 0
+    wrong = runner.invoke(
+        cli, ["verify", str(report_folder), "--key", str(tmp_path / "other.key.pub")]
+    )
+    assert wrong.exit_code == 1 and "does not match" in wrong.output
+    manifest = report_folder / "manifest.json"
+    original = manifest.read_text()
+    manifest.write_text(original.replace('"algorithm": "sha256"', '"algorithm": "sha256" '))
+    tampered = runner.invoke(cli, ["verify", str(report_folder), "--key", str(key)])
+    assert tampered.exit_code == 1 and "does not match" in tampered.output
+    manifest.write_text(original)
+
+
+def test_the_pdf_has_contents_and_no_table_past_the_page_edge(
+    report_folder: Path, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    pdf = report_folder / "report.pdf"
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True,
+                          capture_output=True, text=True, timeout=60).stdout  # fmt: skip
+    assert "Contents" in text and "Runs that did not test what they were meant to" in text
+    subprocess.run(["pdftoppm", "-png", "-r", "40", str(pdf), str(tmp_path / "page")],
+                   check=True, timeout=120)  # fmt: skip
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert len(pages) >= 5
+    for page in pages:
+        image = Image.open(page).convert("L")
+        width, height = image.size
+        margin = int(width * 10 / 210)  # the outer 10 mm of the 14 mm margin: blank
+        for x in [*range(0, margin), *range(width - margin, width)]:
+            column = [image.getpixel((x, y)) for y in range(0, height - int(height * 0.06))]
+            assert min(column) > 240, f"{page.name}: ink at x={x} (a table past the edge)"
