@@ -8,11 +8,11 @@ import socket
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from aidrill import _evidence as evidence
+from aidrill._evidence import CANARY_AUDIT_FILE, CANARY_FILE
 from aidrill.lab import LabClient
 from aidrill.lab._features import RedisServer
 from aidrill.lab._proxy import ProxyHub
@@ -21,7 +21,7 @@ from aidrill.lab._storage import s3_client
 from aidrill.lab.actions import pause_replication, resume_replication
 from aidrill.measure import Bucket
 from aidrill.measure._rpo import feature_store_rpo
-from aidrill.run._prober import CANARY_AUDIT_FILE, CANARY_FILE, ComponentProber
+from aidrill.targets import Address, Endpoints, TierObserver
 
 from ._drill import result, run_aidrill, run_dir_of, wait_until, write_experiment
 
@@ -190,8 +190,14 @@ def test_the_canary_audit_counts_only_writes_it_could_see(tmp_path: Path) -> Non
     hub = ProxyHub()
     proxy = hub.add("slow-store", redis_server.port)
     proxy.set_fault(latency=0.04)
-    lab = SimpleNamespace(info=SimpleNamespace(features_port=proxy.port))
-    prober = ComponentProber(lab, tmp_path, "audit-test", max_duration=6.0)  # type: ignore[arg-type]
+    endpoints = Endpoints(
+        inference="http://127.0.0.1:1",
+        golden_set=tmp_path / "none.json",
+        primary="east",
+        dr="west",
+        feature_store=Address("127.0.0.1", proxy.port),
+    )
+    prober = TierObserver(endpoints, tmp_path, "audit-test", max_duration=6.0)
     audits = []
     try:
         canary = prober.start_canary()

@@ -23,7 +23,7 @@ EXPECTED = {
     "aidrill.run": {"run_experiment_file", "RunOutcome"},
     "aidrill.report": {"write_run_report", "write_index"},
     "aidrill.probes": {"probe_set_holds", "load_probe_set"},
-    "aidrill.targets": {"Target", "LabTarget", "target_for", "Heal"},
+    "aidrill.targets": {"Target", "Endpoints", "TierObserver", "target_for", "Heal"},
 }
 
 
@@ -49,3 +49,24 @@ def test_measure_is_pure_and_imports_no_edge_stage() -> None:
                 assert not node.module.startswith(
                     ("aidrill.run", "aidrill.load", "aidrill.lab", "aidrill.report")
                 ), f"{source.name} imports {node.module}"
+
+
+def test_only_targets_and_the_cli_know_the_lab() -> None:
+    """Run, probes, measurement, load and reports ask a target; the lab is one of them.
+    Sub-packages import each other's public names, never a private module."""
+    import ast
+    from pathlib import Path
+
+    package = Path(importlib.import_module("aidrill").__file__).parent  # type: ignore[arg-type]
+    for source in package.rglob("*.py"):
+        stage = source.relative_to(package).parts[0]
+        tree = ast.parse(source.read_text())
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom) or not node.module:
+                continue
+            module = node.module
+            if module.startswith("aidrill.lab") and stage not in ("lab", "targets", "cli"):
+                raise AssertionError(f"{source.relative_to(package)} imports {module}")
+            parts = module.split(".")
+            if len(parts) >= 3 and parts[0] == "aidrill" and parts[2].startswith("_"):
+                assert parts[1] == stage, f"{source.relative_to(package)} imports {module}"

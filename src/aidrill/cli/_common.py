@@ -60,9 +60,10 @@ plan_option = click.option(
     "--plan",
     "plan_path",
     type=click.Path(path_type=Path),
+    envvar="AIDRILL_PLAN",
     default=Path("drplan.yaml"),
     show_default=True,
-    help="The DR plan.",
+    help="The DR plan ($AIDRILL_PLAN when set).",
 )
 reports_option = click.option(
     "--reports",

@@ -14,6 +14,7 @@ from aidrill.experiment import LoadedExperiment, load_experiment
 from aidrill.lab import LabClient
 from aidrill.plan import Plan, load_plan
 from aidrill.run import RunOutcome, mark_runs_aborted, owner_alive, run_experiment_file
+from aidrill.targets import Resolved, target_for
 
 _STYLE = {"met": "green", "missed": "red", "inconclusive": "yellow", "not measured": "dim"}
 
@@ -22,6 +23,41 @@ def load_all(paths: list[Path], plan_path: Path) -> tuple[Plan, list[LoadedExper
     """Validate the plan and every experiment before anything runs."""
     plan = load_plan(plan_path)
     return plan, [load_experiment(path, plan) for path in paths]
+
+
+def check_before_running(
+    experiments: list[LoadedExperiment], plan: Plan, state_dir: Path, dry_run: bool = False
+) -> list[list[Resolved]]:
+    """Before anything runs: each experiment's target is allowed (for AWS, the STS
+    account and every region an action acts in), and every action's blast radius,
+    resolved against the live target with read-only calls, is within the plan's limits.
+    Refused: RefusedError (exit 2), naming what. Returns the resolved actions."""
+    tables: list[list[Resolved]] = []
+    for experiment in experiments:
+        if experiment.extension is None:
+            tables.append([])
+            continue
+        target = target_for(experiment.extension.target, plan, state_dir)
+        try:
+            tables.append(target.admit(experiment.raw))
+        except RefusedError as exc:
+            if not dry_run:
+                raise RefusedError(exc.message, file=experiment.path) from None
+            tables.append(target.resolve(experiment.raw))
+    return tables
+
+
+def print_blast_radius(experiment: LoadedExperiment, resolved: list[Resolved]) -> None:
+    table = Table(title=f"{experiment.title}: what it would touch", title_justify="left")
+    table.add_column("action")
+    table.add_column("touches")
+    table.add_column("share of GPU nodes")
+    table.add_column("limits")
+    for item in resolved:
+        share = "—" if item.share is None else f"{item.share:.0%}"
+        verdict = f"[red]refused: {item.refused}[/]" if item.refused else "[green]within[/]"
+        table.add_row(item.action, item.touches, share, verdict)
+    console.print(table)
 
 
 def run_all(
@@ -83,7 +119,7 @@ def report_aborted_runs(faults: list[dict[str, Any]], by: str, lab: LabClient) -
             f"{owner.get('run_id') or 'unknown'}"
         )
     reason = f"the run ended without rolling back; its faults were cleared by {by}"
-    for run_dir in mark_runs_aborted(faults, reason, lab):
+    for run_dir in mark_runs_aborted(faults, reason, lambda since: lab.ground_truth(since=since)):
         console.print(f"marked run {run_dir.name} aborted (evidence in {run_dir})")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
 
@@ -45,10 +46,22 @@ def up(state_dir: Path, plan_path: Path, topology: str | None) -> None:
 
 @lab.command()
 @state_dir_option
+@click.option(
+    "--env",
+    "as_env",
+    is_flag=True,
+    help="Print the shell exports that point AWS clients, chaostoolkit-aws and aidrill "
+    'at the lab\'s AWS twin (eval "$(aidrill lab status --env)").',
+)
 @reports_errors
-def status(state_dir: Path) -> None:
-    """Show regions, GPU nodes, routing and active faults."""
-    report = LabClient(state_dir).status()
+def status(state_dir: Path, as_env: bool) -> None:
+    """Show regions, GPU nodes, routing, the twins and active faults."""
+    client = LabClient(state_dir)
+    if as_env:
+        for name, value in sorted(client.twin_env().items()):
+            click.echo(f"export {name}={shlex.quote(value)}")
+        return
+    report = client.status()
     router = report["router"]
     console.print(
         f"router: {router['topology']}, active region {router['active']}, "
@@ -86,6 +99,12 @@ def status(state_dir: Path) -> None:
         for job, state in data["pipelines"].items():
             where = state["region"] if state["running"] else "STOPPED"
             console.print(f"  {job} pipeline: {where}, step {state['step']}")
+    aws = client.twin_env()
+    if aws:
+        console.print(
+            f"  AWS twin: {aws.get('AWS_ENDPOINT_URL')} (account 123456789012); plan "
+            f"{aws.get('AIDRILL_PLAN')}; `aidrill lab status --env` exports it"
+        )
     for fault in report["faults"]:
         console.print(
             f"  active fault {fault['id']}: {fault['kind']} in {fault['region']}"

@@ -7,12 +7,13 @@ from pathlib import Path
 import click
 
 from aidrill.cli._common import (
+    console,
     plan_option,
     reports_errors,
     reports_option,
     state_dir_option,
 )
-from aidrill.cli._runs import load_all, run_all
+from aidrill.cli._runs import check_before_running, load_all, print_blast_radius, run_all
 from aidrill.errors import InputError
 from aidrill.experiment import Participant
 from aidrill.report import write_index
@@ -30,6 +31,12 @@ from aidrill.report import write_index
     "instead of refusing to run.",
 )
 @click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Validate, resolve what each action would touch with read-only calls, print "
+    "it against the plan's limits, and inject nothing.",
+)
+@click.option(
     "--participant",
     "participants",
     multiple=True,
@@ -43,6 +50,7 @@ def run(
     reports_dir: Path,
     state_dir: Path,
     heal: bool,
+    dry_run: bool,
     participants: tuple[str, ...],
 ) -> None:
     """Run experiments under load against the running lab and measure recovery.
@@ -56,7 +64,16 @@ def run(
          fault was not injected, or a rollback failed; it measured nothing
     """
     people = [_participant(text) for text in participants]
-    _, loaded = load_all(list(experiments), plan_path)
+    plan, loaded = load_all(list(experiments), plan_path)
+    tables = check_before_running(loaded, plan, state_dir, dry_run=dry_run)
+    if dry_run:
+        for experiment, resolved in zip(loaded, tables, strict=True):
+            print_blast_radius(experiment, resolved)
+        refused = any(r.refused for table in tables for r in table)
+        console.print(
+            "dry run: nothing was injected" + (", and the plan refuses it" if refused else "")
+        )
+        raise SystemExit(2 if refused else 0)
     outcomes = run_all(loaded, plan_path, reports_dir, state_dir, heal=heal, participants=people)
     write_index(reports_dir)
     raise SystemExit(max(outcome.exit_code for outcome in outcomes))

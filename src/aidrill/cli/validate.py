@@ -12,9 +12,14 @@ from aidrill.errors import InputError, ProbeSetError, RefusedError
 from aidrill.experiment import experiment_from_document
 from aidrill.plan import Plan, load_plan, plan_from_document
 from aidrill.probes import ProbeSet
-from aidrill.report._findings import FindingsError, FindingsFile
-from aidrill.report._journal import journal_from_document, looks_like_journal
-from aidrill.report._tabletop import Tabletop, TabletopError
+from aidrill.report import (
+    FindingsError,
+    FindingsFile,
+    Tabletop,
+    TabletopError,
+    journal_from_document,
+    looks_like_journal,
+)
 
 _NOT_A_MAPPING = "expected a mapping"
 
@@ -57,6 +62,7 @@ def validate_document(document: Document, plan: Plan | None) -> str:
     "--plan",
     "plan_path",
     type=click.Path(path_type=Path),
+    envvar="AIDRILL_PLAN",
     default=None,
     help="Plan to check experiment components against (default: drplan.yaml when it exists).",
 )

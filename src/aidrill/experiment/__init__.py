@@ -9,6 +9,7 @@ from aidrill.experiment._blast import (
     planned_faults,
 )
 from aidrill.experiment._extension import AidrillExtension, LoadSettings, Participant
+from aidrill.experiment._known import driver_region, driver_share, known_scope
 from aidrill.experiment._load import (
     CONTROL_MODULE,
     LoadedExperiment,
@@ -28,8 +29,11 @@ __all__ = [
     "declared_scope",
     "describe_fault",
     "describe_limits",
+    "driver_region",
+    "driver_share",
     "experiment_from_document",
     "find_aidrill_extension",
+    "known_scope",
     "load_experiment",
     "planned_faults",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 
 from aidrill._scope import FaultScope, scope_of
 from aidrill.errors import ExperimentError, RefusedError
+from aidrill.experiment._known import driver_region, driver_share, known_scope
 from aidrill.plan import Plan
 
 
@@ -30,8 +31,12 @@ def planned_faults(experiment: dict[str, Any]) -> Iterator[PlannedFault | tuple[
             continue
         name = str(activity.get("name", f"method[{index}]"))
         provider = activity.get("provider") or {}
-        scope = declared_scope(provider)
-        arguments = provider.get("arguments") or {}
+        scope = declared_scope(provider) or known_scope(provider)
+        arguments = dict(provider.get("arguments") or {})
+        region = driver_region(experiment, provider)
+        if region is not None:
+            share = driver_share(provider)
+            arguments = {"region": region, **({"fraction": share} if share else {}), **arguments}
         own = declared.get(name)
         if scope is None and isinstance(own, dict) and own.get("region") and own.get("kind"):
             share = own.get("share")

@@ -8,52 +8,16 @@ an artifact whose bytes do not match its checksum.
 
 from __future__ import annotations
 
-import http.client
 import time
 from collections.abc import Callable
 from typing import Any
 
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
-
-from aidrill.lab._model import sha256
+from aidrill._artifact import MODEL_KEY, ArtifactRefused, fetch_verified, sha256
 from aidrill.lab._storage import RegionStore
 
+__all__ = ["MODEL_KEY", "ArtifactRefused", "ModelArtifacts", "fetch_verified"]
+
 Record = Callable[..., None]
-MODEL_KEY = "models/model.npz"
-
-
-class ArtifactRefused(Exception):
-    """The artifact is missing or does not match its checksum."""
-
-
-def fetch_verified(port: int, bucket: str, timeout: float = 60.0) -> tuple[bytes, dict[str, str]]:
-    """GET the current model version and check its SHA-256 against its metadata."""
-    path = f"/{bucket}/{MODEL_KEY}"
-    signed = AWSRequest(method="GET", url=f"http://127.0.0.1:{port}{path}")
-    S3SigV4Auth(Credentials("lab", "lab"), "s3", "us-east-1").add_auth(signed)
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path, headers=dict(signed.headers.items()))
-        response = conn.getresponse()
-        body = response.read()
-        if response.status != 200:
-            raise ArtifactRefused(f"model artifact unavailable: HTTP {response.status}")
-        metadata = {
-            name[len("x-amz-meta-") :]: value
-            for name, value in response.getheaders()
-            if name.lower().startswith("x-amz-meta-")
-        }
-    finally:
-        conn.close()
-    expected = metadata.get("sha256")
-    if expected is None or sha256(body) != expected:
-        raise ArtifactRefused(
-            f"model artifact version {metadata.get('version', '?')} is corrupt: its SHA-256 "
-            f"does not match the checksum it was published with"
-        )
-    return body, metadata
 
 
 class ModelArtifacts:

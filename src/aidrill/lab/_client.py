@@ -42,6 +42,7 @@ class LabInfo:
     index_ports: dict[str, int] = field(default_factory=dict)
     index_queries: Path | None = None
     pipelines_port: int | None = None
+    aws: dict[str, Any] = field(default_factory=dict)
 
     @property
     def router_url(self) -> str:
@@ -99,6 +100,13 @@ class LabClient:
     def reset(self) -> dict[str, Any]:
         return self.call("/reset")
 
+    def twin_env(self) -> dict[str, str]:
+        """The environment that points AWS clients and aidrill at the lab's AWS twin."""
+        aws = self.info.aws
+        if not aws:
+            return {}
+        return {**aws.get("env", {}), "AIDRILL_PLAN": str(aws.get("plan", ""))}
+
 
 def read_fault_ledger(state_dir: Path) -> list[dict[str, Any]]:
     """Faults recorded in a state directory's ledger, whether or not its lab runs."""
@@ -136,6 +144,7 @@ def read_lab_info(state_dir: Path) -> LabInfo:
         index_ports=raw.get("index_ports", {}),
         index_queries=Path(raw["index_queries"]) if raw.get("index_queries") else None,
         pipelines_port=raw.get("pipelines_port"),
+        aws=raw.get("aws") or {},
     )
 
 

@@ -13,17 +13,18 @@ import os
 import signal
 import threading
 import time
-import traceback
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
+from aidrill.lab._aws_twin import AwsTwin
+from aidrill.lab._control import Refused, control_handler
 from aidrill.lab._data import DataTiers
-from aidrill.lab._http import JsonHandler, QuietServer
+from aidrill.lab._http import QuietServer
 from aidrill.lab._ledger import FaultLedger, GroundTruthLog
 from aidrill.lab._model import model_bytes, train_model, write_golden_set
 from aidrill.lab._region import Region
 from aidrill.lab._router import GlobalRouter
+from aidrill.lab._twin_plan import TWIN_PLAN, write_twin_plan
 from aidrill.plan import Plan, load_plan
 
 # Waits for the lab to be whole follow progress: they give up once nothing has moved
@@ -48,10 +49,6 @@ def _affected_by(kind: str, region: str) -> set[str]:
         "delete-model-artifact": {"data:artifacts", region},
         "throttle-storage": {"data:artifacts"},
     }.get(kind, {_EVERYTHING})
-
-
-class Refused(Exception):
-    """A fault request the lab declines (for example beyond the caller's own limit)."""
 
 
 class Lab:
@@ -95,7 +92,18 @@ class Lab:
             self.settings.health_interval,
             self.truth.record,
         )
-        self.server = QuietServer(("127.0.0.1", 0), _control_handler(self))
+        self.twin = AwsTwin(
+            self.regions,
+            plan.primary_region,
+            plan.dr_region,
+            {store.bucket: store.port for store in self.data.stores.values()},
+            self.router.serving_regions,
+            lambda region, latency: self.data.throttle(region, latency, None),
+            self.data.unthrottle,
+            self.truth.record,
+            state_dir / "logs",
+        )
+        self.server = QuietServer(("127.0.0.1", 0), control_handler(self))
         self._at_capacity = False
         self._capacity_lock = threading.Lock()
 
@@ -120,6 +128,7 @@ class Lab:
         for region in self.regions.values():
             region.start()
         self.router.start()
+        self.twin.start()
         threading.Thread(
             target=self.server.serve_forever,
             kwargs={"poll_interval": 0.2},
@@ -141,13 +150,21 @@ class Lab:
             "nominal_capacity": self.nominal_capacity,
             "started_at": time.time(),
             **self.data.info(),
+            "aws": {
+                "endpoint": self.twin.router.url,
+                "env": self.twin.env(),
+                "regions": self.twin.aws_region,
+                "plan": str((self.state_dir / TWIN_PLAN).resolve()),
+            },
         }
+        write_twin_plan(self.state_dir / TWIN_PLAN, self.plan, info, self.twin)
         tmp = self.state_dir / "lab.json.tmp"
         tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
         os.replace(tmp, self.state_dir / "lab.json")
 
     def stop(self) -> None:
         self.stopping.set()
+        self.twin.stop()
         self.router.stop()
         for region in self.regions.values():
             region.stop()
@@ -253,6 +270,7 @@ class Lab:
 
     def reset(self) -> dict[str, Any]:
         cleared = self.ledger.take_all()
+        self.twin.reset()
         for region in self.regions.values():
             if region.state.capacity_exhausted:
                 region.set_capacity_exhausted(False)
@@ -307,7 +325,7 @@ class Lab:
         # a moment ago, and a rollback must not return before the lab is really whole.
         if not self.note_capacity():
             found.append(("router", "serving capacity below nominal"))
-        return found + self.data.problems()
+        return found + self.data.problems() + self.twin.problems()
 
     def _settle(self, cleared: list[dict[str, Any]]) -> dict[str, Any]:
         """Wait (following progress) until nothing is off but what active faults break."""
@@ -350,149 +368,6 @@ class Lab:
         settled_ok = self.wait_until(settled)
         outcome = self._settle(cleared)
         return {**outcome, "restored": settled_ok and outcome["restored"], "result": result}
-
-
-_FAULTS = {
-    "/faults/kill-nodes": lambda lab, b: lab.kill_nodes(
-        b["region"], b.get("count"), b.get("fraction"), b.get("max_fraction"), b.get("owner") or {}
-    ),
-    "/faults/fail-region": lambda lab, b: lab.fail_region(b["region"], b.get("owner") or {}),
-    "/faults/exhaust-gpu-capacity": lambda lab, b: lab.exhaust_capacity(
-        b["region"], b.get("owner") or {}
-    ),
-    "/rollbacks/restore-nodes": lambda lab, b: lab.restore_nodes(b["region"]),
-    "/rollbacks/restore-region": lambda lab, b: lab.restore_region(b["region"]),
-    "/rollbacks/restore-gpu-capacity": lambda lab, b: lab.restore_capacity(b["region"]),
-    "/reset": lambda lab, b: lab.reset(),
-    # -- data tiers ---------------------------------------------------------------------
-    "/faults/fail-feature-primary": lambda lab, b: lab.data_fault(
-        "fail-feature-primary",
-        lab.data.features.active,
-        _owner(b),
-        lab.data.features.fail_primary,
-    ),
-    "/rollbacks/restore-feature-primary": lambda lab, b: lab.data_rollback(
-        "fail-feature-primary",
-        None,
-        lab.data.features.restore_primary,
-        lab.data.features.is_nominal,
-    ),
-    "/faults/pause-replication": lambda lab, b: lab.data_fault(
-        "pause-replication",
-        lab.plan.primary_region,
-        _owner(b),
-        lambda: lab.data.pause_replication(b.get("mode", "pause")),
-        mode=b.get("mode", "pause"),
-    ),
-    "/rollbacks/resume-replication": lambda lab, b: lab.data_rollback(
-        "pause-replication",
-        None,
-        lab.data.resume_replication,
-        lambda: not lab.data.replicator.state.paused,
-    ),
-    "/faults/drop-feature-rows": lambda lab, b: lab.data_fault(
-        "drop-feature-rows",
-        lab.data.features.active,
-        _owner(b),
-        lambda: lab.data.features.drop_rows(float(b.get("fraction", 1.0))),
-    ),
-    "/rollbacks/rebuild-online-features": lambda lab, b: lab.data_rollback(
-        "drop-feature-rows",
-        None,
-        lambda: lab.data.features.rebuild_online(b.get("region")),
-        lab.data.features.rows_complete,
-    ),
-    "/faults/delete-vector-index": lambda lab, b: lab.data_fault(
-        "delete-vector-index",
-        b["region"],
-        _owner(b),
-        lab.data.vectors.services[b["region"]].delete,
-    ),
-    "/actions/restore-vector-index": lambda lab, b: lab.data_rollback(
-        "delete-vector-index",
-        b["region"],
-        lambda: lab.restore_index(b["region"], b.get("method")),
-        lambda: lab.data.vectors.services[b["region"]].info()["loaded"],
-    ),
-    "/faults/delete-model-artifact": lambda lab, b: lab.data_fault(
-        "delete-model-artifact",
-        b["region"],
-        _owner(b),
-        lambda: lab.data.artifacts.delete(b["region"], b.get("mode", "delete")),
-        mode=b.get("mode", "delete"),
-    ),
-    "/actions/recover-model-artifact": lambda lab, b: lab.data_rollback(
-        "delete-model-artifact",
-        b["region"],
-        lambda: lab.recover_artifact(b["region"]),
-        lambda: lab.data.artifacts.current_ok(b["region"]),
-    ),
-    "/faults/throttle-storage": lambda lab, b: lab.data_fault(
-        "throttle-storage",
-        b["region"],
-        _owner(b),
-        lambda: lab.data.throttle(b["region"], float(b.get("latency") or 0), b.get("bandwidth")),
-    ),
-    "/rollbacks/unthrottle-storage": lambda lab, b: lab.data_rollback(
-        "throttle-storage",
-        b["region"],
-        lambda: lab.data.unthrottle(b["region"]),
-        lambda: lab.data.stores[b["region"]].proxy.fault.mode == "pass",
-    ),
-}
-
-
-def _owner(body: dict[str, Any]) -> Owner:
-    return body.get("owner") or {}
-
-
-def _control_handler(lab: Lab) -> type[JsonHandler]:
-    class ControlHandler(JsonHandler):
-        def do_GET(self) -> None:
-            url = urlparse(self.path)
-            if url.path == "/status":
-                self.send_json(200, lab.status())
-            elif url.path == "/data":
-                self.send_json(
-                    200, {**lab.data.snapshot(), "serving": lab.router.serving_regions()}
-                )
-            elif url.path == "/nominal":
-                problems = lab.problems()
-                self.send_json(200, {"nominal": not problems, "problems": problems})
-            elif url.path == "/ground-truth":
-                since = float(parse_qs(url.query).get("since", ["0"])[0])
-                self.send_json(200, lab.truth.since(since))
-            else:
-                self.send_json(404, {"error": "not found"})
-
-        def do_POST(self) -> None:
-            body = self.read_json()
-            if self.path == "/shutdown":
-                self.send_json(200, {"stopping": True})
-                threading.Thread(target=lab.stop, daemon=True).start()
-                return
-            handler = _FAULTS.get(self.path)
-            if handler is None:
-                self.send_json(404, {"error": f"unknown control path {self.path}"})
-                return
-            region = body.get("region")
-            if region is not None and region not in lab.regions:
-                self.send_json(
-                    400, {"error": f"unknown region {region!r}; the lab has {sorted(lab.regions)}"}
-                )
-                return
-            try:
-                result = handler(lab, body)
-            except Refused as exc:
-                self.send_json(409, {"error": str(exc)})
-                return
-            except Exception as exc:  # reported to the caller, and to the lab's log
-                traceback.print_exc()
-                self.send_json(500, {"error": f"{type(exc).__name__}: {exc}"})
-                return
-            self.send_json(200, result)
-
-    return ControlHandler
 
 
 def main(argv: list[str] | None = None) -> None:

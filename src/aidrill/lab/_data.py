@@ -141,11 +141,12 @@ class DataTiers:
     # -- region-wide faults ----------------------------------------------------------------
     def fail_region(self, region: str) -> None:
         other = self.dr if region == self.primary else self.primary
-        standby = self.vectors.services[other].info()
-        # What the other region's index holds at this moment is what it will serve.
-        self.record("vector_index_standby", region=other, data_as_of=standby["data_as_of"])
         self.failed.add(region)
         self.stores[region].proxy.set_fault(mode="reset")
+        # What the other region holds once this one is cut off is what it will serve.
+        self.record(
+            "vector_index_standby", region=other, data_as_of=self.vectors.standby_as_of(other)
+        )
         self.features.region_proxies[region].set_fault(mode="reset")
         self.features.servers[region].kill()
         self.record("feature_server_lost", region=region)

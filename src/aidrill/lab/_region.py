@@ -46,6 +46,7 @@ class RegionState:
     nodes: dict[str, Node] = field(default_factory=dict)
     provisioning: int = 0
     refusal_reported: bool = False
+    launch_suspended: bool = False  # the twin's Auto Scaling group has Launch suspended
 
 
 class Region:
@@ -127,6 +128,24 @@ class Region:
             self.record("node_killed", region=self.name, node=node.name)
         return [node.name for node in victims]
 
+    def kill_node(self, name: str, reason: str) -> bool:
+        """Crash one named node (its instance was stopped or terminated)."""
+        with self.lock:
+            node = self.state.nodes.get(name)
+        if node is None or not node.alive:
+            return False
+        _kill(node.process)
+        self.record("node_killed", region=self.name, node=name, reason=reason)
+        return True
+
+    def set_launch_suspended(self, suspended: bool) -> None:
+        with self.lock:
+            changed = self.state.launch_suspended != suspended
+            self.state.launch_suspended = suspended
+        if changed:
+            kind = "gpu_launch_suspended" if suspended else "gpu_launch_resumed"
+            self.record(kind, region=self.name)
+
     def fail(self) -> None:
         with self.lock:
             self.state.failed = True
@@ -160,6 +179,8 @@ class Region:
                 found.append(f"{self.name} is failed")
             if state.capacity_exhausted:
                 found.append(f"{self.name} has no free GPU capacity")
+            if state.launch_suspended:
+                found.append(f"{self.name}: GPU node launches are suspended")
             if state.desired != nominal_desired:
                 found.append(
                     f"{self.name} wants {state.desired} GPU nodes, nominal is {nominal_desired}"
@@ -247,6 +268,8 @@ class Region:
             alive = sum(n.alive for n in state.nodes.values())
             missing = state.desired - alive - state.provisioning
             surplus = alive - state.desired
+            if state.launch_suspended:
+                missing = 0  # replacements are suspended, as the group's processes say
             if missing > 0 and state.capacity_exhausted:
                 report = not state.refusal_reported
                 state.refusal_reported = True

@@ -323,6 +323,19 @@ class VectorTier:
     def ports(self) -> dict[str, int]:
         return {name: service.port for name, service in self.services.items()}
 
+    def standby_as_of(self, region: str) -> float | None:
+        """How new the data is that ``region``'s index will serve once the other region
+        is gone: what it has loaded, or the newest snapshot already replicated into its
+        store (the follower loads that one within a second, fault or not)."""
+        loaded = self.services[region].info()["data_as_of"]
+        try:
+            newest = self.stores[region].newest(SNAPSHOTS_PREFIX)
+        except StorageError:
+            newest = None
+        stored = float(newest[1]["created-at"]) if newest else None
+        known = [t for t in (loaded, stored) if t is not None]
+        return max(known) if known else None
+
     def fail_region(self, region: str) -> None:
         self.services[region].drop("region down")
         if region == self.primary:

@@ -3,6 +3,9 @@
 from aidrill.plan._load import DEFAULT_PLAN_PATH, load_plan, plan_from_document
 from aidrill.plan._model import (
     STATEFUL_TIERS,
+    AllowList,
+    AwsEstate,
+    AwsRegion,
     BlastRadius,
     Component,
     Guardrails,
@@ -15,6 +18,9 @@ from aidrill.plan._model import (
 __all__ = [
     "DEFAULT_PLAN_PATH",
     "STATEFUL_TIERS",
+    "AllowList",
+    "AwsEstate",
+    "AwsRegion",
     "BlastRadius",
     "Component",
     "Guardrails",

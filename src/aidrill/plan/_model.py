@@ -64,10 +64,38 @@ class Cadence(_Strict):
 
 
 class AllowList(_Strict):
+    """What a run may touch; anything else is refused before any write."""
+
     targets: list[TargetKind] = ["lab"]
     aws_accounts: list[str] = []
     aws_regions: list[str] = []
     kubernetes_contexts: list[str] = []
+    kubernetes_namespaces: list[str] = []
+
+
+class AwsRegion(_Strict):
+    """One region of an AWS estate: where its GPU nodes and data tiers are."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    gpu_groups: list[str] = Field(min_length=1, alias="gpu-groups")  # Auto Scaling groups
+    artifact_bucket: str | None = Field(default=None, alias="artifact-bucket")
+    feature_store: str | None = Field(default=None, alias="feature-store")  # redis://host:port
+    vector_index: str | None = Field(default=None, alias="vector-index")  # base URL
+    pipelines: str | None = None  # URL of the jobs' status (GET: {job: {step, ...}})
+
+
+class AwsEstate(_Strict):
+    """What a ``target: aws`` plan drills: accounts, regions, and every endpoint the
+    load, probes and canaries call from outside."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    accounts: list[str] = Field(min_length=1)
+    inference: str  # URL of the global inference endpoint the load calls
+    serving_health: str | None = Field(default=None, alias="serving-health")
+    golden_set: str = Field(alias="golden-set")  # labelled requests (JSON) to score answers
+    index_queries: str | None = Field(default=None, alias="index-queries")
+    feature_store: str | None = Field(default=None, alias="feature-store")  # primary endpoint
+    regions: dict[str, AwsRegion] = Field(min_length=1)
 
 
 class Guardrails(_Strict):
@@ -106,6 +134,7 @@ class LabSettings(_Strict):
 class Plan(_Strict):
     system: str = Field(min_length=1)
     version: int = 1
+    target: TargetKind = "lab"
     topology: Topology = "active-passive"
     regions: list[Region] = Field(min_length=2, max_length=2)
     slo: ServingSlo
@@ -117,6 +146,7 @@ class Plan(_Strict):
     guardrails: Guardrails = Guardrails()
     blast_radius: BlastRadius = BlastRadius()
     lab: LabSettings = LabSettings()
+    aws: AwsEstate | None = None
 
     @model_validator(mode="after")
     def _check_regions_and_names(self) -> Plan:
@@ -127,6 +157,12 @@ class Plan(_Strict):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"components: duplicate names {duplicates}")
+        if self.target == "aws":
+            if self.aws is None:
+                raise ValueError("target aws: add an aws section naming the estate")
+            missing = sorted({r.name for r in self.regions} - set(self.aws.regions))
+            if missing:
+                raise ValueError(f"aws.regions: no endpoints for the plan's regions {missing}")
         return self
 
     @property

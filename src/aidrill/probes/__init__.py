@@ -22,39 +22,47 @@ from pathlib import Path
 from typing import Any
 
 from aidrill._evidence import PROBES_FILE
-from aidrill.lab import LabClient, default_state_dir
-from aidrill.probes._checks import (
-    run_inference_check,
-    run_lab_capacity_check,
-    run_lab_data_check,
-)
+from aidrill.probes._checks import run_inference_check
 from aidrill.probes._sets import (
     InferenceCheck,
     LabCapacityCheck,
+    LabDataCheck,
     ProbeSet,
     find_probe_set,
     load_probe_set,
 )
 
-__all__ = ["ProbeSet", "find_probe_set", "load_probe_set", "probe_set_holds"]
+__all__ = [
+    "InferenceCheck",
+    "LabCapacityCheck",
+    "LabDataCheck",
+    "ProbeSet",
+    "find_probe_set",
+    "load_probe_set",
+    "probe_set_holds",
+]
 
 logger = logging.getLogger(__name__)
 
 
 def probe_set_holds(probe_set: str, configuration: dict[str, Any] | None = None) -> bool:
-    """True when every check of the probe set holds against the lab right now."""
+    """True when every check of the probe set holds against the run's target right now.
+
+    The target is the one the run drills (``aidrill_target`` in the configuration, set
+    by the aidrill control; else the plan's), found through the plan (``aidrill_plan``,
+    ``$AIDRILL_PLAN`` or drplan.yaml)."""
+    from aidrill.targets import target_of_configuration  # targets build on probe sets
+
     checks = load_probe_set(probe_set).checks
-    state_dir = (configuration or {}).get("aidrill_state_dir")
-    lab = LabClient(Path(state_dir) if state_dir else default_state_dir())
+    target = target_of_configuration(configuration or {})
     holds = True
     outcomes = []
     for check in checks:
         if isinstance(check, InferenceCheck):
-            outcome = run_inference_check(check, lab)
-        elif isinstance(check, LabCapacityCheck):
-            outcome = run_lab_capacity_check(check, lab)
+            endpoints = target.endpoints()
+            outcome = run_inference_check(check, endpoints.inference, endpoints.golden_set)
         else:
-            outcome = run_lab_data_check(check, lab)
+            outcome = target.run_check(check)
         level = logging.INFO if outcome["holds"] else logging.WARNING
         logger.log(level, "probe set %s: %s", probe_set, outcome)
         outcomes.append(outcome)

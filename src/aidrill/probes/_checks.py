@@ -7,17 +7,20 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPConnection
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from aidrill.lab import LabClient
 from aidrill.measure import LatencyHistogram
-from aidrill.probes._sets import InferenceCheck, LabCapacityCheck, LabDataCheck
+from aidrill.probes._sets import InferenceCheck
 
 logger = logging.getLogger(__name__)
 
 
-def run_inference_check(check: InferenceCheck, lab: LabClient) -> dict[str, Any]:
-    samples = json.loads(lab.info.golden_set.read_text())["samples"]
+def run_inference_check(check: InferenceCheck, inference: str, golden_set: Path) -> dict[str, Any]:
+    """Golden-set requests to the inference endpoint, held to the check's thresholds."""
+    samples = json.loads(golden_set.read_text())["samples"]
+    address = urlsplit(inference)
     # The same evenly spread requests every time: a healthy system then scores the same
     # quality on every check, so the steady state never fails by the luck of the draw.
     step = max(1, len(samples) // max(1, check.requests))
@@ -28,7 +31,8 @@ def run_inference_check(check: InferenceCheck, lab: LabClient) -> dict[str, Any]
     def ask(sample: dict[str, Any]) -> None:
         started = time.perf_counter()
         ok, correct = False, False
-        conn = HTTPConnection("127.0.0.1", lab.info.router_port, timeout=check.timeout)
+        conn = HTTPConnection(address.hostname or "127.0.0.1", address.port or 80,
+                              timeout=check.timeout)  # fmt: skip
         try:
             conn.request(
                 "POST",
@@ -65,34 +69,3 @@ def run_inference_check(check: InferenceCheck, lab: LabClient) -> dict[str, Any]
         "p95_latency": round(p95, 4),
         "quality": round(quality, 3),
     }
-
-
-def run_lab_capacity_check(check: LabCapacityCheck, lab: LabClient) -> dict[str, Any]:
-    status = lab.status()
-    holds = bool(status["at_capacity"])
-    return {
-        "check": check.name,
-        "holds": holds,
-        "serving_capacity": status["serving_capacity"],
-        "nominal_capacity": status["nominal_capacity"],
-        "faults": len(status["faults"]),
-    }
-
-
-def run_lab_data_check(check: LabDataCheck, lab: LabClient) -> dict[str, Any]:
-    data = lab.data()
-    problems = []
-    replication = data["replication"]
-    replicating = not replication["paused"] and not data["failed_regions"]
-    if replicating and replication["backlog_seconds"] > check.max_replication_backlog:
-        problems.append(f"replication backlog {replication['backlog_seconds']}s")
-    features = data["features"]
-    if not features["servers"][features["active"]]["alive"]:
-        problems.append(f"the feature store's primary in {features['active']} is down")
-    for region in data["serving"]:
-        if not data["index"][region]["loaded"]:
-            problems.append(f"no vector index serves in {region}")
-    for job, state in data["pipelines"].items():
-        if not state["running"]:
-            problems.append(f"the {job} pipeline is not running")
-    return {"check": check.name, "holds": not problems, "problems": problems}

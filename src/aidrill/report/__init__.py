@@ -4,9 +4,15 @@ from pathlib import Path
 
 from aidrill.report._build import write_quarterly_report
 from aidrill.report._collect import RunRecord, collect_runs
-from aidrill.report._findings import FindingsError, load_findings
+from aidrill.report._findings import FindingsError, FindingsFile, load_findings
 from aidrill.report._index import write_index
-from aidrill.report._journal import Journal, JournalError, load_journal, looks_like_journal
+from aidrill.report._journal import (
+    Journal,
+    JournalError,
+    journal_from_document,
+    load_journal,
+    looks_like_journal,
+)
 from aidrill.report._manifest import (
     Verification,
     generator_record,
@@ -40,6 +46,7 @@ def reseal_manifest(folder: Path) -> None:
 __all__ = [
     "FORMATS",
     "FindingsError",
+    "FindingsFile",
     "Journal",
     "JournalError",
     "Quarter",
@@ -52,6 +59,7 @@ __all__ = [
     "check_signature",
     "collect_runs",
     "generate_key_pair",
+    "journal_from_document",
     "load_findings",
     "load_journal",
     "load_tabletop",

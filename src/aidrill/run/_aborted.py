@@ -6,12 +6,12 @@ import contextlib
 import logging
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from aidrill import _evidence as evidence
 from aidrill.errors import DrillError
-from aidrill.lab import LabClient
 from aidrill.measure import GROUND_TRUTH_PREFIX
 from aidrill.run._results import write_run_page, write_run_result
 
@@ -40,10 +40,14 @@ def _not_zombie(pid: int) -> bool:
     return state != "Z"
 
 
+GroundTruth = Callable[[float], list[dict[str, Any]]]
+
+
 def mark_runs_aborted(
-    faults: list[dict[str, Any]], reason: str, lab: LabClient | None = None
+    faults: list[dict[str, Any]], reason: str, ground_truth: GroundTruth | None = None
 ) -> list[Path]:
-    """Record in each owning run directory that the run was aborted; return those dirs."""
+    """Record in each owning run directory that the run was aborted; return those dirs.
+    ``ground_truth(since)`` is the target's own record of events, where it keeps one."""
     by_run: dict[str, list[dict[str, Any]]] = {}
     for fault in faults:
         run_dir = (fault.get("owner") or {}).get("run_dir")
@@ -56,7 +60,7 @@ def mark_runs_aborted(
             logger.warning("run directory %s of a cleared fault is gone", run_dir)
             continue
         try:
-            _mark_one(run_dir, owned, reason, lab)
+            _mark_one(run_dir, owned, reason, ground_truth)
         except DrillError as exc:
             logger.error("could not mark %s aborted: %s", run_dir, exc)
             continue
@@ -65,7 +69,7 @@ def mark_runs_aborted(
 
 
 def _mark_one(
-    run_dir: Path, faults: list[dict[str, Any]], reason: str, lab: LabClient | None
+    run_dir: Path, faults: list[dict[str, Any]], reason: str, ground_truth: GroundTruth | None
 ) -> None:
     stop_orphan_load(run_dir)
     log = evidence.EventLog(run_dir / evidence.EVENTS_FILE)
@@ -73,11 +77,11 @@ def _mark_one(
         events = evidence.read_events(run_dir)
         started = next((e.time for e in events if e.kind == "run_started"), None)
         if (
-            lab is not None
+            ground_truth is not None
             and started is not None
             and not any(e.kind.startswith(GROUND_TRUTH_PREFIX) for e in events)
         ):
-            for record in lab.ground_truth(since=started):
+            for record in ground_truth(started):
                 when, kind = record.pop("time"), record.pop("kind")
                 log.append(f"{GROUND_TRUTH_PREFIX}{kind}", when=when, **record)
         log.append(

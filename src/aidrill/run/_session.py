@@ -15,25 +15,19 @@ import yaml
 
 from aidrill import _evidence as evidence
 from aidrill._redact import collect_secret_values, redact, redact_text
-from aidrill.errors import DrillError, RefusedError, TargetNotNominalError
 from aidrill.experiment import (
     AidrillExtension,
     check_blast_radius,
     declared_scope,
     find_aidrill_extension,
 )
-from aidrill.lab import LabClient, default_state_dir
-from aidrill.load import LoadGenerator, LoadProfile
-from aidrill.measure import GROUND_TRUTH_PREFIX
 from aidrill.plan import DEFAULT_PLAN_PATH, Plan, load_plan
 from aidrill.run._guardrails import GuardrailWatcher
-from aidrill.run._prober import ComponentProber
 from aidrill.run._results import write_run_page, write_run_result
 from aidrill.run._signals import InterruptGuard
-from aidrill.targets import Target, target_for
+from aidrill.run._target_side import TargetSide
 
 logger = logging.getLogger(__name__)
-_OBSERVE_BEFORE = 10.0
 PLAIN_NOTE = "runs as a plain experiment; nothing is measured against the plan"
 
 
@@ -77,7 +71,6 @@ class DrillSession:
                 if isinstance(a, dict) and a.get("type") == "action"
             ]
         self.heal = heal
-        self.target: Target | None = None
         self._fault_started: dict[str, float] = {}
         self.failed_fault: str | None = None
         self.refused = False  # refused before the method (pre-flight, load): nothing injected
@@ -96,9 +89,7 @@ class DrillSession:
         self.started = time.time()
         self.phase = "starting"
         self.hypothesis_runs = 0
-        self.load: LoadGenerator | None = None
         self.watcher: GuardrailWatcher | None = None
-        self.prober: ComponentProber | None = None
         self.finished = False
         self.guard = InterruptGuard(self._record_interrupt, self._may_interrupt)
         self._redacting = RedactingFilter(self.secrets)
@@ -109,8 +100,18 @@ class DrillSession:
                 "aidrill_run_id": self.run_id,
                 "aidrill_run_dir": str(self.run_dir.resolve()),
                 "aidrill_max_gpu_node_fraction": self.plan.blast_radius.max_gpu_node_fraction,
+                "aidrill_plan": str(self.plan_path.resolve()),
+                **({"aidrill_target": self.extension.target} if self.extension else {}),
             }
         )
+        self.side = (
+            TargetSide(
+                self.extension, self.plan, self.run_dir, self.run_id, self.events, self._state_dir()
+            )
+            if self.extension is not None
+            else None
+        )
+        self._experiment = experiment
         self._write_snapshots(experiment)
         self.events.append(
             "run_started",
@@ -143,10 +144,9 @@ class DrillSession:
                 values.add(str(value))
         return values
 
-    @property
-    def state_dir(self) -> Path:
+    def _state_dir(self) -> Path | None:
         configured = self.configuration.get("aidrill_state_dir")
-        return Path(configured) if configured else default_state_dir()
+        return Path(configured) if configured else None
 
     def _attach_run_log(self) -> logging.Handler:
         handler = logging.FileHandler(self.run_dir / evidence.RUN_LOG_FILE, encoding="utf-8")
@@ -201,69 +201,11 @@ class DrillSession:
 
     # -- before the steady state: pre-flight, then the load ------------------------------
     def begin(self) -> None:
-        if self.extension is None:
+        if self.side is None or self.extension is None:
             self.events.append("plain_run", note=PLAIN_NOTE)
             return
-        self.preflight()
-        self.start_load()
-        self._observe_before()
-
-    def _observe_before(self) -> None:
-        """Let canaries and probes record before the steady state is checked: an RPO
-        reaches back only as far as the observation does."""
-        assert self.extension is not None
-        seconds = self.extension.observe_before
-        if seconds is None:
-            stateful = [self.plan.component(name) for name in self.extension.components]
-            seconds = _OBSERVE_BEFORE if any(c and c.rpo is not None for c in stateful) else 0.0
-        if seconds > 0:
-            self.events.append("observing_before", seconds=seconds)
-            time.sleep(seconds)
-
-    def preflight(self) -> None:
-        """Refuse to drill a target that is not nominal; with ``heal``, reset it first."""
-        assert self.extension is not None
-        self.target = target_for(self.extension.target, self.plan, self.state_dir)
-        problems = self.target.problems()
-        self.events.append("preflight", problems=problems)
-        if problems and self.heal:
-            logger.info("the target is not nominal (%s): healing it", "; ".join(problems))
-            healed = self.target.heal()
-            self.events.append("target_healed", **healed.to_record())
-            problems = healed.problems_after
-        if problems:
-            self.events.append("preflight_failed", problems=problems)
-            raise TargetNotNominalError(problems, healed=self.heal)
-
-    def start_load(self) -> None:
-        assert self.extension is not None
-        if self.extension.target != "lab":
-            raise DrillError(f"target {self.extension.target!r} has no load endpoint yet")
-        lab = LabClient(self.state_dir)
-        settings = self.extension.load
-        profile = LoadProfile(
-            settings.users,
-            settings.rate_per_user,
-            settings.request_timeout,
-            self.extension.bucket or self.plan.slo.bucket,
-        )
-        self.load = LoadGenerator(
-            lab.info.router_url,
-            lab.info.golden_set,
-            self.run_dir,
-            profile,
-            self.extension.max_duration,
-            lab.info.index_queries,
-        )
-        self.load.start()
-        self.prober = ComponentProber(lab, self.run_dir, self.run_id, self.extension.max_duration)
-        self.prober.start()
-        self.events.append(
-            "load_started",
-            users=settings.users,
-            rate_per_user=settings.rate_per_user,
-            host=lab.info.router_url,
-        )
+        self.side.preflight(self.heal, self._experiment)
+        self.side.start_load()
         limits = self.extension.guardrails or self.plan.guardrails
         self.watcher = GuardrailWatcher(
             self.run_dir / evidence.TIMELINE_FILE,
@@ -272,6 +214,7 @@ class DrillSession:
             self.guard.abort,
         )
         self.watcher.start()
+        self.side.observe_before()
 
     def enter_hypothesis(self) -> None:
         self.hypothesis_runs += 1
@@ -286,38 +229,18 @@ class DrillSession:
             if self.watcher is not None:
                 self.watcher.stop()
             self.events.append("rollbacks_started")
-            self._audit_canaries()
+            if self.side is not None:
+                self.side.audit()
 
     def activity_started(self, activity: dict[str, Any]) -> None:
         if self.phase == "method" and activity.get("type") == "action":
             if _is_recovery(activity):
                 self.events.append("recovery_started", activity=activity.get("name"))
                 return
-            self._ensure_one_region_at_a_time(activity)
+            if self.side is not None:
+                self.side.check_injection(activity, self.configuration)
             started = self.events.append("fault_started", activity=activity.get("name"))
             self._fault_started[str(activity.get("name"))] = started.time
-
-    def _ensure_one_region_at_a_time(self, activity: dict[str, Any]) -> None:
-        """At injection: no serving fault in a second region unless a full outage is declared."""
-        if self.extension is None:
-            return
-        if self.extension.full_outage or self.plan.blast_radius.allow_both_regions:
-            return
-        region = ((activity.get("provider") or {}).get("arguments") or {}).get("region")
-        if region is None or self.extension.target != "lab":
-            return
-        active = LabClient(self.state_dir).status()["faults"]
-        others = {
-            f["region"]
-            for f in active
-            if f["region"] != region and f["kind"] in ("kill-nodes", "fail-region")
-        }
-        kind = (activity.get("provider") or {}).get("func")
-        if others and kind in ("kill_gpu_nodes", "fail_region"):
-            raise RefusedError(
-                f"blast radius: {sorted(others)} already has a serving fault; "
-                f"{activity.get('name')!r} would hit {region} too"
-            )
 
     def activity_ended(self, activity: dict[str, Any], run: dict[str, Any] | None) -> None:
         status = (run or {}).get("status")
@@ -368,9 +291,11 @@ class DrillSession:
             "experiment_ended", status=status, deviated=deviated, abort_reason=reason
         )
         self._note_a_method_that_never_ran()
-        self._stop_load()
-        self._check_target_after()
-        self._collect_ground_truth()
+        if self.side is not None:
+            self.side.stop_load()
+            if not self.refused:  # a refused run injected nothing: it leaves the target be
+                self.side.check_after(self._a_rollback_failed())
+            self.side.collect_ground_truth(self.started)
         steps: list[tuple[str, Callable[[], Any]]] = [
             ("journal", lambda: self._write_journal(journal)),
             ("result", lambda: write_run_result(self.run_dir, status, deviated, reason)),
@@ -407,40 +332,11 @@ class DrillSession:
             why = "the run ended before it"
         self.events.append("method_not_run", reason=why, failing_checks=failing)
 
-    def _check_target_after(self) -> None:
-        """After the rollbacks the target must be nominal again; when a rollback failed
-        or it is not, reset it and check again, and record both in the evidence. A run
-        refused at pre-flight injected nothing and leaves the target as it found it."""
-        if self.target is None or self.refused:
-            return
-        try:
-            target = self.target
-            problems = target.wait_nominal()
-        except DrillError as exc:
-            self.events.append("postflight_failed", problems=[f"the target does not answer: {exc}"])
-            return
-        rollback_failed = any(
+    def _a_rollback_failed(self) -> bool:
+        return any(
             e.kind == "rollback_ran" and e.data.get("status") != "succeeded"
             for e in evidence.read_events(self.run_dir)
         )
-        self.events.append("postflight", problems=problems)
-        if problems:
-            self.events.append("postflight_failed", problems=problems)
-        if not problems and not rollback_failed:
-            return
-        logger.error("the target is not nominal after the rollbacks: resetting it")
-        try:
-            healed = target.heal()
-        except DrillError as exc:
-            self.events.append("target_reset", error=str(exc), healed=False)
-            logger.error("the target could not be reset: %s", exc)
-            return
-        self.events.append("target_reset", **healed.to_record())
-        if not healed.healed:
-            logger.error(
-                "the target is still not nominal after a reset: %s",
-                "; ".join(healed.problems_after),
-            )
 
     def close(self) -> None:
         self.guard.restore()
@@ -454,39 +350,6 @@ class DrillSession:
         """chaoslib ended without an experiment-after hook: never leave load running."""
         if not self.finished:
             self.finish({"status": "failed", "deviated": False})
-
-    def _audit_canaries(self) -> None:
-        if self.prober is not None:
-            try:
-                self.prober.audit()
-            except Exception as exc:  # evidence of one tier must not break the run
-                self.events.append("evidence_error", step="canary-audit", error=str(exc))
-
-    def _stop_load(self) -> None:
-        if self.prober is not None:
-            if not (self.run_dir / evidence.CANARY_AUDIT_FILE).exists():
-                self._audit_canaries()
-            try:
-                self.prober.stop()
-            except Exception as exc:
-                self.events.append("evidence_error", step="probes", error=str(exc))
-            self.prober = None
-        if self.load is not None:
-            code = self.load.stop()
-            self.events.append("load_stopped", exit_code=code)
-
-    def _collect_ground_truth(self) -> None:
-        if self.extension is None or self.extension.target != "lab":
-            return
-        try:
-            records = LabClient(self.state_dir).ground_truth(since=self.started)
-        except DrillError as exc:
-            self.events.append("ground_truth_unavailable", error=str(exc))
-            return
-        for record in records:
-            when = record.pop("time")
-            kind = record.pop("kind")
-            self.events.append(f"{GROUND_TRUTH_PREFIX}{kind}", when=when, **record)
 
     def _write_journal(self, journal: dict[str, Any] | None) -> None:
         import json

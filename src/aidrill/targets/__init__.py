@@ -1,27 +1,70 @@
-"""Targets: what a run needs of the system it drills, one module per kind of target."""
+"""Targets: what a run needs of the system it drills, one module per kind of target.
+
+A target answers pre-flight (nominal per the plan, or what is off), where the load
+goes and where each tier is probed from outside, the blast radius of each action
+resolved against it, what it forbids at injection, and how to heal it. Run, probes
+and validation ask the target; no other module knows a target's internals.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 from aidrill.errors import RefusedError
-from aidrill.plan import Plan
-from aidrill.targets._target import CAP, STALL, Heal, Target, wait_for_nothing_off
-from aidrill.targets.lab import LabTarget
+from aidrill.plan import DEFAULT_PLAN_PATH, Plan, load_plan
+from aidrill.targets._endpoints import Address, ArtifactStore, Endpoints
+from aidrill.targets._observer import TierObserver
+from aidrill.targets._target import CAP, STALL, Heal, Resolved, Target, wait_for_nothing_off
 
 __all__ = [
     "CAP",
     "STALL",
+    "Address",
+    "ArtifactStore",
+    "Endpoints",
     "Heal",
-    "LabTarget",
+    "Resolved",
     "Target",
+    "TierObserver",
+    "default_state_dir",
     "target_for",
+    "target_of_configuration",
     "wait_for_nothing_off",
 ]
 
 
-def target_for(kind: str, plan: Plan, state_dir: Path) -> Target:
-    """The target a run of ``kind`` drills."""
+def default_state_dir() -> Path:
+    from aidrill.lab import default_state_dir as lab_state_dir
+
+    return lab_state_dir()
+
+
+def target_for(kind: str, plan: Plan, state_dir: Path | None = None) -> Target:
+    """The target a run of ``kind`` drills, under ``plan``; refused unless the plan's
+    allow-list names that kind of target."""
+    if kind not in plan.allow.targets:
+        raise RefusedError(
+            f"the plan's allow-list does not name target {kind!r} "
+            f"(allow.targets: {', '.join(plan.allow.targets) or 'none'})"
+        )
     if kind == "lab":
-        return LabTarget(state_dir, plan)
-    raise RefusedError(f"target {kind!r} cannot be drilled yet: aidrill drills the lab")
+        from aidrill.targets.lab import LabTarget
+
+        return LabTarget(state_dir or default_state_dir(), plan)
+    if kind == "aws":
+        from aidrill.targets.aws import AwsTarget
+
+        return AwsTarget(plan)
+    raise RefusedError(f"target {kind!r} cannot be drilled yet")
+
+
+def target_of_configuration(configuration: dict[str, Any]) -> Target:
+    """The target a Chaos Toolkit activity acts on, from its configuration: the kind
+    and plan the aidrill control recorded there, else the plan's own."""
+    plan_path = configuration.get("aidrill_plan") or os.environ.get("AIDRILL_PLAN")
+    plan = load_plan(Path(plan_path) if plan_path else DEFAULT_PLAN_PATH)
+    kind = str(configuration.get("aidrill_target") or plan.target)
+    state_dir = configuration.get("aidrill_state_dir")
+    return target_for(kind, plan, Path(state_dir) if state_dir else None)

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from aidrill.targets._endpoints import Endpoints
+
 # A wait for the target to become nominal follows progress: it gives up once what is
 # off has not changed for STALL seconds, and in any case after CAP.
 STALL = 30.0
@@ -39,6 +41,17 @@ class Heal:
         }
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """One fault action's blast radius, resolved against the live target."""
+
+    action: str
+    touches: str  # what it would touch, in words
+    region: str | None = None
+    share: float | None = None  # of the region's GPU nodes, where that applies
+    refused: str | None = None  # why the plan's limits refuse it
+
+
 class Target(Protocol):
     """A target answers what a run needs of it, and nothing else."""
 
@@ -53,6 +66,27 @@ class Target(Protocol):
 
     def heal(self) -> Heal:
         """Clear every fault left on the target and wait (bounded) for nominal."""
+
+    def endpoints(self) -> Endpoints:
+        """Where the load goes and where each tier is probed from outside."""
+
+    def ground_truth(self, since: float) -> list[dict[str, Any]]:
+        """What the target itself recorded happening (only a lab keeps this)."""
+
+    def check_injection(
+        self, activity: dict[str, Any], configuration: dict[str, Any], full_outage: bool
+    ) -> None:
+        """Refuse (RefusedError) an action about to be injected that the plan forbids."""
+
+    def run_check(self, check: Any) -> dict[str, Any]:
+        """A steady-state check particular to this kind of target."""
+
+    def resolve(self, experiment: dict[str, Any]) -> list[Resolved]:
+        """Each fault action's blast radius against the live target (read-only calls)."""
+
+    def admit(self, experiment: dict[str, Any]) -> list[Resolved]:
+        """Before anything runs: refuse (RefusedError) what the plan's allow-list or
+        limits forbid; return the resolved blast radius."""
 
 
 def wait_for_nothing_off(

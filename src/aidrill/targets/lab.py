@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
+from aidrill.errors import ProbeSetError, RefusedError
+from aidrill.experiment import PlannedFault, describe_fault, planned_faults
 from aidrill.lab import LabClient
 from aidrill.plan import Plan
-from aidrill.targets._target import Heal, wait_for_nothing_off
+from aidrill.probes import LabCapacityCheck, LabDataCheck
+from aidrill.targets._endpoints import Address, ArtifactStore, Endpoints
+from aidrill.targets._target import Heal, Resolved, wait_for_nothing_off
+
+_SERVING_FAULTS = ("kill-nodes", "fail-region")
+_LAB_KEYS = ("lab", "lab")  # the lab's S3 accepts any key
+
+
+class _OnlyLedgerFaults(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
 class LabTarget:
@@ -17,6 +31,7 @@ class LabTarget:
         self.client = LabClient(state_dir)
         self.plan = plan
 
+    # -- nominal --------------------------------------------------------------------
     def problems(self) -> list[str]:
         """The lab's own account of what is off (each region's GPU nodes, routing per
         topology, every data tier, the fault ledger), plus any mismatch with the plan."""
@@ -30,7 +45,19 @@ class LabTarget:
         return mismatch + self.client.problems()
 
     def wait_nominal(self) -> list[str]:
-        return wait_for_nothing_off(self.problems)
+        """Wait for nominal; a fault still in the ledger (its rollback never ran) will not
+        clear by itself, so once only such faults are left the wait ends at once."""
+
+        def problems() -> list[str]:
+            found = self.problems()
+            if found and all(p.startswith("fault ") for p in found):
+                raise _OnlyLedgerFaults(found)
+            return found
+
+        try:
+            return wait_for_nothing_off(problems)
+        except _OnlyLedgerFaults as stuck:
+            return stuck.problems
 
     def heal(self) -> Heal:
         started = time.monotonic()
@@ -38,3 +65,128 @@ class LabTarget:
         cleared = self.client.reset().get("cleared") or []
         after = self.wait_nominal()
         return Heal(before, after, list(cleared), time.monotonic() - started)
+
+    def faults_left_behind(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.client.status()["faults"]
+        return result
+
+    # -- where things are -------------------------------------------------------------
+    def endpoints(self) -> Endpoints:
+        info = self.client.info
+        local = "127.0.0.1"
+        return Endpoints(
+            inference=info.router_url,
+            golden_set=info.golden_set,
+            primary=info.primary,
+            dr=info.dr,
+            index_queries=info.index_queries,
+            serving_health=f"{info.router_url}/healthz",
+            feature_store=Address(local, info.features_port) if info.features_port else None,
+            feature_regions={r: Address(local, p) for r, p in info.feature_region_ports.items()},
+            index={r: f"http://{local}:{p}" for r, p in info.index_ports.items()},
+            pipelines=f"http://{local}:{info.pipelines_port}/jobs" if info.pipelines_port else None,
+            artifacts={
+                region: ArtifactStore(
+                    info.buckets[region], endpoint=f"http://{local}:{port}", credentials=_LAB_KEYS
+                )
+                for region, port in info.storage.items()
+            },
+            replication=lambda: dict(self.client.data().get("replication") or {}),
+        )
+
+    def ground_truth(self, since: float) -> list[dict[str, Any]]:
+        return self.client.ground_truth(since=since)
+
+    # -- safety -----------------------------------------------------------------------
+    def check_injection(
+        self, activity: dict[str, Any], configuration: dict[str, Any], full_outage: bool
+    ) -> None:
+        """No serving fault in a second region unless a full outage is declared."""
+        if full_outage or self.plan.blast_radius.allow_both_regions:
+            return
+        region = ((activity.get("provider") or {}).get("arguments") or {}).get("region")
+        kind = (activity.get("provider") or {}).get("func")
+        if region is None or kind not in ("kill_gpu_nodes", "fail_region"):
+            return
+        others = {
+            f["region"]
+            for f in self.faults_left_behind()
+            if f["region"] != region and f["kind"] in _SERVING_FAULTS
+        }
+        if others:
+            raise RefusedError(
+                f"blast radius: {sorted(others)} already has a serving fault; "
+                f"{activity.get('name')!r} would hit {region} too"
+            )
+
+    def resolve(self, experiment: dict[str, Any]) -> list[Resolved]:
+        """The lab's fault actions declare their scope; nodes are counted live."""
+        resolved = []
+        for fault in planned_faults(experiment):
+            if not isinstance(fault, PlannedFault):
+                _, name = fault
+                resolved.append(Resolved(name, "no declared scope", refused="no scope"))
+                continue
+            resolved.append(
+                Resolved(
+                    fault.name,
+                    describe_fault(fault, self.plan),
+                    fault.region,
+                    _share(fault, self.plan),
+                )
+            )
+        return resolved
+
+    def admit(self, experiment: dict[str, Any]) -> list[Resolved]:
+        """The lab's actions declare their scope, checked when the experiment loads."""
+        return self.resolve(experiment)
+
+    # -- steady-state checks only a lab can answer --------------------------------------
+    def run_check(self, check: Any) -> dict[str, Any]:
+        if isinstance(check, LabCapacityCheck):
+            return self._capacity(check)
+        if isinstance(check, LabDataCheck):
+            return self._data(check)
+        raise ProbeSetError(f"check {getattr(check, 'name', check)!r} is not a lab check")
+
+    def _capacity(self, check: LabCapacityCheck) -> dict[str, Any]:
+        status = self.client.status()
+        return {
+            "check": check.name,
+            "holds": bool(status["at_capacity"]),
+            "serving_capacity": status["serving_capacity"],
+            "nominal_capacity": status["nominal_capacity"],
+            "faults": len(status["faults"]),
+        }
+
+    def _data(self, check: LabDataCheck) -> dict[str, Any]:
+        data = self.client.data()
+        problems = []
+        replication = data["replication"]
+        replicating = not replication["paused"] and not data["failed_regions"]
+        if replicating and replication["backlog_seconds"] > check.max_replication_backlog:
+            problems.append(f"replication backlog {replication['backlog_seconds']}s")
+        features = data["features"]
+        if not features["servers"][features["active"]]["alive"]:
+            problems.append(f"the feature store's primary in {features['active']} is down")
+        for region in data["serving"]:
+            if not data["index"][region]["loaded"]:
+                problems.append(f"no vector index serves in {region}")
+        for job, state in data["pipelines"].items():
+            if not state["running"]:
+                problems.append(f"the {job} pipeline is not running")
+        return {"check": check.name, "holds": not problems, "problems": problems}
+
+
+def _share(fault: PlannedFault, plan: Plan) -> float | None:
+    if fault.scope.kind == "region":
+        return 1.0
+    if fault.scope.kind != "gpu-nodes":
+        return None
+    fraction = fault.arguments.get("fraction")
+    count = fault.arguments.get("count")
+    if isinstance(fraction, int | float):
+        return float(fraction)
+    if isinstance(count, int):
+        return count / plan.lab.nodes_per_region
+    return None

@@ -1,6 +1,8 @@
-"""Canary writes and per-component probes of the stateful tiers, during a lab run.
+"""Canary writes and per-tier probes during a run, through a target's public endpoints.
 
-Measurement needs series that only an outside observer can produce:
+Measurement needs series that only an outside observer can produce; this one reaches
+every tier the way a client would (Redis, HTTP, the S3 API), never a target's own
+account of itself:
 
 - ``canary.jsonl``: a sequence-numbered write every 100 ms to the feature store's
   primary endpoint (``ZADD canary:<run> seq seq``), each with its time and outcome;
@@ -13,9 +15,8 @@ Measurement needs series that only an outside observer can produce:
   index service's public API (``POST /upsert``), each with its time and outcome;
 - ``components.jsonl``: every 250 ms, one sample per stateful tier (feature reads
   and writes, which canary vectors the serving index returns, the model artifact in
-  the serving region), plus the replication lag of the artifact store and the feature
-  replica; every 100 ms, each pipeline's published progress (step, the step it
-  resumed from), timed here;
+  the serving region), plus replication lag; every 100 ms, each pipeline's published
+  progress (step, the step it resumed from), timed here;
 - ``artifact-versions.json``: the model artifact's versions at the start and the end.
 
 Everything here is bounded: the threads stop with the run (or after its maximum
@@ -25,7 +26,6 @@ duration), and each sample is one short request.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import threading
 import time
@@ -35,6 +35,7 @@ from typing import IO, Any
 
 import redis
 
+from aidrill._artifact import ArtifactRefused
 from aidrill._evidence import (
     ARTIFACT_VERSIONS_FILE,
     CANARY_AUDIT_FILE,
@@ -42,12 +43,16 @@ from aidrill._evidence import (
     COMPONENTS_FILE,
     INDEX_CANARY_FILE,
 )
-from aidrill.errors import DrillError
-from aidrill.lab import LabClient
-from aidrill.lab._artifacts import MODEL_KEY, ArtifactRefused, fetch_verified
-from aidrill.lab._http import get_json, post_json
-from aidrill.lab._redis import redis_client
-from aidrill.lab._storage import StorageError, s3_client
+from aidrill.targets._endpoints import Address, Endpoints
+from aidrill.targets._outside import (
+    canary_vector,
+    fetch_model,
+    http_json,
+    join,
+    model_versions,
+    redis_at,
+    seq_ranges,
+)
 
 _CANARY_INTERVAL = 0.1
 _INDEX_CANARY_INTERVAL = 0.2
@@ -55,11 +60,12 @@ _PIPELINE_INTERVAL = 0.1
 _SAMPLE_INTERVAL = 0.25
 _ARTIFACT_INTERVAL = 1.0
 _PIPELINE_STALL = 2.0  # eight missed steps of a quarter second: stalled, not just slow
+_REDIS_ERRORS = (redis.RedisError, OSError, ValueError)
 
 
-class ComponentProber:
-    def __init__(self, lab: LabClient, run_dir: Path, run_id: str, max_duration: float) -> None:
-        self.lab = lab
+class TierObserver:
+    def __init__(self, endpoints: Endpoints, run_dir: Path, run_id: str, max_duration: float):
+        self.endpoints = endpoints
         self.run_dir = run_dir
         self.key = f"canary:{run_id}"
         self.deadline = time.monotonic() + max_duration
@@ -85,7 +91,7 @@ class ComponentProber:
         self._spawn(self._artifact_loop, "artifact-probe")
 
     def start_canary(self) -> threading.Thread:
-        """Only the canary writer (the rest of :meth:`start` needs a whole lab)."""
+        """Only the feature-store canary writer."""
         return self._spawn(self._canary_loop, "canary")
 
     def _spawn(self, target: Callable[[], None], name: str) -> threading.Thread:
@@ -101,10 +107,10 @@ class ComponentProber:
         with self._canary_lock:
             audited_at = time.time()
             try:
-                with contextlib.closing(self._redis(self.lab.info.features_port)) as client:
+                with contextlib.closing(self._feature_store()) as client:
                     members: Any = client.zrange(self.key, 0, -1)
                     survivors = sorted(int(m) for m in members)
-            except (redis.RedisError, OSError, ValueError) as exc:
+            except _REDIS_ERRORS as exc:
                 error = str(exc)
         record = {"time": audited_at, "key": self.key, "surviving": survivors, "error": error}
         (self.run_dir / CANARY_AUDIT_FILE).write_text(json.dumps(record), encoding="utf-8")
@@ -112,11 +118,8 @@ class ComponentProber:
     def stop(self) -> None:
         self.halt()
         self._write_versions("after")
-        with (
-            contextlib.suppress(redis.RedisError, OSError),
-            contextlib.closing(self._redis(self.lab.info.features_port)) as client,
-        ):
-            client.delete(self.key)
+        with contextlib.suppress(*_REDIS_ERRORS), contextlib.closing(self._feature_store()) as c:
+            c.delete(self.key)
 
     def halt(self) -> None:
         """Stop the threads and close the evidence files (``stop`` also records the end)."""
@@ -133,7 +136,9 @@ class ComponentProber:
 
     # -- canary writes ----------------------------------------------------------------
     def _canary_loop(self) -> None:
-        client = self._redis(self.lab.info.features_port, timeout=0.3)
+        if self.endpoints.feature_store is None:
+            return
+        client = redis_at(self.endpoints.feature_store, timeout=0.3)
         seq = 0
         next_at = time.monotonic()
         while self._running():
@@ -143,7 +148,7 @@ class ComponentProber:
                 try:
                     client.zadd(self.key, {str(seq): seq})
                     ok = True
-                except (redis.RedisError, OSError):
+                except _REDIS_ERRORS:
                     ok = False
             self._canary_times[seq] = started
             self._canary_ok = ok
@@ -152,17 +157,16 @@ class ComponentProber:
             self._stop.wait(max(0.0, next_at - time.monotonic()))
         client.close()
 
-    # -- canary vectors ---------------------------------------------------------------
     def _index_canary_loop(self) -> None:
         """Write a named canary vector through the primary index's public API."""
-        port = self.lab.info.index_ports.get(self.lab.info.primary)
+        base = self.endpoints.index.get(self.endpoints.primary)
         seq = 0
         next_at = time.monotonic()
-        while self._running() and port is not None:
+        while self._running() and base is not None:
             seq += 1
             started = time.time()
             write = {"id": self._vector_id(seq), "vector": canary_vector(seq)}
-            ok = _post("127.0.0.1", port, "/upsert", write)[0] == 200
+            ok = http_json("POST", join(base, "/upsert"), write)[0] == 200
             if ok:
                 self._index_acked.append(seq)
             self._write(self._index_canary, {"seq": seq, "time": round(started, 4), "ok": ok})
@@ -172,15 +176,95 @@ class ComponentProber:
     def _vector_id(self, seq: int) -> str:
         return f"{self.key}:v{seq}"
 
-    def _index_sample(self, now: float) -> dict[str, Any]:
+    # -- pipelines --------------------------------------------------------------------
+    def _pipeline_loop(self) -> None:
+        """Each job's published progress, timed here: a step is first seen when seen."""
+        url = self.endpoints.pipelines
+        last_change: dict[str, tuple[int, float]] = {}
+        while self._running() and url is not None:
+            now = time.time()
+            status, jobs = http_json("GET", url)
+            for job, state in (jobs or {}).items() if status == 200 else ():
+                step = int(state.get("step") or 0)
+                if last_change.get(job, (None, 0.0))[0] != step:
+                    last_change[job] = (step, now)
+                stalled = now - last_change[job][1] > _PIPELINE_STALL
+                running = bool(state.get("running")) and not stalled
+                self._write(self._components, {
+                    "time": now, "component": job, "ok": running,
+                    "quality": 1.0 if running else 0.0, "region": state.get("region"),
+                    "step": step, "resumed_from_step": state.get("resumed_from_step"),
+                    "resumes": state.get("resumes"),
+                })  # fmt: skip
+            self._stop.wait(_PIPELINE_INTERVAL)
+
+    # -- component samples ------------------------------------------------------------
+    def _sample_loop(self) -> None:
+        while self._running():
+            now = time.time()
+            serving = self._serving_region()
+            samples = [
+                self._feature_sample(now),
+                self._lag_sample(now, serving),
+                self._index_sample(now, serving),
+            ]
+            if self._artifact_ok is not None:
+                at, ok, detail = self._artifact_ok
+                samples.append({"time": now, "component": "model-artifacts", "ok": ok,
+                                "quality": 1.0 if ok else 0.0, "checked_at": at,
+                                "detail": detail})  # fmt: skip
+            for record in samples:
+                self._write(self._components, record)
+            self._stop.wait(_SAMPLE_INTERVAL)
+
+    def _feature_sample(self, now: float) -> dict[str, Any]:
+        """Feature reads answer and canary writes succeed through the primary endpoint."""
+        ok = False
+        with contextlib.suppress(*_REDIS_ERRORS), contextlib.closing(self._feature_store()) as c:
+            ok = c.get("feature:e0000") is not None
+        return {
+            "time": now,
+            "component": "feature-store",
+            "ok": ok and self._canary_ok,
+            "quality": 1.0 if ok else 0.0,
+        }
+
+    def _lag_sample(self, now: float, serving: str | None) -> dict[str, Any]:
+        """Replication lag: the feature replica's delay, read from outside as the age of
+        the newest canary the replica holds; and the target's own replication figures
+        where it offers them (charted only)."""
+        replica_lag = None
+        replica = next((n for n in self.endpoints.feature_regions if n != serving), None)
+        if replica is not None and self._canary_times:
+            with contextlib.suppress(*_REDIS_ERRORS):
+                address = self.endpoints.feature_regions[replica]
+                with contextlib.closing(redis_at(address, 0.3)) as client:
+                    newest: Any = client.zrevrange(self.key, 0, 0)
+                if newest:
+                    written = self._canary_times.get(int(newest[0]))
+                    if written is not None:
+                        replica_lag = round(max(0.0, now - written - _CANARY_INTERVAL), 3)
+        replication: dict[str, Any] = {}
+        if self.endpoints.replication is not None:
+            with contextlib.suppress(Exception):  # a chart's extra, never worth a run
+                replication = self.endpoints.replication()
+        return {
+            "time": now,
+            "component": "replication-lag",
+            "ok": True,
+            "s3_backlog_seconds": replication.get("backlog_seconds"),
+            "s3_paused": replication.get("paused"),
+            "feature_replica_lag_seconds": replica_lag,
+        }
+
+    def _index_sample(self, now: float, serving: str | None) -> dict[str, Any]:
         """Which acknowledged canary vectors the serving region's index returns."""
-        serving = self._serving_region()
-        port = self.lab.info.index_ports.get(serving or "")
+        base = self.endpoints.index.get(serving or "")
         acked = list(self._index_acked)
         present: list[int] | None = None
-        if port is not None:
-            status, body = _post("127.0.0.1", port, "/fetch",
-                                 {"ids": [self._vector_id(s) for s in acked]})  # fmt: skip
+        if base is not None:
+            ids = [self._vector_id(s) for s in acked]
+            status, body = http_json("POST", join(base, "/fetch"), {"ids": ids})
             if status == 200 and isinstance(body, dict):
                 found = {str(name) for name in body.get("ids") or []}
                 present = [s for s in acked if self._vector_id(s) in found]
@@ -194,199 +278,51 @@ class ComponentProber:
         }
 
     def _serving_region(self) -> str | None:
-        """The region the global router serves from, as its health endpoint says."""
-        try:
-            _, body = get_json("127.0.0.1", self.lab.info.router_port, "/healthz", 1.0)
-        except (OSError, http.client.HTTPException, ValueError):
-            return None
-        serving = body.get("serving") if isinstance(body, dict) else None
+        """The region the global endpoint serves from, as its health endpoint says."""
+        if self.endpoints.serving_health is None:
+            return self.endpoints.primary
+        status, body = http_json("GET", self.endpoints.serving_health)
+        serving = body.get("serving") if status in (200, 503) and isinstance(body, dict) else None
         return str(serving[0]) if serving else None
-
-    # -- pipelines --------------------------------------------------------------------
-    def _pipeline_loop(self) -> None:
-        """Each job's published progress, timed here: a step is first seen when seen."""
-        port = self.lab.info.pipelines_port
-        last_change: dict[str, tuple[int, float]] = {}
-        while self._running() and port is not None:
-            now = time.time()
-            try:
-                status, jobs = get_json("127.0.0.1", port, "/jobs", 1.0)
-            except (OSError, http.client.HTTPException, ValueError):
-                status, jobs = 0, None
-            for job, state in (jobs or {}).items() if status == 200 else ():
-                step = int(state.get("step") or 0)
-                if last_change.get(job, (None, 0.0))[0] != step:
-                    last_change[job] = (step, now)
-                running = bool(state.get("running")) and now - last_change[job][1] <= (
-                    _PIPELINE_STALL
-                )
-                self._write(self._components, {
-                    "time": now, "component": job, "ok": running,
-                    "quality": 1.0 if running else 0.0, "region": state.get("region"),
-                    "step": step, "resumed_from_step": state.get("resumed_from_step"),
-                    "resumes": state.get("resumes"),
-                })  # fmt: skip
-            self._stop.wait(_PIPELINE_INTERVAL)
-
-    # -- component samples ------------------------------------------------------------
-    def _sample_loop(self) -> None:
-        while self._running():
-            now = time.time()
-            try:
-                data = self.lab.data()
-            except DrillError as exc:
-                self._write(self._components, {"time": now, "component": "lab", "ok": False,
-                                               "error": str(exc)[:200]})  # fmt: skip
-                self._stop.wait(_SAMPLE_INTERVAL)
-                continue
-            for record in self._samples(now, data):
-                self._write(self._components, record)
-            self._stop.wait(_SAMPLE_INTERVAL)
-
-    def _samples(self, now: float, data: dict[str, Any]) -> list[dict[str, Any]]:
-        samples = [
-            self._feature_sample(now, data),
-            self._lag_sample(now, data),
-            self._index_sample(now),
-        ]
-        if self._artifact_ok is not None:
-            at, ok, detail = self._artifact_ok
-            samples.append(
-                {"time": now, "component": "model-artifacts", "ok": ok,
-                 "quality": 1.0 if ok else 0.0, "checked_at": at, "detail": detail}
-            )  # fmt: skip
-        return samples
-
-    def _feature_sample(self, now: float, data: dict[str, Any]) -> dict[str, Any]:
-        """Feature reads answer and canary writes succeed through the primary endpoint."""
-        ok = False
-        with (
-            contextlib.suppress(redis.RedisError, OSError),
-            contextlib.closing(self._redis(self.lab.info.features_port, 1.0)) as client,
-        ):
-            ok = client.get("feature:e0000") is not None
-        features = data.get("features") or {}
-        return {
-            "time": now,
-            "component": "feature-store",
-            "ok": ok and self._canary_ok,
-            "quality": 1.0 if ok else 0.0,
-            "active": features.get("active"),
-        }
-
-    def _lag_sample(self, now: float, data: dict[str, Any]) -> dict[str, Any]:
-        """Replication lag: the artifact store's backlog and the feature replica's delay,
-        the latter read from outside as the age of the newest canary the replica holds."""
-        features = data.get("features") or {}
-        active = features.get("active")
-        replica_lag = None
-        replica = next((n for n in self.lab.info.feature_region_ports if n != active), None)
-        if replica is not None and self._canary_times:
-            with contextlib.suppress(redis.RedisError, OSError, ValueError):
-                port = self.lab.info.feature_region_ports[replica]
-                with contextlib.closing(self._redis(port, 0.3)) as client:
-                    newest: Any = client.zrevrange(self.key, 0, 0)
-                if newest:
-                    written = self._canary_times.get(int(newest[0]))
-                    if written is not None:
-                        replica_lag = round(max(0.0, now - written - _CANARY_INTERVAL), 3)
-        replication = data.get("replication") or {}
-        return {
-            "time": now,
-            "component": "replication-lag",
-            "ok": True,
-            "s3_backlog_seconds": replication.get("backlog_seconds"),
-            "s3_paused": replication.get("paused"),
-            "feature_replica_lag_seconds": replica_lag,
-        }
 
     def _artifact_loop(self) -> None:
         """Fetch and verify the model artifact from the serving region's store, each second."""
-        while self._running():
+        while self._running() and self.endpoints.artifacts:
             started = time.time()
             detail = None
+            region = self._serving_region() or self.endpoints.primary
+            store = self.endpoints.artifacts.get(region)
             try:
-                serving = self.lab.data().get("serving") or [self.lab.info.primary]
-                region = serving[0]
-                fetch_verified(self.lab.info.storage[region], self.lab.info.buckets[region], 5.0)
+                if store is None:
+                    raise ArtifactRefused(f"no artifact store is named for {region}")
+                fetch_model(store)
                 ok = True
-            except (ArtifactRefused, OSError, DrillError, KeyError) as exc:
+            except (ArtifactRefused, OSError) as exc:
                 ok, detail = False, str(exc)[:200]
             self._artifact_ok = (started, ok, detail)
             self._stop.wait(_ARTIFACT_INTERVAL)
 
     # -- helpers -----------------------------------------------------------------------
     def _write_versions(self, when: str) -> None:
+        if not self.endpoints.artifacts:
+            return
         path = self.run_dir / ARTIFACT_VERSIONS_FILE
         try:
             existing = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             existing = {}
-        existing[when] = {"time": time.time(), "regions": self._list_versions()}
+        regions = {name: model_versions(s) for name, s in self.endpoints.artifacts.items()}
+        existing[when] = {"time": time.time(), "regions": regions}
         path.write_text(json.dumps(existing, indent=2), encoding="utf-8")
 
-    def _list_versions(self) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for region, port in self.lab.info.storage.items():
-            client = s3_client(port)
-            try:
-                reply = client.list_object_versions(
-                    Bucket=self.lab.info.buckets[region], Prefix=MODEL_KEY
-                )
-            except StorageError as exc:
-                found[region] = {"error": str(exc)[:200]}
-                continue
-            versions = []
-            for item in reply.get("Versions", []):
-                head = client.head_object(
-                    Bucket=self.lab.info.buckets[region], Key=MODEL_KEY, VersionId=item["VersionId"]
-                )
-                meta = head.get("Metadata") or {}
-                versions.append(
-                    {
-                        "version_id": item["VersionId"],
-                        "latest": item["IsLatest"],
-                        "version": meta.get("version"),
-                        "source_version": meta.get("source-version"),
-                        "sha256": meta.get("sha256"),
-                        "created_at": float(meta["created-at"]) if "created-at" in meta else None,
-                    }
-                )
-            markers = [m["VersionId"] for m in reply.get("DeleteMarkers", [])]
-            found[region] = {"versions": versions, "delete_markers": markers}
-        return found
-
-    @staticmethod
-    def _redis(port: int | None, timeout: float = 1.0) -> redis.Redis:
-        if port is None:
-            raise OSError("the lab has no feature store endpoint")
-        return redis_client(port, timeout)
+    def _feature_store(self) -> redis.Redis:
+        address: Address | None = self.endpoints.feature_store
+        if address is None:
+            raise OSError("the target names no feature store endpoint")
+        return redis_at(address)
 
     def _write(self, handle: IO[str], record: dict[str, Any]) -> None:
         with self._write_lock:
             if not handle.closed:
                 handle.write(json.dumps(record) + "\n")
                 handle.flush()
-
-
-def canary_vector(seq: int) -> list[float]:
-    """A vector far from every query (so recall is untouched), distinct per sequence."""
-    return [-60.0 - (seq % 997) / 100.0, (seq // 997) / 10.0] + [-60.0] * 30
-
-
-def seq_ranges(seqs: list[int]) -> list[list[int]]:
-    """Sorted sequence numbers as inclusive ranges: [1, 2, 3, 7] -> [[1, 3], [7, 7]]."""
-    ranges: list[list[int]] = []
-    for seq in sorted(seqs):
-        if ranges and seq == ranges[-1][1] + 1:
-            ranges[-1][1] = seq
-        else:
-            ranges.append([seq, seq])
-    return ranges
-
-
-def _post(host: str, port: int, path: str, payload: dict[str, Any]) -> tuple[int, Any]:
-    try:
-        return post_json(host, port, path, payload, timeout=1.0)
-    except (OSError, http.client.HTTPException, ValueError):
-        return 0, None

@@ -1,0 +1,117 @@
+"""The AWS twin's one endpoint: S3 requests go to the region store that holds the
+bucket (through its fault proxy, so storage faults still apply); every other service
+(EC2, Auto Scaling, FIS, SSM, STS) goes to the twin's moto server.
+
+``AWS_ENDPOINT_URL`` points boto3, chaostoolkit-aws and aidrill at this one address.
+``GET /aidrill-twin/serving`` answers which AWS region the global router serves from,
+as a Route 53 health check would.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+from collections.abc import Callable
+
+from aidrill.lab._http import JsonHandler, QuietServer
+
+_SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade"}
+
+
+class AwsRouter:
+    def __init__(
+        self,
+        services_port: int,
+        bucket_ports: dict[str, int],
+        serving: Callable[[], list[str]],
+    ) -> None:
+        self.services_port = services_port
+        self.bucket_ports = bucket_ports  # bucket -> the port of its region's store proxy
+        self.serving = serving
+        self.server = QuietServer(("127.0.0.1", 0), _handler(self))
+        self.port = self.server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def upstream(self, service: str | None, path: str) -> int | None:
+        """The port a request goes to; None for the S3 bucket listing (merged here)."""
+        if service != "s3":
+            return self.services_port
+        bucket = path.lstrip("/").split("/", 1)[0].split("?", 1)[0]
+        if not bucket:
+            return None
+        return self.bucket_ports.get(bucket, self.services_port)
+
+
+def _forward(
+    port: int, method: str, path: str, headers: dict[str, str], body: bytes
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request(method, path, body=body or None, headers=headers)
+        response = conn.getresponse()
+        payload = response.read()
+        return response.status, response.getheaders(), payload
+    finally:
+        conn.close()
+
+
+def _merged_bucket_list(router: AwsRouter, headers: dict[str, str]) -> bytes:
+    """ListBuckets across every region store: each holds its own region's bucket."""
+    entries: list[str] = []
+    first = b""
+    for port in sorted(set(router.bucket_ports.values())):
+        _, _, payload = _forward(port, "GET", "/", headers, b"")
+        first = first or payload
+        entries += re.findall(r"<Bucket>.*?</Bucket>", payload.decode(errors="replace"), re.S)
+    text = first.decode(errors="replace")
+    merged = "<Buckets>" + "".join(entries) + "</Buckets>"
+    return re.sub(r"<Buckets>.*?</Buckets>|<Buckets/>", merged, text, count=1, flags=re.S).encode()
+
+
+def _handler(router: AwsRouter) -> type[JsonHandler]:
+    class RouterHandler(JsonHandler):
+        def _relay(self) -> None:
+            if self.path == "/aidrill-twin/serving":
+                self.send_json(200, {"serving": router.serving()})
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            match = _SERVICE.search(self.headers.get("Authorization") or "")
+            service = match.group(1) if match else None
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            port = router.upstream(service, self.path)
+            try:
+                if port is None and self.command == "GET":
+                    status, reply_headers, payload = 200, [], _merged_bucket_list(router, headers)
+                    reply_headers = [("Content-Type", "application/xml")]
+                else:
+                    target = port if port is not None else router.services_port
+                    status, reply_headers, payload = _forward(
+                        target, self.command, self.path, headers, body
+                    )
+            except OSError as exc:
+                self.send_json(502, {"error": f"the twin's upstream failed: {exc}"})
+                return
+            self.send_response(status)
+            for name, value in reply_headers:
+                if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = _relay
+        do_PUT = _relay
+        do_POST = _relay
+        do_DELETE = _relay
+        do_HEAD = _relay
+
+    return RouterHandler
+
+
+__all__ = ["AwsRouter"]

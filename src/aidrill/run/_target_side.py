@@ -1,0 +1,178 @@
+"""What a run does to and with its target: pre-flight, load and observation, checks at
+injection, the post-flight check and heal, and the target's own record of events."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from aidrill import _evidence as evidence
+from aidrill.errors import DrillError, TargetNotNominalError
+from aidrill.experiment import AidrillExtension
+from aidrill.load import LoadGenerator, LoadProfile
+from aidrill.measure import GROUND_TRUTH_PREFIX
+from aidrill.plan import Plan
+from aidrill.targets import Target, TierObserver, target_for
+
+logger = logging.getLogger(__name__)
+_OBSERVE_BEFORE = 10.0
+
+
+class TargetSide:
+    def __init__(
+        self,
+        extension: AidrillExtension,
+        plan: Plan,
+        run_dir: Path,
+        run_id: str,
+        events: evidence.EventLog,
+        state_dir: Path | None,
+    ) -> None:
+        self.extension = extension
+        self.plan = plan
+        self.run_dir = run_dir
+        self.run_id = run_id
+        self.events = events
+        self.state_dir = state_dir
+        self.target: Target | None = None
+        self.load: LoadGenerator | None = None
+        self.observer: TierObserver | None = None
+
+    def connect(self) -> Target:
+        if self.target is None:
+            self.target = target_for(self.extension.target, self.plan, self.state_dir)
+        return self.target
+
+    # -- before the steady state ---------------------------------------------------------
+    def preflight(self, heal: bool, experiment: dict[str, Any]) -> None:
+        """Refuse what the plan forbids (allow-list, blast radius against the live
+        target), then a target that is not nominal; with ``heal``, reset it first."""
+        target = self.connect()
+        resolved = target.admit(experiment)
+        self.events.append(
+            "blast_radius",
+            actions=[
+                {"action": r.action, "touches": r.touches, "share": r.share} for r in resolved
+            ],
+        )
+        problems = target.problems()
+        self.events.append("preflight", problems=problems)
+        if problems and heal:
+            logger.info("the target is not nominal (%s): healing it", "; ".join(problems))
+            healed = target.heal()
+            self.events.append("target_healed", **healed.to_record())
+            problems = healed.problems_after
+        if problems:
+            self.events.append("preflight_failed", problems=problems)
+            raise TargetNotNominalError(problems, healed=heal)
+
+    def start_load(self) -> None:
+        """Locust against the target's inference endpoint, and the tiers' observer."""
+        endpoints = self.connect().endpoints()
+        settings = self.extension.load
+        profile = LoadProfile(
+            settings.users,
+            settings.rate_per_user,
+            settings.request_timeout,
+            self.extension.bucket or self.plan.slo.bucket,
+        )
+        self.load = LoadGenerator(
+            endpoints.inference,
+            endpoints.golden_set,
+            self.run_dir,
+            profile,
+            self.extension.max_duration,
+            endpoints.index_queries,
+        )
+        self.load.start()
+        self.observer = TierObserver(
+            endpoints, self.run_dir, self.run_id, self.extension.max_duration
+        )
+        self.observer.start()
+        self.events.append(
+            "load_started",
+            users=settings.users,
+            rate_per_user=settings.rate_per_user,
+            host=endpoints.inference,
+        )
+
+    def observe_before(self) -> None:
+        """Let canaries and probes record before the steady state is checked: an RPO
+        reaches back only as far as the observation does."""
+        seconds = self.extension.observe_before
+        if seconds is None:
+            stateful = [self.plan.component(name) for name in self.extension.components]
+            seconds = _OBSERVE_BEFORE if any(c and c.rpo is not None for c in stateful) else 0.0
+        if seconds > 0:
+            self.events.append("observing_before", seconds=seconds)
+            time.sleep(seconds)
+
+    # -- during and after ----------------------------------------------------------------
+    def check_injection(self, activity: dict[str, Any], configuration: dict[str, Any]) -> None:
+        self.connect().check_injection(activity, configuration, self.extension.full_outage)
+
+    def audit(self) -> None:
+        if self.observer is not None:
+            try:
+                self.observer.audit()
+            except Exception as exc:  # evidence of one tier must not break the run
+                self.events.append("evidence_error", step="canary-audit", error=str(exc))
+
+    def stop_load(self) -> None:
+        if self.observer is not None:
+            if not (self.run_dir / evidence.CANARY_AUDIT_FILE).exists():
+                self.audit()
+            try:
+                self.observer.stop()
+            except Exception as exc:
+                self.events.append("evidence_error", step="probes", error=str(exc))
+            self.observer = None
+        if self.load is not None:
+            code = self.load.stop()
+            self.events.append("load_stopped", exit_code=code)
+            self.load = None
+
+    def check_after(self, rollback_failed: bool) -> None:
+        """After the rollbacks the target must be nominal again; when a rollback failed
+        or it is not, reset it and check again, and record both in the evidence."""
+        target = self.target
+        if target is None:
+            return
+        try:
+            problems = target.wait_nominal()
+        except DrillError as exc:
+            self.events.append("postflight_failed", problems=[f"the target does not answer: {exc}"])
+            return
+        self.events.append("postflight", problems=problems)
+        if problems:
+            self.events.append("postflight_failed", problems=problems)
+        if not problems and not rollback_failed:
+            return
+        logger.error("the target is not nominal after the rollbacks: resetting it")
+        try:
+            healed = target.heal()
+        except DrillError as exc:
+            self.events.append("target_reset", error=str(exc), healed=False)
+            logger.error("the target could not be reset: %s", exc)
+            return
+        self.events.append("target_reset", **healed.to_record())
+        if not healed.healed:
+            logger.error(
+                "the target is still not nominal after a reset: %s",
+                "; ".join(healed.problems_after),
+            )
+
+    def collect_ground_truth(self, since: float) -> None:
+        """What the target itself recorded during the run (a lab keeps this), beside
+        what was measured, so tests and benchmarks can compare the two."""
+        try:
+            records = self.connect().ground_truth(since)
+        except DrillError as exc:
+            self.events.append("ground_truth_unavailable", error=str(exc))
+            return
+        for record in records:
+            when = record.pop("time")
+            kind = record.pop("kind")
+            self.events.append(f"{GROUND_TRUTH_PREFIX}{kind}", when=when, **record)

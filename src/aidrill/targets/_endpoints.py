@@ -1,0 +1,53 @@
+"""Where a run reaches a target from outside: the load's endpoint and each tier's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str
+    port: int
+
+    @classmethod
+    def of(cls, url: str, default_port: int = 80) -> Address:
+        """``redis://host:6379`` or ``http://host:8080/path``: the host and port."""
+        parts = urlsplit(url if "://" in url else f"tcp://{url}")
+        return cls(parts.hostname or "127.0.0.1", parts.port or default_port)
+
+
+@dataclass(frozen=True)
+class ArtifactStore:
+    """One region's model bucket. ``endpoint`` None: the AWS SDK's own resolution
+    (``AWS_ENDPOINT_URL`` or the real service) with the default credential chain."""
+
+    bucket: str
+    region: str = "us-east-1"
+    endpoint: str | None = None
+    credentials: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Everything the load and the observer call. A target builds it (the lab from its
+    state directory, AWS and Kubernetes from the plan); nothing here knows which."""
+
+    inference: str  # base URL the load and the inference checks call
+    golden_set: Path
+    primary: str
+    dr: str
+    index_queries: Path | None = None
+    serving_health: str | None = None  # URL answering {"serving": [region, ...]}
+    feature_store: Address | None = None  # the primary endpoint (canary writes go here)
+    feature_regions: dict[str, Address] = field(default_factory=dict)  # per-region replicas
+    index: dict[str, str] = field(default_factory=dict)  # region -> index service base URL
+    pipelines: str | None = None  # URL of the jobs' published progress
+    artifacts: dict[str, ArtifactStore] = field(default_factory=dict)
+    # A target's own account of its replication, charted beside what is measured (the
+    # lab's artifact backlog); never used to measure anything.
+    replication: Callable[[], dict[str, Any]] | None = None

@@ -1,0 +1,267 @@
+"""An AWS estate as a target, through its public APIs and the plan's endpoints only.
+
+Identity comes from STS; every account and region a run touches must be in the plan's
+allow-list. Nominal means: each GPU Auto Scaling group has as many healthy instances
+as it wants, no group has suspended processes, no FIS experiment runs, the global
+endpoint serves from the primary (active-passive), and every data tier answers.
+Boto3 honours ``AWS_ENDPOINT_URL`` and the usual credential chain, so the same code
+drills a real account and the lab's AWS twin.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import redis
+from botocore.client import BaseClient
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from aidrill.errors import ProbeSetError, RefusedError
+from aidrill.experiment import driver_region
+from aidrill.plan import AwsEstate, Plan
+from aidrill.targets._endpoints import Address, ArtifactStore, Endpoints
+from aidrill.targets._outside import http_json, join, redis_at
+from aidrill.targets._target import Heal, Resolved, wait_for_nothing_off
+
+AwsError = (BotoCoreError, ClientError, OSError)
+_RUNNING_FIS = ("pending", "initiating", "running")
+
+
+class AwsTarget:
+    kind = "aws"
+
+    def __init__(self, plan: Plan) -> None:
+        if plan.aws is None:
+            raise RefusedError("the plan names no AWS estate (an aws: section)")
+        self.plan = plan
+        self.estate: AwsEstate = plan.aws
+        self._clients: dict[tuple[str, str], BaseClient] = {}
+
+    def client(self, service: str, region: str | None = None) -> BaseClient:
+        """One client per service and region (waits poll through them many times)."""
+        key = (service, region or self.plan.primary_region)
+        if key not in self._clients:
+            self._clients[key] = boto3.client(
+                service,
+                region_name=key[1],
+                config=Config(retries={"max_attempts": 2, "mode": "standard"}, read_timeout=15),
+            )
+        return self._clients[key]
+
+    # -- identity and the allow-list ------------------------------------------------------
+    def account(self) -> str:
+        try:
+            return str(self.client("sts").get_caller_identity()["Account"])
+        except AwsError as exc:
+            raise RefusedError(f"cannot tell which AWS account this is (STS): {exc}") from exc
+
+    def check_allowed(self, regions: set[str]) -> None:
+        """Refuse (before any write) an account or region the plan does not allow."""
+        allow = self.plan.allow
+        account = self.account()
+        if account not in allow.aws_accounts or account not in self.estate.accounts:
+            raise RefusedError(
+                f"AWS account {account} is not in the plan's allow-list "
+                f"(allow.aws_accounts: {', '.join(allow.aws_accounts) or 'none'})"
+            )
+        refused = sorted(r for r in regions if r not in allow.aws_regions)
+        if refused:
+            raise RefusedError(
+                f"AWS region {', '.join(refused)} is not in the plan's allow-list "
+                f"(allow.aws_regions: {', '.join(allow.aws_regions) or 'none'})"
+            )
+
+    # -- nominal --------------------------------------------------------------------
+    def problems(self) -> list[str]:
+        found: list[str] = []
+        for region in self.plan.regions:
+            wanted_min = (
+                1 if region.role == "primary" or self.plan.topology == "active-active" else 0
+            )
+            for group in self.estate.regions[region.name].gpu_groups:
+                found += self._group_problems(region.name, group, wanted_min)
+            found += self._fis_problems(region.name)
+        found += self._serving_problems()
+        found += self._data_problems()
+        return found
+
+    def _group_problems(self, region: str, group: str, wanted_min: int) -> list[str]:
+        try:
+            reply = self.client("autoscaling", region).describe_auto_scaling_groups(
+                AutoScalingGroupNames=[group]
+            )
+        except AwsError as exc:
+            return [f"{group} ({region}) cannot be described: {exc}"]
+        if not reply["AutoScalingGroups"]:
+            return [f"{group} ({region}) does not exist"]
+        info = reply["AutoScalingGroups"][0]
+        healthy = sum(
+            1
+            for i in info["Instances"]
+            if i["LifecycleState"] == "InService" and i["HealthStatus"] == "Healthy"
+        )
+        found = []
+        if info["DesiredCapacity"] < wanted_min:
+            found.append(f"{group} ({region}) wants {info['DesiredCapacity']} instances")
+        if healthy != info["DesiredCapacity"]:
+            found.append(
+                f"{group} ({region}): {healthy} of {info['DesiredCapacity']} instances healthy"
+            )
+        suspended = sorted(p["ProcessName"] for p in info.get("SuspendedProcesses") or [])
+        if suspended:
+            found.append(f"{group} ({region}) has suspended processes {suspended}")
+        return found
+
+    def _fis_problems(self, region: str) -> list[str]:
+        try:
+            experiments = self.client("fis", region).list_experiments(maxResults=100)
+        except AwsError:
+            return []  # an account without FIS access runs none we could have started
+        return [
+            f"FIS experiment {e['id']} is running in {region}"
+            for e in experiments.get("experiments", [])
+            if (e.get("state") or {}).get("status") in _RUNNING_FIS
+        ]
+
+    def _serving_problems(self) -> list[str]:
+        if self.estate.serving_health is None:
+            return []
+        status, body = http_json("GET", self.estate.serving_health, timeout=3.0)
+        serving = (body or {}).get("serving") if isinstance(body, dict) else None
+        if not serving:
+            return [f"the global endpoint's health check does not answer ({status})"]
+        if self.plan.topology == "active-passive" and serving != [self.plan.primary_region]:
+            return [f"the global endpoint serves {serving}, not the primary"]
+        return []
+
+    def _data_problems(self) -> list[str]:
+        endpoints = self.endpoints()
+        found = []
+        if endpoints.feature_store is not None:
+            try:
+                redis_at(endpoints.feature_store).ping()
+            except (redis.RedisError, OSError) as exc:
+                found.append(f"the feature store's primary endpoint does not answer: {exc}")
+        for region, base in endpoints.index.items():
+            if http_json("POST", join(base, "/fetch"), {"ids": []})[0] != 200:
+                found.append(f"the vector index of {region} does not serve")
+        if endpoints.pipelines is not None:
+            status, jobs = http_json("GET", endpoints.pipelines)
+            if status != 200:
+                found.append("the pipelines' status does not answer")
+            for job, state in (jobs or {}).items() if status == 200 else ():
+                if not state.get("running"):
+                    found.append(f"the {job} pipeline is not running")
+        return found
+
+    def wait_nominal(self) -> list[str]:
+        return wait_for_nothing_off(self.problems)
+
+    def heal(self) -> Heal:
+        """Resume every GPU group's processes, stop running FIS experiments and start
+        stopped GPU instances; then wait (bounded) for nominal."""
+        started = time.monotonic()
+        before = self.problems()
+        for region in self.plan.regions:
+            for group in self.estate.regions[region.name].gpu_groups:
+                self._heal_group(region.name, group)
+            fis = self.client("fis", region.name)
+            for experiment in fis.list_experiments(maxResults=100).get("experiments", []):
+                if (experiment.get("state") or {}).get("status") in _RUNNING_FIS:
+                    fis.stop_experiment(id=experiment["id"])
+        after = self.wait_nominal()
+        return Heal(before, after, [], time.monotonic() - started)
+
+    def _heal_group(self, region: str, group: str) -> None:
+        asg, ec2 = self.client("autoscaling", region), self.client("ec2", region)
+        asg.resume_processes(AutoScalingGroupName=group)
+        info = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])
+        ids = [i["InstanceId"] for g in info["AutoScalingGroups"] for i in g["Instances"]]
+        if not ids:
+            return
+        states = ec2.describe_instances(InstanceIds=ids)
+        stopped = [
+            i["InstanceId"]
+            for r in states["Reservations"]
+            for i in r["Instances"]
+            if i["State"]["Name"] in ("stopped", "stopping")
+        ]
+        if stopped:
+            ec2.start_instances(InstanceIds=stopped)
+
+    # -- where things are -------------------------------------------------------------
+    def endpoints(self) -> Endpoints:
+        estate = self.estate
+        return Endpoints(
+            inference=estate.inference,
+            golden_set=Path(estate.golden_set),
+            primary=self.plan.primary_region,
+            dr=self.plan.dr_region,
+            index_queries=Path(estate.index_queries) if estate.index_queries else None,
+            serving_health=estate.serving_health,
+            feature_store=Address.of(estate.feature_store, 6379) if estate.feature_store else None,
+            feature_regions={
+                name: Address.of(r.feature_store, 6379)
+                for name, r in estate.regions.items()
+                if r.feature_store
+            },
+            index={name: r.vector_index for name, r in estate.regions.items() if r.vector_index},
+            pipelines=next((r.pipelines for r in estate.regions.values() if r.pipelines), None),
+            artifacts={
+                name: ArtifactStore(r.artifact_bucket, region=name)
+                for name, r in estate.regions.items()
+                if r.artifact_bucket
+            },
+        )
+
+    def ground_truth(self, since: float) -> list[dict[str, Any]]:
+        return []  # a cloud keeps no record of what really happened for aidrill
+
+    # -- safety -----------------------------------------------------------------------
+    def check_injection(
+        self, activity: dict[str, Any], configuration: dict[str, Any], full_outage: bool
+    ) -> None:
+        """Again at injection: the account, and the region the action acts in (the
+        run's ``aws_region``, as chaostoolkit-aws reads it)."""
+        provider = activity.get("provider") or {}
+        region = None
+        if str(provider.get("module", "")).startswith("chaosaws"):
+            region = configuration.get("aws_region") or driver_region({}, provider)
+        self.check_allowed({str(region)} if region else set())
+
+    def run_check(self, check: Any) -> dict[str, Any]:
+        raise ProbeSetError(
+            f"check {getattr(check, 'name', check)!r} asks the lab; an AWS probe set uses "
+            "inference checks and chaostoolkit-aws probes"
+        )
+
+    def resolve(self, experiment: dict[str, Any]) -> list[Resolved]:
+        from aidrill.targets._aws_resolve import resolve_actions
+
+        return resolve_actions(self, experiment)
+
+    def admit(self, experiment: dict[str, Any]) -> list[Resolved]:
+        resolved = self.resolve(experiment)
+        self.check_allowed({r.region for r in resolved if r.region})
+        refused = [r for r in resolved if r.refused]
+        if refused:
+            raise RefusedError(f"blast radius: {refused[0].action}: {refused[0].refused}")
+        return resolved
+
+    def group_size(self, region: str, group: str) -> int:
+        reply = self.client("autoscaling", region).describe_auto_scaling_groups(
+            AutoScalingGroupNames=[group]
+        )
+        return sum(
+            1
+            for g in reply["AutoScalingGroups"]
+            for i in g["Instances"]
+            if i["LifecycleState"] == "InService"
+        )
+
+
+__all__ = ["AwsTarget"]

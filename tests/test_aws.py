@@ -1,0 +1,190 @@
+"""Drilling AWS with chaostoolkit-aws, rehearsed on the lab's AWS twin (moto's server
+over HTTP is the AWS endpoint: a test double of AWS)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+
+from aidrill.lab import LabClient
+from aidrill.plan import load_plan
+
+from ._drill import result
+from .conftest import REPO
+
+AWS_EXPERIMENTS = sorted((REPO / "experiments/aws").glob("*.yaml"))
+
+
+@pytest.fixture
+def twin(lab: LabClient, workspace: Path) -> Iterator[dict[str, str]]:
+    """The environment `aidrill lab status --env` prints, as a dict."""
+    done = subprocess.run(
+        [sys.executable, "-m", "aidrill", "lab", "status", "--env", "--state-dir",
+         str(lab.state_dir)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    env = {}
+    for line in done.stdout.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        env[name] = value.strip("'")
+    assert env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+    yield env
+
+
+def _aws(env: dict[str, str], service: str, region: str = "us-east-1") -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=region,
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def _estate(env: dict[str, str]) -> dict[str, Any]:
+    """What a write would change: instance states, the groups, the model's versions."""
+    ec2, asg, s3 = _aws(env, "ec2"), _aws(env, "autoscaling"), _aws(env, "s3")
+    instances = sorted(
+        (i["InstanceId"], i["State"]["Name"])
+        for r in ec2.describe_instances()["Reservations"]
+        for i in r["Instances"]
+    )
+    groups = [
+        (g["AutoScalingGroupName"], g["DesiredCapacity"], sorted(
+            p["ProcessName"] for p in g.get("SuspendedProcesses") or []))
+        for g in asg.describe_auto_scaling_groups()["AutoScalingGroups"]
+    ]  # fmt: skip
+    versions = s3.list_object_versions(Bucket="aidrill-lab-east", Prefix="models/")
+    return {
+        "instances": instances,
+        "groups": groups,
+        "versions": [v["VersionId"] for v in versions.get("Versions", [])],
+        "fis": _aws(env, "fis").list_experiments().get("experiments", []),
+    }
+
+
+def _run(workspace: Path, env: dict[str, str], *args: str, timeout: float = 300) -> Any:
+    return subprocess.run(
+        [sys.executable, "-m", "aidrill", *args],
+        cwd=workspace,
+        env={**os.environ, **env, "COLUMNS": "250"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_every_aws_experiment_validates_and_names_real_chaosaws_functions(
+    lab: LabClient, twin: dict[str, str], workspace: Path
+) -> None:
+    import importlib
+
+    for path in AWS_EXPERIMENTS:
+        raw = yaml.safe_load(path.read_text())
+        for activity in raw["method"] + raw.get("rollbacks", []):
+            provider = activity["provider"]
+            module = importlib.import_module(provider["module"])
+            assert callable(getattr(module, provider["func"], None)), (path.name, provider)
+    done = _run(workspace, twin, "validate", *map(str, AWS_EXPERIMENTS))
+    assert done.returncode == 0, done.stdout + done.stderr
+    chaos = Path(sys.executable).with_name("chaos")
+    for path in AWS_EXPERIMENTS:
+        command = [str(chaos), "--no-version-check", "validate", str(path)]
+        checked = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_dry_run_resolves_every_action_and_changes_nothing(
+    lab: LabClient, twin: dict[str, str], workspace: Path
+) -> None:
+    before = _estate(twin)
+    done = _run(workspace, twin, "run", "--dry-run", *map(str, AWS_EXPERIMENTS))
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = " ".join(done.stdout.split())
+    assert "2 of 4 GPU instances of aidrill-gpu-lab-east (us-east-1) terminated" in text
+    assert "every GPU instance in us-east-1 stopped (4)" in text
+    assert "no GPU capacity in us-west-2a,us-west-2b" in text
+    assert "nothing was injected" in text
+    assert _estate(twin) == before, "a dry run writes nothing"
+    assert not (workspace / "reports" / "runs").exists()
+
+
+def test_an_account_or_region_outside_the_allow_list_is_refused_before_any_write(
+    lab: LabClient, twin: dict[str, str], workspace: Path
+) -> None:
+    plan = yaml.safe_load(Path(twin["AIDRILL_PLAN"]).read_text())
+    plan["allow"]["aws_accounts"] = ["111122223333"]
+    (workspace / "other-account.yaml").write_text(yaml.safe_dump(plan))
+    plan["allow"]["aws_accounts"] = ["123456789012"]
+    plan["allow"]["aws_regions"] = ["us-west-2"]
+    (workspace / "other-region.yaml").write_text(yaml.safe_dump(plan))
+    before = _estate(twin)
+    experiment = str(REPO / "experiments/aws/region-failover.yaml")
+    account = _run(workspace, twin, "run", "--plan", "other-account.yaml", experiment)
+    assert account.returncode == 2, account.stdout + account.stderr
+    assert "AWS account 123456789012 is not in the plan's allow-list" in " ".join(
+        account.stderr.split()
+    )
+    region = _run(workspace, twin, "run", "--plan", "other-region.yaml", experiment)
+    assert region.returncode == 2, region.stdout + region.stderr
+    assert "AWS region us-east-1 is not in the plan's allow-list" in " ".join(region.stderr.split())
+    assert _estate(twin) == before, "refused before any call that writes"
+
+
+def _truth_rto(lab: LabClient, run_dir: Path) -> float | None:
+    """The lab's own account: fault injected -> serving capacity restored."""
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    t_fault = next(e["time"] for e in events if e["kind"] == "fault_injected")
+    end = next(e["time"] for e in events if e["kind"] == "rollbacks_started")
+    truth = lab.ground_truth(since=t_fault)
+    lost = [r["time"] for r in truth if r["kind"] == "serving_capacity_lost"]
+    back = [r["time"] for r in truth if r["kind"] == "serving_capacity_restored"
+            and lost and lost[0] < r["time"] <= end]  # fmt: skip
+    return back[0] - t_fault if back else None
+
+
+@pytest.mark.parametrize("name", ["gpu-node-loss", "region-failover"])
+def test_aws_experiments_run_valid_on_the_twin_against_the_labs_truth(
+    name: str, lab: LabClient, twin: dict[str, str], workspace: Path
+) -> None:
+    done = _run(workspace, twin, "run", str(REPO / f"experiments/aws/{name}.yaml"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run_dir,) = (workspace / "reports/runs").iterdir()
+    outcome = result(run_dir)
+    assert outcome["valid"] is True, outcome["invalid_reasons"]
+    inference = next(c for c in outcome["components"] if c["tier"] == "inference")
+    assert inference["verdict"] == "met", inference
+    truth = _truth_rto(lab, run_dir)
+    measured = inference["achieved"]["rto_seconds"]
+    assert truth is not None and abs(measured - truth) <= 1.0, (measured, truth)
+    assert lab.problems() == [], "the rollbacks left the lab (and its twin) nominal"
+    plan = load_plan(twin["AIDRILL_PLAN"])
+    assert plan.target == "aws" and outcome["target"] == "aws"
+
+
+def test_plain_chaos_run_drives_the_twin_unchanged(
+    lab: LabClient, twin: dict[str, str], workspace: Path
+) -> None:
+    chaos = Path(sys.executable).with_name("chaos")
+    started = time.time()
+    done = subprocess.run(
+        [str(chaos), "--no-version-check", "run", str(REPO / "experiments/aws/gpu-node-loss.yaml")],
+        cwd=workspace, env={**os.environ, **twin}, capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    killed = [r for r in lab.ground_truth(since=started) if r["kind"] == "node_killed"]
+    assert len(killed) == 2 and all("EC2 instance" in r["reason"] for r in killed), killed
+    (run_dir,) = (workspace / "reports/runs").iterdir()
+    assert result(run_dir)["valid"] is True
