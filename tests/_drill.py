@@ -42,6 +42,35 @@ def run_aidrill(cwd: Path, state_dir: Path, *args: str) -> subprocess.CompletedP
     )
 
 
+def twin_env(state_dir: Path, twin: str) -> dict[str, str]:
+    """The environment `aidrill lab status --env --twin TWIN` prints, as a dict."""
+    done = subprocess.run(
+        [sys.executable, "-m", "aidrill", "lab", "status", "--env", "--twin", twin,
+         "--state-dir", str(state_dir)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    env = {}
+    for line in done.stdout.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        env[name] = value.strip("'")
+    return env
+
+
+def run_with_env(
+    workspace: Path, env: dict[str, str], *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`aidrill ARGS` in ``workspace`` with ``env`` added (a twin's, say)."""
+    return subprocess.run(
+        [sys.executable, "-m", "aidrill", *args],
+        cwd=workspace,
+        env={**os.environ, **env, "COLUMNS": "250"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def run_dir_of(workspace: Path, timeout: float = 30) -> Path:
     runs = workspace / "reports" / "runs"
     deadline = time.monotonic() + timeout

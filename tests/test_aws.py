@@ -19,7 +19,7 @@ import yaml
 from aidrill.lab import LabClient
 from aidrill.plan import load_plan
 
-from ._drill import result
+from ._drill import result, run_with_env, twin_env
 from .conftest import REPO
 
 AWS_EXPERIMENTS = sorted((REPO / "experiments/aws").glob("*.yaml"))
@@ -28,15 +28,7 @@ AWS_EXPERIMENTS = sorted((REPO / "experiments/aws").glob("*.yaml"))
 @pytest.fixture
 def twin(lab: LabClient, workspace: Path) -> Iterator[dict[str, str]]:
     """The environment `aidrill lab status --env` prints, as a dict."""
-    done = subprocess.run(
-        [sys.executable, "-m", "aidrill", "lab", "status", "--env", "--state-dir",
-         str(lab.state_dir)],
-        capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    env = {}
-    for line in done.stdout.splitlines():
-        name, _, value = line.removeprefix("export ").partition("=")
-        env[name] = value.strip("'")
+    env = twin_env(lab.state_dir, "aws")
     assert env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
     yield env
 
@@ -73,16 +65,7 @@ def _estate(env: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _run(workspace: Path, env: dict[str, str], *args: str, timeout: float = 300) -> Any:
-    return subprocess.run(
-        [sys.executable, "-m", "aidrill", *args],
-        cwd=workspace,
-        env={**os.environ, **env, "COLUMNS": "250"},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+_run = run_with_env
 
 
 def test_every_aws_experiment_validates_and_names_real_chaosaws_functions(
@@ -103,6 +86,28 @@ def test_every_aws_experiment_validates_and_names_real_chaosaws_functions(
         command = [str(chaos), "--no-version-check", "validate", str(path)]
         checked = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
         assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_posture_reads_the_twin_read_only(
+    lab: LabClient, twin: dict[str, str], workspace: Path
+) -> None:
+    """The lab's buckets are versioned and replicated, its GPU groups span two zones,
+    and its DR region may grow to what failover needs; what moto lacks reads unknown."""
+    before = _estate(twin)
+    out = workspace / "posture"
+    done = _run(workspace, twin, "posture", "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    checks = {c["id"]: c for c in json.loads((out / "posture.json").read_text())["checks"]}
+    for check_id in (
+        "model-artifacts.versioning",
+        "model-artifacts.replication",
+        "inference.multi-az",
+        "inference.dr-instance-types",
+        "inference.dr-group-size",
+    ):
+        assert checks[check_id]["status"] == "pass", checks[check_id]
+    assert checks["inference.dr-capacity"]["status"] == "unknown"
+    assert _estate(twin) == before, "posture wrote to the estate"
 
 
 def test_dry_run_resolves_every_action_and_changes_nothing(

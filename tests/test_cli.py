@@ -102,3 +102,11 @@ def test_lab_commands_up_status_reset_down(runner: CliRunner, tmp_path: Path) ->
     assert "lab stopped" in down.output
     again = runner.invoke(cli, ["lab", "down", "--state-dir", state])
     assert "no lab was running" in again.output
+
+
+def test_drill_names_the_plans_suites_when_one_is_unknown(
+    runner: CliRunner, workspace: Path
+) -> None:
+    result = runner.invoke(cli, ["drill", "--suite", "nightly"])
+    assert result.exit_code == 2
+    assert "no suite 'nightly' (its suites: gameday, lab)" in result.output

@@ -61,7 +61,13 @@ def test_demo_runs_the_lab_suite_and_writes_every_report(workspace: Path) -> Non
         assert outcome["valid"] is True, (slug, outcome["invalid_reasons"])
         checks = [c["check"] for c in outcome["target_checks"]]
         assert checks[0] == "pre-flight" and "after the rollbacks" in checks, (slug, checks)
-    assert "Drills" in done.stdout and "drills were invalid" not in done.stdout
+    assert "Suite lab: 10 drill(s)" in done.stdout and "drills were invalid" not in done.stdout
+    # Chaos tests are judged for graceful degradation against the plan's budget.
+    chaos = _inference(json.loads((runs["gpu-node-loss"] / "result.json").read_text()))
+    assert chaos["degradation"]["status"] in ("absorbed", "degraded gracefully", "not graceful")
+    assert chaos["degradation"]["budget"]["max_error_ratio"] == 0.5
+    failover = _inference(json.loads((runs["region-failover"] / "result.json").read_text()))
+    assert failover["degradation"] is None, "a full-region test is not judged for it"
     for slug in ("gpu-node-loss", "region-failover"):
         result = json.loads((runs[slug] / "result.json").read_text())
         inference = _inference(result)

@@ -70,30 +70,45 @@ def _plain_experiment(process: str = "true") -> dict[str, object]:
     }
 
 
+# Linux counts the RSS a process borrowed from its parent before exec in its peak
+# (ru_maxrss), so a child of a big pytest process looks big. A small helper process
+# starts `aidrill validate` and reports the peak of that grandchild alone.
+_PEAK_HELPER = (
+    "import os, subprocess, sys; child = subprocess.Popen(sys.argv[2:]); "
+    "_, status, usage = os.wait4(child.pid, 0); "
+    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss)); "
+    "sys.exit(os.waitstatus_to_exitcode(status))"
+)
+
+
 def _validate(*paths: Path, cwd: Path = REPO) -> tuple[int, str, float, int]:
     """Run `aidrill validate` in a child; (exit code, output, seconds, its peak RSS)."""
+    import signal
+    import tempfile
     import threading
 
-    started = time.monotonic()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "aidrill", "validate", *map(str, paths)],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    watchdog = threading.Timer(30, child.kill)  # a hang fails the test, not the suite
-    watchdog.start()
-    try:
-        assert child.stdout is not None
-        output = child.stdout.read()
-        _, status, usage = os.wait4(child.pid, 0)
-    finally:
-        watchdog.cancel()
-        child.stdout.close()  # type: ignore[union-attr]
-    child.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.monotonic() - started
-    return child.returncode, " ".join(output.split()), seconds, usage.ru_maxrss * 1024
+    with tempfile.TemporaryDirectory() as folder:
+        peak_file = Path(folder) / "peak"
+        started = time.monotonic()
+        child = subprocess.Popen(
+            [sys.executable, "-c", _PEAK_HELPER, str(peak_file),
+             sys.executable, "-m", "aidrill", "validate", *map(str, paths)],
+            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        # A hang fails the test, not the suite.
+        watchdog = threading.Timer(30, lambda: os.killpg(child.pid, signal.SIGKILL))
+        watchdog.start()
+        try:
+            assert child.stdout is not None
+            output = child.stdout.read()
+            child.wait()
+        finally:
+            watchdog.cancel()
+            child.stdout.close()  # type: ignore[union-attr]
+        seconds = time.monotonic() - started
+        peak = int(peak_file.read_text() or 0) * 1024 if peak_file.exists() else 1 << 62
+    return child.returncode, " ".join(output.split()), seconds, peak
 
 
 def _hostile_files(root: Path) -> dict[str, tuple[Path, str]]:

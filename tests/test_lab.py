@@ -117,3 +117,43 @@ def test_actions_refuse_unknown_regions_and_bad_arguments(lab: LabClient) -> Non
     with pytest.raises(LabError, match="fraction"):
         lab_actions.kill_gpu_nodes("lab-east", fraction=1.5, configuration=config)
     assert lab.status()["faults"] == []
+
+
+def _timed_predicts(lab: LabClient, count: int) -> list[float]:
+    import http.client
+    import json
+
+    port = int(lab.info.router_url.rsplit(":", 1)[1])
+    sample = json.loads(Path(lab.info.golden_set).read_text())["samples"][0]
+    body = json.dumps({"entity": sample["entity"], "features": sample["features"]}).encode()
+    took = []
+    for _ in range(count):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        started = time.monotonic()
+        conn.request("POST", "/predict", body, {"Content-Type": "application/json"})
+        conn.getresponse().read()
+        took.append(time.monotonic() - started)
+        conn.close()
+    return took
+
+
+def test_a_degraded_network_delays_its_path_and_is_restored(lab: LabClient) -> None:
+    config = {"aidrill_state_dir": str(lab.state_dir)}
+    baseline = sorted(_timed_predicts(lab, 10))[5]
+    lab_actions.degrade_network("lab-east", path="clients", latency="300ms", jitter="50ms",
+                                loss=0.0, configuration=config)  # fmt: skip
+    lab_actions.degrade_network("lab-west", path="replication", latency="100ms",
+                                configuration=config)  # fmt: skip
+    degraded = _timed_predicts(lab, 10)
+    assert min(degraded) >= 0.25 + baseline * 0.5, (baseline, degraded)
+    problems = " ".join(lab.problems())
+    assert "toward lab-east is degraded" in problems and "replication link" in problems
+    assert lab.data()["features"]["link"]["latency"] == 0.1
+    with pytest.raises(LabError, match="replication link leads to the DR region"):
+        lab_actions.degrade_network("lab-east", path="replication", configuration=config)
+    with pytest.raises(LabError, match="loss must be"):
+        lab_actions.degrade_network("lab-east", loss=0.9, configuration=config)
+    lab_actions.restore_network("lab-east", configuration=config)
+    lab_actions.restore_network("lab-west", configuration=config)
+    assert max(_timed_predicts(lab, 5)) < 0.25
+    assert lab.problems() == [] and lab.status()["faults"] == []

@@ -54,6 +54,8 @@ def test_load_generator_streams_scored_buckets_and_stops(tmp_path: Path, lab: La
     assert all(b.serving_region == "lab-east" for b in full)
     quality = sum(b.correct for b in buckets) / sum(b.scored for b in buckets)
     assert 0.85 <= quality <= 1.0, "the golden set is answered by a real trained model"
+    # Every answer says how old its features were: refreshed every few seconds here.
+    assert all(b.max_age is not None and 0 <= b.max_age < 30 for b in full), full
 
 
 def test_load_generator_is_bounded_by_its_maximum_duration(tmp_path: Path, lab: LabClient) -> None:
@@ -70,3 +72,102 @@ def test_load_generator_is_bounded_by_its_maximum_duration(tmp_path: Path, lab: 
         time.sleep(0.2)
     assert not generator.running, "Locust stops by itself at its run time"
     generator.stop()
+
+
+def _samples(count: int, seed: int = 7) -> list[tuple[float, float, bool, float | None, str]]:
+    import random
+
+    rng = random.Random(seed)
+    return [
+        (
+            1000 + rng.uniform(0, 3),  # 100 ms buckets: 30 of them
+            rng.lognormvariate(-3, 1),
+            rng.random() > 0.1,
+            rng.choice([1.0, 0.0, None]),
+            rng.choice(["east", "west"]),
+        )
+        for _ in range(count)
+    ]
+
+
+def _through_workers(samples: list, workers: int, path: Path) -> list[Bucket]:  # type: ignore[type-arg]
+    """Split the samples over ``workers`` aggregators that report to a master in several
+    rounds (as Locust's worker reports do), then read what the master wrote."""
+    master = BucketAggregator(path, width=0.1, grace=0.0)
+    locals_ = [BucketAggregator(None, width=0.1, grace=0.0) for _ in range(workers)]
+    for number, sample in enumerate(samples):
+        locals_[number % workers].add(*sample)
+        if number % 97 == 0:  # a report mid-way: partials of still-open buckets
+            master.merge(locals_[number % workers].drain())
+    for worker in locals_:
+        master.merge(worker.drain())
+    master.flush(0, final=True)
+    master.close()
+    return [Bucket.from_record(json.loads(line)) for line in path.read_text().splitlines()]
+
+
+def test_the_oldest_data_behind_a_bucket_survives_the_merge(tmp_path: Path) -> None:
+    master = BucketAggregator(tmp_path / "t.jsonl", width=1.0, grace=0.0)
+    workers = [BucketAggregator(None, width=1.0, grace=0.0) for _ in range(2)]
+    workers[0].add(10.1, 0.1, True, 1.0, "a", age=3.5)
+    workers[1].add(10.2, 0.1, True, 1.0, "a", age=7.25)
+    workers[1].add(10.3, 0.1, True, 1.0, "a")
+    for worker in workers:
+        master.merge(worker.drain())
+    master.flush(0, final=True)
+    master.close()
+    (line,) = (tmp_path / "t.jsonl").read_text().splitlines()
+    assert Bucket.from_record(json.loads(line)).max_age == 7.25
+
+
+def test_merging_worker_buckets_is_exact(tmp_path: Path) -> None:
+    samples = _samples(5000)
+    one = _through_workers(samples, 1, tmp_path / "one.jsonl")
+    four = _through_workers(samples, 4, tmp_path / "four.jsonl")
+    assert len(one) == 30
+    key = lambda b: (b.start, b.requests, b.failures, b.scored, b.p50, b.p95, b.p99, b.max,  # noqa: E731
+                     b.regions, round(b.correct, 9))  # fmt: skip
+    assert [key(b) for b in one] == [key(b) for b in four]
+    direct = BucketAggregator(tmp_path / "direct.jsonl", width=0.1, grace=0.0)
+    for sample in samples:
+        direct.add(*sample)
+    direct.flush(0, final=True)
+    direct.close()
+    lines = (tmp_path / "direct.jsonl").read_text().splitlines()
+    assert [key(Bucket.from_record(json.loads(line))) for line in lines] == [key(b) for b in one]
+    master = BucketAggregator(None, width=0.1, grace=0.0)
+    master.merge([{"series": "inference", "index": "x"}, {"nonsense": True}])
+    assert master.drain() == [], "a malformed partial is dropped whole"
+
+
+def test_distributed_load_merges_two_workers_into_one_timeline(
+    tmp_path: Path, lab: LabClient
+) -> None:
+    """Locust's own --master/--worker, real processes: the master's timeline holds every
+    worker's requests, scored, and every process stops."""
+    generator = LoadGenerator(
+        lab.info.router_url,
+        lab.info.golden_set,
+        tmp_path,
+        LoadProfile(users=6, rate_per_user=4, workers=2),
+        max_duration=60,
+    )
+    generator.start()
+    workers = list(generator._workers)
+    try:
+        time.sleep(8)
+        assert generator.running and all(w.poll() is None for w in workers)
+    finally:
+        generator.stop()
+    assert not generator.running and all(w.poll() is not None for w in workers)
+    buckets = [
+        Bucket.from_record(json.loads(line))
+        for line in (tmp_path / "timeline.jsonl").read_text().splitlines()
+    ]
+    full = [b for b in buckets[1:-1] if b.series == "inference"]
+    assert len(full) >= 5, [(b.start, b.requests, b.series) for b in buckets]
+    counts = sorted(b.requests for b in full)
+    assert counts[len(counts) // 2] >= 18, ("both workers' users are counted", counts)
+    assert all(b.failures == 0 and b.serving_region == "lab-east" for b in full)
+    quality = sum(b.correct for b in full) / sum(b.scored for b in full)
+    assert 0.85 <= quality <= 1.0

@@ -81,3 +81,19 @@ def test_malformed_yaml_gives_the_line(tmp_path: Path) -> None:
     with pytest.raises(PlanError, match="malformed YAML") as caught:
         load_plan(path)
     assert caught.value.line is not None
+
+
+def test_a_kubernetes_plan_names_a_cluster_for_every_region(tmp_path: Path) -> None:
+    example = (REPO / "drplan.example.yaml").read_text()
+    plan = load_plan(_write(tmp_path, example.replace("target: aws", "target: kubernetes")))
+    assert plan.kubernetes is not None
+    east = plan.kubernetes.regions["us-east-1"]
+    assert (east.context, east.namespace, east.replicas) == ("prod-us-east-1", "recommendations", 8)
+    assert plan.kubernetes.gpu_label == "nvidia.com/gpu.present=true"
+    target = GOOD.replace("RTO", "5m") + "target: kubernetes\n"
+    with pytest.raises(PlanError, match="add a kubernetes section"):
+        load_plan(_write(tmp_path, target))
+    one_cluster = target + "kubernetes:\n  inference: http://x\n  golden-set: g.json\n"
+    one_cluster += "  regions:\n    a: {context: ctx-a}\n"
+    with pytest.raises(PlanError, match=r"no cluster for the plan's regions \['b'\]"):
+        load_plan(_write(tmp_path, one_cluster))

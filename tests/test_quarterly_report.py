@@ -143,7 +143,8 @@ def test_all_five_formats_and_a_manifest(quarter_folder: Path) -> None:
     assert findings["F-2"]["status"] == "closed"
     assert any(f["source"].startswith("tabletop") for f in results["findings"])
     cadence = {row["type"]: row for row in results["cadence"]}
-    assert cadence["tabletop"]["held"] and cadence["component"]["held"]
+    # gpu-node-loss is one of the DR plan's chaos tests (kill GPU nodes).
+    assert cadence["tabletop"]["held"] and cadence["chaos"]["held"]
 
 
 def test_junit_has_a_case_per_component_target_per_run(quarter_folder: Path) -> None:

@@ -16,6 +16,7 @@ ScopeKind = Literal[
     "vector-index",
     "model-artifacts",
     "storage",
+    "network",
     "recovery",
 ]
 _ATTRIBUTE = "__aidrill_fault_scope__"

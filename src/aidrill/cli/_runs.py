@@ -2,21 +2,101 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
 
+import click
 from rich.table import Table
 
+from aidrill._durations import format_seconds
 from aidrill.cli._common import console
-from aidrill.errors import RefusedError
-from aidrill.experiment import LoadedExperiment, load_experiment
+from aidrill.cli._live import LiveView
+from aidrill.errors import InputError, RefusedError
+from aidrill.experiment import LoadedExperiment, Participant, load_experiment
 from aidrill.lab import LabClient
 from aidrill.plan import Plan, load_plan
+from aidrill.report import write_index
 from aidrill.run import RunOutcome, mark_runs_aborted, owner_alive, run_experiment_file
 from aidrill.targets import Resolved, target_for
 
 _STYLE = {"met": "green", "missed": "red", "inconclusive": "yellow", "not measured": "dim"}
+
+
+participant_option = click.option(
+    "--participant",
+    "participants",
+    multiple=True,
+    metavar="NAME:ROLE",
+    help="Someone taking part, kept in the evidence (repeat for each person).",
+)
+
+
+live_option = click.option(
+    "--live/--no-live",
+    default=True,
+    show_default=True,
+    help="A live panel while each drill runs (plain lines when not on a terminal).",
+)
+
+
+load_workers_option = click.option(
+    "--load-workers",
+    type=click.IntRange(0, 64),
+    default=None,
+    help="Run Locust as one master and N workers (default: the experiment's load.workers).",
+)
+
+
+def apply_load_workers(workers: int | None) -> None:
+    """Hand ``--load-workers`` to the runs (and to Locust's processes) by environment."""
+    if workers is not None:
+        os.environ["AIDRILL_LOAD_WORKERS"] = str(workers)
+
+
+def parse_participants(texts: tuple[str, ...]) -> list[dict[str, str]]:
+    people = []
+    for text in texts:
+        try:
+            people.append(Participant.parse(text).model_dump())
+        except ValueError as exc:
+            raise InputError(str(exc), field="--participant") from None
+    return people
+
+
+def run_suite(
+    paths: list[Path],
+    plan_path: Path,
+    reports_dir: Path,
+    state_dir: Path,
+    heal: bool,
+    participants: list[dict[str, str]],
+    name: str,
+    live: bool = True,
+) -> list[RunOutcome]:
+    """Validate every drill and check it is allowed before the first runs, run them in
+    order (each run's pre-flight checks its target is nominal), print the summary."""
+    started = time.perf_counter()
+    plan, loaded = load_all(paths, plan_path)
+    check_before_running(loaded, plan, state_dir)
+    console.print(f"suite {name}: {len(loaded)} drill(s) against {plan.system}")
+    outcomes = run_all(
+        loaded, plan_path, reports_dir, state_dir, heal=heal, participants=participants, live=live
+    )
+    write_index(reports_dir)
+    elapsed = time.perf_counter() - started
+    print_summary(outcomes, title=f"Suite {name}: {len(outcomes)} drill(s) in {elapsed:.0f}s")
+    return outcomes
+
+
+def suite_paths(plan: Plan, plan_path: Path, name: str) -> list[Path]:
+    """The experiment files of the plan's suite ``name``, relative to the plan's folder."""
+    if name not in plan.suites:
+        known = ", ".join(sorted(plan.suites)) or "none"
+        raise InputError(f"the plan has no suite {name!r} (its suites: {known})", field="--suite")
+    base = plan_path.parent
+    return [base / entry for entry in plan.suites[name]]
 
 
 def load_all(paths: list[Path], plan_path: Path) -> tuple[Plan, list[LoadedExperiment]]:
@@ -67,18 +147,21 @@ def run_all(
     state_dir: Path,
     heal: bool = False,
     participants: list[dict[str, str]] | None = None,
+    live: bool = True,
 ) -> list[RunOutcome]:
-    """Run each experiment in turn; with ``heal``, each starts from a nominal target."""
+    """Run each experiment in turn, shown live; with ``heal``, each starts from a
+    nominal target."""
     if any(e.extension is not None and e.extension.target == "lab" for e in experiments):
         clear_faults_left_behind(LabClient(state_dir))
+    plan = load_plan(plan_path)
     outcomes = []
     for number, experiment in enumerate(experiments, start=1):
         started = time.perf_counter()
         label = f"[{number}/{len(experiments)}] {experiment.title}"
-        with console.status(
-            f"{label}: running (pre-flight, load, steady state, fault, observation, rollbacks)…"
-        ):
-            outcome = run_experiment_file(experiment, plan_path, reports_dir, state_dir, heal=heal)
+        with LiveView(console, reports_dir, plan, label, live):
+            outcome = run_experiment_file(
+                experiment, plan_path, reports_dir, state_dir, heal=heal, participants=participants
+            )
         outcomes.append(outcome)
         console.print(
             f"{label} — {outcome.status}"
@@ -107,6 +190,11 @@ def describe(outcome: RunOutcome) -> None:
         console.print(
             f"    {component['name']}: [{_STYLE[verdict]}]{verdict}[/] — {component['explanation']}"
         )
+        degradation = component.get("degradation")
+        if degradation:
+            console.print(
+                f"      during the fault: {degradation['status']} — {degradation['reason']}"
+            )
     console.print(f"    report: {outcome.run_dir / 'report.html'}")
 
 
@@ -140,18 +228,45 @@ def clear_faults_left_behind(lab: LabClient) -> None:
     report_aborted_runs(cleared, "`aidrill run`", lab)
 
 
-def print_summary(outcomes: list[RunOutcome]) -> None:
-    """One row per drill: valid or not, and each component's verdict."""
-    table = Table(title="Drills", title_justify="left", show_lines=False)
+def print_summary(outcomes: list[RunOutcome], title: str = "Drills") -> None:
+    """One row per drill: valid or not, each component's verdict, and its achieved RTO
+    and RPO against the target."""
+    table = Table(title=title, title_justify="left", show_lines=False)
     table.add_column("drill")
     table.add_column("valid")
     table.add_column("verdicts")
+    table.add_column("RTO achieved / target")
+    table.add_column("RPO achieved / target")
     for outcome in outcomes:
         result = outcome.result or {}
+        measured = [c for c in result.get("components", []) if c["verdict"] != "not measured"]
         verdicts = ", ".join(
             f"{c['name']}: [{_STYLE.get(c['verdict'], 'white')}]{c['verdict']}[/]"
             for c in result.get("components", [])
         )
         valid = "[green]yes[/]" if outcome.valid else "[bold red]NO[/]"
-        table.add_row(outcome.run_dir.name.split("-", 1)[-1], valid, verdicts or "no result")
+        table.add_row(
+            outcome.run_dir.name.split("-", 1)[-1],
+            valid,
+            verdicts or "no result",
+            "; ".join(f"{c['name']} {_versus(c, 'rto_seconds')}" for c in measured) or "—",
+            "; ".join(
+                f"{c['name']} {_versus(c, 'rpo_seconds')}"
+                for c in measured
+                if (c.get("target") or {}).get("rpo_seconds") is not None
+            )
+            or "—",
+        )
     console.print(table)
+
+
+def _versus(component: dict[str, Any], key: str) -> str:
+    achieved = (component.get("achieved") or {}).get(key)
+    target = (component.get("target") or {}).get(key)
+    if key == "rto_seconds" and (component.get("achieved") or {}).get("recovered") is False:
+        shown = "not recovered"
+    elif isinstance(achieved, int | float):
+        shown = format_seconds(achieved)
+    else:
+        shown = str(achieved) if achieved is not None else "—"
+    return f"{shown} / {format_seconds(target)}"

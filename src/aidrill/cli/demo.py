@@ -8,9 +8,10 @@ from pathlib import Path
 import click
 
 from aidrill.cli._common import console, plan_option, reports_errors, reports_option
-from aidrill.cli._runs import load_all, print_summary, run_all
+from aidrill.cli._runs import live_option, load_all, run_suite, suite_paths
 from aidrill.lab import start_lab, stop_lab
-from aidrill.report import Quarter, write_index, write_quarterly_report
+from aidrill.plan import load_plan
+from aidrill.report import Quarter, write_quarterly_report
 
 DEMO_EXPERIMENTS = tuple(
     Path("experiments/lab") / f"{name}.yaml"
@@ -24,6 +25,7 @@ DEMO_EXPERIMENTS = tuple(
         "model-artifact-deletion",
         "storage-throttle",
         "full-region-failover",
+        "network-degradation",
     )
 )
 
@@ -44,15 +46,19 @@ DEMO_EXPERIMENTS = tuple(
     show_default=True,
     help="Reset the lab before a drill when it is not nominal.",
 )
+@live_option
 @reports_errors
-def demo(plan_path: Path, reports_dir: Path, state_dir: Path, heal: bool) -> None:
-    """Run the lab drills end to end on this machine and write their reports.
+def demo(plan_path: Path, reports_dir: Path, state_dir: Path, heal: bool, live: bool) -> None:
+    """Run the lab drills end to end on this machine and write their reports: the
+    plan's `lab` suite (the ten shipped lab drills), run as `aidrill drill` runs one.
 
     Each drill starts from a nominal lab. Exits 0 when every drill ran valid (a missed
     target is a finding, not a failure) and 3 when any drill was invalid.
     """
     started = time.perf_counter()
-    plan, experiments = load_all(list(DEMO_EXPERIMENTS), plan_path)
+    plan = load_plan(plan_path)
+    paths = suite_paths(plan, plan_path, "lab") if "lab" in plan.suites else list(DEMO_EXPERIMENTS)
+    load_all(paths, plan_path)  # every drill validates before the lab starts
     with console.status("starting the embedded two-region lab…"):
         lab = start_lab(state_dir, plan_path)
     console.print(
@@ -60,11 +66,11 @@ def demo(plan_path: Path, reports_dir: Path, state_dir: Path, heal: bool) -> Non
         f"({lab.info.topology}, router {lab.info.router_url})"
     )
     try:
-        outcomes = run_all(experiments, plan_path, reports_dir, state_dir, heal=heal)
+        outcomes = run_suite(paths, plan_path, reports_dir, state_dir, heal, [], "lab", live)
     finally:
         with console.status("stopping the lab…"):
             stop_lab(state_dir)
-    index = write_index(reports_dir)
+    index = reports_dir / "index.html"
     quarter = Quarter.current()
     with console.status(f"writing the {quarter} quarterly report…"):
         write_quarterly_report(
@@ -74,7 +80,6 @@ def demo(plan_path: Path, reports_dir: Path, state_dir: Path, heal: bool) -> Non
             reports_dir / "runs",
             reports_dir / str(quarter),
         )
-    print_summary(outcomes)
     console.print(f"demo finished in {time.perf_counter() - started:.0f}s")
     console.print(f"run pages: {index.resolve()}")
     console.print(

@@ -50,15 +50,22 @@ def up(state_dir: Path, plan_path: Path, topology: str | None) -> None:
     "--env",
     "as_env",
     is_flag=True,
-    help="Print the shell exports that point AWS clients, chaostoolkit-aws and aidrill "
-    'at the lab\'s AWS twin (eval "$(aidrill lab status --env)").',
+    help="Print the shell exports that point AWS and Kubernetes clients, chaostoolkit "
+    'drivers and aidrill at the lab\'s twins (eval "$(aidrill lab status --env)").',
+)
+@click.option(
+    "--twin",
+    type=click.Choice(["aws", "kubernetes"]),
+    default="aws",
+    show_default=True,
+    help="With --env: which twin's plan AIDRILL_PLAN names.",
 )
 @reports_errors
-def status(state_dir: Path, as_env: bool) -> None:
+def status(state_dir: Path, as_env: bool, twin: str) -> None:
     """Show regions, GPU nodes, routing, the twins and active faults."""
     client = LabClient(state_dir)
     if as_env:
-        for name, value in sorted(client.twin_env().items()):
+        for name, value in sorted(client.twin_env(twin).items()):
             click.echo(f"export {name}={shlex.quote(value)}")
         return
     report = client.status()
@@ -104,6 +111,15 @@ def status(state_dir: Path, as_env: bool) -> None:
         console.print(
             f"  AWS twin: {aws.get('AWS_ENDPOINT_URL')} (account 123456789012); plan "
             f"{aws.get('AIDRILL_PLAN')}; `aidrill lab status --env` exports it"
+        )
+    kube = client.info.kubernetes
+    if kube.get("missing"):
+        console.print(f"  Kubernetes twin: not served ({kube['missing']})")
+    elif kube:
+        contexts = ", ".join(kube.get("contexts", {}).values())
+        console.print(
+            f"  Kubernetes twin: contexts {contexts} in {kube.get('kubeconfig')}; plan "
+            f"{kube.get('plan')}; `aidrill lab status --env --twin kubernetes` exports it"
         )
     for fault in report["faults"]:
         console.print(

@@ -6,8 +6,10 @@ import click
 
 from aidrill.cli._common import configure_logging
 from aidrill.cli.demo import demo
+from aidrill.cli.drill import drill
 from aidrill.cli.keygen import keygen
 from aidrill.cli.lab import lab
+from aidrill.cli.posture import posture
 from aidrill.cli.report import report
 from aidrill.cli.run import run
 from aidrill.cli.tabletop import tabletop
@@ -24,8 +26,10 @@ def cli(verbose: bool) -> None:
 
 
 cli.add_command(demo)
+cli.add_command(drill)
 cli.add_command(keygen)
 cli.add_command(lab)
+cli.add_command(posture)
 cli.add_command(run)
 cli.add_command(report)
 cli.add_command(tabletop)

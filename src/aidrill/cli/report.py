@@ -63,6 +63,14 @@ sign_key_option = click.option(
     default=Path("findings.yaml"),
     show_default=True,
 )
+@click.option(
+    "--posture",
+    "posture_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("reports/posture/posture.json"),
+    show_default=True,
+    help="The latest `aidrill posture` record (left out when absent).",
+)
 @plan_option
 @sign_key_option
 @click.pass_context
@@ -75,6 +83,7 @@ def report(
     formats: str,
     tabletops_dir: Path,
     findings_path: Path,
+    posture_path: Path,
     plan_path: Path,
     sign_key: Path | None,
 ) -> None:
@@ -98,6 +107,7 @@ def report(
             tabletops_dir,
             findings_path,
             progress=lambda step: status.update(f"{which} report: {step}…"),
+            posture_path=posture_path,
         )
     counts = result.counts
     console.print(

@@ -13,9 +13,17 @@ from aidrill.cli._common import (
     reports_option,
     state_dir_option,
 )
-from aidrill.cli._runs import check_before_running, load_all, print_blast_radius, run_all
-from aidrill.errors import InputError
-from aidrill.experiment import Participant
+from aidrill.cli._runs import (
+    apply_load_workers,
+    check_before_running,
+    live_option,
+    load_all,
+    load_workers_option,
+    parse_participants,
+    participant_option,
+    print_blast_radius,
+    run_all,
+)
 from aidrill.report import write_index
 
 
@@ -36,13 +44,9 @@ from aidrill.report import write_index
     help="Validate, resolve what each action would touch with read-only calls, print "
     "it against the plan's limits, and inject nothing.",
 )
-@click.option(
-    "--participant",
-    "participants",
-    multiple=True,
-    metavar="NAME:ROLE",
-    help="Someone taking part, kept in the evidence (repeat for each person).",
-)
+@participant_option
+@live_option
+@load_workers_option
 @reports_errors
 def run(
     experiments: tuple[Path, ...],
@@ -52,6 +56,8 @@ def run(
     heal: bool,
     dry_run: bool,
     participants: tuple[str, ...],
+    live: bool,
+    load_workers: int | None,
 ) -> None:
     """Run experiments under load against the running lab and measure recovery.
 
@@ -63,7 +69,8 @@ def run(
       3  a run was invalid: the target was not nominal before it (pre-flight), a
          fault was not injected, or a rollback failed; it measured nothing
     """
-    people = [_participant(text) for text in participants]
+    people = parse_participants(participants)
+    apply_load_workers(load_workers)
     plan, loaded = load_all(list(experiments), plan_path)
     tables = check_before_running(loaded, plan, state_dir, dry_run=dry_run)
     if dry_run:
@@ -74,13 +81,8 @@ def run(
             "dry run: nothing was injected" + (", and the plan refuses it" if refused else "")
         )
         raise SystemExit(2 if refused else 0)
-    outcomes = run_all(loaded, plan_path, reports_dir, state_dir, heal=heal, participants=people)
+    outcomes = run_all(
+        loaded, plan_path, reports_dir, state_dir, heal=heal, participants=people, live=live
+    )
     write_index(reports_dir)
     raise SystemExit(max(outcome.exit_code for outcome in outcomes))
-
-
-def _participant(text: str) -> dict[str, str]:
-    try:
-        return Participant.parse(text).model_dump()
-    except ValueError as exc:
-        raise InputError(str(exc), field="--participant") from None

@@ -9,7 +9,7 @@ from aidrill.experiment._blast import (
     planned_faults,
 )
 from aidrill.experiment._extension import AidrillExtension, LoadSettings, Participant
-from aidrill.experiment._known import driver_region, driver_share, known_scope
+from aidrill.experiment._known import driver_context, driver_region, driver_share, known_scope
 from aidrill.experiment._load import (
     CONTROL_MODULE,
     LoadedExperiment,
@@ -29,6 +29,7 @@ __all__ = [
     "declared_scope",
     "describe_fault",
     "describe_limits",
+    "driver_context",
     "driver_region",
     "driver_share",
     "experiment_from_document",

@@ -22,7 +22,9 @@ class PlannedFault:
     arguments: dict[str, Any]
 
 
-def planned_faults(experiment: dict[str, Any]) -> Iterator[PlannedFault | tuple[int, str]]:
+def planned_faults(
+    experiment: dict[str, Any], plan: Plan | None = None
+) -> Iterator[PlannedFault | tuple[int, str]]:
     """Each method action with its scope (from its function, or declared for it in the
     aidrill extension's ``scopes``), or (index, name) when it has none."""
     declared = _extension_scopes(experiment)
@@ -33,7 +35,7 @@ def planned_faults(experiment: dict[str, Any]) -> Iterator[PlannedFault | tuple[
         provider = activity.get("provider") or {}
         scope = declared_scope(provider) or known_scope(provider)
         arguments = dict(provider.get("arguments") or {})
-        region = driver_region(experiment, provider)
+        region = driver_region(experiment, provider, plan)
         if region is not None:
             share = driver_share(provider)
             arguments = {"region": region, **({"fraction": share} if share else {}), **arguments}
@@ -75,7 +77,7 @@ def check_blast_radius(
     regions = {region.name for region in plan.regions}
     faults: list[PlannedFault] = []
     taken: dict[str, list[tuple[PlannedFault, float]]] = {}  # GPU node share per region
-    for item in planned_faults(experiment):
+    for item in planned_faults(experiment, plan):
         if not isinstance(item, PlannedFault):
             index, name = item
             raise RefusedError(
@@ -161,6 +163,7 @@ _TOUCHES = {
     "vector-index": "the vector index of {region}",
     "model-artifacts": "the live model artifact in {region}'s store",
     "storage": "{region}'s artifact store, slowed (nothing is removed)",
+    "network": "one network path toward {region}, degraded (nothing is removed)",
     "recovery": "a recovery step in {region} (takes nothing away)",
 }
 

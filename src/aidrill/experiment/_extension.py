@@ -27,6 +27,9 @@ class LoadSettings(BaseModel):
     users: int = Field(default=10, ge=1, le=1000)
     rate_per_user: float = Field(default=3.0, gt=0, le=100)
     request_timeout: Duration = 2.0
+    # Locust workers under one master (0: a single Locust process); on real
+    # infrastructure more join from other machines with `locust --worker --master-host`.
+    workers: int = Field(default=0, ge=0, le=64)
 
 
 class Participant(BaseModel):

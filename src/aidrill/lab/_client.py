@@ -43,6 +43,7 @@ class LabInfo:
     index_queries: Path | None = None
     pipelines_port: int | None = None
     aws: dict[str, Any] = field(default_factory=dict)
+    kubernetes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def router_url(self) -> str:
@@ -100,12 +101,16 @@ class LabClient:
     def reset(self) -> dict[str, Any]:
         return self.call("/reset")
 
-    def twin_env(self) -> dict[str, str]:
-        """The environment that points AWS clients and aidrill at the lab's AWS twin."""
-        aws = self.info.aws
+    def twin_env(self, twin: str = "aws") -> dict[str, str]:
+        """The environment that points AWS clients, Kubernetes clients and aidrill at
+        the lab's twins; ``AIDRILL_PLAN`` names the plan for drilling ``twin``."""
+        aws, kube = self.info.aws, self.info.kubernetes
+        if twin == "kubernetes" and kube.get("missing"):
+            raise LabError(str(kube["missing"]))
         if not aws:
             return {}
-        return {**aws.get("env", {}), "AIDRILL_PLAN": str(aws.get("plan", ""))}
+        plan = (kube if twin == "kubernetes" else aws).get("plan", "")
+        return {**aws.get("env", {}), **kube.get("env", {}), "AIDRILL_PLAN": str(plan)}
 
 
 def read_fault_ledger(state_dir: Path) -> list[dict[str, Any]]:
@@ -145,6 +150,7 @@ def read_lab_info(state_dir: Path) -> LabInfo:
         index_queries=Path(raw["index_queries"]) if raw.get("index_queries") else None,
         pipelines_port=raw.get("pipelines_port"),
         aws=raw.get("aws") or {},
+        kubernetes=raw.get("kubernetes") or {},
     )
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
 from aidrill.lab._http import JsonHandler
+from aidrill.lab._network import Impairment, impairment_from
 
 if TYPE_CHECKING:
     from aidrill.lab._daemon import Lab
@@ -31,6 +32,10 @@ _FAULTS = {
     "/rollbacks/restore-region": lambda lab, b: lab.restore_region(b["region"]),
     "/rollbacks/restore-gpu-capacity": lambda lab, b: lab.restore_capacity(b["region"]),
     "/reset": lambda lab, b: lab.reset(),
+    "/faults/degrade-network": lambda lab, b: lab.degrade_network(
+        str(b.get("through", "clients")), b["region"], _impairment(b), _owner(b)
+    ),
+    "/rollbacks/restore-network": lambda lab, b: lab.restore_network(b["region"]),
     # -- data tiers ---------------------------------------------------------------------
     "/faults/fail-feature-primary": lambda lab, b: lab.data_fault(
         "fail-feature-primary",
@@ -107,6 +112,13 @@ _FAULTS = {
         lambda: lab.data.stores[b["region"]].proxy.fault.mode == "pass",
     ),
 }
+
+
+def _impairment(body: dict[str, Any]) -> Impairment:
+    try:
+        return impairment_from(body)
+    except (TypeError, ValueError) as exc:
+        raise Refused(f"degrade-network: {exc}") from None
 
 
 def _owner(body: dict[str, Any]) -> Owner:

@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aidrill.lab._aws_twin import AwsTwin
 from aidrill.lab._control import Refused, control_handler
@@ -22,10 +22,14 @@ from aidrill.lab._data import DataTiers
 from aidrill.lab._http import QuietServer
 from aidrill.lab._ledger import FaultLedger, GroundTruthLog
 from aidrill.lab._model import model_bytes, train_model, write_golden_set
+from aidrill.lab._network import PATHS, Impairment
 from aidrill.lab._region import Region
 from aidrill.lab._router import GlobalRouter
-from aidrill.lab._twin_plan import TWIN_PLAN, write_twin_plan
+from aidrill.lab._twin_plan import KUBE_PLAN, TWIN_PLAN, write_kube_plan, write_twin_plan
 from aidrill.plan import Plan, load_plan
+
+if TYPE_CHECKING:
+    from aidrill.lab._k8s_twin import KubeTwin
 
 # Waits for the lab to be whole follow progress: they give up once nothing has moved
 # (no node provisioning, no lab event) for _STALL seconds, and in any case after _CAP.
@@ -48,6 +52,7 @@ def _affected_by(kind: str, region: str) -> set[str]:
         "delete-vector-index": {"data:vectors"},
         "delete-model-artifact": {"data:artifacts", region},
         "throttle-storage": {"data:artifacts"},
+        "degrade-network": {"network"},
     }.get(kind, {_EVERYTHING})
 
 
@@ -92,7 +97,7 @@ class Lab:
             self.settings.health_interval,
             self.truth.record,
         )
-        self.twin = AwsTwin(
+        self.aws = AwsTwin(
             self.regions,
             plan.primary_region,
             plan.dr_region,
@@ -103,6 +108,7 @@ class Lab:
             self.truth.record,
             state_dir / "logs",
         )
+        self.kube = _kube_twin(self.regions, plan.primary_region, self.truth.record, state_dir)
         self.server = QuietServer(("127.0.0.1", 0), control_handler(self))
         self._at_capacity = False
         self._capacity_lock = threading.Lock()
@@ -128,7 +134,9 @@ class Lab:
         for region in self.regions.values():
             region.start()
         self.router.start()
-        self.twin.start()
+        self.aws.start()
+        if self.kube is not None:
+            self.kube.start()
         threading.Thread(
             target=self.server.serve_forever,
             kwargs={"poll_interval": 0.2},
@@ -151,20 +159,31 @@ class Lab:
             "started_at": time.time(),
             **self.data.info(),
             "aws": {
-                "endpoint": self.twin.router.url,
-                "env": self.twin.env(),
-                "regions": self.twin.aws_region,
+                "endpoint": self.aws.router.url,
+                "env": self.aws.env(),
+                "regions": self.aws.aws_region,
                 "plan": str((self.state_dir / TWIN_PLAN).resolve()),
             },
+            "kubernetes": {"missing": KUBE_TWIN_MISSING}
+            if self.kube is None
+            else {
+                **self.kube.info(),
+                "env": self.kube.env(),
+                "plan": str((self.state_dir / KUBE_PLAN).resolve()),
+            },
         }
-        write_twin_plan(self.state_dir / TWIN_PLAN, self.plan, info, self.twin)
+        write_twin_plan(self.state_dir / TWIN_PLAN, self.plan, info, self.aws)
+        if self.kube is not None:
+            write_kube_plan(self.state_dir / KUBE_PLAN, self.plan, info, self.kube)
         tmp = self.state_dir / "lab.json.tmp"
         tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
         os.replace(tmp, self.state_dir / "lab.json")
 
     def stop(self) -> None:
         self.stopping.set()
-        self.twin.stop()
+        if self.kube is not None:
+            self.kube.stop()
+        self.aws.stop()
         self.router.stop()
         for region in self.regions.values():
             region.stop()
@@ -268,13 +287,57 @@ class Lab:
         self.regions[region].set_capacity_exhausted(False)
         return {"restored": True, "cleared": self.ledger.remove("exhaust-gpu-capacity", region)}
 
+    # -- degraded networks ----------------------------------------------------------------
+    def degrade_network(
+        self, path: str, region: str, impairment: Impairment, owner: Owner
+    ) -> dict[str, Any]:
+        if path not in PATHS:
+            raise Refused(f"unknown network path {path!r}: {', '.join(PATHS)}")
+        if region not in self.regions:
+            raise Refused(f"unknown region {region!r}")
+        if path == "replication" and region != self.plan.dr_region:
+            raise Refused(f"the replication link leads to the DR region {self.plan.dr_region}")
+        entry = self.ledger.add(
+            "degrade-network", region, owner=owner, path=path, **impairment.describe()
+        )
+        self._apply_network(path, region, impairment)
+        self.truth.record("network_degraded", path=path, region=region, **impairment.describe())
+        return {"fault": entry}
+
+    def restore_network(self, region: str) -> dict[str, Any]:
+        for path in PATHS:
+            self._apply_network(path, region, None)
+        cleared = self.ledger.remove("degrade-network", region)
+        self.truth.record("network_restored", region=region)
+        return self._settle(cleared)
+
+    def _apply_network(self, path: str, region: str, impairment: Impairment | None) -> None:
+        if path == "replication":
+            if region != self.plan.dr_region:
+                return
+            link = self.data.features.link
+            if impairment is None:
+                link.clear()
+            else:
+                link.set_fault(
+                    latency=impairment.latency, bandwidth=impairment.bandwidth,
+                    jitter=impairment.jitter, loss=impairment.loss,
+                )  # fmt: skip
+            return
+        self.router.impair(path, region, impairment)
+
     def reset(self) -> dict[str, Any]:
         cleared = self.ledger.take_all()
-        self.twin.reset()
-        for region in self.regions.values():
+        self.router.impairments.clear()
+        self.aws.reset()
+        if self.kube is not None:
+            self.kube.reset()
+        for name, region in self.regions.items():
             if region.state.capacity_exhausted:
                 region.set_capacity_exhausted(False)
             region.restore()
+            if name == self.plan.primary_region or self.topology == "active-active":
+                region.scale_to(self.nominal_desired(name), "reset to the plan's nominal size")
         self.data.reset()
         for entry in cleared:
             self.truth.record("fault_cleared_by_reset", fault=entry)
@@ -325,7 +388,15 @@ class Lab:
         # a moment ago, and a rollback must not return before the lab is really whole.
         if not self.note_capacity():
             found.append(("router", "serving capacity below nominal"))
-        return found + self.data.problems() + self.twin.problems()
+        found += [
+            ("network", f"the network from {path} toward {region} is degraded")
+            for path, region in sorted(self.router.impairments)
+        ]
+        link = self.data.features.link.fault
+        if link.mode == "pass" and (link.latency or link.jitter or link.loss or link.bandwidth):
+            found.append(("network", "the cross-region replication link is degraded"))
+        kube = self.kube.problems() if self.kube is not None else []
+        return found + self.data.problems() + self.aws.problems() + kube
 
     def _settle(self, cleared: list[dict[str, Any]]) -> dict[str, Any]:
         """Wait (following progress) until nothing is off but what active faults break."""
@@ -368,6 +439,24 @@ class Lab:
         settled_ok = self.wait_until(settled)
         outcome = self._settle(cleared)
         return {**outcome, "restored": settled_ok and outcome["restored"], "result": result}
+
+
+KUBE_TWIN_MISSING = (
+    "the Kubernetes twin needs kmock: pip install 'aidrill[kubernetes-twin]' and restart the lab"
+)
+
+
+def _kube_twin(
+    regions: dict[str, Region], primary: str, record: Any, state_dir: Path
+) -> KubeTwin | None:
+    """The Kubernetes twin, when kmock (an optional extra) is installed."""
+    try:
+        from aidrill.lab._k8s_twin import KubeTwin
+    except ModuleNotFoundError as exc:
+        if exc.name != "kmock" and not str(exc.name).startswith("kmock."):
+            raise
+        return None
+    return KubeTwin(regions, primary, record, state_dir)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,7 +4,9 @@ Every storage endpoint (S3 per region, Redis per region) and the cross-region
 replication link is reached through one :class:`FaultProxy`, so faults act on the
 network path the way they would in production:
 
-- ``latency``: each chunk is held that long before it is forwarded;
+- ``latency``: each chunk is held that long before it is forwarded (``jitter``: ± that
+  much, uniformly; ``loss``: with that probability a chunk also waits a TCP
+  retransmission);
 - ``bandwidth``: bytes per second per direction and connection;
 - ``pause``: nothing is forwarded until resumed (a stalled link; data waits, buffered);
 - ``blackhole``: bytes are read and dropped, new connections hang;
@@ -19,10 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
+
+from aidrill.lab._network import RETRANSMISSION
 
 _CHUNK = 64 * 1024
 
@@ -32,9 +37,24 @@ class ProxyFault:
     latency: float = 0.0
     bandwidth: float | None = None  # bytes per second
     mode: str = "pass"  # pass | pause | blackhole | reset
+    jitter: float = 0.0
+    loss: float = 0.0
 
     def describe(self) -> dict[str, Any]:
-        return {"latency": self.latency, "bandwidth": self.bandwidth, "mode": self.mode}
+        return {
+            "latency": self.latency,
+            "bandwidth": self.bandwidth,
+            "mode": self.mode,
+            "jitter": self.jitter,
+            "loss": self.loss,
+        }
+
+    def hold(self, rng: random.Random) -> float:
+        """How long one chunk waits before it is forwarded."""
+        seconds = max(0.0, self.latency + rng.uniform(-self.jitter, self.jitter))
+        if self.loss and rng.random() < self.loss:
+            seconds += RETRANSMISSION
+        return seconds
 
 
 class FaultProxy:
@@ -48,6 +68,7 @@ class FaultProxy:
         self._connections: set[asyncio.StreamWriter] = set()
         self._resumed = asyncio.Event()
         self._resumed.set()
+        self._rng = random.Random()
 
     # -- called from any thread -------------------------------------------------------
     def set_fault(
@@ -55,8 +76,10 @@ class FaultProxy:
         latency: float = 0.0,
         bandwidth: float | None = None,
         mode: str = "pass",
+        jitter: float = 0.0,
+        loss: float = 0.0,
     ) -> None:
-        self.hub.call(self._set_fault(ProxyFault(latency, bandwidth, mode)))
+        self.hub.call(self._set_fault(ProxyFault(latency, bandwidth, mode, jitter, loss)))
 
     def clear(self) -> None:
         self.set_fault()
@@ -133,8 +156,8 @@ class FaultProxy:
                 fault = self.fault
                 if fault.mode == "blackhole":
                     continue
-                if fault.latency:
-                    await asyncio.sleep(fault.latency)
+                if fault.latency or fault.jitter or fault.loss:
+                    await asyncio.sleep(fault.hold(self._rng))
                 if fault.bandwidth:
                     await self._send_capped(writer, data, fault.bandwidth)
                 else:

@@ -47,6 +47,7 @@ class RegionState:
     provisioning: int = 0
     refusal_reported: bool = False
     launch_suspended: bool = False  # the twin's Auto Scaling group has Launch suspended
+    room: int | None = None  # GPU nodes the Kubernetes twin can place a pod on now
 
 
 class Region:
@@ -145,6 +146,12 @@ class Region:
         if changed:
             kind = "gpu_launch_suspended" if suspended else "gpu_launch_resumed"
             self.record(kind, region=self.name)
+
+    def set_room(self, room: int) -> None:
+        """How many more nodes the region's cluster can place now (free schedulable
+        GPU nodes, as the Kubernetes twin counts them)."""
+        with self.lock:
+            self.state.room = max(0, room)
 
     def fail(self) -> None:
         with self.lock:
@@ -278,6 +285,8 @@ class Region:
                 report = False
                 quota_left = self.settings.gpu_quota - alive - state.provisioning
                 missing = min(missing, quota_left)
+                if state.room is not None:
+                    missing = min(missing, state.room - state.provisioning)
                 state.provisioning += max(0, missing)
             spare = (
                 sorted(state.nodes.values(), key=lambda n: n.name)[-surplus:] if surplus > 0 else []
@@ -417,7 +426,7 @@ def _balancer_handler(region: Region) -> type[JsonHandler]:
                 self.send_json(503, {"error": f"no free GPU node in region {region.name}"})
                 return
             try:
-                status, payload, _ = node.pool.request(
+                status, payload, headers = node.pool.request(
                     "POST", self.path, body, {"Content-Type": "application/json"}
                 )
             except OSError:
@@ -425,30 +434,36 @@ def _balancer_handler(region: Region) -> type[JsonHandler]:
                 return
             finally:
                 region.release(node)
-            self._relay(status, payload)
+            self._relay(status, payload, headers)
 
         def _forward_search(self, body: bytes) -> None:
             if region.index_port is None:
                 self.send_json(503, {"error": f"no vector index service in {region.name}"})
                 return
             try:
-                status, payload, _ = region.index_pool().request(
+                status, payload, headers = region.index_pool().request(
                     "POST", "/search", body, {"Content-Type": "application/json"}
                 )
             except OSError:
                 self.send_json(502, {"error": f"index service of {region.name} failed"})
                 return
-            self._relay(status, payload)
+            self._relay(status, payload, headers)
 
-        def _relay(self, status: int, payload: bytes) -> None:
+        def _relay(self, status: int, payload: bytes, upstream: dict[str, str]) -> None:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.send_header("X-Aidrill-Region", region.name)
+            for name in FRESHNESS_HEADERS:
+                if name in upstream:
+                    self.send_header(name, upstream[name])
             self.end_headers()
             self.wfile.write(payload)
 
     return BalancerHandler
+
+
+FRESHNESS_HEADERS = ("X-Aidrill-Feature-Age", "X-Aidrill-Index-Age")
 
 
 def alive_count(state: RegionState) -> int:

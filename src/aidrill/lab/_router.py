@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import http.client
 import itertools
+import random
 import threading
+import time
 import traceback
 from typing import Any
 
 from aidrill.lab._http import JsonHandler, QuietServer, UpstreamPool, get_json
-from aidrill.lab._region import Record, Region
+from aidrill.lab._network import Impairment
+from aidrill.lab._region import FRESHNESS_HEADERS, Record, Region
 
 _FAILURE_THRESHOLD = 2  # consecutive failed health checks before a region counts as down
 
@@ -38,6 +41,9 @@ class GlobalRouter:
         self.up = {r.name: r.state.desired > 0 for r in regions}
         self._failures = {r.name: 0 if r.state.desired > 0 else _FAILURE_THRESHOLD for r in regions}
         self._spread = itertools.cycle(sorted(self.regions))
+        # Degraded paths toward a region: ("clients" | "router", region) -> impairment.
+        self.impairments: dict[tuple[str, str], Impairment] = {}
+        self._rng = random.Random()
         self._pools = {r.name: UpstreamPool("127.0.0.1", r.port, 10.0) for r in regions}
         self._stopping = threading.Event()
         self._health_thread: threading.Thread | None = None
@@ -110,7 +116,23 @@ class GlobalRouter:
     def checking(self) -> bool:
         return self._health_thread is not None and self._health_thread.is_alive()
 
+    def impair(self, path: str, region: str, impairment: Impairment | None) -> None:
+        with self.lock:
+            if impairment is None:
+                self.impairments.pop((path, region), None)
+            else:
+                self.impairments[(path, region)] = impairment
+
+    def hold(self, region: str, size: int, paths: tuple[str, ...]) -> None:
+        """Hold one transfer toward ``region`` as the degraded paths it crosses would."""
+        with self.lock:
+            found = [self.impairments.get((path, region)) for path in paths]
+            delays = [i.delay(size, self._rng) for i in found if i is not None]
+        if delays:
+            time.sleep(sum(delays))
+
     def _check(self, name: str) -> None:
+        self.hold(name, 0, ("router",))
         try:
             status, _ = get_json("127.0.0.1", self.regions[name].port, "/healthz", timeout=1.0)
             healthy = status == 200
@@ -156,6 +178,7 @@ def _router_handler(router: GlobalRouter) -> type[JsonHandler]:
             if region is None:
                 self.send_json(503, {"error": "no region is serving"})
                 return
+            router.hold(region, len(body), ("clients", "router"))
             try:
                 status, payload, headers = router.pool(region).request(
                     "POST", self.path, body, {"Content-Type": "application/json"}
@@ -167,6 +190,9 @@ def _router_handler(router: GlobalRouter) -> type[JsonHandler]:
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.send_header("X-Aidrill-Region", headers.get("X-Aidrill-Region", region))
+            for name in FRESHNESS_HEADERS:
+                if name in headers:
+                    self.send_header(name, headers[name])
             self.end_headers()
             self.wfile.write(payload)
 

@@ -1,22 +1,26 @@
-"""The plan for drilling the lab through its AWS twin: the lab's own plan, with the
-twin's regions, account and endpoints, written where ``aidrill lab status --env``
-points ``AIDRILL_PLAN``."""
+"""The plans for drilling the lab through its AWS and Kubernetes twins: the lab's own
+plan, with the twin's regions, identities and endpoints (``aidrill lab status --env``
+points ``AIDRILL_PLAN`` at the AWS one; ``--env kubernetes`` at the other)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from aidrill.lab._aws_twin import ACCOUNT, AwsTwin, group_name
 from aidrill.plan import Plan
 
+if TYPE_CHECKING:
+    from aidrill.lab._k8s_twin import KubeTwin
+
 TWIN_PLAN = "drplan.aws.yaml"
 
 
 def write_twin_plan(path: Path, plan: Plan, info: dict[str, Any], twin: AwsTwin) -> None:
     document = plan.model_dump(mode="json", by_alias=True, exclude_none=True)
+    document.pop("suites", None)  # the lab suite's paths are the repository's, not this folder's
     aws = twin.aws_region
     primary, dr = aws[plan.primary_region], aws[plan.dr_region]
     local = "127.0.0.1"
@@ -47,6 +51,8 @@ def write_twin_plan(path: Path, plan: Plan, info: dict[str, Any], twin: AwsTwin)
                 "index-queries": info["index_queries"],
                 "feature-store": f"redis://{local}:{info['features_port']}",
                 "regions": regions,
+                # What `aidrill posture` checks: failover needs the primary's full size.
+                "posture": {"failover-instances": plan.lab.nodes_per_region},
             },
         }
     )
@@ -54,6 +60,62 @@ def write_twin_plan(path: Path, plan: Plan, info: dict[str, Any], twin: AwsTwin)
         "# Written by `aidrill lab up`: the lab's plan for drilling it through its AWS twin.\n"
         "# Use it with the environment `aidrill lab status --env` prints.\n"
     )
+    _write(path, header + yaml.safe_dump(document, sort_keys=False))
+
+
+KUBE_PLAN = "drplan.kubernetes.yaml"
+
+
+def write_kube_plan(path: Path, plan: Plan, info: dict[str, Any], kube: KubeTwin) -> None:
+    """The lab's plan for drilling it through its Kubernetes twin: one context per
+    region, the inference Deployment, and the same outside endpoints as the lab."""
+    from aidrill.lab._k8s_twin import DEPLOYMENT, NAMESPACE
+
+    document = plan.model_dump(mode="json", by_alias=True, exclude_none=True)
+    document.pop("suites", None)  # the lab suite's paths are the repository's, not this folder's
+    local = "127.0.0.1"
+    contexts = kube.info()["contexts"]
+    regions = {}
+    for region in (plan.primary_region, plan.dr_region):
+        regions[region] = {
+            "context": contexts[region],
+            "namespace": NAMESPACE,
+            "deployment": DEPLOYMENT,
+            "service": DEPLOYMENT,
+            "artifact-bucket": info["buckets"][region],
+            "feature-store": f"redis://{local}:{info['feature_region_ports'][region]}",
+            "vector-index": f"http://{local}:{info['index_ports'][region]}",
+            "pipelines": f"http://{local}:{info['pipelines_port']}/jobs",
+        }
+        if region == plan.primary_region:  # the DR region's size follows failover
+            regions[region]["replicas"] = plan.lab.nodes_per_region
+    document.update(
+        {
+            "system": f"{plan.system}, drilled through its Kubernetes twin",
+            "target": "kubernetes",
+            "allow": {
+                "targets": ["kubernetes"],
+                "kubernetes_contexts": sorted(contexts.values()),
+                "kubernetes_namespaces": [NAMESPACE],
+            },
+            "kubernetes": {
+                "inference": f"http://{local}:{info['router_port']}",
+                "serving-health": f"http://{local}:{info['router_port']}/healthz",
+                "golden-set": info["golden_set"],
+                "index-queries": info["index_queries"],
+                "feature-store": f"redis://{local}:{info['features_port']}",
+                "regions": regions,
+            },
+        }
+    )
+    header = (
+        "# Written by `aidrill lab up`: the lab's plan for drilling it through its\n"
+        "# Kubernetes twin. Use it with the environment `aidrill lab status --env` prints.\n"
+    )
+    _write(path, header + yaml.safe_dump(document, sort_keys=False))
+
+
+def _write(path: Path, text: str) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(header + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)

@@ -504,10 +504,14 @@ def _index_handler(service: IndexService) -> type[JsonHandler]:
                 self.send_json(503, {"error": f"no vector index loaded in {service.region}"})
                 return
             ids, as_of = found
+            headers = {"X-Aidrill-Region": service.region}
+            if as_of is not None:
+                # How old the index data behind this answer is: the load records it.
+                headers["X-Aidrill-Index-Age"] = f"{max(0.0, time.time() - as_of):.3f}"
             self.send_json(
                 200,
                 {"ids": ids, "region": service.region, "data_as_of": as_of},
-                headers={"X-Aidrill-Region": service.region},
+                headers=headers,
             )
 
         def _upsert(self) -> None:

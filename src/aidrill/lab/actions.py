@@ -268,6 +268,45 @@ def unthrottle_storage(region: str, configuration: Configuration = None) -> dict
     )
 
 
+@fault_scope("network", removes_serving=False)
+def degrade_network(
+    region: str,
+    path: str = "clients",
+    latency: str | float = "150ms",
+    jitter: str | float = 0.0,
+    loss: float = 0.0,
+    bandwidth: int | None = None,
+    configuration: Configuration = None,
+) -> dict[str, Any]:
+    """Degrade one network path toward ``region``, as ``tc netem`` would: ``clients``
+    (the load's requests to it), ``router`` (requests and the router's health checks)
+    or ``replication`` (the cross-region link into the DR region). ``latency`` ±
+    ``jitter`` one way, ``loss`` a probability (a lost packet costs a TCP
+    retransmission), ``bandwidth`` in bytes per second."""
+
+    def seconds(value: str | float) -> float:
+        return parse_duration(value) if isinstance(value, str) else float(value)
+
+    return _client(configuration).call(
+        "/faults/degrade-network",
+        region=region,
+        through=path,
+        latency=seconds(latency),
+        jitter=seconds(jitter),
+        loss=float(loss),
+        bandwidth=bandwidth,
+        owner=_owner(configuration),
+    )
+
+
+def restore_network(region: str, configuration: Configuration = None) -> dict[str, Any]:
+    """Rollback: every network path toward ``region`` is whole again."""
+    return _checked(
+        _client(configuration).call("/rollbacks/restore-network", region=region),
+        f"the network toward {region}",
+    )
+
+
 def _checked(result: dict[str, Any], what: str) -> dict[str, Any]:
     if not result.get("restored"):
         still = "; ".join(result.get("not_nominal") or [])

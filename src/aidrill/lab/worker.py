@@ -34,6 +34,8 @@ from aidrill.lab._redis import redis_client
 
 ENTITY_FEATURES = FEATURES - REQUEST_FEATURES
 _MODEL_RETRY = 0.5
+# How old the features behind an answer are: the load records it per bucket.
+FEATURE_AGE_HEADER = "X-Aidrill-Feature-Age"
 _DEFAULTS = [0.0] * ENTITY_FEATURES
 
 
@@ -56,17 +58,30 @@ def resolve_entity_features(
     return values, "online"
 
 
+def feature_age(raw: bytes | None, now: float) -> float | None:
+    """How old the stored row is (seconds since it was written); None when unknown."""
+    if raw is None:
+        return None
+    try:
+        return max(0.0, now - float(json.loads(raw)["ts"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 class FeatureReader:
     def __init__(self, port: int, max_age: float) -> None:
         self.max_age = max_age
         self.client = redis_client(port, 0.2)
 
-    def read(self, entity: str) -> tuple[list[float], str]:
+    def read(self, entity: str) -> tuple[list[float], str, float | None]:
+        """The entity's features, where they came from, and how old the stored row is."""
         try:
             raw: Any = self.client.get(f"feature:{entity}")
         except (redis.RedisError, OSError):
-            return _DEFAULTS, "unavailable"
-        return resolve_entity_features(raw, time.time(), self.max_age)
+            return _DEFAULTS, "unavailable", None
+        now = time.time()
+        values, source = resolve_entity_features(raw, now, self.max_age)
+        return values, source, feature_age(raw, now)
 
 
 def _make_handler(
@@ -95,17 +110,20 @@ def _make_handler(
             if len(given) != REQUEST_FEATURES:
                 self.send_json(400, {"error": f"expected {REQUEST_FEATURES} request features"})
                 return
-            stored, source = features.read(entity)
+            stored, source, age = features.read(entity)
             with gpu:
                 started = time.perf_counter()
                 label = int(model.predict(np.asarray(given + stored, dtype=float)))
                 remaining = service_time - (time.perf_counter() - started)
                 if remaining > 0:
                     time.sleep(remaining)
+            headers = {"X-Aidrill-Region": region}
+            if age is not None:
+                headers[FEATURE_AGE_HEADER] = f"{age:.3f}"
             self.send_json(
                 200,
                 {"label": label, "region": region, "node": node, "features": source},
-                headers={"X-Aidrill-Region": region},
+                headers=headers,
             )
 
     return NodeHandler

@@ -2,6 +2,12 @@
 
 Memory is bounded: only buckets still open (younger than the request timeout) are
 kept; closed buckets are written to ``timeline.jsonl`` and dropped.
+
+Distributed (Locust's ``--master``/``--worker``): each worker's aggregator drains its
+open buckets into every report it sends to the master as mergeable partials (counts,
+sums and the latency histogram's bins); the master's aggregator merges them and writes
+the timeline. Merging is exact: the same samples give the same buckets however they
+were split between workers.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from aidrill.measure import Bucket, LatencyHistogram
 
@@ -26,6 +32,11 @@ class _OpenBucket:
     correct: float = 0.0
     scored: int = 0
     regions: Counter[str] = field(default_factory=Counter)
+    max_age: float | None = None
+
+    def older(self, age: float | None) -> None:
+        if age is not None and (self.max_age is None or age > self.max_age):
+            self.max_age = age
 
     def close(self, width: float) -> Bucket:
         h = self.histogram
@@ -42,17 +53,19 @@ class _OpenBucket:
             scored=self.scored,
             regions=dict(self.regions),
             series=self.series,
+            max_age=self.max_age,
         )
 
 
 class BucketAggregator:
     """Collects results by request start time and streams closed buckets as JSON lines."""
 
-    def __init__(self, path: Path, width: float, grace: float) -> None:
+    def __init__(self, path: Path | None, width: float, grace: float) -> None:
         self.width = width
         self.grace = grace
         self._open: dict[tuple[str, int], _OpenBucket] = {}
-        self._handle: IO[str] = path.open("a", encoding="utf-8")
+        # A worker keeps no file: it sends what it holds to the master.
+        self._handle: IO[str] | None = path.open("a", encoding="utf-8") if path else None
 
     def add(
         self,
@@ -62,13 +75,13 @@ class BucketAggregator:
         quality: float | None,
         region: str | None,
         series: str = "inference",
+        age: float | None = None,
     ) -> None:
-        """One result; ``quality`` is 1/0 for a scored answer, recall for a search."""
+        """One result; ``quality`` is 1/0 for a scored answer, recall for a search;
+        ``age``: how old the data behind the answer was."""
         index = math.floor(start_time / self.width)
         key = (series, index)
-        bucket = self._open.get(key)
-        if bucket is None:
-            bucket = self._open[key] = _OpenBucket(start=index * self.width, series=series)
+        bucket = self._bucket(key)
         bucket.requests += 1
         bucket.histogram.record(latency)
         if not ok:
@@ -78,6 +91,53 @@ class BucketAggregator:
             bucket.correct += quality
         if region:
             bucket.regions[region] += 1
+        bucket.older(age)
+
+    def _bucket(self, key: tuple[str, int]) -> _OpenBucket:
+        bucket = self._open.get(key)
+        if bucket is None:
+            bucket = self._open[key] = _OpenBucket(start=key[1] * self.width, series=key[0])
+        return bucket
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Every open bucket as a mergeable partial (a worker's report), then forget them."""
+        partials = [
+            {
+                "series": series,
+                "index": index,
+                "requests": b.requests,
+                "failures": b.failures,
+                "correct": b.correct,
+                "scored": b.scored,
+                "regions": sorted(b.regions.items()),
+                "bins": sorted(b.histogram.bins().items()),
+                "max_age": b.max_age,
+            }
+            for (series, index), b in sorted(self._open.items())
+        ]
+        self._open.clear()
+        return partials
+
+    def merge(self, partials: list[dict[str, Any]]) -> None:
+        """Add workers' partials (the master); a malformed one is dropped whole."""
+        for partial in partials:
+            try:
+                key = (str(partial["series"]), int(partial["index"]))
+                bins = {int(b): int(n) for b, n in partial["bins"]}
+                regions = {str(r): int(n) for r, n in partial["regions"]}
+                counts = (int(partial["requests"]), int(partial["failures"]),
+                          float(partial["correct"]), int(partial["scored"]))  # fmt: skip
+            except (KeyError, TypeError, ValueError):
+                continue
+            bucket = self._bucket(key)
+            bucket.histogram.merge(LatencyHistogram(bins))
+            bucket.regions.update(regions)
+            bucket.requests += counts[0]
+            bucket.failures += counts[1]
+            bucket.correct += counts[2]
+            bucket.scored += counts[3]
+            age = partial.get("max_age")
+            bucket.older(float(age) if isinstance(age, int | float) else None)
 
     def flush(self, now: float, final: bool = False) -> int:
         """Write every bucket that can no longer receive results; return how many."""
@@ -86,6 +146,8 @@ class BucketAggregator:
              if final or bucket.start + self.width + self.grace <= now),
             key=lambda key: (key[1], key[0]),
         )  # fmt: skip
+        if self._handle is None or self._handle.closed:
+            return 0
         for key in ready:
             record = self._open.pop(key).close(self.width).to_record()
             self._handle.write(json.dumps(record) + "\n")
@@ -93,5 +155,10 @@ class BucketAggregator:
             self._handle.flush()
         return len(ready)
 
+    @property
+    def closed(self) -> bool:
+        return self._handle is not None and self._handle.closed
+
     def close(self) -> None:
-        self._handle.close()
+        if self._handle is not None:
+            self._handle.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ class LoadProfile:
     rate_per_user: float = 3.0
     request_timeout: float = 2.0
     bucket: float = 1.0
+    workers: int = 0  # 0: one Locust process; N: Locust's master and N workers
 
 
 _SEARCH_USERS = 2  # SEARCH_USERS in the locustfile, which only Locust's process imports
@@ -53,6 +55,7 @@ class LoadGenerator:
         self.profile = profile
         self.max_duration = max_duration
         self._process: subprocess.Popen[bytes] | None = None
+        self._workers: list[subprocess.Popen[bytes]] = []
 
     def start(self, ready_timeout: float = 60.0) -> None:
         self.ready_file.unlink(missing_ok=True)
@@ -70,37 +73,45 @@ class LoadGenerator:
         # Search users come on top of the profile's inference users (see the locustfile).
         users = str(self.profile.users + (_SEARCH_USERS if self.index_queries else 0))
         command = [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            str(_LOCUSTFILE),
-            "--headless",
-            "-u",
-            users,
-            "-r",
-            users,
-            "--run-time",
-            f"{max(1, round(self.max_duration))}s",
-            "--host",
-            self.host,
-            "--stop-timeout",
-            "2",
-            "--only-summary",
-            "--exit-code-on-error",
-            "0",
-            "--loglevel",
-            "WARNING",
-        ]
+            sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE), "--headless",
+            "-u", users, "-r", users,
+            "--run-time", f"{max(1, round(self.max_duration))}s",
+            "--host", self.host,
+            "--stop-timeout", "2", "--only-summary", "--exit-code-on-error", "0",
+            "--loglevel", "WARNING",
+        ]  # fmt: skip
+        workers = self.profile.workers
+        port = _free_port() if workers else 0
+        if workers:
+            command += [
+                "--master", "--expect-workers", str(workers),
+                "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+            ]  # fmt: skip
+        role = "master" if workers else "local"
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 command,
                 stdout=log,
                 stderr=log,
                 stdin=subprocess.DEVNULL,
-                env=env,
+                env={**env, "AIDRILL_LOAD_ROLE": role},
                 start_new_session=True,
             )
+            worker_env = {k: v for k, v in env.items() if k != "AIDRILL_READY_FILE"}
+            worker_command = [
+                sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE), "--worker",
+                "--master-host", "127.0.0.1", "--master-port", str(port), "--loglevel", "WARNING",
+            ]  # fmt: skip
+            for _ in range(workers):
+                worker = subprocess.Popen(
+                    worker_command,
+                    stdout=log,
+                    stderr=log,
+                    stdin=subprocess.DEVNULL,
+                    env={**worker_env, "AIDRILL_LOAD_ROLE": "worker"},
+                    start_new_session=True,
+                )
+                self._workers.append(worker)
         (self.run_dir / evidence.LOAD_PID_FILE).write_text(str(self._process.pid))
         deadline = time.monotonic() + ready_timeout
         while not self.ready_file.exists():
@@ -121,10 +132,19 @@ class LoadGenerator:
         return self._process is not None and self._process.poll() is None
 
     def stop(self, timeout: float = 20.0) -> int | None:
-        """Ask Locust to quit (SIGTERM flushes the last buckets); kill it if it hangs."""
+        """Ask Locust to quit (SIGTERM flushes the last buckets; a master first asks its
+        workers for their last reports); kill whatever hangs."""
         process = self._process
         if process is None:
             return None
+        try:
+            return self._stop(process, timeout)
+        finally:
+            for worker in self._workers:
+                _end(worker, timeout=10.0)
+            self._workers = []
+
+    def _stop(self, process: subprocess.Popen[bytes], timeout: float) -> int | None:
         if process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)
@@ -135,3 +155,21 @@ class LoadGenerator:
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=5)
         return process.returncode
+
+
+def _end(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """A worker normally quits when its master does; one that does not is stopped."""
+    try:
+        process.wait(timeout=timeout)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=5)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

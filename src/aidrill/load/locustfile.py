@@ -5,6 +5,12 @@ recall@k against exact search over the held-out query set (when the target has o
 
 Runs only inside Locust's own process (``python -m locust -f``), started by
 :class:`aidrill.load.LoadGenerator`; settings arrive in ``AIDRILL_*`` variables.
+``AIDRILL_LOAD_ROLE`` says which part it plays: ``local`` (one process, it writes the
+timeline), ``worker`` (sends its buckets with each of Locust's worker reports) or
+``master`` (merges the workers' buckets and writes the timeline).
+
+Users are FastHttpUser (geventhttpclient): several times the requests per core of
+HttpUser on the same machine, and every answer is still scored.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-from locust import HttpUser, constant_throughput, events
+from locust import FastHttpUser, constant_throughput, events
 
 from aidrill.load._aggregator import BucketAggregator
 
@@ -25,8 +31,12 @@ _GOLDEN = json.loads(Path(os.environ["AIDRILL_GOLDEN_SET"]).read_text())["sample
 _RATE = float(os.environ.get("AIDRILL_RATE_PER_USER", "3"))
 _TIMEOUT = float(os.environ.get("AIDRILL_REQUEST_TIMEOUT", "2"))
 _BUCKET = float(os.environ.get("AIDRILL_BUCKET_SECONDS", "1"))
-_TIMELINE = Path(os.environ["AIDRILL_TIMELINE"])
-_READY = Path(os.environ["AIDRILL_READY_FILE"])
+_ROLE = os.environ.get("AIDRILL_LOAD_ROLE", "local")
+_TIMELINE = Path(os.environ["AIDRILL_TIMELINE"]) if _ROLE != "worker" else None
+_READY = Path(os.environ.get("AIDRILL_READY_FILE", os.devnull))
+# A worker reports every few seconds (Locust's WORKER_REPORT_INTERVAL): the master keeps
+# a bucket open that much longer before writing it.
+_REPORT_SLACK = 3.0 + 2.0 if _ROLE == "master" else 0.0
 _QUERIES_PATH = os.environ.get("AIDRILL_INDEX_QUERIES")
 _QUERIES = json.loads(Path(_QUERIES_PATH).read_text()) if _QUERIES_PATH else None
 SEARCH_USERS = 2
@@ -39,7 +49,6 @@ def _predict(user: InferenceUser) -> None:
         "/predict",
         json={"entity": sample["entity"], "features": sample["features"]},
         name="predict",
-        timeout=_TIMEOUT,
         context={"expected": sample["label"], "series": "inference"},
     )
 
@@ -51,13 +60,14 @@ def _search(user: InferenceUser) -> None:
         "/search",
         json={"vector": _QUERIES["queries"][which], "k": _QUERIES["k"]},
         name="search",
-        timeout=_TIMEOUT,
         context={"exact": _QUERIES["exact"][which], "series": "search"},
     )
 
 
-class InferenceUser(HttpUser):
+class InferenceUser(FastHttpUser):
     wait_time = constant_throughput(_RATE)
+    network_timeout = _TIMEOUT
+    connection_timeout = _TIMEOUT
     tasks = [_predict]
 
     def on_start(self) -> None:
@@ -70,7 +80,8 @@ class SearchUser(InferenceUser):
     """Vector searches in users of their own, so a stalled prediction never holds a
     search back (and the search series keeps its own pace through an outage)."""
 
-    fixed_count = SEARCH_USERS if _QUERIES else 0
+    abstract = not _QUERIES  # without held-out queries, no search users at all
+    fixed_count = SEARCH_USERS
     wait_time = constant_throughput(5)
     tasks = [_search]
 
@@ -98,20 +109,44 @@ def _on_request(
     context = context or {}
     quality: float | None = None
     region = None
+    age: float | None = None
     if ok and response is not None:
         region = response.headers.get("X-Aidrill-Region")
+        header = _AGE_HEADER.get(str(context.get("series", "inference")))
+        age = _age(response.headers.get(header)) if header else None
         try:
             quality = _score(response, context)
         except (ValueError, KeyError, TypeError):
             quality = 0.0
     series = str(context.get("series", "inference"))
-    aggregator.add(began, response_time / 1000, ok, quality, region, series)
+    aggregator.add(began, response_time / 1000, ok, quality, region, series, age)
+
+
+_AGE_HEADER = {"inference": "X-Aidrill-Feature-Age", "search": "X-Aidrill-Index-Age"}
+
+
+def _age(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 @events.init.add_listener  # type: ignore[untyped-decorator]
 def _on_init(environment: Any, **_: Any) -> None:
-    aggregator = BucketAggregator(_TIMELINE, _BUCKET, grace=_TIMEOUT + 0.5)
-    environment.events.request.add_listener(lambda **kwargs: _on_request(aggregator, **kwargs))
+    aggregator = BucketAggregator(_TIMELINE, _BUCKET, grace=_TIMEOUT + 0.5 + _REPORT_SLACK)
+    # benchmarks/load_scale.py measures the listener's cost by leaving it out; a drill
+    # never sets this.
+    if not os.environ.get("AIDRILL_BENCH_NO_LISTENER"):
+        environment.events.request.add_listener(lambda **kw: _on_request(aggregator, **kw))
+    if _ROLE == "worker":
+        environment.events.report_to_master.add_listener(
+            lambda data, **_: data.__setitem__("aidrill_buckets", aggregator.drain())
+        )
+    if _ROLE == "master":
+        environment.events.worker_report.add_listener(
+            lambda data, **_: aggregator.merge(data.get("aidrill_buckets") or [])
+        )
 
     def flush_forever() -> None:
         while True:
@@ -134,9 +169,30 @@ def _on_init(environment: Any, **_: Any) -> None:
         _READY.write_text(str(time.time()))
 
     def on_quitting(**_: Any) -> None:
+        if aggregator.closed:
+            return
+        if _ROLE == "master":
+            _collect_final_reports(environment)
         flusher.kill()
         aggregator.flush(time.time(), final=True)
         aggregator.close()
 
     environment.events.test_start.add_listener(on_test_start)
     environment.events.quitting.add_listener(on_quitting)
+
+
+def _collect_final_reports(environment: Any, timeout: float = 10.0) -> None:
+    """Locust fires ``quitting`` on the master before it tells its workers to quit, so
+    their last reports (the last seconds of buckets) would come too late. Tell them now
+    and wait until each has quit, which it does right after sending its final report."""
+    from locust.rpc import Message
+
+    runner = environment.runner
+    clients = getattr(runner, "clients", None)
+    if clients is None:
+        return
+    for client in list(clients.all):
+        runner.server.send_to_client(Message("quit", None, client.id))  # type: ignore[no-untyped-call]
+    deadline = time.monotonic() + timeout
+    while list(clients.all) and time.monotonic() < deadline:
+        gevent.sleep(0.05)

@@ -3,6 +3,7 @@
 Nothing here does I/O or imports the run, load, lab or report stages.
 """
 
+from aidrill.measure._degradation import Degradation, judge_degradation
 from aidrill.measure._histogram import LatencyHistogram, merge_histograms
 from aidrill.measure._records import Bucket, Event
 from aidrill.measure._recovery import (
@@ -39,6 +40,7 @@ __all__ = [
     "RESULT_SCHEMA",
     "Bucket",
     "ComponentResult",
+    "Degradation",
     "Event",
     "HealthRule",
     "InvalidReason",
@@ -59,6 +61,7 @@ __all__ = [
     "health_rule_for",
     "is_healthy",
     "iso",
+    "judge_degradation",
     "judge_rpo",
     "judge_rto",
     "judge_validity",

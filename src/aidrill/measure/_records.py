@@ -22,6 +22,9 @@ class Bucket:
     scored: int = 0
     regions: dict[str, int] = field(default_factory=dict)
     series: str = "inference"
+    # The oldest data an answer of this bucket was built from (seconds): the features
+    # behind a prediction, the index data behind a search. None: not reported.
+    max_age: float | None = None
 
     @property
     def end(self) -> float:
@@ -54,6 +57,7 @@ class Bucket:
             scored=int(record.get("scored", 0)),
             regions={str(k): int(v) for k, v in (record.get("regions") or {}).items()},
             series=str(record.get("series", "inference")),
+            max_age=float(record["max_age"]) if record.get("max_age") is not None else None,
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -70,6 +74,7 @@ class Bucket:
             "scored": self.scored,
             "regions": self.regions,
             **({} if self.series == "inference" else {"series": self.series}),
+            **({} if self.max_age is None else {"max_age": round(self.max_age, 3)}),
         }
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from aidrill.measure._degradation import Degradation, judge_degradation
 from aidrill.measure._records import Bucket, Event
 from aidrill.measure._recovery import HealthRule, RecoveryMeasurement, measure_recovery
 from aidrill.measure._result import iso
@@ -55,6 +56,7 @@ class ComponentResult:
     episodes: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     resolution: float = 1.0  # the bucket width the series was measured at
+    degradation: Degradation | None = None  # judged where the plan sets a budget
 
     def to_record(self) -> dict[str, Any]:
         m = self.measurement
@@ -97,6 +99,7 @@ class ComponentResult:
             "rto_verdict": (self.rto_verdict or self.verdict).status,
             "rpo_verdict": self.rpo_verdict.status if self.rpo_verdict else None,
             "cause": self.cause,
+            "degradation": self.degradation.to_record() if self.degradation else None,
         }
 
 
@@ -127,8 +130,11 @@ def evaluate_run(
     buckets: Sequence[Bucket],
     sustain: float,
     tiers: TierEvidence | None = None,
+    degradation: bool = False,
 ) -> RunEvaluation:
-    """Measure every component the experiment names, from evidence only.
+    """Measure every component the experiment names, from evidence only; with
+    ``degradation`` (a chaos test), also how gracefully each component with a
+    degradation budget behaved during the fault.
 
     An invalid run (see :func:`judge_validity`) measures nothing: every component is
     *not measured*, with the first reason.
@@ -151,9 +157,11 @@ def evaluate_run(
             results.append(ComponentResult(component, None, Verdict("not measured", why)))
             continue
         rto = _evaluate_component(
-            plan, component, events, buckets, t_fault, window_end, sustain, tiers
+            plan, component, events, buckets, t_fault, window_end, sustain, tiers, degradation
         )
-        results.append(_with_rpo(plan, rto, tiers, t_fault))
+        measured = _with_rpo(plan, rto, tiers, t_fault)
+        measured.extra.update(_freshness(component, buckets, tiers, t_fault, window_end))
+        results.append(measured)
     return RunEvaluation(
         t_fault,
         window_end,
@@ -173,6 +181,7 @@ def _evaluate_component(
     window_end: float | None,
     sustain: float,
     tiers: TierEvidence,
+    graceful: bool = False,
 ) -> ComponentResult:
     rule = health_rule_for(plan)
     if component.tier == "vector-index" and tiers.search:
@@ -223,15 +232,44 @@ def _evaluate_component(
             "recall_before_fault": _mean_quality(before),
             "recall_after_recovery": _mean_quality(after),
         }
+    verdict = judge_rto(component.rto, measurement, cause)
+    degradation = None
+    if graceful and component.degradation is not None:
+        degradation = judge_degradation(
+            buckets, measurement.t_fault, window_end, rule, component.degradation,
+            recovered_within_rto=verdict.status == "met",
+        )  # fmt: skip
     return ComponentResult(
         component,
         measurement,
-        judge_rto(component.rto, measurement, cause),
+        verdict,
         cause,
         episodes=episodes,
         extra=extra,
         resolution=buckets[0].width,
+        degradation=degradation,
     )
+
+
+def _freshness(
+    component: Component,
+    buckets: Sequence[Bucket],
+    tiers: TierEvidence,
+    t_fault: float | None,
+    window_end: float | None,
+) -> dict[str, Any]:
+    """The oldest data served during the observation window: the features behind the
+    predictions (feature store), the index data behind the searches (vector index),
+    from the ages every answer reported; against the component's RPO."""
+    series = {"feature-store": buckets, "vector-index": tiers.search}.get(component.tier)
+    if not series or t_fault is None or window_end is None:
+        return {}
+    ages = [b.max_age for b in series if b.max_age is not None and t_fault <= b.start < window_end]
+    if not ages:
+        return {}
+    worst = round(max(ages), 3)
+    within = None if component.rpo is None else worst <= component.rpo
+    return {"worst_freshness_seconds": worst, "freshness_within_rpo": within}
 
 
 def _mean_quality(buckets: Sequence[Bucket]) -> float | None:
@@ -311,6 +349,7 @@ def _with_rpo(
         episodes=result.episodes,
         extra=result.extra,
         resolution=result.resolution,
+        degradation=result.degradation,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -37,6 +38,18 @@ class ServingSlo(_Strict):
     bucket: Duration = 1.0
 
 
+class DegradationBudget(_Strict):
+    """What a component may do *during* a fault and still have degraded gracefully:
+    the worst error ratio, p95 and answer quality of any bucket, and for how long in
+    all it may be outside the SLO."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    max_error_ratio: float = Field(ge=0.0, le=1.0, alias="max-error-ratio")
+    max_p95: Duration | None = Field(default=None, alias="max-p95")
+    quality_floor: float | None = Field(default=None, ge=0.0, le=1.0, alias="quality-floor")
+    for_: Duration = Field(alias="for")
+
+
 class Component(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     tier: Tier
@@ -44,6 +57,7 @@ class Component(_Strict):
     rpo: Duration | None = None
     rationale: str = Field(min_length=1)
     owner: str | None = None
+    degradation: DegradationBudget | None = None
 
     @model_validator(mode="after")
     def _stateless_has_no_rpo(self) -> Component:
@@ -73,29 +87,87 @@ class AllowList(_Strict):
     kubernetes_namespaces: list[str] = []
 
 
-class AwsRegion(_Strict):
-    """One region of an AWS estate: where its GPU nodes and data tiers are."""
+class _RegionData(_Strict):
+    """Where one region's data tiers answer, for a target reached through its APIs."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-    gpu_groups: list[str] = Field(min_length=1, alias="gpu-groups")  # Auto Scaling groups
     artifact_bucket: str | None = Field(default=None, alias="artifact-bucket")
     feature_store: str | None = Field(default=None, alias="feature-store")  # redis://host:port
     vector_index: str | None = Field(default=None, alias="vector-index")  # base URL
     pipelines: str | None = None  # URL of the jobs' status (GET: {job: {step, ...}})
 
 
-class AwsEstate(_Strict):
-    """What a ``target: aws`` plan drills: accounts, regions, and every endpoint the
-    load, probes and canaries call from outside."""
+class _Serving(_Strict):
+    """Every endpoint the load, probes and canaries call from outside."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-    accounts: list[str] = Field(min_length=1)
-    inference: str  # URL of the global inference endpoint the load calls
+    inference: str  # URL of the global inference endpoint (or ingress) the load calls
     serving_health: str | None = Field(default=None, alias="serving-health")
     golden_set: str = Field(alias="golden-set")  # labelled requests (JSON) to score answers
     index_queries: str | None = Field(default=None, alias="index-queries")
     feature_store: str | None = Field(default=None, alias="feature-store")  # primary endpoint
+
+
+class AwsRegion(_RegionData):
+    """One region of an AWS estate: where its GPU nodes and data tiers are."""
+
+    gpu_groups: list[str] = Field(min_length=1, alias="gpu-groups")  # Auto Scaling groups
+
+
+class ReplicatedBucket(_Strict):
+    """A bucket holding a component's data, and (optionally) its copy in the DR region."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    bucket: str = Field(min_length=3)
+    dr_bucket: str | None = Field(default=None, alias="dr-bucket")
+
+
+class AwsPosture(_Strict):
+    """What ``aidrill posture`` checks beyond the regions' own groups and buckets."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # GPU instances the DR region must launch to take the primary's load (default: the
+    # primary's groups' desired capacity), and their types (default: the groups' own).
+    failover_instances: int | None = Field(default=None, ge=1, alias="failover-instances")
+    gpu_instance_types: list[str] = Field(default=[], alias="gpu-instance-types")
+    object_lock: bool = Field(default=False, alias="object-lock")
+    mfa_delete: bool = Field(default=False, alias="mfa-delete")
+    images: list[str] = []  # ECR repositories of the serving images, replicated to DR
+    dns_zone: str | None = Field(default=None, alias="dns-zone")  # Route 53 hosted zone id
+    dns_record: str | None = Field(default=None, alias="dns-record")  # the failover name
+    online_store_table: str | None = Field(default=None, alias="online-store-table")
+    online_store_datastore: str | None = Field(default=None, alias="online-store-datastore")
+    # Per tier, the buckets of its data: the offline feature store, index snapshots,
+    # training checkpoints, evaluation sets.
+    buckets: dict[Tier, list[ReplicatedBucket]] = {}
+
+
+class AwsEstate(_Serving):
+    """What a ``target: aws`` plan drills: accounts, regions, and the endpoints."""
+
+    accounts: list[str] = Field(min_length=1)
     regions: dict[str, AwsRegion] = Field(min_length=1)
+    posture: AwsPosture = AwsPosture()
+
+
+class KubernetesRegion(_RegionData):
+    """One region's cluster: its kube context, and where the inference tier runs."""
+
+    context: str = Field(min_length=1)
+    namespace: str = Field(default="inference", min_length=1)
+    deployment: str = Field(default="inference", min_length=1)  # the inference Deployment
+    service: str | None = None  # its Service, where the load calls it through one
+    replicas: int | None = Field(default=None, ge=0)  # nominal size (heal scales back to it)
+    pod_selector: str = Field(default="app=inference", alias="pod-selector")
+
+
+class KubernetesEstate(_Serving):
+    """What a ``target: kubernetes`` plan drills: one cluster per region, the GPU node
+    label and resource, and the endpoints."""
+
+    gpu_label: str = Field(default="nvidia.com/gpu.present=true", alias="gpu-label")
+    gpu_resource: str = Field(default="nvidia.com/gpu", alias="gpu-resource")
+    regions: dict[str, KubernetesRegion] = Field(min_length=1)
 
 
 class Guardrails(_Strict):
@@ -147,6 +219,9 @@ class Plan(_Strict):
     blast_radius: BlastRadius = BlastRadius()
     lab: LabSettings = LabSettings()
     aws: AwsEstate | None = None
+    kubernetes: KubernetesEstate | None = None
+    # Ordered drill suites: name -> experiment files (relative to the plan's folder).
+    suites: dict[str, list[str]] = {}
 
     @model_validator(mode="after")
     def _check_regions_and_names(self) -> Plan:
@@ -157,12 +232,23 @@ class Plan(_Strict):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"components: duplicate names {duplicates}")
+        for suite, files in self.suites.items():
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", suite):
+                raise ValueError(f"suites: {suite!r} is not a name (lowercase, digits, - or _)")
+            if not files:
+                raise ValueError(f"suites.{suite}: name at least one experiment")
         if self.target == "aws":
             if self.aws is None:
                 raise ValueError("target aws: add an aws section naming the estate")
             missing = sorted({r.name for r in self.regions} - set(self.aws.regions))
             if missing:
                 raise ValueError(f"aws.regions: no endpoints for the plan's regions {missing}")
+        if self.target == "kubernetes":
+            if self.kubernetes is None:
+                raise ValueError("target kubernetes: add a kubernetes section naming the clusters")
+            missing = sorted({r.name for r in self.regions} - set(self.kubernetes.regions))
+            if missing:
+                raise ValueError(f"kubernetes.regions: no cluster for the plan's regions {missing}")
         return self
 
     @property

@@ -18,6 +18,7 @@ from aidrill.report._collect import RunRecord, collect_runs
 from aidrill.report._evidence_copy import copy_redacted
 from aidrill.report._findings import load_findings
 from aidrill.report._manifest import files_under, hash_files, write_manifest
+from aidrill.report._posture import DEFAULT_POSTURE, load_posture
 from aidrill.report._quarter import Quarter
 from aidrill.report._quarterly import QuarterlyReport, RunSection, build_report
 from aidrill.report._render import FORMATS, WRITERS
@@ -38,6 +39,7 @@ def write_quarterly_report(
     tabletops_dir: Path = Path("tabletops"),
     findings_path: Path = Path("findings.yaml"),
     progress: Progress = lambda _: None,
+    posture_path: Path = DEFAULT_POSTURE,
 ) -> QuarterlyReport:
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
@@ -48,11 +50,17 @@ def write_quarterly_report(
     runs = collect_runs(runs_dir)
     tabletops = collect_tabletops(tabletops_dir)
     manual = load_findings(findings_path)
-    report = build_report(plan, quarter, runs, tabletops, manual)
+    posture = load_posture(posture_path)
+    report = build_report(plan, quarter, runs, tabletops, manual, posture)
     _set_aside(out_dir)
     progress(f"copying the evidence of {len(report.runs)} run(s)")
     evidence = out_dir / "evidence"
     notes = _copy_evidence(report, evidence, plan_path, findings_path)
+    if posture is not None:
+        (evidence / "posture").mkdir()
+        for name in ("posture.json", "posture.html"):
+            if (posture_path.parent / name).is_file():
+                shutil.copy2(posture_path.parent / name, evidence / "posture" / name)
     report.evidence_files, report.evidence_hash = hash_files(
         out_dir, files_under(out_dir, "evidence"), notes=notes
     )

@@ -39,14 +39,16 @@ def timeline_svg(
     lag: Sequence[LagPoint] = (),
 ) -> str:
     """Latency percentiles, error ratio and quality over time, fault window shaded;
-    with data tiers, also search recall and a replication-lag panel."""
+    with data tiers, also search recall and a panel of replication lag and of the
+    freshness served (the oldest features and index data behind the answers)."""
     if not buckets:
         return ""
     origin = t_fault if t_fault is not None else buckets[0].start
     xs = [b.start + b.width / 2 - origin for b in buckets]
     plt.rcParams["svg.fonttype"] = "none"
     plt.rcParams["svg.hashsalt"] = "aidrill"
-    panels = 3 if lag else 2
+    aged = any(b.max_age is not None for b in (*buckets, *search))
+    panels = 3 if lag or aged else 2
     figure, axes = plt.subplots(
         panels, 1, figsize=(9, 5 + 1.8 * (panels - 2)), sharex=True, constrained_layout=True
     )
@@ -75,14 +77,21 @@ def timeline_svg(
             linewidth=1.1,
         )
     ratios.set_ylim(-0.02, 1.05)
-    if lag:
+    if lag or aged:
         replication = axes[2]
         at = [t - origin for t, _, _ in lag]
-        replication.plot(at, [s for _, s, _ in lag], label="artifact backlog (s)",
-                         color=_COLORS["s3"], linewidth=1.2)  # fmt: skip
-        replication.plot(at, [r for _, _, r in lag], label="feature replica lag (s)",
-                         color=_COLORS["replica"], linewidth=1.2)  # fmt: skip
-        replication.set_ylabel("replication lag (s)")
+        if lag:
+            replication.plot(at, [s for _, s, _ in lag], label="artifact backlog (s)",
+                             color=_COLORS["s3"], linewidth=1.2)  # fmt: skip
+            replication.plot(at, [r for _, _, r in lag], label="feature replica lag (s)",
+                             color=_COLORS["replica"], linewidth=1.2)  # fmt: skip
+        if aged:
+            replication.plot(xs, [b.max_age for b in buckets], label="feature age served (s)",
+                             color=_COLORS["p99"], linewidth=1.0, linestyle="-.")  # fmt: skip
+            replication.plot([b.start + b.width / 2 - origin for b in search],
+                             [b.max_age for b in search], label="index age served (s)",
+                             color=_COLORS["recall"], linewidth=1.0, linestyle="-.")  # fmt: skip
+        replication.set_ylabel("lag, freshness (s)")
     axes[-1].set_xlabel("seconds since fault injection (UTC clock)")
     for axis in axes:
         if t_fault is not None:
@@ -131,6 +140,8 @@ def downsample(buckets: Sequence[Bucket], points: int = 240) -> list[Bucket]:
                 max=_max_of(b.max for b in group),
                 correct=min(group, key=lambda b: b.quality if b.quality is not None else 2).correct,
                 scored=min(group, key=lambda b: b.quality if b.quality is not None else 2).scored,
+                series=group[0].series,
+                max_age=_max_of(b.max_age for b in group),
             )
         )
     return merged

@@ -19,6 +19,7 @@ from aidrill.experiment import (
 from aidrill.plan import Plan
 from aidrill.report._collect import RunRecord
 from aidrill.report._findings import Finding, ManualFinding, gather_findings
+from aidrill.report._posture import posture_findings, posture_rows
 from aidrill.report._quarter import Quarter
 from aidrill.report._tabletop import Tabletop
 
@@ -55,6 +56,8 @@ class QuarterlyReport:
     evidence_files: list[dict[str, Any]] = field(default_factory=list)
     trend_chart: str = ""
     left_out: list[str] = field(default_factory=list)  # runs of other quarters, by id
+    posture: dict[str, Any] | None = None  # the latest `aidrill posture` record
+    posture_rows: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def invalid_runs(self) -> list[RunSection]:
@@ -79,6 +82,7 @@ def build_report(
     runs: list[RunRecord],
     tabletops: list[tuple[Path, Tabletop]],
     manual: list[ManualFinding],
+    posture: dict[str, Any] | None = None,
 ) -> QuarterlyReport:
     in_quarter = [r for r in runs if r.started and quarter.contains(r.started)]
     left_out = [r.run_id for r in runs if not (r.started and quarter.contains(r.started))]
@@ -93,6 +97,11 @@ def build_report(
     findings = gather_findings(runs, tabletops, manual, quarter.end, owners)
     now = dt.datetime.now(dt.UTC)
     findings += _cadence_findings(quarter, components, cadence, owners, now.date())
+    if posture is not None:
+        by_tier: dict[str, str] = {
+            c.tier: c.owner or "unassigned" for c in reversed(plan.components)
+        }
+        findings += posture_findings(posture, by_tier)
     severity = {"critical": 0, "high": 1, "medium": 2, "low": 3}
     findings.sort(key=lambda f: (f.status != "open", severity.get(f.severity, 4), f.id))
     return QuarterlyReport(
@@ -107,6 +116,8 @@ def build_report(
         cadence=cadence,
         trend=_trend(plan, [r for r in runs if r.valid], quarter),
         left_out=left_out,
+        posture=posture,
+        posture_rows=posture_rows(posture, components) if posture is not None else [],
     )
 
 

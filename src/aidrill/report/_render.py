@@ -81,6 +81,14 @@ def results_document(report: QuarterlyReport) -> dict[str, Any]:
             for p, t in report.tabletops
         ],
         "findings": [vars(f) for f in report.findings],
+        "posture": None
+        if report.posture is None
+        else {
+            "checked_at": report.posture.get("checked_at"),
+            "account": report.posture.get("account"),
+            "counts": report.posture.get("counts"),
+            "components": report.posture_rows,
+        },
         "trend": {
             name: [{"quarter": q, "worst_rto_seconds": v} for q, v in points]
             for name, points in report.trend.items()

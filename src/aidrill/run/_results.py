@@ -52,7 +52,8 @@ def write_run_result(
     sustain = (extension.sustain if extension else None) or plan.slo.sustain
     tiers = read_tier_evidence(run_dir, plan)
     components = extension.components if extension else []
-    evaluation = evaluate_run(plan, components, events, buckets, sustain, tiers)
+    chaos = extension is not None and extension.test_type == "chaos"
+    evaluation = evaluate_run(plan, components, events, buckets, sustain, tiers, degradation=chaos)
     started = next((e.time for e in events if e.kind == "run_started"), None)
     interruptions = [
         {"time": iso(e.time), "signal": e.data.get("signal"), "reason": e.data.get("reason")}

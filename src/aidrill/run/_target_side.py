@@ -4,12 +4,13 @@ injection, the post-flight check and heal, and the target's own record of events
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 from aidrill import _evidence as evidence
-from aidrill.errors import DrillError, TargetNotNominalError
+from aidrill.errors import DrillError, InputError, TargetNotNominalError
 from aidrill.experiment import AidrillExtension
 from aidrill.load import LoadGenerator, LoadProfile
 from aidrill.measure import GROUND_TRUTH_PREFIX
@@ -77,6 +78,7 @@ class TargetSide:
             settings.rate_per_user,
             settings.request_timeout,
             self.extension.bucket or self.plan.slo.bucket,
+            load_workers(settings.workers),
         )
         self.load = LoadGenerator(
             endpoints.inference,
@@ -176,3 +178,18 @@ class TargetSide:
             when = record.pop("time")
             kind = record.pop("kind")
             self.events.append(f"{GROUND_TRUTH_PREFIX}{kind}", when=when, **record)
+
+
+def load_workers(declared: int) -> int:
+    """Locust workers for this run: ``AIDRILL_LOAD_WORKERS`` (what ``--load-workers``
+    sets) over the experiment's ``load.workers``."""
+    given = os.environ.get("AIDRILL_LOAD_WORKERS")
+    if given is None or not given.strip():
+        return declared
+    try:
+        workers = int(given)
+    except ValueError:
+        raise InputError(f"AIDRILL_LOAD_WORKERS={given!r} is not a number") from None
+    if not 0 <= workers <= 64:
+        raise InputError(f"AIDRILL_LOAD_WORKERS={workers}: between 0 and 64")
+    return workers

@@ -57,6 +57,10 @@ def target_for(kind: str, plan: Plan, state_dir: Path | None = None) -> Target:
         from aidrill.targets.aws import AwsTarget
 
         return AwsTarget(plan)
+    if kind == "kubernetes":
+        from aidrill.targets.kubernetes import KubernetesTarget
+
+        return KubernetesTarget(plan)
     raise RefusedError(f"target {kind!r} cannot be drilled yet")
 
 

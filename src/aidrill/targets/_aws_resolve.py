@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from chaoslib import substitute
 
 from aidrill.experiment import declared_scope, driver_region, known_scope
+from aidrill.targets._limits import apply_limits
 from aidrill.targets._target import Resolved
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def resolve_actions(target: AwsTarget, experiment: dict[str, Any]) -> list[Resol
             continue
         resolver = _RESOLVERS.get(func, _described)
         found.append(resolver(target, name, region, arguments))
-    return _apply_limits(target, experiment, found)
+    return apply_limits(target.plan, experiment, found)
 
 
 def _configuration(experiment: dict[str, Any]) -> dict[str, Any]:
@@ -156,26 +157,3 @@ _RESOLVERS = {
     "chaosaws.asg.actions.suspend_processes": _suspend,
     "chaosaws.s3.actions.delete_object": _delete,
 }
-
-
-def _apply_limits(
-    target: AwsTarget, experiment: dict[str, Any], found: list[Resolved]
-) -> list[Resolved]:
-    """A node share over the plan's limit is refused unless it is a whole region (a
-    region fault); two regions' serving at once needs a declared full outage."""
-    limit = target.plan.blast_radius.max_gpu_node_fraction
-    extension = next(
-        (e for e in experiment.get("extensions") or [] if isinstance(e, dict)
-         and e.get("name") == "aidrill"), {}
-    )  # fmt: skip
-    full_outage = bool(extension.get("full-outage")) or target.plan.blast_radius.allow_both_regions
-    result = []
-    regions_hit = {r.region for r in found if r.share}
-    for item in found:
-        refused = None
-        if item.share is not None and limit < item.share < 1.0:
-            refused = f"{item.share:.0%} of the region's GPU nodes; the plan allows {limit:.0%}"
-        if item.share and len(regions_hit) > 1 and not full_outage:
-            refused = "serving capacity in two regions at once (full-outage not declared)"
-        result.append(Resolved(item.action, item.touches, item.region, item.share, refused))
-    return result

@@ -11,11 +11,9 @@ drills a real account and the lab's AWS twin.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import boto3
-import redis
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -23,8 +21,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from aidrill.errors import ProbeSetError, RefusedError
 from aidrill.experiment import driver_region
 from aidrill.plan import AwsEstate, Plan
-from aidrill.targets._endpoints import Address, ArtifactStore, Endpoints
-from aidrill.targets._outside import http_json, join, redis_at
+from aidrill.targets._endpoints import Endpoints
+from aidrill.targets._estate import data_problems, estate_endpoints, serving_problems
 from aidrill.targets._target import Heal, Resolved, wait_for_nothing_off
 
 AwsError = (BotoCoreError, ClientError, OSError)
@@ -85,8 +83,8 @@ class AwsTarget:
             for group in self.estate.regions[region.name].gpu_groups:
                 found += self._group_problems(region.name, group, wanted_min)
             found += self._fis_problems(region.name)
-        found += self._serving_problems()
-        found += self._data_problems()
+        found += serving_problems(self.plan, self.estate)
+        found += data_problems(self.endpoints())
         return found
 
     def _group_problems(self, region: str, group: str, wanted_min: int) -> list[str]:
@@ -127,37 +125,6 @@ class AwsTarget:
             if (e.get("state") or {}).get("status") in _RUNNING_FIS
         ]
 
-    def _serving_problems(self) -> list[str]:
-        if self.estate.serving_health is None:
-            return []
-        status, body = http_json("GET", self.estate.serving_health, timeout=3.0)
-        serving = (body or {}).get("serving") if isinstance(body, dict) else None
-        if not serving:
-            return [f"the global endpoint's health check does not answer ({status})"]
-        if self.plan.topology == "active-passive" and serving != [self.plan.primary_region]:
-            return [f"the global endpoint serves {serving}, not the primary"]
-        return []
-
-    def _data_problems(self) -> list[str]:
-        endpoints = self.endpoints()
-        found = []
-        if endpoints.feature_store is not None:
-            try:
-                redis_at(endpoints.feature_store).ping()
-            except (redis.RedisError, OSError) as exc:
-                found.append(f"the feature store's primary endpoint does not answer: {exc}")
-        for region, base in endpoints.index.items():
-            if http_json("POST", join(base, "/fetch"), {"ids": []})[0] != 200:
-                found.append(f"the vector index of {region} does not serve")
-        if endpoints.pipelines is not None:
-            status, jobs = http_json("GET", endpoints.pipelines)
-            if status != 200:
-                found.append("the pipelines' status does not answer")
-            for job, state in (jobs or {}).items() if status == 200 else ():
-                if not state.get("running"):
-                    found.append(f"the {job} pipeline is not running")
-        return found
-
     def wait_nominal(self) -> list[str]:
         return wait_for_nothing_off(self.problems)
 
@@ -195,28 +162,7 @@ class AwsTarget:
 
     # -- where things are -------------------------------------------------------------
     def endpoints(self) -> Endpoints:
-        estate = self.estate
-        return Endpoints(
-            inference=estate.inference,
-            golden_set=Path(estate.golden_set),
-            primary=self.plan.primary_region,
-            dr=self.plan.dr_region,
-            index_queries=Path(estate.index_queries) if estate.index_queries else None,
-            serving_health=estate.serving_health,
-            feature_store=Address.of(estate.feature_store, 6379) if estate.feature_store else None,
-            feature_regions={
-                name: Address.of(r.feature_store, 6379)
-                for name, r in estate.regions.items()
-                if r.feature_store
-            },
-            index={name: r.vector_index for name, r in estate.regions.items() if r.vector_index},
-            pipelines=next((r.pipelines for r in estate.regions.values() if r.pipelines), None),
-            artifacts={
-                name: ArtifactStore(r.artifact_bucket, region=name)
-                for name, r in estate.regions.items()
-                if r.artifact_bucket
-            },
-        )
+        return estate_endpoints(self.plan, self.estate)
 
     def ground_truth(self, since: float) -> list[dict[str, Any]]:
         return []  # a cloud keeps no record of what really happened for aidrill

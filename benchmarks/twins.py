@@ -1,11 +1,14 @@
-"""Benchmark: every experiment of experiments/aws against the lab's AWS twin.
+"""Benchmark: every experiment of experiments/aws or experiments/kubernetes against the
+lab's AWS or Kubernetes twin.
 
-    python benchmarks/aws_twin.py [--repeat 1]
+    python benchmarks/twins.py --twin aws [--repeat 1]
+    python benchmarks/twins.py --twin kubernetes [--repeat 1]
 
-Starts a lab, exports what `aidrill lab status --env` prints, runs each AWS experiment
-with `aidrill run` (chaostoolkit-aws calls through the twin's endpoint, the reconciler
-applies them to the lab), and compares the measured inference RTO with the lab's own
-record (fault injected -> serving capacity restored). Prints a Markdown table.
+Starts a lab, exports what `aidrill lab status --env --twin TWIN` prints, runs each of
+the twin's experiments with `aidrill run` (the driver's calls go through the twin's
+API, its reconciler applies them to the lab), and compares the measured inference RTO
+with the lab's own record (fault injected -> serving capacity restored). Prints a
+Markdown table.
 """
 
 from __future__ import annotations
@@ -48,19 +51,20 @@ def truth_rto(lab: LabClient, run_dir: Path) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--twin", choices=["aws", "kubernetes"], default="aws")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="aidrill-aws-twin-"))
+    work = Path(tempfile.mkdtemp(prefix=f"aidrill-{args.twin}-twin-"))
     for name in ("drplan.yaml", "experiments", "probes"):
         source = REPO / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, work / name)
     state = work / ".aidrill"
     lab = start_lab(state, work / "drplan.yaml")
-    env = {**os.environ, **lab.twin_env(), "PYTHONPATH": str(REPO / "src")}
+    env = {**os.environ, **lab.twin_env(args.twin), "PYTHONPATH": str(REPO / "src")}
     rows: list[dict[str, Any]] = []
     try:
         for _ in range(args.repeat):
-            for experiment in sorted((work / "experiments/aws").glob("*.yaml")):
+            for experiment in sorted((work / "experiments" / args.twin).glob("*.yaml")):
                 started = time.perf_counter()
                 done = subprocess.run(
                     [sys.executable, "-m", "aidrill", "run", "--heal", str(experiment)],
@@ -88,7 +92,7 @@ def main() -> None:
     finally:
         stop_lab(state)
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, python "
-          f"{platform.python_version()}")  # fmt: skip
+          f"{platform.python_version()}; twin: {args.twin}")  # fmt: skip
     print("\n| experiment | exit | valid | wall | verdicts | measured RTO | lab truth | diff |")
     print("|---|---|---|---|---|---|---|---|")
     for row in rows:

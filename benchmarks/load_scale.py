@@ -1,0 +1,163 @@
+"""Benchmark: aidrill's Locust load, side by side in one run.
+
+    python benchmarks/load_scale.py [--seconds 15] [--users 20]
+
+- listener overhead: requests/s of aidrill's locustfile against a fast loopback endpoint
+  with and without aidrill's per-bucket listener (same user class, same users);
+- scaling: requests/s with one Locust process, and with Locust's master and 1 and 2
+  workers, against the same endpoint;
+- merge exactness: the same 20,000 samples through 1 and through 4 workers' aggregators
+  give identical 100 ms buckets.
+
+The endpoint is a gevent WSGI server in its own process answering /predict the way the
+lab's router does (a label and X-Aidrill-Region), so what is measured is the load side.
+Prints a Markdown table. RTO fidelity over repetitions is `benchmarks/lab_drills.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+os.environ["PYTHONPATH"] = str(REPO / "src")
+
+from aidrill.load._aggregator import BucketAggregator  # noqa: E402
+
+LOCUSTFILE = REPO / "src/aidrill/load/locustfile.py"
+SERVER = """
+import json, sys
+from gevent.pywsgi import WSGIServer
+body = json.dumps({"label": "cat"}).encode()
+def app(environ, start_response):
+    environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("X-Aidrill-Region", "bench"), ("Content-Length", str(len(body)))])
+    return [body]
+server = WSGIServer(("127.0.0.1", 0), app, log=None)
+server.start()
+print(server.server_port, flush=True)
+server.serve_forever()
+"""
+
+
+def start_endpoint() -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    port = process.stdout.readline().strip()
+    return process, f"http://127.0.0.1:{port}"
+
+
+def locust_rps(
+    host: str, work: Path, users: int, seconds: int, listener: bool, workers: int
+) -> float:
+    golden = work / "golden.json"
+    golden.write_text(
+        json.dumps(
+            {
+                "samples": [
+                    {"entity": f"e{i}", "features": [0.1, 0.2], "label": "cat"} for i in range(50)
+                ]
+            }
+        )
+    )
+    prefix = work / f"stats-{listener}-{workers}-{time.monotonic_ns()}"
+    env = {
+        **os.environ,
+        "AIDRILL_GOLDEN_SET": str(golden),
+        "AIDRILL_RATE_PER_USER": "10000",  # unthrottled: as fast as each user can go
+        "AIDRILL_TIMELINE": str(work / "timeline.jsonl"),
+        "AIDRILL_READY_FILE": str(work / "ready"),
+        "AIDRILL_BENCH_NO_LISTENER": "" if listener else "1",
+    }
+    base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+            "-u", str(users), "-r", str(users), "--run-time", f"{seconds}s", "--host", host,
+            "--only-summary", "--loglevel", "ERROR", "--csv", str(prefix)]  # fmt: skip
+    children = []
+    if workers:
+        port = 5600 + random.randrange(300)
+        base += ["--master", "--expect-workers", str(workers), "--master-bind-host",
+                 "127.0.0.1", "--master-bind-port", str(port)]  # fmt: skip
+        for _ in range(workers):
+            children.append(subprocess.Popen(
+                [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker",
+                 "--master-host", "127.0.0.1", "--master-port", str(port),
+                 "--loglevel", "ERROR"],
+                env={**env, "AIDRILL_LOAD_ROLE": "worker"}, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL))  # fmt: skip
+    role = "master" if workers else "local"
+    subprocess.run(base, env={**env, "AIDRILL_LOAD_ROLE": role}, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=seconds + 60)  # fmt: skip
+    for child in children:
+        child.wait(30)
+    with open(f"{prefix}_stats.csv") as handle:
+        rows = {row["Name"]: row for row in csv.DictReader(handle)}
+    return float(rows["Aggregated"]["Requests/s"])
+
+
+def merge_is_exact() -> bool:
+    rng = random.Random(3)
+    samples = [(1000 + rng.uniform(0, 10), rng.lognormvariate(-3, 1), rng.random() > 0.05,
+                rng.choice([0.0, 1.0]), rng.choice(["a", "b"])) for _ in range(20_000)]  # fmt: skip
+    results = []
+    for workers in (1, 4):
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "t.jsonl"
+            master = BucketAggregator(path, 0.1, 0.0)
+            parts = [BucketAggregator(None, 0.1, 0.0) for _ in range(workers)]
+            for number, sample in enumerate(samples):
+                parts[number % workers].add(*sample)
+            for part in parts:
+                master.merge(part.drain())
+            master.flush(0, final=True)
+            master.close()
+            records = [json.loads(line) for line in path.read_text().splitlines()]
+            for record in records:
+                record["correct"] = round(record["correct"], 9)
+            results.append(records)
+    return results[0] == results[1] and len(results[0]) == 100
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--users", type=int, default=20)
+    args = parser.parse_args()
+    endpoint, host = start_endpoint()
+    rows = []
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            work = Path(folder)
+            for label, listener, workers in (
+                ("one process, without aidrill's listener", False, 0),
+                ("one process, with aidrill's listener", True, 0),
+                ("master + 1 worker, with the listener", True, 1),
+                ("master + 2 workers, with the listener", True, 2),
+            ):
+                rows.append((label, locust_rps(host, work, args.users, args.seconds,
+                                               listener, workers)))  # fmt: skip
+    finally:
+        endpoint.terminate()
+        endpoint.wait(10)
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}; {args.users} users, {args.seconds} s each\n")  # fmt: skip
+    print("| load | requests/s |\n|---|---|")
+    for label, rps in rows:
+        print(f"| {label} | {rps:.0f} |")
+    print(f"\nlistener overhead ratio (with / without): {rows[1][1] / rows[0][1]:.3f}")
+    print(f"merge exact (20,000 samples, 1 vs 4 workers, 100 ms buckets): {merge_is_exact()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""``aidrill posture``: read the estate (read-only, inside the plan's allow-list), check
+each component's configuration, and write posture.json and posture.html."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from aidrill import __version__
+from aidrill._redact import redact
+from aidrill.errors import RefusedError
+from aidrill.plan import STATEFUL_TIERS, Plan
+from aidrill.posture._checks import run_checks
+from aidrill.posture._model import Check, estimate
+from aidrill.posture._reader import Reader
+from aidrill.targets.aws import AwsTarget
+
+POSTURE_JSON = "posture.json"
+POSTURE_HTML = "posture.html"
+
+
+@dataclass(frozen=True)
+class Posture:
+    account: str
+    checked_at: str
+    plan_system: str
+    checks: list[Check]
+    components: list[dict[str, Any]]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {"pass": 0, "fail": 0, "unknown": 0}
+        for check in self.checks:
+            counts[check.status] += 1
+        return counts
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.counts["fail"] else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "aidrill-posture",
+            "tool": f"aidrill {__version__}",
+            "system": self.plan_system,
+            "account": self.account,
+            "checked_at": self.checked_at,
+            "counts": self.counts,
+            "components": self.components,
+            "checks": [c.to_json() for c in self.checks],
+        }
+
+
+def check_posture(plan: Plan) -> Posture:
+    """Every check of the plan's AWS estate. Refused (exit 2) unless the plan drills AWS
+    and the caller's account and the plan's regions are in its allow-list."""
+    if plan.target != "aws" or plan.aws is None:
+        raise RefusedError(
+            f"posture reads an AWS estate; this plan's target is {plan.target!r} "
+            "(set target: aws and an aws: section)"
+        )
+    target = AwsTarget(plan)
+    target.check_allowed(set(plan.aws.regions) | {plan.primary_region, plan.dr_region})
+    account = target.account()
+    reader = Reader(target)
+    checks = [_redacted(c) for c in run_checks(plan, reader)]
+    components = []
+    for component in plan.components:
+        mine = [c for c in checks if c.tier == component.tier]
+        bound = estimate(component.tier, mine, component.tier in STATEFUL_TIERS)
+        components.append(
+            {
+                "name": component.name,
+                "tier": component.tier,
+                "rto_target": component.rto,
+                "rpo_target": component.rpo,
+                "estimate": bound.to_json(),
+                "checks": [c.id for c in mine],
+                "failed": [c.id for c in mine if c.status == "fail"],
+                "unknown": [c.id for c in mine if c.status == "unknown"],
+            }
+        )
+    return Posture(
+        account=account,
+        checked_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        plan_system=plan.system,
+        checks=checks,
+        components=components,
+    )
+
+
+def _redacted(check: Check) -> Check:
+    credentials = boto3.Session().get_credentials()
+    secrets = set()
+    if credentials is not None:
+        frozen = credentials.get_frozen_credentials()
+        secrets = {v for v in (frozen.secret_key, frozen.token) if v}
+    evidence = redact(json.loads(json.dumps(check.evidence, default=str)), secrets)
+    return Check(**{**check.to_json(), "evidence": evidence})
+
+
+def write_posture(posture: Posture, out: Path) -> list[Path]:
+    from aidrill.posture._html import posture_html
+
+    out.mkdir(parents=True, exist_ok=True)
+    data = out / POSTURE_JSON
+    data.write_text(json.dumps(posture.to_json(), indent=2, default=str) + "\n")
+    page = out / POSTURE_HTML
+    page.write_text(posture_html(posture.to_json()))
+    return [data, page]

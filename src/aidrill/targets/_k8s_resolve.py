@@ -1,0 +1,232 @@
+"""What each Kubernetes action of an experiment would touch, counted with read-only
+list calls against its cluster (selectors resolved as chaostoolkit-kubernetes will
+resolve them), against the plan's limits. ``aidrill run --dry-run`` prints it; a run
+checks it before anything is injected."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import TYPE_CHECKING, Any
+
+from chaoslib import substitute
+
+from aidrill.experiment import declared_scope, driver_context, known_scope
+from aidrill.targets._limits import apply_limits
+from aidrill.targets._target import Resolved
+
+if TYPE_CHECKING:
+    from aidrill.targets.kubernetes import KubernetesTarget
+
+
+def resolve_actions(target: KubernetesTarget, experiment: dict[str, Any]) -> list[Resolved]:
+    from chaoslib.configuration import load_configuration
+
+    from aidrill.targets.kubernetes import KUBERNETES_MODULES
+
+    configuration = load_configuration(dict(experiment.get("configuration") or {}))
+    found = []
+    for activity in experiment.get("method") or []:
+        if not isinstance(activity, dict) or activity.get("type") != "action":
+            continue
+        provider = activity.get("provider") or {}
+        name = str(activity.get("name"))
+        func = f"{provider.get('module')}.{provider.get('func')}"
+        if not str(provider.get("module", "")).startswith(KUBERNETES_MODULES):
+            found.append(Resolved(name, f"{func}: not a Kubernetes action aidrill knows"))
+            continue
+        context = driver_context(experiment, provider) or "?"
+        region = target.region_of(context)
+        scope = declared_scope(provider) or known_scope(provider)
+        if scope is not None and scope.kind == "recovery":
+            touches = f"a recovery step in {context} (takes nothing away)"
+            found.append(Resolved(name, touches, region))
+            continue
+        arguments = substitute(dict(provider.get("arguments") or {}), configuration, {})
+        resolver = _RESOLVERS.get(str(provider.get("func")), _described)
+        resolved = resolver(_Cluster(target, context), name, arguments)
+        if region is None:
+            resolved = Resolved(
+                name,
+                resolved.touches,
+                None,
+                resolved.share,
+                f"kube context {context!r} is not one of the plan's clusters",
+            )
+        else:
+            resolved = Resolved(name, resolved.touches, region, resolved.share)
+        found.append(resolved)
+    return apply_limits(target.plan, experiment, found)
+
+
+class _Cluster:
+    """Read-only questions about one cluster."""
+
+    def __init__(self, target: KubernetesTarget, context: str) -> None:
+        self.target = target
+        self.context = context
+        self.core = target.core(context)
+        self.apps = target.apps(context)
+
+    def gpu_node_names(self) -> list[str]:
+        return [n.metadata.name for n in self.target.gpu_nodes(self.context)]
+
+    def nodes(self, arguments: dict[str, Any]) -> list[str]:
+        """Node names a chaosk8s node action selects from (name and/or label selector,
+        then only nodes running pods of ``pod_label_selector``)."""
+        query: dict[str, Any] = {"_request_timeout": 10}
+        if arguments.get("name"):
+            query["field_selector"] = f"metadata.name={arguments['name']}"
+        if arguments.get("label_selector"):
+            query["label_selector"] = arguments["label_selector"]
+        names = [n.metadata.name for n in self.core.list_node(**query).items]
+        pod_selector, pod_namespace = (
+            arguments.get("pod_label_selector"),
+            arguments.get("pod_namespace"),
+        )
+        if pod_selector and pod_namespace:
+            pods = self.core.list_namespaced_pod(
+                pod_namespace, label_selector=pod_selector, _request_timeout=10
+            ).items
+            hosting = {p.spec.node_name for p in pods if p.spec is not None}
+            names = [n for n in names if n in hosting]
+        return names
+
+    def where(self) -> str:
+        return f"{self.context}"
+
+
+def _node_share(cluster: _Cluster, hit: int) -> tuple[float | None, int]:
+    total = len(cluster.gpu_node_names())
+    return (hit / total if total else None), total
+
+
+def _delete_nodes(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
+    candidates = cluster.nodes(arguments)
+    count = arguments.get("count")
+    if arguments.get("all"):
+        hit = len(candidates)
+    elif arguments.get("rand"):
+        hit = 1
+    else:
+        hit = count if isinstance(count, int) and count >= 1 else 1
+    hit = min(hit, len(candidates))
+    share, total = _node_share(cluster, hit)
+    touches = (
+        f"up to {hit} of {total} GPU nodes in {cluster.where()} deleted "
+        f"(picked from {len(candidates)} that match: {', '.join(candidates) or 'none'})"
+    )
+    if not candidates:
+        touches = f"no node in {cluster.where()} matches: the action will fail, touching nothing"
+    return Resolved(name, touches, share=share)
+
+
+def _drain_nodes(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
+    candidates = cluster.nodes(arguments)
+    count = arguments.get("count")
+    hit = min(count, len(candidates)) if isinstance(count, int) and count >= 1 else len(candidates)
+    share, total = _node_share(cluster, hit)
+    return Resolved(
+        name,
+        f"up to {hit} of {total} GPU nodes in {cluster.where()} cordoned and their pods "
+        f"evicted (from {', '.join(candidates) or 'no matching node'})",
+        share=share,
+    )
+
+
+def _cordon(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
+    candidates = cluster.nodes(arguments)
+    return Resolved(
+        name,
+        f"{len(candidates)} nodes in {cluster.where()} cordoned: running pods stay, new "
+        f"ones cannot land ({', '.join(candidates) or 'none'})",
+    )
+
+
+def _terminate_pods(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
+    namespace = str(arguments.get("ns") or "default")
+    selector = arguments.get("label_selector")
+    pods = cluster.core.list_namespaced_pod(
+        namespace, label_selector=selector or None, _request_timeout=10
+    ).items
+    names = [p.metadata.name for p in pods]
+    if arguments.get("name_pattern"):
+        pattern = re.compile(str(arguments["name_pattern"]))
+        names = [n for n in names if pattern.search(n)]
+    qty = int(arguments.get("qty", 1))
+    if arguments.get("all"):
+        hit = len(names)
+    elif arguments.get("mode") == "percentage":
+        hit = min(len(names), math.ceil(qty * len(names) / 100))
+    else:
+        hit = min(qty, len(names))
+    share = _pod_share(cluster, namespace, hit)
+    return Resolved(
+        name,
+        f"{hit} of {len(names)} pods matching {selector or 'everything'} in "
+        f"{cluster.where()}/{namespace} terminated",
+        share=share,
+    )
+
+
+def _pod_share(cluster: _Cluster, namespace: str, hit: int) -> float | None:
+    """The pods' share of the region's inference replicas, where they are its pods."""
+    region = cluster.target.region_of(cluster.context)
+    if region is None:
+        return None
+    inference = cluster.target.estate.regions[region]
+    if inference.namespace != namespace:
+        return None
+    pods = cluster.core.list_namespaced_pod(
+        namespace, label_selector=inference.pod_selector, _request_timeout=10
+    ).items
+    return hit / len(pods) if pods else None
+
+
+def _scale(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
+    namespace = str(arguments.get("ns") or "default")
+    deployment = str(arguments.get("name"))
+    replicas = int(arguments.get("replicas", 0))
+    current = (
+        cluster.apps.read_namespaced_deployment_scale(
+            deployment, namespace, _request_timeout=10
+        ).spec.replicas
+        or 0
+    )
+    where = f"Deployment {namespace}/{deployment} in {cluster.where()}"
+    if replicas >= current:
+        return Resolved(name, f"{where} scaled from {current} to {replicas}: nothing removed")
+    share = (current - replicas) / current if current else None
+    touches = f"{where} scaled from {current} to {replicas} replicas"
+    if replicas == 0:
+        touches += ": the region's whole inference tier"
+    return Resolved(name, touches, share=share)
+
+
+def _gpu_fault(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
+    candidates = cluster.nodes(arguments)
+    count = arguments.get("count", 1)
+    hit = min(int(count), len(candidates))
+    share, total = _node_share(cluster, hit)
+    return Resolved(
+        name,
+        f"the GPUs of {hit} of {total} GPU nodes in {cluster.where()} reported unhealthy "
+        f"(allocatable 0) and their GPU pods evicted ({', '.join(candidates[:hit]) or 'none'})",
+        share=share,
+    )
+
+
+def _described(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(arguments.items()))
+    return Resolved(name, f"{name} in {cluster.where()} ({shown})")
+
+
+_RESOLVERS = {
+    "delete_nodes": _delete_nodes,
+    "drain_nodes": _drain_nodes,
+    "cordon_node": _cordon,
+    "terminate_pods": _terminate_pods,
+    "delete_pods": _terminate_pods,
+    "scale_deployment": _scale,
+    "mark_gpus_unhealthy": _gpu_fault,
+}

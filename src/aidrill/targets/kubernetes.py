@@ -1,0 +1,284 @@
+"""Kubernetes clusters (one per region) as a target, through the Kubernetes API and the
+plan's endpoints only.
+
+Each region names its kube context; every context and namespace a run touches must be
+in the plan's allow-list, checked before any write and again at injection. Nominal
+means: every GPU node (the plan's GPU label) is Ready, schedulable and offers its GPUs;
+the inference Deployment of each region has all its replicas available (the primary's
+at least one); the global endpoint serves from the primary (active-passive); and every
+data tier answers. The official client reads ``KUBECONFIG`` as chaostoolkit-kubernetes
+does, so the same code drills a real cluster and the lab's Kubernetes twin.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+from chaoslib import substitute
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+from kubernetes.config.config_exception import ConfigException
+from urllib3.exceptions import HTTPError
+
+from aidrill.errors import ProbeSetError, RefusedError
+from aidrill.experiment import driver_context
+from aidrill.plan import KubernetesEstate, KubernetesRegion, Plan
+from aidrill.targets._endpoints import Endpoints
+from aidrill.targets._estate import data_problems, estate_endpoints, serving_problems
+from aidrill.targets._target import Heal, Resolved, wait_for_nothing_off
+
+KubeError = (ApiException, ConfigException, HTTPError, OSError)
+KUBERNETES_MODULES = ("chaosk8s", "aidrill.targets.kubernetes_actions")
+GPU_FAULT_ANNOTATION = "aidrill.dev/gpu-fault"
+TIMEOUT = 10
+
+
+class KubernetesTarget:
+    kind = "kubernetes"
+
+    def __init__(self, plan: Plan) -> None:
+        if plan.kubernetes is None:
+            raise RefusedError("the plan names no Kubernetes clusters (a kubernetes: section)")
+        self.plan = plan
+        self.estate: KubernetesEstate = plan.kubernetes
+        self._clients: dict[str, client.ApiClient] = {}
+        self._experiment: dict[str, Any] = {}
+
+    # -- clients and the allow-list ----------------------------------------------------
+    def api(self, context: str) -> client.ApiClient:
+        """One API client per kube context, from the kubeconfig chaosk8s reads."""
+        if context not in self._clients:
+            path = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+            try:
+                self._clients[context] = config.new_client_from_config(
+                    config_file=path, context=context
+                )
+            except (ConfigException, OSError) as exc:
+                raise RefusedError(f"kube context {context!r} cannot be loaded: {exc}") from exc
+        return self._clients[context]
+
+    def core(self, context: str) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api(context))
+
+    def apps(self, context: str) -> client.AppsV1Api:
+        return client.AppsV1Api(self.api(context))
+
+    def region_of(self, context: str | None) -> str | None:
+        return next((n for n, r in self.estate.regions.items() if r.context == context), None)
+
+    def check_allowed(self, contexts: set[str], namespaces: set[str]) -> None:
+        """Refuse (before any write) a context or namespace the plan does not allow."""
+        allow = self.plan.allow
+        refused = sorted(c for c in contexts if c not in allow.kubernetes_contexts)
+        if refused:
+            raise RefusedError(
+                f"kube context {', '.join(refused)} is not in the plan's allow-list "
+                f"(allow.kubernetes_contexts: {', '.join(allow.kubernetes_contexts) or 'none'})"
+            )
+        refused = sorted(n for n in namespaces if n not in allow.kubernetes_namespaces)
+        if refused:
+            raise RefusedError(
+                f"namespace {', '.join(refused)} is not in the plan's allow-list "
+                f"(allow.kubernetes_namespaces: {', '.join(allow.kubernetes_namespaces) or 'none'})"
+            )
+
+    def touched(self, experiment: dict[str, Any]) -> tuple[set[str], set[str]]:
+        """Every kube context and namespace the experiment's Kubernetes activities use."""
+        from chaoslib.configuration import load_configuration
+
+        configuration = load_configuration(dict(experiment.get("configuration") or {}))
+        contexts: set[str] = set()
+        namespaces: set[str] = set()
+        for activity in _activities(experiment):
+            provider = activity.get("provider") or {}
+            if not str(provider.get("module", "")).startswith(KUBERNETES_MODULES):
+                continue
+            context = driver_context(experiment, provider)
+            if context is None:
+                raise RefusedError(
+                    f"{activity.get('name')!r}: no kube context (no KUBECONFIG, no "
+                    "KUBERNETES_CONTEXT, no current-context)"
+                )
+            contexts.add(context)
+            namespaces |= activity_namespaces(provider, configuration)
+        return contexts, namespaces
+
+    # -- nominal --------------------------------------------------------------------
+    def problems(self) -> list[str]:
+        found: list[str] = []
+        for region in self.plan.regions:
+            cluster = self.estate.regions[region.name]
+            serving = region.role == "primary" or self.plan.topology == "active-active"
+            try:
+                found += self._node_problems(cluster)
+                found += self._deployment_problems(cluster, serving)
+            except KubeError as exc:
+                found.append(f"{cluster.context} does not answer: {_reason(exc)}")
+        found += serving_problems(self.plan, self.estate)
+        found += data_problems(self.endpoints())
+        return found
+
+    def gpu_nodes(self, context: str) -> list[Any]:
+        return list(
+            self.core(context)
+            .list_node(label_selector=self.estate.gpu_label, _request_timeout=TIMEOUT)
+            .items
+        )
+
+    def _node_problems(self, cluster: KubernetesRegion) -> list[str]:
+        found = []
+        for node in self.gpu_nodes(cluster.context):
+            name = f"{cluster.context}: GPU node {node.metadata.name}"
+            if node.spec is not None and node.spec.unschedulable:
+                found.append(f"{name} is cordoned")
+            allocatable = (node.status.allocatable if node.status else None) or {}
+            if str(allocatable.get(self.estate.gpu_resource, "0")) in ("0", ""):
+                found.append(f"{name} offers no {self.estate.gpu_resource}")
+            conditions = (node.status.conditions if node.status else None) or []
+            if not any(c.type == "Ready" and c.status == "True" for c in conditions):
+                found.append(f"{name} is not Ready")
+        return found
+
+    def _deployment_problems(self, cluster: KubernetesRegion, serving: bool) -> list[str]:
+        where = f"{cluster.context}: Deployment {cluster.namespace}/{cluster.deployment}"
+        try:
+            deployment = self.apps(cluster.context).read_namespaced_deployment(
+                cluster.deployment, cluster.namespace, _request_timeout=TIMEOUT
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return [f"{where} does not exist"]
+            raise
+        wanted = (deployment.spec.replicas if deployment.spec else 0) or 0
+        available = (deployment.status.available_replicas if deployment.status else 0) or 0
+        found = []
+        if serving and wanted < 1:
+            found.append(f"{where} wants {wanted} replicas")
+        if cluster.replicas is not None and serving and wanted != cluster.replicas:
+            found.append(f"{where} wants {wanted} replicas, nominal is {cluster.replicas}")
+        if available != wanted:
+            found.append(f"{where}: {available} of {wanted} replicas available")
+        return found
+
+    def wait_nominal(self) -> list[str]:
+        return wait_for_nothing_off(self.problems)
+
+    def heal(self) -> Heal:
+        """Uncordon the GPU nodes, clear the GPU faults aidrill marked, and scale each
+        serving Deployment back to its nominal replicas; then wait (bounded)."""
+        started = time.monotonic()
+        before = self.problems()
+        contexts = {r.context for r in self.estate.regions.values()}
+        namespaces = {r.namespace for r in self.estate.regions.values()}
+        self.check_allowed(contexts, namespaces)
+        for region in self.plan.regions:
+            cluster = self.estate.regions[region.name]
+            try:
+                self._heal_cluster(cluster, region.role == "primary")
+            except KubeError as exc:
+                before.append(f"{cluster.context}: heal failed: {_reason(exc)}")
+        after = self.wait_nominal()
+        return Heal(before, after, [], time.monotonic() - started)
+
+    def _heal_cluster(self, cluster: KubernetesRegion, primary: bool) -> None:
+        core = self.core(cluster.context)
+        for node in self.gpu_nodes(cluster.context):
+            name = node.metadata.name
+            if node.spec is not None and node.spec.unschedulable:
+                core.patch_node(name, {"spec": {"unschedulable": False}})
+            marked = (node.metadata.annotations or {}).get(GPU_FAULT_ANNOTATION)
+            if marked:
+                clear_gpu_mark(core, name, marked)
+        serving = primary or self.plan.topology == "active-active"
+        if serving and cluster.replicas is not None:
+            self.apps(cluster.context).patch_namespaced_deployment_scale(
+                cluster.deployment, cluster.namespace, {"spec": {"replicas": cluster.replicas}}
+            )
+
+    # -- where things are -------------------------------------------------------------
+    def endpoints(self) -> Endpoints:
+        return estate_endpoints(self.plan, self.estate)
+
+    def ground_truth(self, since: float) -> list[dict[str, Any]]:
+        return []  # a cluster keeps no record of what really happened for aidrill
+
+    # -- safety -----------------------------------------------------------------------
+    def check_injection(
+        self, activity: dict[str, Any], configuration: dict[str, Any], full_outage: bool
+    ) -> None:
+        """Again at injection: the context the action will use and its namespaces."""
+        provider = activity.get("provider") or {}
+        if not str(provider.get("module", "")).startswith(KUBERNETES_MODULES):
+            return
+        context = driver_context(self._experiment, provider)
+        if context is None:
+            raise RefusedError(f"{activity.get('name')!r}: no kube context to act in")
+        self.check_allowed({context}, activity_namespaces(provider, configuration))
+
+    def run_check(self, check: Any) -> dict[str, Any]:
+        raise ProbeSetError(
+            f"check {getattr(check, 'name', check)!r} asks the lab; a Kubernetes probe set "
+            "uses inference checks and chaostoolkit-kubernetes probes"
+        )
+
+    def resolve(self, experiment: dict[str, Any]) -> list[Resolved]:
+        from aidrill.targets._k8s_resolve import resolve_actions
+
+        return resolve_actions(self, experiment)
+
+    def admit(self, experiment: dict[str, Any]) -> list[Resolved]:
+        self._experiment = experiment
+        contexts, namespaces = self.touched(experiment)
+        self.check_allowed(contexts, namespaces)
+        resolved = self.resolve(experiment)
+        refused = [r for r in resolved if r.refused]
+        if refused:
+            raise RefusedError(f"blast radius: {refused[0].action}: {refused[0].refused}")
+        return resolved
+
+
+def activity_namespaces(provider: dict[str, Any], configuration: dict[str, Any]) -> set[str]:
+    """The namespaces a chaosk8s activity names (``ns``, ``pod_namespace``, with the
+    configuration substituted); its default ``ns`` is ``default``, as chaosk8s has it."""
+    arguments = substitute(dict(provider.get("arguments") or {}), configuration, {})
+    found = {str(arguments[key]) for key in ("ns", "pod_namespace") if arguments.get(key)}
+    module = str(provider.get("module", ""))
+    if module.startswith(("chaosk8s.pod", "chaosk8s.deployment")) and "ns" not in arguments:
+        found.add("default")
+    return found
+
+
+def clear_gpu_mark(core: client.CoreV1Api, name: str, marked: str) -> None:
+    """Give a node back the GPUs aidrill's fault took (the mark keeps what it offered)."""
+    try:
+        before = json.loads(marked).get("allocatable") or {}
+    except (ValueError, AttributeError):
+        before = {}
+    if before:
+        core.patch_node_status(name, {"status": {"allocatable": before}})
+    core.patch_node(name, {"metadata": {"annotations": {GPU_FAULT_ANNOTATION: None}}})
+
+
+def _activities(experiment: dict[str, Any]) -> list[dict[str, Any]]:
+    hypothesis = experiment.get("steady-state-hypothesis") or {}
+    found = []
+    for activity in [
+        *(hypothesis.get("probes") or []),
+        *(experiment.get("method") or []),
+        *(experiment.get("rollbacks") or []),
+    ]:
+        if isinstance(activity, dict):
+            found.append(activity)
+    return found
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ApiException):
+        return f"{exc.status} {exc.reason}"
+    return str(exc)[:200]
+
+
+__all__ = ["KubernetesTarget"]

@@ -1,0 +1,118 @@
+"""A GPU fault as the NVIDIA device plugin reports one, for drills on Kubernetes
+(python providers: ``module: aidrill.targets.kubernetes_actions``).
+
+chaostoolkit-kubernetes has no action for it. After an XID error the device plugin
+marks the GPU unhealthy, the node's allocatable ``nvidia.com/gpu`` drops to 0, and the
+CUDA processes on it die (their pods are evicted). ``mark_gpus_unhealthy`` makes the
+same writes through the Kubernetes API: the node's status, and an eviction per pod
+that holds the GPU; it keeps what the node offered in an annotation, from which
+``clear_gpu_fault`` (the rollback) restores it. They pick the cluster as chaosk8s
+does (``KUBECONFIG``, ``KUBERNETES_CONTEXT`` in the secrets or the environment).
+
+On a real cluster the kubelet re-reports allocatable GPUs from the device plugin
+within seconds; there, inject the XID with NVIDIA's tooling (DCGM's error injection)
+and keep ``clear_gpu_fault`` as the rollback.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from chaosk8s import create_k8s_api_client
+from chaoslib.exceptions import ActivityFailed
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from aidrill._scope import fault_scope, recovery_action
+from aidrill.targets.kubernetes import GPU_FAULT_ANNOTATION, clear_gpu_mark
+
+__all__ = ["clear_gpu_fault", "mark_gpus_unhealthy"]
+
+
+@fault_scope("gpu-nodes")
+def mark_gpus_unhealthy(
+    name: str | None = None,
+    label_selector: str | None = None,
+    count: int = 1,
+    pod_label_selector: str | None = None,
+    pod_namespace: str | None = None,
+    resource: str = "nvidia.com/gpu",
+    xid: int = 79,
+    secrets: dict[str, Any] | None = None,
+) -> list[str]:
+    """Report the GPUs of ``count`` nodes (the first by name of those selected, and of
+    those only the ones running pods of ``pod_label_selector``) unhealthy, and evict
+    the pods on them that hold ``resource``. Returns the nodes."""
+    core = client.CoreV1Api(create_k8s_api_client(secrets))
+    nodes = _select(core, name, label_selector, pod_label_selector, pod_namespace)[:count]
+    if not nodes:
+        raise ActivityFailed("no node matches the selectors: no GPU fault injected")
+    for node in nodes:
+        allocatable = dict((node.status.allocatable if node.status else None) or {})
+        offered = {resource: allocatable.get(resource, "1")}
+        mark = json.dumps({"allocatable": offered, "xid": xid, "at": round(time.time(), 3)})
+        annotations = {GPU_FAULT_ANNOTATION: mark}
+        core.patch_node(node.metadata.name, {"metadata": {"annotations": annotations}})
+        core.patch_node_status(node.metadata.name, {"status": {"allocatable": {resource: "0"}}})
+        _evict_gpu_pods(core, node.metadata.name, resource)
+    return [node.metadata.name for node in nodes]
+
+
+@recovery_action
+def clear_gpu_fault(
+    name: str | None = None,
+    label_selector: str | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> list[str]:
+    """Give every selected node that ``mark_gpus_unhealthy`` marked its GPUs back."""
+    core = client.CoreV1Api(create_k8s_api_client(secrets))
+    cleared = []
+    for node in _select(core, name, label_selector, None, None):
+        marked = (node.metadata.annotations or {}).get(GPU_FAULT_ANNOTATION)
+        if marked:
+            clear_gpu_mark(core, node.metadata.name, marked)
+            cleared.append(node.metadata.name)
+    return cleared
+
+
+def _select(
+    core: client.CoreV1Api,
+    name: str | None,
+    label_selector: str | None,
+    pod_label_selector: str | None,
+    pod_namespace: str | None,
+) -> list[Any]:
+    query: dict[str, Any] = {"_request_timeout": 10}
+    if name:
+        query["field_selector"] = f"metadata.name={name}"
+    if label_selector:
+        query["label_selector"] = label_selector
+    nodes = sorted(core.list_node(**query).items, key=lambda n: n.metadata.name)
+    if pod_label_selector and pod_namespace:
+        pods = core.list_namespaced_pod(pod_namespace, label_selector=pod_label_selector).items
+        hosting = {p.spec.node_name for p in pods if p.spec is not None}
+        nodes = [n for n in nodes if n.metadata.name in hosting]
+    return nodes
+
+
+def _evict_gpu_pods(core: client.CoreV1Api, node: str, resource: str) -> None:
+    pods = core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node}").items
+    for pod in pods:
+        containers = (pod.spec.containers if pod.spec else None) or []
+        holds = any(
+            resource in ((c.resources.limits if c.resources else None) or {}) for c in containers
+        )
+        if not holds:
+            continue
+        eviction = client.V1Eviction(
+            metadata=client.V1ObjectMeta(name=pod.metadata.name, namespace=pod.metadata.namespace)
+        )
+        try:
+            core.create_namespaced_pod_eviction(
+                pod.metadata.name, pod.metadata.namespace, body=eviction
+            )
+        except ApiException as exc:
+            if exc.status != 404:  # gone already is what an eviction wants
+                raise ActivityFailed(f"cannot evict {pod.metadata.name}: {exc.reason}") from exc

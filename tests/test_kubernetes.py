@@ -1,0 +1,178 @@
+"""Drilling Kubernetes with chaostoolkit-kubernetes, rehearsed on the lab's Kubernetes
+twin (kmock's emulator over HTTP is each region's API server: a test double)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+from aidrill.lab import LabClient
+
+from ._drill import result, run_with_env, twin_env
+from .conftest import REPO
+
+K8S_EXPERIMENTS = sorted((REPO / "experiments/kubernetes").glob("*.yaml"))
+CONTEXTS = ("aidrill-lab-east", "aidrill-lab-west")
+
+
+@pytest.fixture
+def twin(lab: LabClient) -> Iterator[dict[str, str]]:
+    """The environment `aidrill lab status --env --twin kubernetes` prints, as a dict."""
+    env = twin_env(lab.state_dir, "kubernetes")
+    assert Path(env["KUBECONFIG"]).is_file()
+    assert env["AIDRILL_PLAN"].endswith("drplan.kubernetes.yaml")
+    yield env
+
+
+def _objects(env: dict[str, str]) -> dict[str, Any]:
+    """Every object of both clusters with its resourceVersion: what a write changes."""
+    found: dict[str, Any] = {}
+    for context in CONTEXTS:
+        api = config.new_client_from_config(config_file=env["KUBECONFIG"], context=context)
+        v1, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+        for kind, items in (
+            ("node", v1.list_node().items),
+            ("pod", v1.list_pod_for_all_namespaces().items),
+            ("deployment", apps.list_deployment_for_all_namespaces().items),
+        ):
+            for item in items:
+                found[f"{context}/{kind}/{item.metadata.name}"] = item.metadata.resource_version
+        api.close()
+    return found
+
+
+_run = run_with_env
+
+
+def test_every_kubernetes_experiment_validates_and_names_real_functions(
+    lab: LabClient, twin: dict[str, str], workspace: Path
+) -> None:
+    for path in K8S_EXPERIMENTS:
+        raw = yaml.safe_load(path.read_text())
+        hypothesis = raw["steady-state-hypothesis"]["probes"]
+        for activity in hypothesis + raw["method"] + raw.get("rollbacks", []):
+            provider = activity["provider"]
+            assert provider["module"].startswith(("chaosk8s", "aidrill.")), provider
+            module = importlib.import_module(provider["module"])
+            assert callable(getattr(module, provider["func"], None)), (path.name, provider)
+    done = _run(workspace, twin, "validate", *map(str, K8S_EXPERIMENTS))
+    assert done.returncode == 0, done.stdout + done.stderr
+    chaos = Path(sys.executable).with_name("chaos")
+    for path in K8S_EXPERIMENTS:
+        command = [str(chaos), "--no-version-check", "validate", str(path)]
+        checked = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_dry_run_resolves_selectors_and_changes_no_object(
+    lab: LabClient, twin: dict[str, str], workspace: Path
+) -> None:
+    before = _objects(twin)
+    done = _run(workspace, twin, "run", "--dry-run", *map(str, K8S_EXPERIMENTS))
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = " ".join(done.stdout.split())
+    # Selectors resolve against the cluster: of the 6 GPU nodes, the 4 running inference.
+    assert "up to 1 of 6 GPU nodes in aidrill-lab-east deleted (picked from 4 that match" in text
+    assert "2 of 4 pods matching app=inference in aidrill-lab-east/inference terminated" in text
+    assert "scaled from 4 to 0 replicas: the region's whole inference tier" in text
+    assert "the GPUs of 2 of 6 GPU nodes in aidrill-lab-east reported unhealthy" in text
+    assert "nothing was injected" in text
+    assert _objects(twin) == before, "a dry run writes nothing"
+    assert not (workspace / "reports" / "runs").exists()
+
+
+def test_a_context_or_namespace_outside_the_allow_list_is_refused_before_any_write(
+    lab: LabClient, twin: dict[str, str], workspace: Path
+) -> None:
+    plan = yaml.safe_load(Path(twin["AIDRILL_PLAN"]).read_text())
+    plan["allow"]["kubernetes_contexts"] = ["aidrill-lab-west"]
+    (workspace / "other-context.yaml").write_text(yaml.safe_dump(plan))
+    plan["allow"]["kubernetes_contexts"] = list(CONTEXTS)
+    plan["allow"]["kubernetes_namespaces"] = ["batch"]
+    (workspace / "other-namespace.yaml").write_text(yaml.safe_dump(plan))
+    before = _objects(twin)
+    experiment = str(REPO / "experiments/kubernetes/inference-pods-killed.yaml")
+    refused = _run(workspace, twin, "run", "--plan", "other-context.yaml", experiment)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    message = " ".join(refused.stderr.split())
+    assert "kube context aidrill-lab-east is not in the plan's allow-list" in message
+    refused = _run(workspace, twin, "run", "--plan", "other-namespace.yaml", experiment)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "namespace inference is not in the plan's allow-list" in " ".join(refused.stderr.split())
+    assert _objects(twin) == before, "refused before any call that writes"
+
+
+def _truth_rto(lab: LabClient, run_dir: Path) -> float | None:
+    """The lab's own account: fault injected -> serving capacity restored."""
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    t_fault = next(e["time"] for e in events if e["kind"] == "fault_injected")
+    end = next(e["time"] for e in events if e["kind"] == "rollbacks_started")
+    truth = lab.ground_truth(since=t_fault)
+    lost = [r["time"] for r in truth if r["kind"] == "serving_capacity_lost"]
+    back = [r["time"] for r in truth if r["kind"] == "serving_capacity_restored"
+            and lost and lost[0] < r["time"] <= end]  # fmt: skip
+    return back[0] - t_fault if back else None
+
+
+_WHY_KILLED = {
+    "gpu-node-loss": "its Node",
+    "gpu-node-drain": "its Pod",
+    "inference-pods-killed": "its Pod",
+    "gpu-xid-fault": "are unhealthy",
+}
+
+
+@pytest.mark.parametrize("name", [path.stem for path in K8S_EXPERIMENTS])
+def test_kubernetes_experiments_run_valid_on_the_twin_against_the_labs_truth(
+    name: str, lab: LabClient, twin: dict[str, str], workspace: Path
+) -> None:
+    started = time.time()
+    done = _run(workspace, twin, "run", str(REPO / f"experiments/kubernetes/{name}.yaml"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run_dir,) = (workspace / "reports/runs").iterdir()
+    outcome = result(run_dir)
+    assert outcome["valid"] is True, outcome["invalid_reasons"]
+    assert outcome["target"] == "kubernetes"
+    inference = next(c for c in outcome["components"] if c["tier"] == "inference")
+    assert inference["verdict"] == "met", inference
+    truth = _truth_rto(lab, run_dir)
+    measured = inference["achieved"]["rto_seconds"]
+    assert truth is not None and abs(measured - truth) <= 1.0, (measured, truth)
+    # The twin applied the fault to the real lab processes, for the reason the API gave.
+    truth_log = lab.ground_truth(since=started)
+    if name in _WHY_KILLED:
+        killed = [r for r in truth_log if r["kind"] == "node_killed"]
+        assert len(killed) == 2 and all(_WHY_KILLED[name] in r["reason"] for r in killed), killed
+    else:
+        scaled = [r for r in truth_log if r["kind"] == "region_scaled"]
+        assert scaled[0]["region"] == "lab-east" and scaled[0]["desired"] == 0, scaled
+    assert lab.problems() == [], "the rollbacks left the lab (and its twin) nominal"
+
+
+def test_plain_chaos_run_drives_the_twin_unchanged(
+    lab: LabClient, twin: dict[str, str], workspace: Path
+) -> None:
+    chaos = Path(sys.executable).with_name("chaos")
+    started = time.time()
+    experiment = REPO / "experiments/kubernetes/inference-pods-killed.yaml"
+    done = subprocess.run(
+        [str(chaos), "--no-version-check", "run", str(experiment)],
+        cwd=workspace, env={**os.environ, **twin}, capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    killed = [r for r in lab.ground_truth(since=started) if r["kind"] == "node_killed"]
+    assert len(killed) == 2 and all("its Pod" in r["reason"] for r in killed), killed
+    (run_dir,) = (workspace / "reports/runs").iterdir()
+    assert result(run_dir)["valid"] is True
