@@ -9,8 +9,9 @@
 - merge exactness: the same 20,000 samples through 1 and through 4 workers' aggregators
   give identical 100 ms buckets.
 
-The endpoint is a gevent WSGI server in its own process answering /predict the way the
-lab's router does (a label and X-Aidrill-Region), so what is measured is the load side.
+The endpoint is a minimal keep-alive HTTP server (gevent) in its own process answering
+/predict the way the lab's router does (a label and X-Aidrill-Region), each reply in one
+write, so what is measured is the load side.
 Prints a Markdown table. RTO fidelity over repetitions is `benchmarks/lab_drills.py`.
 """
 
@@ -36,15 +37,30 @@ from aidrill.load._aggregator import BucketAggregator  # noqa: E402
 
 LOCUSTFILE = REPO / "src/aidrill/load/locustfile.py"
 SERVER = """
-import json, sys
-from gevent.pywsgi import WSGIServer
+import json, socket
+from gevent.server import StreamServer
 body = json.dumps({"label": "cat"}).encode()
-def app(environ, start_response):
-    environ["wsgi.input"].read()
-    start_response("200 OK", [("Content-Type", "application/json"),
-                              ("X-Aidrill-Region", "bench"), ("Content-Length", str(len(body)))])
-    return [body]
-server = WSGIServer(("127.0.0.1", 0), app, log=None)
+reply = (b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nX-Aidrill-Region: bench\\r\\n"
+         b"Content-Length: " + str(len(body)).encode() + b"\\r\\n\\r\\n" + body)
+def serve(sock, address):
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buffered = b""
+    while True:
+        while b"\\r\\n\\r\\n" not in buffered:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return
+            buffered += chunk
+        head, _, buffered = buffered.partition(b"\\r\\n\\r\\n")
+        length = 0
+        for line in head.split(b"\\r\\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        while len(buffered) < length:
+            buffered += sock.recv(65536)
+        buffered = buffered[length:]
+        sock.sendall(reply)  # one write: no Nagle/delayed-ACK stall between header and body
+server = StreamServer(("127.0.0.1", 0), serve)
 server.start()
 print(server.server_port, flush=True)
 server.serve_forever()

@@ -150,9 +150,11 @@ class LiveState:
         return shown
 
     def line(self, now: float) -> str:
+        """One plain status line: the traffic, and the components that are not simply
+        healthy (impacted, or recovered and when)."""
         traffic = ", ".join(f"{k} {v}" for k, v in self.traffic().items())
-        states = ", ".join(f"{k} {v}" for k, v in self.component_states().items())
-        return f"{self.phase} {self.since_fault(now)}: {traffic}; {states or 'no samples yet'}"
+        states = ", ".join(f"{k} {v}" for k, v in self.component_states().items() if v != "healthy")
+        return f"{self.phase} {self.since_fault(now)}: {traffic}; {states or 'all healthy'}"
 
 
 class LiveView:
