@@ -15,6 +15,7 @@ HttpUser on the same machine, and every answer is still scored.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -106,22 +107,22 @@ def _on_request(
     exception: BaseException | None = None,
     **_: Any,
 ) -> None:
-    began = start_time if start_time is not None else time.time() - response_time / 1000
-    ok = exception is None
+    seconds = response_time / 1000
+    began = start_time if start_time is not None else time.time() - seconds
     context = context or {}
-    quality: float | None = None
-    region = None
-    age: float | None = None
-    if ok and response is not None:
-        region = response.headers.get("X-Aidrill-Region")
-        header = _AGE_HEADER.get(str(context.get("series", "inference")))
-        age = _age(response.headers.get(header)) if header else None
-        try:
-            quality = _score(response, context)
-        except (ValueError, KeyError, TypeError):
-            quality = 0.0
-    series = str(context.get("series", "inference"))
-    aggregator.add(began, response_time / 1000, ok, quality, region, series, age)
+    series = context.get("series", "inference")
+    if exception is not None or response is None:
+        aggregator.add(began, seconds, exception is None, None, None, series)
+        return
+    headers = response.headers
+    try:
+        quality: float | None = _score(response, context)
+    except (ValueError, KeyError, TypeError):
+        quality = 0.0
+    age = headers.get(_AGE_HEADER.get(series, ""))
+    aggregator.add(
+        began, seconds, True, quality, headers.get("X-Aidrill-Region"), series, _age(age)
+    )
 
 
 _AGE_HEADER = {"inference": "X-Aidrill-Feature-Age", "search": "X-Aidrill-Index-Age"}
@@ -140,7 +141,7 @@ def _on_init(environment: Any, **_: Any) -> None:
     # benchmarks/load_scale.py measures the listener's cost by leaving it out; a drill
     # never sets this.
     if not os.environ.get("AIDRILL_BENCH_NO_LISTENER"):
-        environment.events.request.add_listener(lambda **kw: _on_request(aggregator, **kw))
+        environment.events.request.add_listener(functools.partial(_on_request, aggregator))
     if _ROLE == "worker":
         environment.events.report_to_master.add_listener(
             lambda data, **_: data.__setitem__("aidrill_buckets", aggregator.drain())
