@@ -6,8 +6,6 @@ says unknown and why."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from click.testing import CliRunner
 
 from aidrill.cli.main import cli
 from aidrill.errors import RefusedError
+from aidrill.lab._storage import spawn_moto_server
 from aidrill.plan import Plan
 from aidrill.posture import check_posture, schedule_period
 
@@ -28,22 +27,16 @@ BAD = ("eu-west-1", "eu-central-1")
 
 
 @pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """moto's server in its own process on an ephemeral loopback port."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "aidrill.lab.s3server"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline().decode().split()
-    assert line and line[0] == "READY", line
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    process, port = spawn_moto_server(log, "moto's server")
     try:
-        yield f"http://127.0.0.1:{line[1]}"
+        yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(10)
+        assert process.stdout is not None
         process.stdout.close()
 
 

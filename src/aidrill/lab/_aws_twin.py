@@ -22,8 +22,6 @@ them effect. The twin is a test double of AWS: what it does not mirror, it refus
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 import traceback
@@ -39,6 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from aidrill.lab._aws_router import AwsRouter
 from aidrill.lab._region import Region
+from aidrill.lab._storage import spawn_moto_server
 
 Record = Callable[..., None]
 ACCOUNT = "123456789012"
@@ -79,19 +78,9 @@ class AwsTwin:
         self.lab_region = {aws: lab for lab, aws in self.aws_region.items()}
         self.throttle, self.unthrottle = throttle, unthrottle
         self.record = record
-        log = (log_dir / "aws-twin.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "aidrill.lab.s3server"],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
+        self.process, self.services_port = spawn_moto_server(
+            log_dir / "aws-twin.log", "the AWS twin's server"
         )
-        log.close()
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline().decode().split()
-        if len(line) != 2 or line[0] != "READY":
-            raise RuntimeError(f"the AWS twin's server did not start; see {log_dir}")
-        self.services_port = int(line[1])
         self.router = AwsRouter(
             self.services_port,
             bucket_ports,

@@ -27,7 +27,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from aidrill.lab._network import RETRANSMISSION
+from aidrill.lab._network import Impairment
 
 _CHUNK = 64 * 1024
 
@@ -50,11 +50,9 @@ class ProxyFault:
         }
 
     def hold(self, rng: random.Random) -> float:
-        """How long one chunk waits before it is forwarded."""
-        seconds = max(0.0, self.latency + rng.uniform(-self.jitter, self.jitter))
-        if self.loss and rng.random() < self.loss:
-            seconds += RETRANSMISSION
-        return seconds
+        """How long one chunk waits before it is forwarded (its bandwidth is capped
+        separately, slice by slice)."""
+        return Impairment(self.latency, self.jitter, self.loss).delay(0, rng)
 
 
 class FaultProxy:

@@ -125,6 +125,8 @@ class GlobalRouter:
 
     def hold(self, region: str, size: int, paths: tuple[str, ...]) -> None:
         """Hold one transfer toward ``region`` as the degraded paths it crosses would."""
+        if not self.impairments:  # the common case: every request asks, nothing to hold
+            return
         with self.lock:
             found = [self.impairments.get((path, region)) for path in paths]
             delays = [i.delay(size, self._rng) for i in found if i is not None]

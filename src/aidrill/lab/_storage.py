@@ -51,25 +51,32 @@ def s3_client(port: int, timeout: float = 5.0) -> BaseClient:
     )
 
 
+def spawn_moto_server(log_path: Path, what: str) -> tuple[subprocess.Popen[bytes], int]:
+    """moto's server in its own process (``aidrill.lab.s3server``) and the port it
+    listens on, once it says it is ready."""
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "aidrill.lab.s3server"],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+        )
+    assert process.stdout is not None
+    line = process.stdout.readline().decode().split()
+    if len(line) != 2 or line[0] != "READY":
+        raise RuntimeError(f"{what} did not start; see {log_path}")
+    return process, int(line[1])
+
+
 class RegionStore:
     """One region's moto server process, its fault proxy and a client through the proxy."""
 
     def __init__(self, region: str, hub: ProxyHub, log_dir: Path) -> None:
         self.region = region
         self.bucket = bucket_name(region)
-        log = (log_dir / f"s3-{region}.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "aidrill.lab.s3server"],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
+        self.process, self.backend_port = spawn_moto_server(
+            log_dir / f"s3-{region}.log", f"the S3 server of {region}"
         )
-        log.close()
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline().decode().split()
-        if len(line) != 2 or line[0] != "READY":
-            raise RuntimeError(f"the S3 server of {region} did not start; see {log_dir}")
-        self.backend_port = int(line[1])
         self.proxy: FaultProxy = hub.add(f"s3-{region}", self.backend_port)
         self.client = s3_client(self.proxy.port)
 

@@ -18,9 +18,16 @@ if TYPE_CHECKING:
 TWIN_PLAN = "drplan.aws.yaml"
 
 
-def write_twin_plan(path: Path, plan: Plan, info: dict[str, Any], twin: AwsTwin) -> None:
+def _lab_plan_document(plan: Plan) -> dict[str, Any]:
+    """The lab's plan as a document to amend; without its suites, whose paths are the
+    repository's, not the state directory's."""
     document = plan.model_dump(mode="json", by_alias=True, exclude_none=True)
-    document.pop("suites", None)  # the lab suite's paths are the repository's, not this folder's
+    document.pop("suites", None)
+    return document
+
+
+def write_twin_plan(path: Path, plan: Plan, info: dict[str, Any], twin: AwsTwin) -> None:
+    document = _lab_plan_document(plan)
     aws = twin.aws_region
     primary, dr = aws[plan.primary_region], aws[plan.dr_region]
     local = "127.0.0.1"
@@ -71,8 +78,7 @@ def write_kube_plan(path: Path, plan: Plan, info: dict[str, Any], kube: KubeTwin
     region, the inference Deployment, and the same outside endpoints as the lab."""
     from aidrill.lab._k8s_twin import DEPLOYMENT, NAMESPACE
 
-    document = plan.model_dump(mode="json", by_alias=True, exclude_none=True)
-    document.pop("suites", None)  # the lab suite's paths are the repository's, not this folder's
+    document = _lab_plan_document(plan)
     local = "127.0.0.1"
     contexts = kube.info()["contexts"]
     regions = {}

@@ -75,8 +75,7 @@ def judge_degradation(
     budget: DegradationBudget,
     recovered_within_rto: bool,
 ) -> Degradation:
-    window = [b for b in buckets if b.start >= t_fault - b.width and b.start < window_end]
-    window = [b for b in window if b.end > t_fault]
+    window = [b for b in buckets if b.end > t_fault and b.start < window_end]
     budget_record = {
         "max_error_ratio": budget.max_error_ratio,
         "max_p95_seconds": budget.max_p95,

@@ -68,7 +68,8 @@ def check_posture(plan: Plan) -> Posture:
     target.check_allowed(set(plan.aws.regions) | {plan.primary_region, plan.dr_region})
     account = target.account()
     reader = Reader(target)
-    checks = [_redacted(c) for c in run_checks(plan, reader)]
+    secrets = _credential_secrets()
+    checks = [_redacted(c, secrets) for c in run_checks(plan, reader)]
     components = []
     for component in plan.components:
         mine = [c for c in checks if c.tier == component.tier]
@@ -94,12 +95,16 @@ def check_posture(plan: Plan) -> Posture:
     )
 
 
-def _redacted(check: Check) -> Check:
+def _credential_secrets() -> set[str]:
+    """The caller's secret key and session token: never in evidence."""
     credentials = boto3.Session().get_credentials()
-    secrets = set()
-    if credentials is not None:
-        frozen = credentials.get_frozen_credentials()
-        secrets = {v for v in (frozen.secret_key, frozen.token) if v}
+    if credentials is None:
+        return set()
+    frozen = credentials.get_frozen_credentials()
+    return {v for v in (frozen.secret_key, frozen.token) if v}
+
+
+def _redacted(check: Check, secrets: set[str]) -> Check:
     evidence = redact(json.loads(json.dumps(check.evidence, default=str)), secrets)
     return Check(**{**check.to_json(), "evidence": evidence})
 
