@@ -61,7 +61,7 @@ def test_demo_runs_the_lab_suite_and_writes_every_report(workspace: Path) -> Non
         assert outcome["valid"] is True, (slug, outcome["invalid_reasons"])
         checks = [c["check"] for c in outcome["target_checks"]]
         assert checks[0] == "pre-flight" and "after the rollbacks" in checks, (slug, checks)
-    assert "Suite lab: 10 drill(s)" in done.stdout and "drills were invalid" not in done.stdout
+    assert "Suite lab: 12 drill(s)" in done.stdout and "drills were invalid" not in done.stdout
     # Chaos tests are judged for graceful degradation against the plan's budget.
     chaos = _inference(json.loads((runs["gpu-node-loss"] / "result.json").read_text()))
     assert chaos["degradation"]["status"] in ("absorbed", "degraded gracefully", "not graceful")
@@ -148,6 +148,26 @@ def _check_data_tiers(runs: dict[str, Path]) -> None:
     artifacts = _component(deletion, "model-artifacts")["achieved"]
     assert artifacts["rpo_detail"]["versions_lost"] == 0
     assert artifacts["recovered"] is True
+
+    # The primary registry lost: the registry changes the RPO counts lost are the ones
+    # the lab's ground truth says the restored copy lacks, and the RTO is the outage.
+    loss = json.loads((runs["model-registry-loss"] / "result.json").read_text())
+    events_path = runs["model-registry-loss"] / "events.jsonl"
+    lost = _truth(events_path, "model_registry_lost")[0]
+    back = _truth(events_path, "model_registry_restored")[0]
+    registry = _component(loss, "model-registry")
+    assert registry["verdict"] == "met", registry
+    assert (
+        registry["achieved"]["rpo_detail"]["versions_lost"] == lost["versions"] - back["versions"]
+    )
+    outage = back["time"] - lost["time"]
+    assert abs(registry["achieved"]["rto_seconds"] - outage) <= TOLERANCE, (registry, outage)
+    # The alias moved to the bad candidate: answers are wrong until it moves back, and
+    # nothing was lost.
+    alias = json.loads((runs["model-alias-bad-version"] / "result.json").read_text())
+    assert _component(alias, "model-registry")["achieved"]["rpo_seconds"] == 0
+    assert _inference(alias)["achieved"]["impact"] is True
+    assert _inference(alias)["verdict"] == "met"
 
     # Throttled storage slows cold starts, and the inference RTO shows it.
     throttled = json.loads((runs["storage-throttle"] / "result.json").read_text())

@@ -17,6 +17,7 @@ from aidrill.measure import (
     measure_recovery,
     pipeline_rpo,
     probe_buckets,
+    registry_rpo,
     vector_canary_rpo,
 )
 
@@ -234,3 +235,20 @@ def test_stale_or_missing_entity_features_fall_back_to_defaults() -> None:
     assert resolve_entity_features(None, now=110.0, max_age=30.0)[1] == "missing"
     assert resolve_entity_features(b"{broken", now=110.0, max_age=30.0)[1] == "missing"
     assert resolve_entity_features(row, now=200.0, max_age=30.0)[0] == [0.0] * 12
+
+
+def test_registry_rpo_counts_versions_and_alias_moves_lost() -> None:
+    # Changes every 0.5 s from t=2000; the DR copy was taken after seq 20 (t=2009.5); the
+    # primary registry was lost after seq 24 (t=2011.5); 25-30 failed; restored from DR.
+    canary = [
+        {"seq": i, "time": 2000 + (i - 1) * 0.5, "ok": not 25 <= i <= 30} for i in range(1, 41)
+    ]
+    surviving = list(range(1, 21)) + list(range(31, 41))
+    measured = registry_rpo(canary, surviving, audited_at=2100.0)
+    assert math.isclose(measured.seconds or 0, 2.0)
+    assert measured.detail["versions_lost"] == 4 and measured.detail["alias_changes_lost"] == 4
+    assert "4 acknowledged registry changes lost" in measured.reason
+    nothing_lost = registry_rpo(canary, list(range(1, 25)) + list(range(31, 41)), 2100.0)
+    assert nothing_lost.seconds == 0.0 and "survived" in nothing_lost.reason
+    unread = registry_rpo(canary, None, 2100.0)
+    assert unread.seconds is None and "could not be read back" in unread.reason

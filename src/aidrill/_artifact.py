@@ -34,9 +34,10 @@ def fetch_verified(
     host: str = "127.0.0.1",
     credentials: tuple[str, str] = ("lab", "lab"),
     region: str = "us-east-1",
+    key: str = MODEL_KEY,
 ) -> tuple[bytes, dict[str, str]]:
-    """GET the current model version (path-style, SigV4) and check its SHA-256."""
-    path = f"/{bucket}/{MODEL_KEY}"
+    """GET the current version of ``key`` (path-style, SigV4) and check its SHA-256."""
+    path = f"/{bucket}/{key}"
     signed = AWSRequest(method="GET", url=f"http://{host}:{port}{path}")
     S3SigV4Auth(Credentials(*credentials), "s3", region).add_auth(signed)
     conn = http.client.HTTPConnection(host, port, timeout=timeout)

@@ -15,6 +15,7 @@ ScopeKind = Literal[
     "replication",
     "vector-index",
     "model-artifacts",
+    "model-registry",
     "storage",
     "network",
     "recovery",

@@ -162,6 +162,7 @@ _TOUCHES = {
     "replication": "cross-region replication out of {region} (data waits, nothing is removed)",
     "vector-index": "the vector index of {region}",
     "model-artifacts": "the live model artifact in {region}'s store",
+    "model-registry": "the model registry of {region} (its database or its production alias)",
     "storage": "{region}'s artifact store, slowed (nothing is removed)",
     "network": "one network path toward {region}, degraded (nothing is removed)",
     "recovery": "a recovery step in {region} (takes nothing away)",

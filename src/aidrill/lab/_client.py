@@ -42,6 +42,8 @@ class LabInfo:
     index_ports: dict[str, int] = field(default_factory=dict)
     index_queries: Path | None = None
     pipelines_port: int | None = None
+    registry_ports: dict[str, int] = field(default_factory=dict)
+    registry_model: str | None = None  # name@alias the GPU nodes resolve
     aws: dict[str, Any] = field(default_factory=dict)
     kubernetes: dict[str, Any] = field(default_factory=dict)
 
@@ -149,13 +151,15 @@ def read_lab_info(state_dir: Path) -> LabInfo:
         index_ports=raw.get("index_ports", {}),
         index_queries=Path(raw["index_queries"]) if raw.get("index_queries") else None,
         pipelines_port=raw.get("pipelines_port"),
+        registry_ports=raw.get("registry_ports", {}),
+        registry_model=raw.get("registry_model"),
         aws=raw.get("aws") or {},
         kubernetes=raw.get("kubernetes") or {},
     )
 
 
 def start_lab(
-    state_dir: Path, plan_path: Path, topology: str | None = None, timeout: float = 30.0
+    state_dir: Path, plan_path: Path, topology: str | None = None, timeout: float = 60.0
 ) -> LabClient:
     """Start the lab in the background and return once it serves at full capacity."""
     with contextlib.suppress(LabNotRunningError):

@@ -99,6 +99,31 @@ _FAULTS = {
         lambda: lab.recover_artifact(b["region"]),
         lambda: lab.data.artifacts.current_ok(b["region"]),
     ),
+    "/faults/lose-model-registry": lambda lab, b: lab.data_fault(
+        "lose-model-registry",
+        b["region"],
+        _owner(b),
+        lambda: lab.data.registry.lose(b["region"]),
+    ),
+    "/actions/restore-model-registry": lambda lab, b: lab.data_rollback(
+        "lose-model-registry",
+        b["region"],
+        lambda: lab.data.registry.restore(b["region"], b.get("source")),
+        lambda: lab.data.registry.servers[b["region"]].answers(),
+    ),
+    "/faults/move-model-alias": lambda lab, b: lab.data_fault(
+        "move-model-alias",
+        _writable_registry(lab, b["region"]),
+        _owner(b),
+        lambda: lab.data.registry.move_alias(b.get("version")),
+        version=b.get("version"),
+    ),
+    "/actions/restore-model-alias": lambda lab, b: lab.data_rollback(
+        "move-model-alias",
+        None,
+        lab.data.registry.restore_alias,
+        lambda: lab.data.registry.production(lab.plan.primary_region) == lab.data.registry.approved,
+    ),
     "/faults/throttle-storage": lambda lab, b: lab.data_fault(
         "throttle-storage",
         b["region"],
@@ -112,6 +137,15 @@ _FAULTS = {
         lambda: lab.data.stores[b["region"]].proxy.fault.mode == "pass",
     ),
 }
+
+
+def _writable_registry(lab: Lab, region: str) -> str:
+    if region != lab.plan.primary_region:
+        raise Refused(
+            f"the model registry of {region} is a read-only replica; the production alias "
+            f"moves in {lab.plan.primary_region}"
+        )
+    return region
 
 
 def _impairment(body: dict[str, Any]) -> Impairment:

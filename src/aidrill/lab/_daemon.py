@@ -21,7 +21,7 @@ from aidrill.lab._control import Refused, control_handler
 from aidrill.lab._data import DataTiers
 from aidrill.lab._http import QuietServer
 from aidrill.lab._ledger import FaultLedger, GroundTruthLog
-from aidrill.lab._model import model_bytes, train_model, write_golden_set
+from aidrill.lab._model import mislabelled, model_bytes, train_model, write_golden_set
 from aidrill.lab._network import PATHS, Impairment
 from aidrill.lab._region import Region
 from aidrill.lab._router import GlobalRouter
@@ -53,6 +53,8 @@ def _affected_by(kind: str, region: str) -> set[str]:
         "delete-model-artifact": {"data:artifacts", region},
         "throttle-storage": {"data:artifacts"},
         "degrade-network": {"network"},
+        "lose-model-registry": {"data:registry"},
+        "move-model-alias": {"data:registry", "models"},
     }.get(kind, {_EVERYTHING})
 
 
@@ -75,6 +77,7 @@ class Lab:
             self.settings,
             state_dir,
             model_bytes(model, self.settings.model_size_bytes),
+            model_bytes(mislabelled(model), self.settings.model_size_bytes),
             entities,
             self.truth.record,
         )
@@ -395,6 +398,13 @@ class Lab:
         link = self.data.features.link.fault
         if link.mode == "pass" and (link.latency or link.jitter or link.loss or link.bandwidth):
             found.append(("network", "the cross-region replication link is degraded"))
+        approved = self.data.registry.approved
+        found += [
+            ("models", f"{node} serves model version {version}, not production {approved}")
+            for region in self.regions.values()
+            for node, version in region.model_versions().items()
+            if version != approved
+        ]
         kube = self.kube.problems() if self.kube is not None else []
         return found + self.data.problems() + self.aws.problems() + kube
 

@@ -1,5 +1,6 @@
-"""The lab's stateful tiers together: artifact store, model artifacts, feature store,
-vector index and pipelines, and what a region failure or a reset does to all of them."""
+"""The lab's stateful tiers together: artifact store, model artifacts, model registry,
+feature store, vector index and pipelines, and what a region failure or a reset does to
+all of them."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from aidrill.lab._artifacts import ModelArtifacts
 from aidrill.lab._features import FeatureStore
 from aidrill.lab._pipelines import JOBS, Pipelines, checkpoint_prefix
 from aidrill.lab._proxy import ProxyHub
+from aidrill.lab._registry import ModelRegistry
 from aidrill.lab._storage import RegionStore, Replicator, StorageError
 from aidrill.lab._vectors import SNAPSHOTS_PREFIX, VectorTier
 from aidrill.plan import LabSettings
@@ -31,6 +33,7 @@ class DataTiers:
         settings: LabSettings,
         state_dir: Path,
         model_artifact: bytes,
+        candidate_artifact: bytes,
         entities: dict[str, list[float]],
         record: Record,
     ) -> None:
@@ -47,6 +50,15 @@ class DataTiers:
         )
         self.artifacts = ModelArtifacts(self.stores[primary], self.stores, record)
         self.artifacts.publish(model_artifact, "1")
+        self.registry = ModelRegistry(
+            primary, dr, self.stores, state_dir, settings.registry_copy_interval, record
+        )
+        try:
+            self.registry.start(candidate_artifact)
+        except BaseException:
+            for store in self.stores.values():
+                store.stop()
+            raise
         self.features = FeatureStore(
             primary, dr, self.stores, entities, self.hub, log_dir, settings.feature_refresh, record
         )
@@ -100,6 +112,7 @@ class DataTiers:
         self.replicator.stop()
         self.vectors.stop()
         self.features.stop()
+        self.registry.stop()
         for store in self.stores.values():
             store.stop()
         self.hub.stop()
@@ -109,6 +122,7 @@ class DataTiers:
         return [
             "--s3-port", str(store.port),
             "--bucket", store.bucket,
+            "--registry-port", str(self.registry.port(region)),
             "--features-port", str(self.features.endpoint_port),
             "--feature-max-age", str(self.feature_max_age),
         ]  # fmt: skip
@@ -123,6 +137,7 @@ class DataTiers:
             "index_ports": self.vectors.ports(),
             "pipelines_port": self.pipelines.port,
             "index_queries": str(self.vectors.queries_path.resolve()),
+            **self.registry.info(),
         }
 
     def snapshot(self) -> dict[str, Any]:
@@ -134,6 +149,7 @@ class DataTiers:
             "features": self.features.snapshot(),
             "index": {name: s.info() for name, s in self.vectors.services.items()},
             "pipelines": self.pipelines.snapshot(),
+            "registry": self.registry.snapshot(),
             "proxies": self.hub.snapshot(),
             "failed_regions": sorted(self.failed),
         }
@@ -152,6 +168,7 @@ class DataTiers:
         self.record("feature_server_lost", region=region)
         self.vectors.fail_region(region)
         self.pipelines.fail_region(region)
+        self.registry.suspend(region)
 
     def restore_region(self, region: str) -> None:
         self.failed.discard(region)
@@ -162,6 +179,7 @@ class DataTiers:
             self.features.rebuild_online()
         self.vectors.restore_region(region)
         self.pipelines.restore_region(region)
+        self.registry.resume(region)
 
     def throttle(self, region: str, latency: float, bandwidth: float | None) -> None:
         self.stores[region].proxy.set_fault(latency=latency, bandwidth=bandwidth)
@@ -200,6 +218,7 @@ class DataTiers:
             if not self.artifacts.current_ok(region):
                 with contextlib.suppress(Exception):
                     self.artifacts.recover(region)
+        self.registry.reset()
 
     def is_nominal(self) -> bool:
         return not self.problems()
@@ -220,7 +239,8 @@ class DataTiers:
             ("data:artifacts", self._artifacts_current,
              "the current model artifact does not verify in every region"),
         ]  # fmt: skip
-        return [(tag, why) for tag, ok, why in checks if not ok()]
+        found = [(tag, why) for tag, ok, why in checks if not ok()]
+        return found + [("data:registry", why) for why in self.registry.problems()]
 
     def _artifacts_current(self) -> bool:
         """Both regions serve a verified model (re-checked at most every 2 s: each check

@@ -68,7 +68,7 @@ class FaultLedger:
 
 
 # Records that arrive all the time whatever happens; they do not show a repair moving on.
-_ROUTINE = frozenset({"object_replicated"})
+_ROUTINE = frozenset({"object_replicated", "model_registry_replicated"})
 
 
 class GroundTruthLog:

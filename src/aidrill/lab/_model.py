@@ -55,6 +55,12 @@ def train_model(steps: int = 300, learning_rate: float = 0.5) -> Model:
     return Model(weights, bias)
 
 
+def mislabelled(model: Model) -> Model:
+    """The same model with its classes off by one: a label-mapping bug that loads,
+    verifies and answers, and is wrong on almost every answer."""
+    return Model(np.roll(model.weights, 1, axis=1), np.roll(model.bias, 1))
+
+
 def model_bytes(model: Model, payload_bytes: int = 0) -> bytes:
     """The model artifact: weights, bias and a deterministic payload standing in for the
     bulk of a real model's weights (so that artifact size, and a throttled store, matter)."""

@@ -28,6 +28,7 @@ class Node:
     process: subprocess.Popen[bytes]
     port: int = 0
     healthy: bool = False
+    model_version: str | None = None  # the registry version it serves (its health check)
     inflight: int = 0
     pool: UpstreamPool | None = None
 
@@ -215,6 +216,17 @@ class Region:
                 return 0
             return sum(n.healthy and n.alive for n in self.state.nodes.values())
 
+    def model_versions(self) -> dict[str, str]:
+        """The model version each healthy node of a serving region reports."""
+        with self.lock:
+            if self.state.failed:
+                return {}
+            return {
+                n.name: n.model_version
+                for n in self.state.nodes.values()
+                if n.alive and n.healthy and n.model_version not in (None, "artifact")
+            }
+
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             return {
@@ -231,6 +243,7 @@ class Region:
                         "port": n.port,
                         "healthy": n.healthy,
                         "alive": n.alive,
+                        "model_version": n.model_version,
                     }
                     for n in self.state.nodes.values()
                 ],
@@ -258,7 +271,7 @@ class Region:
                 if node.healthy:
                     self.record("node_removed", region=self.name, node=node.name)
                 continue
-            healthy = _probe(node.port)
+            healthy, node.model_version = _probe(node.port)
             if healthy != node.healthy:
                 node.healthy = healthy
                 self.record(
@@ -470,13 +483,15 @@ def alive_count(state: RegionState) -> int:
     return sum(n.alive for n in state.nodes.values())
 
 
-def _probe(port: int) -> bool:
+def _probe(port: int) -> tuple[bool, str | None]:
+    """Whether the node answers its health check, and the model version it serves."""
     try:
-        status, _ = get_json("127.0.0.1", port, "/healthz", timeout=1.0)
+        status, body = get_json("127.0.0.1", port, "/healthz", timeout=1.0)
     except (OSError, http.client.HTTPException, ValueError):
         # A node killed mid-answer cuts its reply short (IncompleteRead, bad JSON).
-        return False
-    return status == 200
+        return False, None
+    version = body.get("model_version") if isinstance(body, dict) else None
+    return status == 200, None if version is None else str(version)
 
 
 def _read_ready_line(process: subprocess.Popen[bytes], waiting: Callable[[str], None]) -> list[str]:

@@ -26,12 +26,16 @@ __all__ = [
     "fail_feature_store_primary",
     "fail_region",
     "kill_gpu_nodes",
+    "lose_model_registry",
+    "move_model_alias",
     "pause_replication",
     "rebuild_online_features",
     "recover_model_artifact",
     "restore_feature_store_primary",
     "restore_gpu_capacity",
     "restore_gpu_nodes",
+    "restore_model_alias",
+    "restore_model_registry",
     "restore_region",
     "restore_vector_index",
     "resume_replication",
@@ -236,6 +240,51 @@ def recover_model_artifact(region: str, configuration: Configuration = None) -> 
     return _checked(
         _client(configuration).call("/actions/recover-model-artifact", region=region),
         f"the model artifact of {region}",
+    )
+
+
+@fault_scope("model-registry", removes_serving=False)
+def lose_model_registry(region: str, configuration: Configuration = None) -> dict[str, Any]:
+    """The model registry of ``region`` is gone: its server and its database. Loaded
+    models keep serving; a GPU node that boots cannot resolve the production model."""
+    return _client(configuration).call(
+        "/faults/lose-model-registry", region=region, owner=_owner(configuration)
+    )
+
+
+@recovery_action
+def restore_model_registry(
+    region: str, source: str | None = None, configuration: Configuration = None
+) -> dict[str, Any]:
+    """Restore ``region``'s registry from the database copy held in ``source`` (the
+    other region by default), as a team restores from its DR replica; also the
+    rollback (a registry that answers is left alone)."""
+    return _checked(
+        _client(configuration).call("/actions/restore-model-registry", region=region,
+                                    source=source),
+        f"the model registry of {region}",
+    )  # fmt: skip
+
+
+@fault_scope("model-registry", removes_serving=False)
+def move_model_alias(
+    region: str, version: str | None = None, configuration: Configuration = None
+) -> dict[str, Any]:
+    """Move the production alias in ``region``'s registry (the primary's) to
+    ``version``: by default the lab's bad candidate, whose classes are off by one.
+    GPU nodes follow the alias and load it."""
+    return _client(configuration).call(
+        "/faults/move-model-alias", region=region, version=version, owner=_owner(configuration)
+    )
+
+
+@recovery_action
+def restore_model_alias(region: str, configuration: Configuration = None) -> dict[str, Any]:
+    """Point production back at the approved version in ``region``'s registry (the
+    primary's); also the rollback."""
+    return _checked(
+        _client(configuration).call("/actions/restore-model-alias", region=region),
+        "the production alias",
     )
 
 

@@ -1,9 +1,13 @@
 """One GPU node of the lab: a separate OS process serving the model over HTTP.
 
-At boot the node fetches the model artifact from its region's artifact store (the S3
-API, through the storage fault proxy) and verifies its checksum; while the artifact is
-missing or corrupt it says ``WAITING`` and retries every half second, as a model
-server's loader does, and its boot fails (``REFUSED``) if none verifies in time. Each
+At boot the node resolves the production model through its region's model registry
+(``--model name@alias``: the alias names a version, the version its artifact's key and
+checksum), fetches the artifact from its region's artifact store (the S3 API, through
+the storage fault proxy) and verifies it against both; while the registry does not
+answer or the artifact is missing or corrupt it says ``WAITING`` and retries every half
+second, as a model server's loader does, and its boot fails (``REFUSED``) if none
+verifies in time. Once serving it follows the alias each second and loads the version
+it moves to; a registry that does not answer leaves the loaded model serving. Each
 request carries an entity id and a few request-time features; the entity's other
 features are read from the online feature store, falling back to defaults when missing
 or stale.
@@ -31,9 +35,11 @@ from aidrill.lab._artifacts import ArtifactRefused, fetch_verified
 from aidrill.lab._http import JsonHandler, QuietServer
 from aidrill.lab._model import FEATURES, REQUEST_FEATURES, Model, model_from_bytes
 from aidrill.lab._redis import redis_client
+from aidrill.lab.registry import RegistryError, resolve_alias, source_key, version_tags
 
 ENTITY_FEATURES = FEATURES - REQUEST_FEATURES
 _MODEL_RETRY = 0.5
+_ALIAS_POLL = 1.0
 # How old the features behind an answer are: the load records it per bucket.
 FEATURE_AGE_HEADER = "X-Aidrill-Feature-Age"
 _DEFAULTS = [0.0] * ENTITY_FEATURES
@@ -84,15 +90,69 @@ class FeatureReader:
         return values, source, feature_age(raw, now)
 
 
+class ModelSource:
+    """Where the node's model comes from: its region's registry alias (or, without a
+    registry, the current ``models/model.npz``) and its region's artifact store."""
+
+    def __init__(self, s3_port: int, bucket: str, registry_port: int | None, model: str) -> None:
+        self.s3_port, self.bucket = s3_port, bucket
+        self.registry_port = registry_port
+        self.name, _, self.alias = model.partition("@")
+
+    def version(self) -> str:
+        """The registry version the alias names now (raises when it does not answer)."""
+        if self.registry_port is None:
+            return "artifact"
+        return str(resolve_alias(self.registry_port, self.name, self.alias)["version"])
+
+    def fetch(self) -> tuple[Model, str, dict[str, str]]:
+        """Resolve, fetch and verify: the model, its registry version and its metadata."""
+        if self.registry_port is None:
+            body, metadata = fetch_verified(self.s3_port, self.bucket)
+            return model_from_bytes(body), "artifact", metadata
+        try:
+            found = resolve_alias(self.registry_port, self.name, self.alias)
+            key = source_key(str(found["source"]))
+        except RegistryError as exc:
+            raise ArtifactRefused(str(exc)) from None
+        except OSError as exc:
+            raise ArtifactRefused(f"the model registry does not answer: {exc}") from None
+        body, metadata = fetch_verified(self.s3_port, self.bucket, key=key)
+        registered = version_tags(found).get("sha256")
+        if registered is not None and registered != metadata.get("sha256"):
+            raise ArtifactRefused(
+                f"{key} does not match the checksum registered for version {found['version']}"
+            )
+        return model_from_bytes(body), str(found["version"]), metadata
+
+
+class Serving:
+    """The loaded model and its registry version, swapped whole when the alias moves."""
+
+    def __init__(self, model: Model, version: str) -> None:
+        self.current = (model, version)
+
+    def follow(self, source: ModelSource, stop: threading.Event) -> None:
+        while not stop.wait(_ALIAS_POLL):
+            try:
+                if source.version() == self.current[1]:
+                    continue
+                model, version, _ = source.fetch()
+            except (ArtifactRefused, RegistryError, OSError, ValueError, KeyError):
+                continue  # keep serving what is loaded; try again next second
+            self.current = (model, version)
+
+
 def _make_handler(
-    model: Model, features: FeatureReader, region: str, node: str, service_time: float
+    serving: Serving, features: FeatureReader, region: str, node: str, service_time: float
 ) -> type[JsonHandler]:
     gpu = threading.Lock()
 
     class NodeHandler(JsonHandler):
         def do_GET(self) -> None:
             if self.path == "/healthz":
-                self.send_json(200, {"ok": True, "region": region, "node": node})
+                self.send_json(200, {"ok": True, "region": region, "node": node,
+                                     "model_version": serving.current[1]})  # fmt: skip
             else:
                 self.send_json(404, {"error": "not found"})
 
@@ -111,6 +171,7 @@ def _make_handler(
                 self.send_json(400, {"error": f"expected {REQUEST_FEATURES} request features"})
                 return
             stored, source, age = features.read(entity)
+            model = serving.current[0]
             with gpu:
                 started = time.perf_counter()
                 label = int(model.predict(np.asarray(given + stored, dtype=float)))
@@ -142,6 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--node", required=True)
     parser.add_argument("--s3-port", required=True, type=int)
     parser.add_argument("--bucket", required=True)
+    parser.add_argument("--registry-port", type=int, help="the region's model registry")
+    parser.add_argument("--model", default="lab-model@production", help="name@alias")
     parser.add_argument("--features-port", required=True, type=int)
     parser.add_argument("--feature-max-age", type=float, default=30.0)
     parser.add_argument("--service-time", type=float, default=0.08)
@@ -150,12 +213,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
+    source = ModelSource(args.s3_port, args.bucket, args.registry_port, args.model)
     deadline = time.monotonic() + args.model_wait
     waiting = False
     while True:
         started = time.perf_counter()
         try:
-            body, metadata = fetch_verified(args.s3_port, args.bucket)
+            model, version, metadata = source.fetch()
             break
         except (ArtifactRefused, OSError) as exc:
             if time.monotonic() >= deadline:
@@ -165,9 +229,13 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"WAITING {exc}", flush=True)
                 waiting = True
             time.sleep(_MODEL_RETRY)
-    model = model_from_bytes(body)
+    serving = Serving(model, version)
+    if args.registry_port is not None:
+        threading.Thread(
+            target=serving.follow, args=(source, threading.Event()), daemon=True
+        ).start()
     reader = FeatureReader(args.features_port, args.feature_max_age)
-    handler = _make_handler(model, reader, args.region, args.node, args.service_time)
+    handler = _make_handler(serving, reader, args.region, args.node, args.service_time)
     server = QuietServer(("127.0.0.1", 0), handler)
     load_seconds = time.perf_counter() - started
     print(f"READY {server.server_address[1]} {metadata.get('version', '?')} {load_seconds:.3f}",

@@ -22,6 +22,7 @@ from aidrill.measure._rpo import (
     judge_rpo,
     pipeline_rpo,
     probe_buckets,
+    registry_rpo,
     vector_canary_rpo,
 )
 from aidrill.measure._run import (
@@ -69,5 +70,6 @@ __all__ = [
     "merge_histograms",
     "pipeline_rpo",
     "probe_buckets",
+    "registry_rpo",
     "vector_canary_rpo",
 ]

@@ -10,6 +10,10 @@
   acknowledged time of the newest canary acknowledged before the fault that it holds.
 - training, evaluation: each job's published progress, timed by the observer. RPO =
   t_fault - the time the step the job resumed from was first observed.
+- model registry: canary changes (a version registered and an alias moved, every half
+  second, in the primary's registry) against the ones the serving region's registry
+  holds after the fault; as for the feature store, RPO = the span of acknowledged
+  changes lost.
 - model artifacts: versions lost (present before the run, gone after it) and the age
   of the newest published version present in the DR region.
 """
@@ -223,6 +227,26 @@ def pipeline_rpo(samples: Iterable[Sample], job: str, t_fault: float) -> RpoMeas
 def _step(sample: Sample) -> int:
     value = sample.data.get("step")
     return int(value) if isinstance(value, int | float) else -1
+
+
+def registry_rpo(
+    canary: Sequence[dict[str, Any]], surviving: Sequence[int] | None, audited_at: float
+) -> RpoMeasurement:
+    """The feature store's rule applied to the registry's canary changes."""
+    if surviving is None:
+        return RpoMeasurement(None, "the serving registry's versions could not be read back")
+    measured = feature_store_rpo(canary, surviving, audited_at)
+    lost = int(measured.detail.get("lost", 0))
+    if measured.seconds is None or lost == 0:
+        reason = measured.reason.replace("canary write", "registry change (version + alias move)")
+        return RpoMeasurement(measured.seconds, reason, measured.detail)
+    detail = {**measured.detail, "versions_lost": lost, "alias_changes_lost": lost}
+    return RpoMeasurement(
+        measured.seconds,
+        f"{lost} acknowledged registry changes lost (each a version and an alias move), "
+        f"spanning {format_seconds(measured.seconds)}",
+        detail,
+    )
 
 
 def artifact_rpo(

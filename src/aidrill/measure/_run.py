@@ -18,6 +18,7 @@ from aidrill.measure._rpo import (
     judge_rpo,
     pipeline_rpo,
     probe_buckets,
+    registry_rpo,
     vector_canary_rpo,
 )
 from aidrill.measure._validity import Validity, judge_validity
@@ -40,6 +41,9 @@ class TierEvidence:
     canary_surviving: Sequence[int] | None = None
     canary_audited_at: float = float("inf")
     artifact_versions: dict[str, Any] = field(default_factory=dict)
+    registry_canary: Sequence[dict[str, Any]] = ()
+    registry_surviving: Sequence[int] | None = None
+    registry_audited_at: float = float("inf")
     search: Sequence[Bucket] = ()
     regions: tuple[str, str] | None = None  # (primary, dr)
 
@@ -327,6 +331,10 @@ def _with_rpo(
         rpo = vector_canary_rpo(tiers.index_canary, tiers.samples, t_fault)
     elif component.tier in ("training", "evaluation"):
         rpo = pipeline_rpo(tiers.samples, component.tier, t_fault)
+    elif component.tier == "model-registry":
+        rpo = registry_rpo(
+            tiers.registry_canary, tiers.registry_surviving, tiers.registry_audited_at
+        )
     elif component.tier == "model-artifacts":
         primary, dr = tiers.regions or (plan.primary_region, plan.dr_region)
         rpo = artifact_rpo(tiers.artifact_versions, primary, dr, t_fault)

@@ -10,12 +10,25 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from aidrill._durations import Duration
 
 Tier = Literal[
-    "inference", "feature-store", "vector-index", "model-artifacts", "training", "evaluation"
+    "inference",
+    "feature-store",
+    "vector-index",
+    "model-artifacts",
+    "model-registry",
+    "training",
+    "evaluation",
 ]
 Topology = Literal["active-passive", "active-active"]
 TargetKind = Literal["lab", "aws", "kubernetes"]
 STATEFUL_TIERS: frozenset[str] = frozenset(
-    {"feature-store", "vector-index", "model-artifacts", "training", "evaluation"}
+    {
+        "feature-store",
+        "vector-index",
+        "model-artifacts",
+        "model-registry",
+        "training",
+        "evaluation",
+    }
 )
 
 
@@ -95,6 +108,7 @@ class _RegionData(_Strict):
     feature_store: str | None = Field(default=None, alias="feature-store")  # redis://host:port
     vector_index: str | None = Field(default=None, alias="vector-index")  # base URL
     pipelines: str | None = None  # URL of the jobs' status (GET: {job: {step, ...}})
+    model_registry: str | None = Field(default=None, alias="model-registry")  # MLflow base URL
 
 
 class _Serving(_Strict):
@@ -106,6 +120,8 @@ class _Serving(_Strict):
     golden_set: str = Field(alias="golden-set")  # labelled requests (JSON) to score answers
     index_queries: str | None = Field(default=None, alias="index-queries")
     feature_store: str | None = Field(default=None, alias="feature-store")  # primary endpoint
+    # The registered model and alias the serving nodes resolve (``name@alias``).
+    registry_model: str | None = Field(default=None, alias="registry-model")
 
 
 class AwsRegion(_RegionData):
@@ -201,6 +217,7 @@ class LabSettings(_Strict):
     index_size: int = Field(default=20_000, ge=100, le=5_000_000)
     snapshot_interval: Duration = 3.0
     checkpoint_interval: Duration = 2.0
+    registry_copy_interval: Duration = 5.0  # the model registry's database, copied to DR
 
 
 class Plan(_Strict):

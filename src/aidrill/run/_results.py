@@ -157,11 +157,13 @@ _RECOVERY_KINDS = {
     "feature_replica_promoted": "feature replica promoted",
     "feature_store_rebuilt": "online feature store rebuilt from the offline store",
     "model_artifact_recovered": "model artifact version restored",
+    "model_registry_restored": "model registry restored from its copy",
+    "model_alias_restored": "production alias moved back to the approved version",
     "pipeline_resumed": "pipeline resumed from checkpoint",
     "router_switched": "router switched region",
     "node_model_loaded": "GPU node loaded the model (cold start)",
     "node_boot_failed": "GPU node failed to boot",
-    "node_model_unavailable": "GPU node waits for a model artifact that verifies",
+    "node_model_unavailable": "GPU node waits for a model it can resolve and verify",
 }
 
 
@@ -196,6 +198,12 @@ def read_tier_evidence(run_dir: Path, plan: Plan) -> TierEvidence:
         audited_at = float(audit.get("time") or audited_at)
     except (OSError, ValueError):
         pass
+    registry_canary, _ = evidence.read_jsonl(run_dir / evidence.REGISTRY_CANARY_FILE)
+    registry_audit: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        registry_audit = json.loads(
+            (run_dir / evidence.REGISTRY_AUDIT_FILE).read_text(encoding="utf-8")
+        )
     with contextlib.suppress(OSError, ValueError):
         versions = json.loads(
             (run_dir / evidence.ARTIFACT_VERSIONS_FILE).read_text(encoding="utf-8")
@@ -207,6 +215,9 @@ def read_tier_evidence(run_dir: Path, plan: Plan) -> TierEvidence:
         canary_surviving=surviving,
         canary_audited_at=audited_at,
         artifact_versions=versions,
+        registry_canary=registry_canary,
+        registry_surviving=registry_audit.get("surviving"),
+        registry_audited_at=float(registry_audit.get("time") or float("inf")),
         search=evidence.read_timeline(run_dir, series="search"),
         regions=(plan.primary_region, plan.dr_region),
     )

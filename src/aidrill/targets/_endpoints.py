@@ -48,6 +48,8 @@ class Endpoints:
     index: dict[str, str] = field(default_factory=dict)  # region -> index service base URL
     pipelines: str | None = None  # URL of the jobs' published progress
     artifacts: dict[str, ArtifactStore] = field(default_factory=dict)
+    registry: dict[str, str] = field(default_factory=dict)  # region -> model registry URL
+    registry_model: str | None = None  # name@alias the serving nodes resolve
     # A target's own account of its replication, charted beside what is measured (the
     # lab's artifact backlog); never used to measure anything.
     replication: Callable[[], dict[str, Any]] | None = None

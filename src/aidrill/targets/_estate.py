@@ -36,6 +36,8 @@ def estate_endpoints(plan: Plan, estate: Estate) -> Endpoints:
             for name, r in estate.regions.items()
             if r.artifact_bucket
         },
+        registry={name: r.model_registry for name, r in estate.regions.items() if r.model_registry},
+        registry_model=estate.registry_model,
     )
 
 

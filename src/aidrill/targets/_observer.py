@@ -17,7 +17,9 @@ account of itself:
   and writes, which canary vectors the serving index returns, the model artifact in
   the serving region), plus replication lag; every 100 ms, each pipeline's published
   progress (step, the step it resumed from), timed here;
-- ``artifact-versions.json``: the model artifact's versions at the start and the end.
+- ``artifact-versions.json``: the model artifact's versions at the start and the end;
+- ``registry-canary.jsonl``, ``registry-audit.json`` and the ``model-registry``
+  samples: see :mod:`aidrill.targets._registry_watch`.
 
 Everything here is bounded: the threads stop with the run (or after its maximum
 duration), and each sample is one short request.
@@ -42,6 +44,8 @@ from aidrill._evidence import (
     CANARY_FILE,
     COMPONENTS_FILE,
     INDEX_CANARY_FILE,
+    REGISTRY_AUDIT_FILE,
+    REGISTRY_CANARY_FILE,
 )
 from aidrill.targets._endpoints import Address, Endpoints
 from aidrill.targets._outside import (
@@ -53,12 +57,14 @@ from aidrill.targets._outside import (
     redis_at,
     seq_ranges,
 )
+from aidrill.targets._registry_watch import RegistryWatch
 
 _CANARY_INTERVAL = 0.1
 _INDEX_CANARY_INTERVAL = 0.2
 _PIPELINE_INTERVAL = 0.1
 _SAMPLE_INTERVAL = 0.25
 _ARTIFACT_INTERVAL = 1.0
+_REGISTRY_INTERVAL = 0.5
 _PIPELINE_STALL = 2.0  # eight missed steps of a quarter second: stalled, not just slow
 _REDIS_ERRORS = (redis.RedisError, OSError, ValueError)
 
@@ -78,6 +84,15 @@ class TierObserver:
         self._canary: IO[str] = (run_dir / CANARY_FILE).open("a", encoding="utf-8")
         self._index_canary: IO[str] = (run_dir / INDEX_CANARY_FILE).open("a", encoding="utf-8")
         self._index_acked: list[int] = []  # canary vectors the primary acknowledged
+        self._registry: RegistryWatch | None = None
+        if endpoints.registry and endpoints.registry_model:
+            self._registry = RegistryWatch(
+                endpoints.registry, endpoints.primary, endpoints.registry_model, run_id
+            )
+        self._registry_canary: IO[str] = (run_dir / REGISTRY_CANARY_FILE).open(
+            "a", encoding="utf-8"
+        )
+        self._registry_lock = threading.Lock()  # one canary change or the audit
         self._artifact_ok: tuple[float, bool, str | None] | None = None
         self._canary_ok = False
 
@@ -89,6 +104,9 @@ class TierObserver:
         self._spawn(self._sample_loop, "probes")
         self._spawn(self._pipeline_loop, "pipeline-probe")
         self._spawn(self._artifact_loop, "artifact-probe")
+        if self._registry is not None:
+            self._registry.begin()
+            self._spawn(self._registry_canary_loop, "registry-canary")
 
     def start_canary(self) -> threading.Thread:
         """Only the feature-store canary writer."""
@@ -114,12 +132,18 @@ class TierObserver:
                 error = str(exc)
         record = {"time": audited_at, "key": self.key, "surviving": survivors, "error": error}
         (self.run_dir / CANARY_AUDIT_FILE).write_text(json.dumps(record), encoding="utf-8")
+        if self._registry is not None:
+            with self._registry_lock:
+                found = self._registry.audit(self._serving_region())
+            (self.run_dir / REGISTRY_AUDIT_FILE).write_text(json.dumps(found), encoding="utf-8")
 
     def stop(self) -> None:
         self.halt()
         self._write_versions("after")
         with contextlib.suppress(*_REDIS_ERRORS), contextlib.closing(self._feature_store()) as c:
             c.delete(self.key)
+        if self._registry is not None:
+            self._registry.cleanup()
 
     def halt(self) -> None:
         """Stop the threads and close the evidence files (``stop`` also records the end)."""
@@ -130,6 +154,7 @@ class TierObserver:
             self._components.close()
             self._canary.close()
             self._index_canary.close()
+            self._registry_canary.close()
 
     def _running(self) -> bool:
         return not self._stop.is_set() and time.monotonic() < self.deadline
@@ -173,6 +198,19 @@ class TierObserver:
             next_at += _INDEX_CANARY_INTERVAL
             self._stop.wait(max(0.0, next_at - time.monotonic()))
 
+    def _registry_canary_loop(self) -> None:
+        """A canary version and alias move in the primary registry every half second."""
+        assert self._registry is not None
+        seq = 0
+        next_at = time.monotonic()
+        while self._running():
+            seq += 1
+            with self._registry_lock:
+                record = self._registry.change(seq)
+            self._write(self._registry_canary, record)
+            next_at += _REGISTRY_INTERVAL
+            self._stop.wait(max(0.0, next_at - time.monotonic()))
+
     def _vector_id(self, seq: int) -> str:
         return f"{self.key}:v{seq}"
 
@@ -208,6 +246,8 @@ class TierObserver:
                 self._lag_sample(now, serving),
                 self._index_sample(now, serving),
             ]
+            if self._registry is not None:
+                samples.append(self._registry.sample(now, serving))
             if self._artifact_ok is not None:
                 at, ok, detail = self._artifact_ok
                 samples.append({"time": now, "component": "model-artifacts", "ok": ok,

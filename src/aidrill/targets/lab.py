@@ -91,6 +91,8 @@ class LabTarget:
                 )
                 for region, port in info.storage.items()
             },
+            registry={r: f"http://{local}:{p}" for r, p in info.registry_ports.items()},
+            registry_model=info.registry_model,
             replication=lambda: dict(self.client.data().get("replication") or {}),
         )
 
