@@ -24,6 +24,9 @@ class QuietServer(ThreadingHTTPServer):
 
 class JsonHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave as two writes; with Nagle's algorithm the second waits for
+    # the client's delayed ACK of the first (40 ms on Linux) on every kept-alive reply.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

@@ -219,10 +219,9 @@ class ModelRegistry:
         source = source or (self.dr if region == self.primary else self.primary)
         started = time.perf_counter()
         server.kill()
-        with self._lock:
-            origin = self.servers[source]
-            _backup(origin.database, server.database)
-        server.start()
+        with self._lock:  # no copy runs while the restored registry starts
+            _backup(self.servers[source].database, server.database)
+            server.start()
         restored = _contents(server.database)
         seconds = round(time.perf_counter() - started, 3)
         self.record("model_registry_restored", region=region, source=source, seconds=seconds,

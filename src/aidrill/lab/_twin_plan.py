@@ -26,6 +26,18 @@ def _lab_plan_document(plan: Plan) -> dict[str, Any]:
     return document
 
 
+def _data_endpoints(info: dict[str, Any], region: str) -> dict[str, Any]:
+    """Where one lab region's data tiers answer, as an estate's region names them."""
+    local = "127.0.0.1"
+    return {
+        "artifact-bucket": info["buckets"][region],
+        "feature-store": f"redis://{local}:{info['feature_region_ports'][region]}",
+        "vector-index": f"http://{local}:{info['index_ports'][region]}",
+        "pipelines": f"http://{local}:{info['pipelines_port']}/jobs",
+        "model-registry": f"http://{local}:{info['registry_ports'][region]}",
+    }
+
+
 def write_twin_plan(path: Path, plan: Plan, info: dict[str, Any], twin: AwsTwin) -> None:
     document = _lab_plan_document(plan)
     aws = twin.aws_region
@@ -35,10 +47,7 @@ def write_twin_plan(path: Path, plan: Plan, info: dict[str, Any], twin: AwsTwin)
     for lab_region, aws_region in aws.items():
         regions[aws_region] = {
             "gpu-groups": [group_name(lab_region)],
-            "artifact-bucket": info["buckets"][lab_region],
-            "feature-store": f"redis://{local}:{info['feature_region_ports'][lab_region]}",
-            "vector-index": f"http://{local}:{info['index_ports'][lab_region]}",
-            "pipelines": f"http://{local}:{info['pipelines_port']}/jobs",
+            **_data_endpoints(info, lab_region),
         }
     document.update(
         {
@@ -57,6 +66,7 @@ def write_twin_plan(path: Path, plan: Plan, info: dict[str, Any], twin: AwsTwin)
                 "golden-set": info["golden_set"],
                 "index-queries": info["index_queries"],
                 "feature-store": f"redis://{local}:{info['features_port']}",
+                "registry-model": info["registry_model"],
                 "regions": regions,
                 # What `aidrill posture` checks: failover needs the primary's full size.
                 "posture": {"failover-instances": plan.lab.nodes_per_region},
@@ -88,10 +98,7 @@ def write_kube_plan(path: Path, plan: Plan, info: dict[str, Any], kube: KubeTwin
             "namespace": NAMESPACE,
             "deployment": DEPLOYMENT,
             "service": DEPLOYMENT,
-            "artifact-bucket": info["buckets"][region],
-            "feature-store": f"redis://{local}:{info['feature_region_ports'][region]}",
-            "vector-index": f"http://{local}:{info['index_ports'][region]}",
-            "pipelines": f"http://{local}:{info['pipelines_port']}/jobs",
+            **_data_endpoints(info, region),
         }
         if region == plan.primary_region:  # the DR region's size follows failover
             regions[region]["replicas"] = plan.lab.nodes_per_region
@@ -110,6 +117,7 @@ def write_kube_plan(path: Path, plan: Plan, info: dict[str, Any], kube: KubeTwin
                 "golden-set": info["golden_set"],
                 "index-queries": info["index_queries"],
                 "feature-store": f"redis://{local}:{info['features_port']}",
+                "registry-model": info["registry_model"],
                 "regions": regions,
             },
         }

@@ -10,6 +10,7 @@ import redis
 from aidrill.plan import AwsEstate, KubernetesEstate, Plan
 from aidrill.targets._endpoints import Address, ArtifactStore, Endpoints
 from aidrill.targets._outside import http_json, join, redis_at
+from aidrill.targets._registry_watch import RegistryWatch
 
 Estate = AwsEstate | KubernetesEstate
 
@@ -73,4 +74,13 @@ def data_problems(endpoints: Endpoints) -> list[str]:
         for job, state in (jobs or {}).items() if status == 200 else ():
             if not state.get("running"):
                 found.append(f"the {job} pipeline is not running")
+    if endpoints.registry_model is not None:
+        watch = RegistryWatch(endpoints.registry, endpoints.primary, endpoints.registry_model, "")
+        for region in endpoints.registry:
+            status, version = watch.resolve(region)
+            if version is None:
+                found.append(
+                    f"the model registry of {region} does not resolve "
+                    f"{endpoints.registry_model} ({status})"
+                )
     return found
