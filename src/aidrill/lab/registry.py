@@ -71,6 +71,12 @@ def _version(mv: Any) -> dict[str, Any]:
     }
 
 
+def _tags(given: list[dict[str, str]]) -> list[Any]:
+    from mlflow.entities.model_registry import ModelVersionTag
+
+    return [ModelVersionTag(t["key"], t["value"]) for t in given]  # type: ignore[no-untyped-call]
+
+
 def _error(exc: Exception) -> Reply:
     code = str(getattr(exc, "error_code", "INTERNAL_ERROR"))
     status = {"RESOURCE_DOES_NOT_EXIST": 404, "RESOURCE_ALREADY_EXISTS": 400}.get(code, 400)
@@ -105,8 +111,6 @@ class RegistryApi:
         return 404, {"error_code": "ENDPOINT_NOT_FOUND", "message": path}
 
     def post(self, path: str, body: dict[str, Any]) -> Reply:
-        from mlflow.entities.model_registry import ModelVersionTag
-
         writes: dict[str, Callable[[], Any]] = {
             f"{API}/registered-models/create": lambda: {
                 "registered_model": {"name": self.store.create_registered_model(body["name"]).name}
@@ -116,7 +120,7 @@ class RegistryApi:
                     self.store.create_model_version(
                         body["name"],
                         body["source"],
-                        tags=[ModelVersionTag(t["key"], t["value"]) for t in body.get("tags", [])],  # type: ignore[no-untyped-call]
+                        tags=_tags(body.get("tags", [])),
                     )
                 )
             },
