@@ -104,13 +104,3 @@ def test_reset_repairs_a_lost_registry_and_a_moved_alias(lab: LabClient) -> None
     assert not lab.problems()
     registry = lab.status()["data"]["registry"]
     assert registry["production"] == {"lab-east": "1", "lab-west": "1"}
-
-
-def test_reset_registers_the_model_again_when_every_copy_is_lost(lab: LabClient) -> None:
-    lab.call("/faults/lose-model-registry", region="lab-east", owner=OWNER)
-    lab.call("/faults/lose-model-registry", region="lab-west", owner=OWNER)
-    with pytest.raises(LabError, match="no copy of the registry"):
-        lab.call("/actions/restore-model-registry", region="lab-east")
-    assert lab.reset()["restored"]
-    assert not lab.problems()
-    assert lab.status()["data"]["registry"]["production"] == {"lab-east": "1", "lab-west": "1"}

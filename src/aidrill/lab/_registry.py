@@ -107,6 +107,7 @@ class ModelRegistry:
         }
         self.approved = "1"  # the version production must resolve to when nominal
         self.copied_at: float | None = None
+        self.paused = False
         self._lock = threading.Lock()  # one copy, loss or restore at a time
         self._stopping = threading.Event()
 
@@ -127,22 +128,18 @@ class ModelRegistry:
         self.stores[self.primary].put(
             CANDIDATE_KEY, candidate, {"version": "2", "sha256": sha256(candidate)}
         )
-        self._seed()
+        _, metadata = self.stores[self.primary].get(MODEL_KEY)
+        bucket = self.stores[self.primary].bucket
+        self.call("registered-models/create", name=MODEL_NAME)
+        self.register(f"s3://{bucket}/{MODEL_KEY}", metadata["sha256"], "the trained model")
+        self.register(
+            f"s3://{bucket}/{CANDIDATE_KEY}",
+            sha256(candidate),
+            "candidate: classes off by one (label-mapping bug)",
+        )
+        self.set_alias(self.approved)
         self.copy()
         threading.Thread(target=self._copy_loop, daemon=True, name="registry-copy").start()
-
-    def _seed(self) -> None:
-        """Register the model, its two versions and the production alias (an empty
-        registry: at start, or when every copy of the database was lost)."""
-        store = self.stores[self.primary]
-        self.call("registered-models/create", name=MODEL_NAME)
-        for key, description in (
-            (MODEL_KEY, "the trained model"),
-            (CANDIDATE_KEY, "candidate: classes off by one (label-mapping bug)"),
-        ):
-            _, metadata = store.get(key)
-            self.register(f"s3://{store.bucket}/{key}", metadata["sha256"], description)
-        self.set_alias(self.approved)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -180,8 +177,9 @@ class ModelRegistry:
     # -- replication --------------------------------------------------------------------
     def _copy_loop(self) -> None:
         while not self._stopping.wait(self.copy_interval):
-            with contextlib.suppress(sqlite3.Error, OSError):
-                self.copy()
+            if not self.paused:
+                with contextlib.suppress(sqlite3.Error, OSError):
+                    self.copy()
 
     def copy(self, source: str | None = None, destination: str | None = None) -> float | None:
         """One online copy of ``source``'s database over ``destination``'s (primary to
@@ -219,8 +217,6 @@ class ModelRegistry:
         if server.answers() and server.database.exists():
             return {"already_serving": True}
         source = source or (self.dr if region == self.primary else self.primary)
-        if not self.servers[source].database.exists():
-            raise RegistryError(f"no copy of the registry in {source} to restore {region} from")
         started = time.perf_counter()
         server.kill()
         with self._lock:  # no copy runs while the restored registry starts
@@ -265,23 +261,13 @@ class ModelRegistry:
         return {"alias": PRODUCTION, "version": self.approved}
 
     def reset(self) -> None:
-        """Both registries answer, with production at the approved version; when no copy
-        of the database is left anywhere, the lab registers its model again."""
         for region in (self.primary, self.dr):
             if not self.servers[region].answers():
                 with contextlib.suppress(RegistryError, sqlite3.Error, OSError):
                     self.restore(region, None)
-        for server in self.servers.values():
-            if not server.answers():
-                with contextlib.suppress(RegistryError, OSError):
-                    server.kill()
-                    server.start()  # an empty registry: its tables are created
-        with contextlib.suppress(RegistryError, OSError, KeyError, sqlite3.Error):
-            try:
-                self.restore_alias()
-            except RegistryError:  # the model itself is gone: register it again
-                self._seed()
-                self.copy()
+        self.paused = False
+        with contextlib.suppress(RegistryError, OSError):
+            self.restore_alias()
 
     # -- nominal ------------------------------------------------------------------------
     def is_nominal(self) -> bool:
