@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -113,3 +115,11 @@ def post_json(
         return response.status, json.loads(response.read() or b"null")
     finally:
         conn.close()
+
+
+def exit_when_orphaned(parent: int) -> None:
+    """A lab child process (GPU node, registry) leaves when its supervisor is gone."""
+    while True:
+        if os.getppid() != parent:
+            os._exit(0)
+        time.sleep(0.5)

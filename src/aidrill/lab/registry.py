@@ -18,13 +18,12 @@ import logging
 import os
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
-from aidrill.lab._http import JsonHandler, QuietServer, get_json
+from aidrill.lab._http import JsonHandler, QuietServer, exit_when_orphaned, get_json
 
 API = "/api/2.0/mlflow"
 Reply = tuple[int, Any]
@@ -180,13 +179,6 @@ def open_store(database: Path) -> Any:
     return SqlAlchemyStore(f"sqlite:///{database.resolve()}")  # type: ignore[no-untyped-call]
 
 
-def _exit_when_orphaned(parent: int) -> None:
-    while True:
-        if os.getppid() != parent:
-            os._exit(0)
-        time.sleep(0.5)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="aidrill-lab-registry")
     parser.add_argument("--region", required=True)
@@ -194,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--replica", action="store_true", help="answer reads only")
     args = parser.parse_args(argv)
-    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
     api = RegistryApi(open_store(args.database), args.region, args.replica)
     server = QuietServer(("127.0.0.1", args.port), _handler(api))
     print(f"READY {server.server_address[1]}", flush=True)

@@ -32,7 +32,7 @@ import numpy as np
 import redis
 
 from aidrill.lab._artifacts import ArtifactRefused, fetch_verified
-from aidrill.lab._http import JsonHandler, QuietServer
+from aidrill.lab._http import JsonHandler, QuietServer, exit_when_orphaned
 from aidrill.lab._model import FEATURES, REQUEST_FEATURES, Model, model_from_bytes
 from aidrill.lab._redis import redis_client
 from aidrill.lab.registry import RegistryError, resolve_alias, source_key, version_tags
@@ -190,13 +190,6 @@ def _make_handler(
     return NodeHandler
 
 
-def _exit_when_orphaned(parent: int) -> None:
-    while True:
-        if os.getppid() != parent:
-            os._exit(0)
-        time.sleep(0.5)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="aidrill-lab-worker")
     parser.add_argument("--region", required=True)
@@ -212,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
         "--model-wait", type=float, default=12.0, help="seconds to wait for a model that verifies"
     )
     args = parser.parse_args(argv)
-    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
     source = ModelSource(args.s3_port, args.bucket, args.registry_port, args.model)
     deadline = time.monotonic() + args.model_wait
     waiting = False

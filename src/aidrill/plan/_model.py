@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -20,16 +20,7 @@ Tier = Literal[
 ]
 Topology = Literal["active-passive", "active-active"]
 TargetKind = Literal["lab", "aws", "kubernetes"]
-STATEFUL_TIERS: frozenset[str] = frozenset(
-    {
-        "feature-store",
-        "vector-index",
-        "model-artifacts",
-        "model-registry",
-        "training",
-        "evaluation",
-    }
-)
+STATEFUL_TIERS: frozenset[str] = frozenset(get_args(Tier)) - {"inference"}
 
 
 class _Strict(BaseModel):
