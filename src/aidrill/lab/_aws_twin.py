@@ -43,6 +43,7 @@ Record = Callable[..., None]
 ACCOUNT = "123456789012"
 AWS_REGIONS = ("us-east-1", "us-west-2")  # the primary's and the DR region's
 _POLL = 0.5
+_RESET_ATTEMPTS = 3  # a reset survives a failed call or two (each step is idempotent)
 _CALL_ERRORS = (BotoCoreError, ClientError, OSError)
 _NOT_RUNNING = {"stopping", "stopped", "shutting-down", "terminated"}
 ICE = "aws:ec2:api-insufficient-instance-capacity-error"
@@ -79,7 +80,7 @@ class AwsTwin:
         self.throttle, self.unthrottle = throttle, unthrottle
         self.record = record
         self.process, self.services_port = spawn_moto_server(
-            log_dir / "aws-twin.log", "the AWS twin's server"
+            log_dir / "aws-twin.log", "the AWS twin's server", serialize=True
         )
         self.router = AwsRouter(
             self.services_port,
@@ -368,7 +369,21 @@ class AwsTwin:
 
     def reset(self) -> None:
         """Undo what was done through the API: stop the FIS experiments, resume every
-        group's processes, and start the GPU instances that were stopped."""
+        group's processes, and start the GPU instances that were stopped (under the
+        reconciler's lock, so that no round of it interleaves with the reset)."""
+        for attempt in range(_RESET_ATTEMPTS):
+            try:
+                with self._lock:
+                    self._undo_api_changes()
+                break
+            except _CALL_ERRORS as exc:
+                self.record("aws_twin_error", error=repr(exc)[:300], during="reset")
+                if attempt == _RESET_ATTEMPTS - 1:
+                    raise
+                time.sleep(_POLL)
+        self.reconcile()
+
+    def _undo_api_changes(self) -> None:
         for aws in self.aws_region.values():
             fis = self.client("fis", aws)
             for experiment in fis.list_experiments(maxResults=100).get("experiments", []):
@@ -383,7 +398,6 @@ class AwsTwin:
             ids = [i["InstanceId"] for r in stopped["Reservations"] for i in r["Instances"]]
             if ids:
                 ec2.start_instances(InstanceIds=ids)
-        self.reconcile()
 
 
 def _iso_seconds(value: Any, default: float) -> float:

@@ -51,12 +51,14 @@ def s3_client(port: int, timeout: float = 5.0) -> BaseClient:
     )
 
 
-def spawn_moto_server(log_path: Path, what: str) -> tuple[subprocess.Popen[bytes], int]:
+def spawn_moto_server(
+    log_path: Path, what: str, serialize: bool = False
+) -> tuple[subprocess.Popen[bytes], int]:
     """moto's server in its own process (``aidrill.lab.s3server``) and the port it
-    listens on, once it says it is ready."""
+    listens on, once it says it is ready; ``serialize`` runs one request at a time."""
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "aidrill.lab.s3server"],
+            [sys.executable, "-m", "aidrill.lab.s3server", *(["--serialize"] * serialize)],
             stdout=subprocess.PIPE,
             stderr=log,
             stdin=subprocess.DEVNULL,

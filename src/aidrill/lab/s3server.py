@@ -1,7 +1,15 @@
 """One region's S3 API: moto's server in its own OS process, on an ephemeral port.
 
-Run as ``python -m aidrill.lab.s3server``; prints ``READY <port>`` once listening and
-exits by itself when its parent (the lab) goes away, so a crashed lab leaves nothing.
+Run as ``python -m aidrill.lab.s3server [--serialize]``; prints ``READY <port>`` once
+listening and exits by itself when its parent (the lab) goes away, so a crashed lab
+leaves nothing.
+
+moto's backends are plain Python objects that its threaded server changes from one
+thread per request, without locks. With ``--serialize`` one request at a time runs in
+the backend (the AWS twin's control-plane server: EC2, Auto Scaling and FIS calls are
+small, and a reconciler changing an Auto Scaling group while a reset lists instances
+once made moto answer a bare HTML 500 that botocore cannot parse). The buckets' servers
+stay concurrent: a download slowed by a storage fault must not hold up the others.
 
 moto keeps every model object it ever made (each object version, and the copies a
 listing makes) in a class-level list for its dashboard, so a server that stores a
@@ -12,14 +20,25 @@ freed like any other object.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import moto.s3.models  # noqa: F401  (defines the S3 model classes before they are untracked)
 from moto.core.model_instances import model_data
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class _Untracked(list):  # type: ignore[type-arg]
@@ -35,17 +54,34 @@ def stop_tracking_instances() -> None:
             model.instances_tracked = _Untracked()  # type: ignore[attr-defined]
 
 
-def main() -> None:
+def serialized(app: WsgiApp) -> WsgiApp:
+    """``app`` run for one request at a time: the whole answer is made under a lock."""
+    lock = threading.Lock()
+
+    def locked(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        with lock:
+            return list(app(environ, start_response))
+
+    return locked
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m aidrill.lab.s3server")
+    parser.add_argument("--serialize", action="store_true", help="one request at a time")
+    args = parser.parse_args(argv)
     stop_tracking_instances()
     parent = os.getppid()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    server = ThreadedMotoServer("127.0.0.1", port=0, verbose=False)
-    server.start()
-    print(f"READY {server.get_host_and_port()[1]}", flush=True)
+    app: WsgiApp = DomainDispatcherApplication(create_backend_app)
+    if args.serialize:
+        app = serialized(app)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True, name="moto").start()
+    print(f"READY {server.server_address[1]}", flush=True)
     sys.stdout.close()
     while os.getppid() == parent:
         time.sleep(0.5)
-    server.stop()
+    server.shutdown()
 
 
 if __name__ == "__main__":
