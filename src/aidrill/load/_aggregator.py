@@ -79,9 +79,9 @@ class BucketAggregator:
     ) -> None:
         """One result; ``quality`` is 1/0 for a scored answer, recall for a search;
         ``age``: how old the data behind the answer was."""
-        index = math.floor(start_time / self.width)
-        key = (series, index)
-        bucket = self._bucket(key)
+        # The load generator calls this once per answer: kept to plain operations.
+        key = (series, math.floor(start_time / self.width))
+        bucket = self._open.get(key) or self._bucket(key)
         bucket.requests += 1
         bucket.histogram.record(latency)
         if not ok:
@@ -91,7 +91,8 @@ class BucketAggregator:
             bucket.correct += quality
         if region:
             bucket.regions[region] += 1
-        bucket.older(age)
+        if age is not None and (bucket.max_age is None or age > bucket.max_age):
+            bucket.max_age = age
 
     def _bucket(self, key: tuple[str, int]) -> _OpenBucket:
         bucket = self._open.get(key)
