@@ -37,6 +37,7 @@ __all__ = [
     "LabCapacityCheck",
     "LabDataCheck",
     "ProbeSet",
+    "decisive_outcomes",
     "find_probe_set",
     "load_probe_set",
     "probe_set_holds",
@@ -56,19 +57,52 @@ def probe_set_holds(probe_set: str, configuration: dict[str, Any] | None = None)
     checks = load_probe_set(probe_set).checks
     target = target_of_configuration(configuration or {})
     holds = True
-    outcomes = []
+    outcomes: list[Any] = []
     for check in checks:
         if isinstance(check, InferenceCheck):
-            endpoints = target.endpoints()
-            outcome = run_inference_check(check, endpoints.inference, endpoints.golden_set)
+            outcome = _sample_inference(check, target, probe_set, outcomes)
         else:
             outcome = target.run_check(check)
-        level = logging.INFO if outcome["holds"] else logging.WARNING
-        logger.log(level, "probe set %s: %s", probe_set, outcome)
-        outcomes.append(outcome)
+            _log(probe_set, outcome)
+            outcomes.append(outcome)
         holds = holds and bool(outcome["holds"])
     _record(configuration, probe_set, holds, outcomes)
     return holds
+
+
+def _sample_inference(
+    check: InferenceCheck, target: Any, probe_set: str, outcomes: list[Any]
+) -> dict[str, Any]:
+    """The check's samples, up to its ``attempts``, each kept; the last one decides."""
+    endpoints = target.endpoints()
+    outcome: dict[str, Any] = {}
+    for attempt in range(1, check.attempts + 1):
+        if attempt > 1:
+            time.sleep(check.attempt_pause)
+        outcome = run_inference_check(check, endpoints.inference, endpoints.golden_set)
+        if check.attempts > 1:
+            outcome["attempt"] = f"{attempt} of {check.attempts}"
+        _log(probe_set, outcome)
+        outcomes.append(outcome)
+        if outcome["holds"]:
+            break
+    return outcome
+
+
+def decisive_outcomes(checks: list[Any]) -> list[dict[str, Any]]:
+    """A probe record's check outcomes, each check's last sample only (the one that
+    decided it: earlier samples of a check taken again did not)."""
+    last: dict[str, dict[str, Any]] = {}
+    for check in checks:
+        if isinstance(check, dict):
+            last.pop(str(check.get("check")), None)
+            last[str(check.get("check"))] = check
+    return list(last.values())
+
+
+def _log(probe_set: str, outcome: dict[str, Any]) -> None:
+    level = logging.INFO if outcome["holds"] else logging.WARNING
+    logger.log(level, "probe set %s: %s", probe_set, outcome)
 
 
 def _record(

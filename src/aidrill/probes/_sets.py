@@ -24,6 +24,11 @@ class InferenceCheck(BaseModel):
     success_ratio: float = Field(ge=0, le=1)
     p95_latency: Duration
     quality: float = Field(ge=0, le=1)
+    # A sample that misses is taken again, up to this many samples in all, before the
+    # check fails: on a busy host one slow second must not decide a steady state. Every
+    # sample is kept in the run's evidence.
+    attempts: int = Field(default=1, ge=1, le=5)
+    attempt_pause: Duration = 2.0
 
 
 class LabCapacityCheck(BaseModel):

@@ -25,6 +25,7 @@ from aidrill.measure import (
     iso,
 )
 from aidrill.plan import Plan, plan_from_document
+from aidrill.probes import decisive_outcomes
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +125,8 @@ def _deviations(run_dir: Path, events: list[Event]) -> list[str]:
     for record in records:
         if after is None or float(record.get("time") or 0) < after:
             continue
-        for check in record.get("checks") or []:
-            if isinstance(check, dict) and not check.get("holds"):
+        for check in decisive_outcomes(record.get("checks") or []):
+            if not check.get("holds"):
                 figures = ", ".join(
                     f"{k.replace('_', ' ')} {v}"
                     for k, v in check.items()

@@ -22,6 +22,7 @@ from aidrill.experiment import (
     find_aidrill_extension,
 )
 from aidrill.plan import DEFAULT_PLAN_PATH, Plan, load_plan
+from aidrill.probes import decisive_outcomes
 from aidrill.run._guardrails import GuardrailWatcher
 from aidrill.run._results import write_run_page, write_run_result
 from aidrill.run._signals import InterruptGuard
@@ -322,8 +323,8 @@ class DrillSession:
         failing = []
         records, _ = evidence.read_jsonl(self.run_dir / evidence.PROBES_FILE)
         for record in records[-1:]:
-            for check in record.get("checks") or []:
-                if isinstance(check, dict) and not check.get("holds"):
+            for check in decisive_outcomes(record.get("checks") or []):
+                if not check.get("holds"):
                     figures = {k: v for k, v in check.items() if k not in ("check", "holds")}
                     failing.append(f"{check.get('check')} {figures}")
         if "steady-state-before" in self.phases:
