@@ -91,8 +91,7 @@ class BucketAggregator:
             bucket.correct += quality
         if region:
             bucket.regions[region] += 1
-        if age is not None and (bucket.max_age is None or age > bucket.max_age):
-            bucket.max_age = age
+        bucket.older(age)
 
     def _bucket(self, key: tuple[str, int]) -> _OpenBucket:
         bucket = self._open.get(key)
