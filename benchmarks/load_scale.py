@@ -12,7 +12,12 @@
 The endpoint is a minimal keep-alive HTTP server (gevent) in its own process answering
 /predict the way the lab's GPU nodes do (the same JSON fields, X-Aidrill-Region and
 X-Aidrill-Feature-Age), each reply in one write, so what is measured is the load side.
-Prints a Markdown table. RTO fidelity over repetitions is `benchmarks/lab_drills.py`.
+For the listener comparison, on a machine with two or more cores, the endpoint and the
+Locust process are pinned to different cores (``sched_setaffinity``): each then has a
+core of its own and the scheduler's placement stops adding its noise to the pair.
+Alongside requests/s it prints the Locust process's CPU time per request, the steadier
+figure of the listener's cost. Prints a Markdown table. RTO fidelity over repetitions
+is `benchmarks/lab_drills.py`.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import json
 import os
 import platform
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -77,9 +83,34 @@ def start_endpoint() -> tuple[subprocess.Popen[str], str]:
     return process, f"http://127.0.0.1:{port}"
 
 
+def pin(pid: int, cpus: set[int] | None) -> None:
+    """Restrict a process to ``cpus`` (None: every core again); no-op where unsupported."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(pid, cpus if cpus is not None else ALL_CPUS)
+
+
+ALL_CPUS: set[int] = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a live process has used so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def locust_rps(
-    host: str, work: Path, users: int, seconds: int, listener: bool, workers: int
-) -> float:
+    host: str,
+    work: Path,
+    users: int,
+    seconds: int,
+    listener: bool,
+    workers: int,
+    cpus: set[int] | None = None,
+) -> tuple[float, float]:
+    """Requests/s of one Locust run, and its processes' CPU seconds per request (in us)."""
     golden = work / "golden.json"
     golden.write_text(
         json.dumps(
@@ -96,7 +127,7 @@ def locust_rps(
         "AIDRILL_GOLDEN_SET": str(golden),
         "AIDRILL_RATE_PER_USER": "10000",  # unthrottled: as fast as each user can go
         "AIDRILL_TIMELINE": str(work / "timeline.jsonl"),
-        "AIDRILL_READY_FILE": str(work / "ready"),
+        "AIDRILL_READY_FILE": str(work / "ready"),  # written at the test's start
         "AIDRILL_BENCH_NO_LISTENER": "" if listener else "1",
     }
     base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
@@ -115,14 +146,33 @@ def locust_rps(
                 env={**env, "AIDRILL_LOAD_ROLE": "worker"}, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL))  # fmt: skip
     role = "master" if workers else "local"
-    subprocess.run(base, env={**env, "AIDRILL_LOAD_ROLE": role}, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   timeout=seconds + 60)  # fmt: skip
+    ready = work / "ready"
+    ready.unlink(missing_ok=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    locust = subprocess.Popen(base, env={**env, "AIDRILL_LOAD_ROLE": role},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    if cpus is not None:
+        pin(locust.pid, cpus)
+    try:
+        # CPU time from the test's start: Locust's own start-up (imports) is left out.
+        while not ready.exists() and locust.poll() is None:
+            time.sleep(0.01)
+        started_cpu = cpu_seconds(locust.pid)
+        if locust.wait(seconds + 60) != 0:
+            raise SystemExit(f"locust exited with {locust.returncode}")
+    finally:
+        if locust.poll() is None:
+            locust.kill()
+            locust.wait()
     for child in children:
         child.wait(30)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(f"{prefix}_stats.csv") as handle:
         rows = {row["Name"]: row for row in csv.DictReader(handle)}
-    return float(rows["Aggregated"]["Requests/s"])
+    aggregated = rows["Aggregated"]
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime) - started_cpu
+    requests = int(aggregated["Request Count"])
+    return float(aggregated["Requests/s"]), cpu / max(requests, 1) * 1e6
 
 
 def merge_is_exact() -> bool:
@@ -155,38 +205,64 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, default=3, help="interleaved runs without and with the listener"
     )
+    parser.add_argument(
+        "--no-pin", action="store_true", help="leave core placement to the scheduler"
+    )
     args = parser.parse_args()
+    cores = sorted(ALL_CPUS)
+    pinned = not args.no_pin and len(cores) >= 2
+    load_cpus, endpoint_cpus = ({cores[0]}, {cores[1]}) if pinned else (None, None)
     endpoint, host = start_endpoint()
-    without: list[float] = []
-    with_listener: list[float] = []
+    runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
     rows = []
     try:
         with tempfile.TemporaryDirectory() as folder:
             work = Path(folder)
+            if endpoint_cpus is not None:
+                pin(endpoint.pid, endpoint_cpus)
             # Alternate the two so that a slow spell of the machine hits both alike.
             for _ in range(args.repeats):
-                without.append(locust_rps(host, work, args.users, args.seconds, False, 0))
-                with_listener.append(locust_rps(host, work, args.users, args.seconds, True, 0))
-            rows.append(("one process, without aidrill's listener", statistics.median(without)))
-            rows.append(("one process, with aidrill's listener", statistics.median(with_listener)))
+                for listener in (False, True):
+                    runs[listener].append(
+                        locust_rps(host, work, args.users, args.seconds, listener, 0, load_cpus)
+                    )
+            for listener, label in ((False, "without"), (True, "with")):
+                rps = statistics.median(r for r, _ in runs[listener])
+                cpu = statistics.median(c for _, c in runs[listener])
+                rows.append((f"one process, {label} aidrill's listener", rps, f"{cpu:.1f}"))
+            if endpoint_cpus is not None:
+                pin(endpoint.pid, None)  # the scaling runs share every core
             for label, workers in (("master + 1 worker, with the listener", 1),
                                    ("master + 2 workers, with the listener", 2)):  # fmt: skip
-                rps = locust_rps(host, work, args.users, args.seconds, True, workers)
-                rows.append((label, rps))
+                rps, _ = locust_rps(host, work, args.users, args.seconds, True, workers)
+                rows.append((label, rps, "—"))
     finally:
         endpoint.terminate()
         endpoint.wait(10)
+    placement = (
+        f"Locust pinned to core {cores[0]}, endpoint to core {cores[1]} for the listener pair"
+        if pinned else "no pinning"
+    )  # fmt: skip
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}; {args.users} users, {args.seconds} s each\n")  # fmt: skip
-    print("| load | requests/s |\n|---|---|")
-    for label, rps in rows:
-        print(f"| {label} | {rps:.0f} |")
-    print(f"\nruns without the listener: {', '.join(f'{r:.0f}' for r in without)}")
-    print(f"runs with the listener:    {', '.join(f'{r:.0f}' for r in with_listener)}")
-    pairs = [w / wo for w, wo in zip(with_listener, without, strict=True)]
+          f"{platform.python_version()}; {args.users} users, {args.seconds} s each; "
+          f"{placement}\n")  # fmt: skip
+    print("| load | requests/s | Locust CPU per request (us) |\n|---|---|---|")
+    for label, rps, cpu in rows:
+        print(f"| {label} | {rps:.0f} | {cpu} |")
+    for listener, label in ((False, "without"), (True, "with")):
+        print(f"runs {label} the listener: "
+              f"{', '.join(f'{r:.0f} req/s ({c:.1f} us)' for r, c in runs[listener])}")  # fmt: skip
+    pairs = [w[0] / wo[0] for w, wo in zip(runs[True], runs[False], strict=True)]
     print(
         f"listener overhead ratio (median with / median without): {rows[1][1] / rows[0][1]:.3f}"
-        f" (pairwise {', '.join(f'{r:.3f}' for r in pairs)})"
+        f" (pairwise {', '.join(f'{r:.3f}' for r in pairs)}; median pair "
+        f"{statistics.median(pairs):.3f})"
+    )
+    cpu_without = statistics.median(c for _, c in runs[False])
+    cpu_with = statistics.median(c for _, c in runs[True])
+    print(
+        f"listener CPU cost: {cpu_with - cpu_without:.1f} us per request; CPU ratio "
+        f"(without / with) {cpu_without / cpu_with:.3f}"
     )
     print(f"merge exact (20,000 samples, 1 vs 4 workers, 100 ms buckets): {merge_is_exact()}")
 

@@ -125,6 +125,7 @@ def test_merging_worker_buckets_is_exact(tmp_path: Path) -> None:
     one = _through_workers(samples, 1, tmp_path / "one.jsonl")
     four = _through_workers(samples, 4, tmp_path / "four.jsonl")
     assert len(one) == 30
+    assert sum(b.requests for b in one) == len(samples), "results waiting for a batch count too"
     key = lambda b: (b.start, b.requests, b.failures, b.scored, b.p50, b.p95, b.p99, b.max,  # noqa: E731
                      b.regions, round(b.correct, 9))  # fmt: skip
     assert [key(b) for b in one] == [key(b) for b in four]

@@ -22,10 +22,11 @@ from typing import IO, Any
 from aidrill.measure import Bucket, LatencyHistogram
 
 
-@dataclass
+@dataclass(slots=True)
 class _OpenBucket:
     start: float
     series: str
+    index: int
     histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
     requests: int = 0
     failures: int = 0
@@ -57,6 +58,9 @@ class _OpenBucket:
         )
 
 
+_BATCH = 256  # results counted together
+
+
 class BucketAggregator:
     """Collects results by request start time and streams closed buckets as JSON lines."""
 
@@ -64,6 +68,9 @@ class BucketAggregator:
         self.width = width
         self.grace = grace
         self._open: dict[tuple[str, int], _OpenBucket] = {}
+        # Each series' latest bucket: nearly every answer lands in it.
+        self._last: dict[str, _OpenBucket] = {}
+        self._pending: list[tuple[Any, ...]] = []
         # A worker keeps no file: it sends what it holds to the master.
         self._handle: IO[str] | None = path.open("a", encoding="utf-8") if path else None
 
@@ -79,28 +86,43 @@ class BucketAggregator:
     ) -> None:
         """One result; ``quality`` is 1/0 for a scored answer, recall for a search;
         ``age``: how old the data behind the answer was."""
-        # The load generator calls this once per answer: kept to plain operations.
-        key = (series, math.floor(start_time / self.width))
-        bucket = self._open.get(key) or self._bucket(key)
-        bucket.requests += 1
-        bucket.histogram.record(latency)
-        if not ok:
-            bucket.failures += 1
-        if quality is not None:
-            bucket.scored += 1
-            bucket.correct += quality
-        if region:
-            bucket.regions[region] += 1
-        bucket.older(age)
+        # Called once per answer between two requests, when little of the aggregator is
+        # in the CPU's caches: results wait in a short list and are counted in a batch
+        # (benchmarks/load_scale.py: about 2 us less per answer than counting each
+        # at once). Every read (drain, flush) counts what waits first.
+        self._pending.append((start_time, latency, ok, quality, region, series, age))
+        if len(self._pending) >= _BATCH:
+            self._count_pending()
+
+    def _count_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        for start_time, latency, ok, quality, region, series, age in pending:
+            index = math.floor(start_time / self.width)
+            bucket = self._last.get(series)
+            if bucket is None or bucket.index != index:
+                bucket = self._last[series] = self._bucket((series, index))
+            bucket.requests += 1
+            bucket.histogram.record(latency)
+            if not ok:
+                bucket.failures += 1
+            if quality is not None:
+                bucket.scored += 1
+                bucket.correct += quality
+            if region:
+                bucket.regions[region] += 1
+            bucket.older(age)
 
     def _bucket(self, key: tuple[str, int]) -> _OpenBucket:
         bucket = self._open.get(key)
         if bucket is None:
-            bucket = self._open[key] = _OpenBucket(start=key[1] * self.width, series=key[0])
+            bucket = self._open[key] = _OpenBucket(
+                start=key[1] * self.width, series=key[0], index=key[1]
+            )
         return bucket
 
     def drain(self) -> list[dict[str, Any]]:
         """Every open bucket as a mergeable partial (a worker's report), then forget them."""
+        self._count_pending()
         partials = [
             {
                 "series": series,
@@ -116,6 +138,7 @@ class BucketAggregator:
             for (series, index), b in sorted(self._open.items())
         ]
         self._open.clear()
+        self._last.clear()
         return partials
 
     def merge(self, partials: list[dict[str, Any]]) -> None:
@@ -141,6 +164,7 @@ class BucketAggregator:
 
     def flush(self, now: float, final: bool = False) -> int:
         """Write every bucket that can no longer receive results; return how many."""
+        self._count_pending()
         ready = sorted(
             (key for key, bucket in self._open.items()
              if final or bucket.start + self.width + self.grace <= now),
@@ -148,6 +172,8 @@ class BucketAggregator:
         )  # fmt: skip
         if self._handle is None or self._handle.closed:
             return 0
+        if ready:
+            self._last.clear()  # never add to a bucket already written
         for key in ready:
             record = self._open.pop(key).close(self.width).to_record()
             self._handle.write(json.dumps(record) + "\n")

@@ -92,18 +92,6 @@ class SearchUser(InferenceUser):
     tasks = [_search]
 
 
-def _score(response: Any, context: dict[str, Any]) -> float:
-    """1/0 for a prediction, recall@k for a search."""
-    # JSON is UTF-8: parse the bytes (FastResponse.json() would first guess the text's
-    # charset, which costs more than the whole rest of the listener), with orjson: the
-    # json module's parse was 40% of the listener's cost.
-    body = orjson.loads(response.content)
-    if "exact" in context:
-        exact = set(context["exact"])
-        return len(exact & set(body["ids"])) / len(exact)
-    return float(body["label"] == context.get("expected"))
-
-
 def _on_request(
     add: Callable[..., None],
     response_time: float,
@@ -111,32 +99,55 @@ def _on_request(
     response: Any = None,
     context: dict[str, Any] | None = None,
     exception: BaseException | None = None,
+    # Locust's other fields, named so that they are not collected into a dict of their
+    # own on every answer; ** keeps any field a later Locust adds harmless.
+    request_type: str | None = None,
+    name: str | None = None,
+    url: str | None = None,
+    response_length: int | None = None,
     **_: Any,
 ) -> None:
+    """Score one answer and add it to its bucket: 1/0 for a prediction against the golden
+    label, recall@k for a search against exact search.
+
+    Runs once per answer, inside the load's own CPU budget (benchmarks/load_scale.py
+    measures it): one function, plain operations, no per-answer allocations it can avoid.
+    """
     seconds = response_time / 1000
     began = start_time if start_time is not None else time.time() - seconds
-    context = context or {}
+    context = context or _NO_CONTEXT
     series = context.get("series", "inference")
     if exception is not None or response is None:
         add(began, seconds, exception is None, None, None, series)
         return
-    headers = response.headers
+    quality: float
     try:
-        quality: float | None = _score(response, context)
-    except (ValueError, KeyError, TypeError):  # orjson.JSONDecodeError is a ValueError
+        # JSON is UTF-8: parse the bytes (FastResponse.json() would first guess the
+        # text's charset, which costs more than the rest of the listener), with orjson.
+        body = orjson.loads(response.content)
+        if series == "search":
+            exact = set(context["exact"])
+            quality = len(exact.intersection(body["ids"])) / len(exact)
+        else:
+            quality = float(body["label"] == context.get("expected"))
+    except (ValueError, KeyError, TypeError, ZeroDivisionError):  # incl. orjson's errors
         quality = 0.0
+    headers = response.headers
+    region = headers.get("X-Aidrill-Region")
     age = headers.get(_AGE_HEADER.get(series, ""))
-    add(began, seconds, True, quality, headers.get("X-Aidrill-Region"), series, _age(age))
+    # A header sent twice reads as a list: its last value counts.
+    if region is not None and not isinstance(region, str):
+        region = region[-1] if region else None
+    if age is not None:
+        try:
+            age = float(age if isinstance(age, str) else age[-1])
+        except (ValueError, IndexError):
+            age = None
+    add(began, seconds, True, quality, region, series, age)
 
 
+_NO_CONTEXT: dict[str, Any] = {}
 _AGE_HEADER = {"inference": "X-Aidrill-Feature-Age", "search": "X-Aidrill-Index-Age"}
-
-
-def _age(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 @events.init.add_listener  # type: ignore[untyped-decorator]
