@@ -104,3 +104,13 @@ def test_reset_repairs_a_lost_registry_and_a_moved_alias(lab: LabClient) -> None
     assert not lab.problems()
     registry = lab.status()["data"]["registry"]
     assert registry["production"] == {"lab-east": "1", "lab-west": "1"}
+
+
+def test_reset_rebuilds_the_registry_when_both_regions_lost_it(lab: LabClient) -> None:
+    for region in ("lab-east", "lab-west"):
+        lab.call("/faults/lose-model-registry", region=region, owner=OWNER)
+    assert any("does not answer" in p for p in lab.problems())
+    lab.reset()
+    assert not lab.problems()
+    registry = lab.status()["data"]["registry"]
+    assert registry["production"] == {"lab-east": "1", "lab-west": "1"}

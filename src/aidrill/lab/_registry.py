@@ -109,22 +109,34 @@ class ModelRegistry:
         self.copied_at: float | None = None
         self.paused = False
         self._lock = threading.Lock()  # one copy, loss or restore at a time
+        self._candidate = b""  # the bad candidate version's artifact, kept for a rebuild
         self._stopping = threading.Event()
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self, candidate: bytes) -> None:
         """Fresh databases, both registries at once, the two versions, the first copy."""
-        for server in self.servers.values():
-            for suffix in ("", "-journal", "-wal", "-shm"):
-                Path(f"{server.database}{suffix}").unlink(missing_ok=True)
+        self._candidate = candidate
+        try:
+            self._build()
+        except RegistryError:
+            self.stop()
+            raise
+        threading.Thread(target=self._copy_loop, daemon=True, name="registry-copy").start()
+
+    def _build(self) -> None:
+        with self._lock:  # no copy runs over the databases being replaced
+            for server in self.servers.values():
+                server.kill()
+                for suffix in ("", "-journal", "-wal", "-shm"):
+                    Path(f"{server.database}{suffix}").unlink(missing_ok=True)
         threads = [threading.Thread(target=s.start) for s in self.servers.values()]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         if not all(s.alive for s in self.servers.values()):
-            self.stop()
             raise RegistryError("a model registry did not start")
+        candidate = self._candidate
         self.stores[self.primary].put(
             CANDIDATE_KEY, candidate, {"version": "2", "sha256": sha256(candidate)}
         )
@@ -139,7 +151,6 @@ class ModelRegistry:
         )
         self.set_alias(self.approved)
         self.copy()
-        threading.Thread(target=self._copy_loop, daemon=True, name="registry-copy").start()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -261,6 +272,13 @@ class ModelRegistry:
         return {"alias": PRODUCTION, "version": self.approved}
 
     def reset(self) -> None:
+        if not any(server.database.exists() for server in self.servers.values()):
+            # Both registries lost, no copy left to restore from: build them again, as
+            # `lab up` does (the same two versions, production on the approved one).
+            self.paused = True
+            with contextlib.suppress(RegistryError, sqlite3.Error, OSError, KeyError):
+                self._build()
+                self.record("model_registry_rebuilt", regions=sorted(self.servers))
         for region in (self.primary, self.dr):
             if not self.servers[region].answers():
                 with contextlib.suppress(RegistryError, sqlite3.Error, OSError):
