@@ -83,13 +83,13 @@ def start_endpoint() -> tuple[subprocess.Popen[str], str]:
     return process, f"http://127.0.0.1:{port}"
 
 
+ALL_CPUS: set[int] = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
+
+
 def pin(pid: int, cpus: set[int] | None) -> None:
     """Restrict a process to ``cpus`` (None: every core again); no-op where unsupported."""
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(pid, cpus if cpus is not None else ALL_CPUS)
-
-
-ALL_CPUS: set[int] = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
 
 
 def cpu_seconds(pid: int) -> float:

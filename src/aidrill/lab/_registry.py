@@ -78,6 +78,11 @@ class _Server:
             if self.process.stdout is not None:
                 self.process.stdout.close()
 
+    def remove_database(self) -> None:
+        """The database and SQLite's side files: gone, as after a lost disk."""
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            Path(f"{self.database}{suffix}").unlink(missing_ok=True)
+
     def answers(self) -> bool:
         try:
             status, _ = get_json("127.0.0.1", self.port, "/health", timeout=1.0)
@@ -127,8 +132,7 @@ class ModelRegistry:
         with self._lock:  # no copy runs over the databases being replaced
             for server in self.servers.values():
                 server.kill()
-                for suffix in ("", "-journal", "-wal", "-shm"):
-                    Path(f"{server.database}{suffix}").unlink(missing_ok=True)
+                server.remove_database()
         threads = [threading.Thread(target=s.start) for s in self.servers.values()]
         for thread in threads:
             thread.start()
@@ -216,8 +220,7 @@ class ModelRegistry:
             server = self.servers[region]
             held = _contents(server.database)
             server.kill()
-            for suffix in ("", "-journal", "-wal", "-shm"):
-                Path(f"{server.database}{suffix}").unlink(missing_ok=True)
+            server.remove_database()
         self.record("model_registry_lost", region=region, last_copied_at=self.copied_at, **held)
         return {"lost": region, "last_copied_at": self.copied_at, **held}
 
