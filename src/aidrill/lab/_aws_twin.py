@@ -234,8 +234,7 @@ class AwsTwin:
 
     def _reconcile_region(self, region: Region, aws: str) -> None:
         asg, ec2 = self.client("autoscaling", aws), self.client("ec2", aws)
-        group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name(region.name)])
-        info = group["AutoScalingGroups"][0]
+        info = self._group(asg, region.name)
         suspended = {p["ProcessName"] for p in info.get("SuspendedProcesses") or []}
         region.set_launch_suspended("Launch" in suspended)
         if info["DesiredCapacity"] != region.state.desired:
@@ -244,6 +243,9 @@ class AwsTwin:
                 DesiredCapacity=region.state.desired,
                 HonorCooldown=False,
             )
+            # A scale-in terminates members: read the group again, or the round below
+            # would mark instances that left it (moto answers that with a bare 500).
+            info = self._group(asg, region.name)
         members = [i["InstanceId"] for i in info["Instances"] if i["LifecycleState"] == "InService"]
         claimed = {iid for node, iid in self.claims.items() if node.startswith(region.name)}
         states = self._states(ec2, sorted(set(members) | claimed))
@@ -270,6 +272,12 @@ class AwsTwin:
         for iid in members:
             if iid not in taken:
                 self._health(asg, iid, healthy=False)
+
+    @staticmethod
+    def _group(asg: BaseClient, lab: str) -> dict[str, Any]:
+        reply = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name(lab)])
+        group: dict[str, Any] = reply["AutoScalingGroups"][0]
+        return group
 
     def _states(self, ec2: BaseClient, ids: list[str]) -> dict[str, str]:
         if not ids:
@@ -375,13 +383,13 @@ class AwsTwin:
             try:
                 with self._lock:
                     self._undo_api_changes()
-                break
+                self.reconcile()
+                return
             except _CALL_ERRORS as exc:
                 self.record("aws_twin_error", error=repr(exc)[:300], during="reset")
                 if attempt == _RESET_ATTEMPTS - 1:
                     raise
                 time.sleep(_POLL)
-        self.reconcile()
 
     def _undo_api_changes(self) -> None:
         for aws in self.aws_region.values():

@@ -7,9 +7,10 @@ leaves nothing.
 moto's backends are plain Python objects that its threaded server changes from one
 thread per request, without locks. With ``--serialize`` one request at a time runs in
 the backend (the AWS twin's control-plane server: EC2, Auto Scaling and FIS calls are
-small, and a reconciler changing an Auto Scaling group while a reset lists instances
-once made moto answer a bare HTML 500 that botocore cannot parse). The buckets' servers
-stay concurrent: a download slowed by a storage fault must not hold up the others.
+small, and the reconciler and a drill's chaostoolkit-aws calls change the same groups).
+An exception inside moto reaches the client as a bare HTML 500 that botocore cannot
+parse; its traceback is in the server's log. The buckets' servers stay concurrent: a
+download slowed by a storage fault must not hold up the others.
 
 moto keeps every model object it ever made (each object version, and the copies a
 listing makes) in a class-level list for its dashboard, so a server that stores a
