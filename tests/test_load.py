@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+from aidrill import _evidence as evidence
 from aidrill.lab import LabClient
 from aidrill.load import LoadGenerator, LoadProfile
 from aidrill.load._aggregator import BucketAggregator
@@ -26,6 +27,29 @@ def test_aggregator_buckets_by_start_time_and_scores_quality(tmp_path: Path) -> 
     assert (first.start, first.requests, first.failures, first.quality) == (100.0, 2, 0, 0.5)
     assert first.regions == {"a": 2}
     assert second.failures == 1 and second.scored == 0
+
+
+def test_an_answer_counted_after_its_bucket_closed_is_merged_when_read(tmp_path: Path) -> None:
+    """A starved machine can deliver an answer after its bucket was written: the file
+    then holds that bucket twice, and the one reader merges them (counts exactly,
+    latency quantiles as an upper bound), so no second bucket with that start exists."""
+    aggregator = BucketAggregator(tmp_path / evidence.TIMELINE_FILE, width=1.0, grace=2.0)
+    for i in range(19):
+        aggregator.add(100.0 + i / 20, 0.1, True, 1.0, "a")
+    assert aggregator.flush(now=103.5) == 1
+    aggregator.add(100.5, 1.9, False, None, "b")  # the late one
+    aggregator.add(101.5, 0.2, True, 1.0, "a")
+    aggregator.flush(now=105.0, final=True)
+    aggregator.close()
+    lines = (tmp_path / evidence.TIMELINE_FILE).read_text().splitlines()
+    on_time, late, _ = (json.loads(line) for line in lines)
+    assert on_time["start"] == late["start"] == 100.0
+    first, second = evidence.read_timeline(tmp_path)
+    assert (first.start, first.requests, first.failures, first.scored) == (100.0, 20, 1, 19)
+    assert first.regions == {"a": 19, "b": 1}
+    assert first.max == first.p99 == late["max"], "the late answer is the slowest"
+    assert first.p50 == first.p95 == on_time["p95"], "19 of 20 answers took 0.1 s"
+    assert (second.start, second.requests) == (101.0, 1)
 
 
 def test_load_generator_streams_scored_buckets_and_stops(tmp_path: Path, lab: LabClient) -> None:

@@ -141,12 +141,16 @@ def read_events(run_dir: Path) -> list[Event]:
 
 
 def read_timeline(run_dir: Path, series: str | None = "inference") -> list[Bucket]:
-    """The load's buckets of one series (user-visible inference by default; None: all)."""
+    """The load's buckets of one series (user-visible inference by default; None: all),
+    one per series and start: a bucket written again for a late answer is merged in."""
     records, _ = read_jsonl(run_dir / TIMELINE_FILE)
-    buckets = (Bucket.from_record(r) for r in records)
-    return sorted(
-        (b for b in buckets if series is None or b.series == series), key=lambda b: b.start
-    )
+    buckets: dict[tuple[str, float], Bucket] = {}
+    for bucket in (Bucket.from_record(r) for r in records):
+        if series is not None and bucket.series != series:
+            continue
+        key = (bucket.series, bucket.start)
+        buckets[key] = buckets[key].merged(bucket) if key in buckets else bucket
+    return sorted(buckets.values(), key=lambda b: b.start)
 
 
 def read_result(run_dir: Path) -> RunResult:

@@ -42,6 +42,31 @@ class Bucket:
     def serving_region(self) -> str | None:
         return max(self.regions, key=lambda r: self.regions[r]) if self.regions else None
 
+    def merged(self, late: Bucket) -> Bucket:
+        """This bucket with ``late`` (the same series and start, written after it: answers
+        the load generator counted after the bucket had closed). Counts add up exactly;
+        each latency quantile is an upper bound of the union's (see ``_union_quantile``)."""
+        parts = (self, late)
+        regions = dict(self.regions)
+        for region, count in late.regions.items():
+            regions[region] = regions.get(region, 0) + count
+        ages = [b.max_age for b in parts if b.max_age is not None]
+        return Bucket(
+            start=self.start,
+            width=self.width,
+            requests=self.requests + late.requests,
+            failures=self.failures + late.failures,
+            p50=_union_quantile(parts, 0.50),
+            p95=_union_quantile(parts, 0.95),
+            p99=_union_quantile(parts, 0.99),
+            max=_union_quantile(parts, 1.0),
+            correct=self.correct + late.correct,
+            scored=self.scored + late.scored,
+            regions=regions,
+            series=self.series,
+            max_age=max(ages) if ages else None,
+        )
+
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Bucket:
         return cls(
@@ -93,3 +118,26 @@ class Event:
 
     def to_record(self) -> dict[str, Any]:
         return {"time": self.time, "kind": self.kind, **self.data}
+
+
+def _levels(bucket: Bucket) -> list[tuple[float, float]]:
+    """(value, level) pairs a bucket kept: at least ``level`` of its answers took
+    ``value`` seconds or less."""
+    pairs = ((bucket.p50, 0.50), (bucket.p95, 0.95), (bucket.p99, 0.99), (bucket.max, 1.0))
+    return [(value, level) for value, level in pairs if value is not None]
+
+
+def _union_quantile(parts: tuple[Bucket, ...], q: float) -> float | None:
+    """An upper bound of the ``q`` quantile of the parts' answers taken together: the
+    smallest value the parts kept at or below which their own levels guarantee ``q`` of
+    all the answers (a part's p95 has at least 95% of its answers at or below it)."""
+    total = sum(b.requests for b in parts)
+    candidates = sorted({value for b in parts if b.requests for value, _ in _levels(b)})
+    for candidate in candidates:
+        guaranteed = sum(
+            b.requests * max((lv for v, lv in _levels(b) if v <= candidate), default=0.0)
+            for b in parts
+        )
+        if guaranteed >= q * total - 1e-9:
+            return candidate
+    return None
