@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from aidrill.errors import LabError
 from aidrill.lab import LabClient
+from aidrill.lab._registry import ModelRegistry
 from aidrill.targets._outside import http_json
 from aidrill.targets._registry_watch import RegistryWatch
 
@@ -114,3 +116,34 @@ def test_reset_rebuilds_the_registry_when_both_regions_lost_it(lab: LabClient) -
     assert not lab.problems()
     registry = lab.status()["data"]["registry"]
     assert registry["production"] == {"lab-east": "1", "lab-west": "1"}
+
+
+class _LostArtifactStore:
+    """A region's artifact store (a test double) whose model artifact is gone for good."""
+
+    bucket = "lost"
+
+    def put(self, key: str, body: bytes, metadata: dict[str, str]) -> str:
+        return "1"
+
+    def get(self, key: str, version: str | None = None) -> tuple[bytes, dict[str, str]]:
+        error = {"Error": {"Code": "NoSuchKey", "Message": "gone"}}
+        raise ClientError(error, "GetObject")  # type: ignore[arg-type]
+
+
+def test_a_reset_with_registries_and_artifact_lost_reports_instead_of_failing(
+    tmp_path: Path,
+) -> None:
+    """Nothing to rebuild the registries from: the reset finishes and says what is off
+    (the lab's reset once failed with the storage error, and no drill could heal it)."""
+    (tmp_path / "logs").mkdir()
+    store = _LostArtifactStore()
+    registry = ModelRegistry(
+        "east", "west", {"east": store, "west": store},  # type: ignore[dict-item]
+        tmp_path, copy_interval=5.0, record=lambda kind, **detail: None,
+    )  # fmt: skip
+    try:
+        registry.reset()
+        assert registry.problems(), "a registry without the model is not nominal"
+    finally:
+        registry.stop()

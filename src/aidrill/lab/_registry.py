@@ -28,7 +28,7 @@ from typing import Any
 
 from aidrill._artifact import MODEL_KEY, sha256
 from aidrill.lab._http import get_json, post_json
-from aidrill.lab._storage import RegionStore
+from aidrill.lab._storage import RegionStore, StorageError
 from aidrill.lab.registry import API, RegistryError, resolve_alias
 
 Record = Callable[..., None]
@@ -278,8 +278,10 @@ class ModelRegistry:
         if not any(server.database.exists() for server in self.servers.values()):
             # Both registries lost, no copy left to restore from: build them again, as
             # `lab up` does (the same two versions, production on the approved one).
+            # The build reads the model artifact: if that is lost too, the reset goes on
+            # and the lab reports what is still off instead of the reset failing.
             self.paused = True
-            with contextlib.suppress(RegistryError, sqlite3.Error, OSError, KeyError):
+            with contextlib.suppress(RegistryError, sqlite3.Error, KeyError, *StorageError):
                 self._build()
                 self.record("model_registry_rebuilt", regions=sorted(self.servers))
         for region in (self.primary, self.dr):
