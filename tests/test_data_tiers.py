@@ -13,17 +13,27 @@ import pytest
 
 from aidrill import _evidence as evidence
 from aidrill._evidence import CANARY_AUDIT_FILE, CANARY_FILE
+from aidrill.errors import LabNotRunningError
 from aidrill.lab import LabClient
 from aidrill.lab._features import RedisServer
 from aidrill.lab._proxy import ProxyHub
 from aidrill.lab._redis import redis_client
 from aidrill.lab._storage import s3_client
-from aidrill.lab.actions import pause_replication, resume_replication
+from aidrill.lab.actions import (
+    pause_replication,
+    resume_replication,
+    throttle_storage,
+    unthrottle_storage,
+)
 from aidrill.measure import Bucket
 from aidrill.measure._rpo import feature_store_rpo
+from aidrill.plan import load_plan
+from aidrill.probes import LabCapacityCheck
 from aidrill.targets import Address, Endpoints, TierObserver
+from aidrill.targets.lab import LabTarget
 
 from ._drill import result, run_aidrill, run_dir_of, wait_until, write_experiment
+from .conftest import PLAN
 
 pytestmark = pytest.mark.lab
 
@@ -113,6 +123,24 @@ def test_a_corrupt_model_artifact_is_refused_and_versioning_keeps_the_good_one(
     kept = {v["VersionId"] for v in versions["Versions"]}
     assert published["version_id"] in kept, "versioning kept the original version"
     assert len(kept) >= 3, "original, corrupt overwrite and the restored copy"
+
+
+def test_the_capacity_check_answers_while_the_artifact_store_crawls(lab: LabClient) -> None:
+    """A steady-state capacity check does not wait on the data tiers' artifact download.
+    The lab's full status downloads the model artifact to verify it, which through a
+    throttled store outlasts the client's timeout: storage-throttle's steady state after
+    the method read that timeout as "the lab does not answer" and the drill deviated."""
+    config = {"aidrill_state_dir": str(lab.state_dir)}
+    throttle_storage(lab.info.primary, bandwidth=64 * 1024, configuration=config)
+    try:
+        time.sleep(2.5)  # past the lab's 2 s memo of its last artifact check
+        with pytest.raises(LabNotRunningError, match="timed out"):
+            lab.status()  # the premise: the full status waits on the crawling download
+        check = LabCapacityCheck(type="lab-capacity", name="nominal-gpu-capacity")
+        result = LabTarget(lab.state_dir, load_plan(PLAN)).run_check(check)
+        assert result["holds"] and result["faults"] == 1, result
+    finally:
+        unthrottle_storage(lab.info.primary, configuration=config)
 
 
 def test_the_fault_proxy_throttles_pauses_and_resets() -> None:

@@ -213,7 +213,7 @@ def report_aborted_runs(faults: list[dict[str, Any]], by: str, lab: LabClient) -
 
 def clear_faults_left_behind(lab: LabClient) -> None:
     """Before a run: faults of a killed run are cleared; a live run's faults refuse ours."""
-    faults = lab.status()["faults"]
+    faults = lab.capacity()["faults"]
     if not faults:
         return
     live = [f for f in faults if owner_alive(f)]

@@ -82,6 +82,11 @@ class LabClient:
         result: dict[str, Any] = self._get("/status")
         return result
 
+    def capacity(self) -> dict[str, Any]:
+        """Serving capacity and the active faults, without the data tiers' checks."""
+        result: dict[str, Any] = self._get("/capacity")
+        return result
+
     def data(self) -> dict[str, Any]:
         """The data tiers as the lab reports them, with the regions now serving."""
         result: dict[str, Any] = self._get("/data")
@@ -198,7 +203,7 @@ def start_lab(
             raise LabError(f"the lab exited during start; see {log_path}")
         with contextlib.suppress(LabNotRunningError, LabError):
             client = LabClient(state_dir)
-            if client.status()["at_capacity"]:
+            if client.capacity()["at_capacity"]:
                 return client
         time.sleep(0.1)
     daemon_pid = _read_pid(pid_file)

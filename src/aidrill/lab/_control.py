@@ -165,6 +165,8 @@ def control_handler(lab: Lab) -> type[JsonHandler]:
             url = urlparse(self.path)
             if url.path == "/status":
                 self.send_json(200, lab.status())
+            elif url.path == "/capacity":
+                self.send_json(200, lab.capacity())
             elif url.path == "/data":
                 self.send_json(
                     200, {**lab.data.snapshot(), "serving": lab.router.serving_regions()}

@@ -215,16 +215,24 @@ class Lab:
                 )
             return at_capacity
 
+    def capacity(self) -> dict[str, Any]:
+        """Serving capacity and the fault ledger: what answers at once, whatever a fault
+        does to the stores (``status`` also checks the data tiers, which downloads the
+        model artifact, slowly through a throttled store)."""
+        return {
+            "at_capacity": self._at_capacity,
+            "serving_capacity": self.serving_capacity(),
+            "nominal_capacity": self.nominal_capacity,
+            "faults": self.ledger.entries(),
+        }
+
     def status(self) -> dict[str, Any]:
         return {
             "healthy": self._at_capacity and not self.ledger.entries(),
             "problems": self.problems(),
-            "at_capacity": self._at_capacity,
-            "serving_capacity": self.serving_capacity(),
-            "nominal_capacity": self.nominal_capacity,
+            **self.capacity(),
             "router": self.router.snapshot(),
             "regions": [r.snapshot() for r in self.regions.values()],
-            "faults": self.ledger.entries(),
             "data": self.data.snapshot(),
         }
 

@@ -67,7 +67,7 @@ class LabTarget:
         return Heal(before, after, list(cleared), time.monotonic() - started)
 
     def faults_left_behind(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.client.status()["faults"]
+        result: list[dict[str, Any]] = self.client.capacity()["faults"]
         return result
 
     # -- where things are -------------------------------------------------------------
@@ -152,7 +152,7 @@ class LabTarget:
         raise ProbeSetError(f"check {getattr(check, 'name', check)!r} is not a lab check")
 
     def _capacity(self, check: LabCapacityCheck) -> dict[str, Any]:
-        status = self.client.status()
+        status = self.client.capacity()
         return {
             "check": check.name,
             "holds": bool(status["at_capacity"]),
