@@ -211,8 +211,9 @@ def test_the_canary_audit_counts_only_writes_it_could_see(tmp_path: Path) -> Non
     """A canary write in flight while the audit reads must not count as lost.
 
     Each write crosses a 40 ms proxy both ways, so one is in flight most of the time;
-    without the audit waiting for it, a write that started just before the audit's
-    time lands after the read and shows up as a lost write (a phantom RPO).
+    a write sent just before the audit's time can land after the read: only writes
+    answered before the audit began count as acknowledged, or it would show up as a
+    lost write (a phantom RPO). The writer is its own process here, as in a run.
     """
     redis_server = RedisServer("audit", tmp_path)
     hub = ProxyHub()
@@ -229,13 +230,15 @@ def test_the_canary_audit_counts_only_writes_it_could_see(tmp_path: Path) -> Non
     audits = []
     try:
         canary = prober.start_canary()
-        time.sleep(0.5)
+        assert canary is not None
+        assert wait_until(lambda: len(evidence.read_jsonl(tmp_path / CANARY_FILE)[0]) >= 5, 10.0), (
+            "the writer process is writing"
+        )
         for pause in (0.13, 0.07, 0.11, 0.05, 0.17, 0.09, 0.15, 0.06, 0.12, 0.1):
             prober.audit()
             audits.append(json.loads((tmp_path / CANARY_AUDIT_FILE).read_text()))
             time.sleep(pause)
-        canary.join(timeout=10)
-        assert not canary.is_alive(), "the canary stops by itself at its deadline"
+        assert canary.wait(timeout=10) == 0, "the canary stops by itself at its deadline"
     finally:
         prober.halt()
         hub.stop()

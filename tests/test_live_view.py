@@ -8,6 +8,7 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from aidrill.cli._live import LiveState, LiveView
@@ -76,3 +77,27 @@ def test_plain_lines_follow_a_run_as_its_files_grow(tmp_path: Path) -> None:
     assert "phase: injecting" in text and "phase: observing" in text
     assert "inference: impacted" in text and "inference: recovered at +4.0s" in text
     assert "requests/s 40" in text
+
+
+def test_a_series_that_stops_arriving_is_shown_as_stale_not_as_its_last_numbers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    state = LiveState(RULE, named=frozenset({"inference", "feature-store"}))
+    state.event({"kind": "fault_injected", "time": 990.0})
+    state.bucket(_bucket(996.0, 0))
+    state.sample({"component": "feature-store", "ok": True, "time": 999.5})
+    state.sample({"component": "vector-index", "ok": False, "time": 999.5})
+    assert "requests/s" in state.traffic(1001.5), "live within two bucket widths"
+    assert state.traffic(1004.0) == {"load": "no load answers for 7 s"}
+    assert state.component_states(1004.0) == {
+        "feature-store": "no samples for 4 s",
+        "inference": "no load answers for 7 s",
+    }, "a tier the plan does not name is never listed"
+    assert "no load answers for 7 s" in state.line(1004.0)
+    assert "all healthy" not in state.line(1004.0)
+    clock[0] = 1004.5
+    state.bucket(_bucket(997.0, 40))  # evidence again: live, and what it says
+    assert state.traffic(1004.6)["errors"] == "100.0%"
+    assert "all healthy" not in state.line(1004.6)

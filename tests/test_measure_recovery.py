@@ -67,10 +67,14 @@ def test_a_gap_in_the_series_breaks_a_healthy_run() -> None:
     assert m.t_recovered == T0 + 10
 
 
-def test_an_empty_bucket_proves_nothing_and_is_unhealthy() -> None:
+def test_an_empty_bucket_proves_nothing_and_is_unknown() -> None:
+    # Three empty buckets after the fault: neither healthy nor unhealthy, but a stretch
+    # with no evidence longer than a bucket plus the grace, so nothing can be claimed.
     empty = [Bucket(T0 + i, 1.0, 0, 0) for i in range(3)]
-    m = measure_recovery(empty + series("h" * 10, T0 + 3), T0, T0 + 20, RULE, sustain=5)
-    assert m.t_recovered == T0 + 3
+    m = measure_recovery(empty + series("h" * 10, T0 + 3), T0, T0 + 13, RULE, sustain=5)
+    assert not m.impact and m.uncovered is not None
+    assert (m.uncovered.start, m.uncovered.end) == (T0, T0 + 3)
+    assert judge_rto(20, m).status == "not measured"
 
 
 def test_slow_or_wrong_answers_are_unhealthy_too() -> None:

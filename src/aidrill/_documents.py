@@ -232,17 +232,30 @@ def read_document(
         return Document(path, _parse_json(text, path, error), text=text)
     try:
         node = compose_bounded(text)
+        data = _construct(node)
     except DocumentLimit as exc:
         raise error(exc.message, file=path, line=exc.line) from None
+    except yaml.constructor.ConstructorError as exc:
+        # Safe loading refuses every tag it does not know (!!python/object, !Ref, ...):
+        # named here, never constructed.
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+        raise error(
+            f"refused YAML: {exc.problem} (only plain YAML is read; tags that build objects "
+            "are never constructed)",
+            file=path,
+            line=line,
+            column=column,
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
-        line = mark.line + 1 if mark is not None else None
-        raise error(f"malformed YAML: {exc.problem}", file=path, line=line) from exc
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+        raise error(f"malformed YAML: {exc.problem}", file=path, line=line, column=column) from exc
     except yaml.YAMLError as exc:
         raise error(f"malformed YAML: {exc}", file=path) from exc
     except RecursionError:
         raise error(f"nested too deep (more than {MAX_DEPTH} levels)", file=path) from None
-    return Document(path, _construct(node), text=text, node=node)
+    return Document(path, data, text=text, node=node)
 
 
 class _DuplicateKey(Exception):

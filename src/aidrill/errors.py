@@ -47,12 +47,14 @@ class DrillError(Exception):
         file: str | Path | None = None,
         line: int | None = None,
         field: str | None = None,
+        column: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.file = str(file) if file is not None else None
         self.line = line
         self.field = field
+        self.column = column
 
     def __str__(self) -> str:
         where = ""
@@ -60,6 +62,8 @@ class DrillError(Exception):
             where = self.file
             if self.line is not None:
                 where += f":{self.line}"
+                if self.column is not None:
+                    where += f":{self.column}"
             where += ": "
         field = f"{self.field}: " if self.field else ""
         return f"{where}{field}{self.message}"

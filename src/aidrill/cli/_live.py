@@ -74,7 +74,12 @@ class _Component:
 
 @dataclass
 class LiveState:
-    """What the evidence says so far; fed record by record (tested on its own)."""
+    """What the evidence says so far; fed record by record (tested on its own).
+
+    It tells live from stale: a series whose last record arrived more than two bucket
+    widths ago is shown as "no load answers for N s" (or "no samples for N s"), never
+    with the last numbers it had. ``components``: the tiers the plan names (None: any).
+    """
 
     rule: HealthRule
     phase: str = "starting"
@@ -82,6 +87,9 @@ class LiveState:
     last: Bucket | None = None
     components: dict[str, _Component] = field(default_factory=dict)
     changes: list[str] = field(default_factory=list)
+    named: frozenset[str] | None = None
+    width: float = 1.0
+    arrived: dict[str, tuple[float, float]] = field(default_factory=dict)  # (read at, of)
 
     def event(self, record: dict[str, Any]) -> None:
         kind = record.get("kind")
@@ -101,12 +109,27 @@ class LiveState:
         except (KeyError, TypeError, ValueError):
             return  # a malformed line is the evidence reader's concern, not the view's
         self.last = bucket
+        self.width = bucket.width
+        self.arrived["inference"] = (time.time(), bucket.end)
         self._judge("inference", is_healthy(bucket, self.rule), bucket.end)
 
     def sample(self, record: dict[str, Any]) -> None:
         name = record.get("component")
-        if isinstance(name, str) and name != "replication-lag":
-            self._judge(name, bool(record.get("ok")), float(record.get("time", 0.0)))
+        if not isinstance(name, str) or name == "replication-lag":
+            return
+        if self.named is not None and name not in self.named:
+            return  # a tier the plan does not have is not shown
+        when = float(record.get("time", 0.0))
+        self.arrived[name] = (time.time(), when)
+        self._judge(name, bool(record.get("ok")), when)
+
+    def stale(self, series: str, now: float) -> float | None:
+        """Seconds since ``series`` last had evidence, once nothing new has arrived for
+        two bucket widths; None while it is live."""
+        seen = self.arrived.get(series)
+        if seen is None or now - seen[0] <= 2 * self.width:
+            return None
+        return max(0.0, now - seen[1])
 
     def _phase(self, phase: str) -> None:
         if phase != self.phase:
@@ -128,10 +151,13 @@ class LiveState:
     def since_fault(self, now: float) -> str:
         return "—" if self.fault_at is None else f"+{now - self.fault_at:.0f}s"
 
-    def traffic(self) -> dict[str, str]:
+    def traffic(self, now: float | None = None) -> dict[str, str]:
         bucket = self.last
         if bucket is None or not bucket.requests:
             return {"requests/s": "—", "errors": "—", "p95": "—", "quality": "—"}
+        quiet = self.stale("inference", time.time() if now is None else now)
+        if quiet is not None:
+            return {"load": f"no load answers for {quiet:.0f} s"}
         quality = bucket.quality
         return {
             "requests/s": f"{bucket.requests / bucket.width:.0f}",
@@ -140,10 +166,15 @@ class LiveState:
             "quality": "—" if quality is None else f"{quality:.2f}",
         }
 
-    def component_states(self) -> dict[str, str]:
+    def component_states(self, now: float | None = None) -> dict[str, str]:
+        moment = time.time() if now is None else now
         shown = {}
         for name, component in sorted(self.components.items()):
-            if component.state == "recovered" and component.recovered_after is not None:
+            quiet = self.stale(name, moment)
+            if quiet is not None:
+                what = "load answers" if name == "inference" else "samples"
+                shown[name] = f"no {what} for {quiet:.0f} s"
+            elif component.state == "recovered" and component.recovered_after is not None:
                 shown[name] = f"recovered at +{component.recovered_after:.1f}s"
             else:
                 shown[name] = component.state
@@ -152,8 +183,12 @@ class LiveState:
     def line(self, now: float) -> str:
         """One plain status line: the traffic, and the components that are not simply
         healthy (impacted, or recovered and when)."""
-        traffic = ", ".join(f"{k} {v}" for k, v in self.traffic().items())
-        states = ", ".join(f"{k} {v}" for k, v in self.component_states().items() if v != "healthy")
+        traffic = ", ".join(v if k == "load" else f"{k} {v}" for k, v in self.traffic(now).items())
+        states = ", ".join(
+            f"{k} {v}" for k, v in self.component_states(now).items() if v != "healthy"
+        )
+        if not states and self.last is not None and not is_healthy(self.last, self.rule):
+            states = "inference outside its SLO"
         return f"{self.phase} {self.since_fault(now)}: {traffic}; {states or 'all healthy'}"
 
 
@@ -165,7 +200,9 @@ class LiveView:
     ) -> None:
         self.console, self.label = console, label
         self.runs = reports_dir / "runs"
-        self.state = LiveState(health_rule_for(plan))
+        self.state = LiveState(
+            health_rule_for(plan), named=frozenset(c.tier for c in plan.components)
+        )
         self.live = live and console.is_terminal
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, name="aidrill-live", daemon=True)
@@ -237,10 +274,11 @@ class LiveView:
         table.add_column()
         table.add_row("phase", self.state.phase)
         table.add_row("since the fault", self.state.since_fault(now))
-        for key, value in self.state.traffic().items():
-            table.add_row(key, value)
-        for name, state in self.state.component_states().items():
+        for key, value in self.state.traffic(now).items():
+            table.add_row(key, f"[yellow]{value}[/]" if key == "load" else value)
+        for name, state in self.state.component_states(now).items():
             colour = {"impacted": "red", "healthy": "green"}.get(state, "cyan")
+            colour = "yellow" if state.startswith("no ") else colour
             table.add_row(name, f"[{colour}]{state}[/]")
         elapsed = now - self._started
         return Panel(table, title=f"{self.label} — {elapsed:.0f}s", title_align="left")

@@ -18,7 +18,13 @@ from aidrill.experiment import LoadedExperiment, Participant, load_experiment
 from aidrill.lab import LabClient
 from aidrill.plan import Plan, load_plan
 from aidrill.report import write_index
-from aidrill.run import RunOutcome, mark_runs_aborted, owner_alive, run_experiment_file
+from aidrill.run import (
+    RunOutcome,
+    SuiteInterrupt,
+    mark_runs_aborted,
+    owner_alive,
+    run_experiment_file,
+)
 from aidrill.targets import Resolved, target_for
 
 _STYLE = {"met": "green", "missed": "red", "inconclusive": "yellow", "not measured": "dim"}
@@ -73,21 +79,42 @@ def run_suite(
     heal: bool,
     participants: list[dict[str, str]],
     name: str,
+    interrupt: SuiteInterrupt,
     live: bool = True,
 ) -> list[RunOutcome]:
     """Validate every drill and check it is allowed before the first runs, run them in
-    order (each run's pre-flight checks its target is nominal), print the summary."""
+    order (each run's pre-flight checks its target is nominal), print the summary.
+    After a SIGINT/SIGTERM no further drill starts (see :func:`run_all`)."""
     started = time.perf_counter()
     plan, loaded = load_all(paths, plan_path)
     check_before_running(loaded, plan, state_dir)
     console.print(f"suite {name}: {len(loaded)} drill(s) against {plan.system}")
     outcomes = run_all(
-        loaded, plan_path, reports_dir, state_dir, heal=heal, participants=participants, live=live
+        loaded,
+        plan_path,
+        reports_dir,
+        state_dir,
+        interrupt,
+        heal=heal,
+        participants=participants,
+        live=live,
     )
     write_index(reports_dir)
     elapsed = time.perf_counter() - started
     print_summary(outcomes, title=f"Suite {name}: {len(outcomes)} drill(s) in {elapsed:.0f}s")
+    print_not_run(loaded[len(outcomes) :], interrupt)
     return outcomes
+
+
+def print_not_run(rest: list[LoadedExperiment], interrupt: SuiteInterrupt) -> None:
+    """After an interrupt: which drills did not run, and why."""
+    if interrupt.signal is None:
+        return
+    console.print(
+        f"[bold yellow]{interrupt.signal}: the suite stopped[/]; the interrupted drill was "
+        f"rolled back. {len(rest)} drill(s) not run"
+        + (": " + ", ".join(e.title for e in rest) if rest else "")
+    )
 
 
 def suite_paths(plan: Plan, plan_path: Path, name: str) -> list[Path]:
@@ -145,24 +172,41 @@ def run_all(
     plan_path: Path,
     reports_dir: Path,
     state_dir: Path,
+    interrupt: SuiteInterrupt,
     heal: bool = False,
     participants: list[dict[str, str]] | None = None,
     live: bool = True,
 ) -> list[RunOutcome]:
     """Run each experiment in turn, shown live; with ``heal``, each starts from a
-    nominal target."""
+    nominal target. A SIGINT/SIGTERM during a drill rolls that drill back (its own
+    guard) and ends the suite there; between drills it ends the suite at once. Returns
+    the outcomes of the drills that ran."""
     if any(e.extension is not None and e.extension.target == "lab" for e in experiments):
         clear_faults_left_behind(LabClient(state_dir))
     plan = load_plan(plan_path)
     outcomes = []
     for number, experiment in enumerate(experiments, start=1):
+        if interrupt.signal is not None:
+            break
         started = time.perf_counter()
         label = f"[{number}/{len(experiments)}] {experiment.title}"
-        with LiveView(console, reports_dir, plan, label, live):
-            outcome = run_experiment_file(
-                experiment, plan_path, reports_dir, state_dir, heal=heal, participants=participants
-            )
+        try:
+            with LiveView(console, reports_dir, plan, label, live):
+                outcome = run_experiment_file(
+                    experiment,
+                    plan_path,
+                    reports_dir,
+                    state_dir,
+                    heal=heal,
+                    participants=participants,
+                )
+        except KeyboardInterrupt:
+            # The suite's own handler: no drill's guard was answering, so none had
+            # anything injected that its rollbacks did not already undo.
+            console.print(f"{label} — interrupted before it ran")
+            break
         outcomes.append(outcome)
+        interrupt.saw(outcome.signal)
         console.print(
             f"{label} — {outcome.status}"
             f"{', deviated' if outcome.deviated else ''}"

@@ -12,6 +12,7 @@ from aidrill.cli._runs import live_option, load_all, run_suite, suite_paths
 from aidrill.lab import start_lab, stop_lab
 from aidrill.plan import load_plan
 from aidrill.report import Quarter, write_quarterly_report
+from aidrill.run import SuiteInterrupt
 
 DEMO_EXPERIMENTS = tuple(
     Path("experiments/lab") / f"{name}.yaml"
@@ -55,23 +56,37 @@ def demo(plan_path: Path, reports_dir: Path, state_dir: Path, heal: bool, live: 
     plan's `lab` suite (the twelve shipped lab drills), run as `aidrill drill` runs one.
 
     Each drill starts from a nominal lab. Exits 0 when every drill ran valid (a missed
-    target is a finding, not a failure) and 3 when any drill was invalid.
+    target is a finding, not a failure) and 3 when any drill was invalid. Ctrl-C or
+    SIGTERM rolls the current drill back, runs no further drill, stops the lab and
+    exits 130/143.
     """
     started = time.perf_counter()
     plan = load_plan(plan_path)
     paths = suite_paths(plan, plan_path, "lab") if "lab" in plan.suites else list(DEMO_EXPERIMENTS)
     load_all(paths, plan_path)  # every drill validates before the lab starts
-    with console.status("starting the embedded two-region lab…"):
-        lab = start_lab(state_dir, plan_path)
-    console.print(
-        f"lab up in {time.perf_counter() - started:.1f}s "
-        f"({lab.info.topology}, router {lab.info.router_url})"
-    )
-    try:
-        outcomes = run_suite(paths, plan_path, reports_dir, state_dir, heal, [], "lab", live)
-    finally:
-        with console.status("stopping the lab…"):
-            stop_lab(state_dir)
+    with SuiteInterrupt() as interrupt:
+        try:
+            with console.status("starting the embedded two-region lab…"):
+                lab = start_lab(state_dir, plan_path)
+            console.print(
+                f"lab up in {time.perf_counter() - started:.1f}s "
+                f"({lab.info.topology}, router {lab.info.router_url})"
+            )
+            outcomes = run_suite(
+                paths, plan_path, reports_dir, state_dir, heal, [], "lab", interrupt, live
+            )
+        except KeyboardInterrupt:
+            outcomes = []  # stopped while the lab started: no drill ran
+        finally:
+            with console.status("stopping the lab…"):
+                stop_lab(state_dir)
+    if interrupt.signal is not None:
+        console.print(
+            f"demo stopped by {interrupt.signal} after {len(outcomes)} of {len(paths)} drills; "
+            f"the lab is down. Evidence so far: {(reports_dir / 'index.html').resolve()} "
+            "(`aidrill report` builds the quarter's report from it)"
+        )
+        raise SystemExit(interrupt.exit_code)
     index = reports_dir / "index.html"
     quarter = Quarter.current()
     with console.status(f"writing the {quarter} quarterly report…"):

@@ -22,6 +22,7 @@ from aidrill.cli._runs import (
     suite_paths,
 )
 from aidrill.plan import load_plan
+from aidrill.run import SuiteInterrupt
 
 
 @click.command()
@@ -59,11 +60,18 @@ def drill(
 
     \b
     Exit codes (the worst drill decides): 0 every target met; 1 a target missed or a
-    drill deviated or was aborted; 2 bad input or refused; 3 a drill was invalid.
+    drill deviated or was aborted; 2 bad input or refused; 3 a drill was invalid;
+    130/143 the suite was stopped by SIGINT/SIGTERM (the drill running then was rolled
+    back, and no further drill ran).
     """
     people = parse_participants(participants)
     apply_load_workers(load_workers)
     plan = load_plan(plan_path)
     paths = suite_paths(plan, plan_path, suite)
-    outcomes = run_suite(paths, plan_path, reports_dir, state_dir, heal, people, suite, live)
+    with SuiteInterrupt() as interrupt:
+        outcomes = run_suite(
+            paths, plan_path, reports_dir, state_dir, heal, people, suite, interrupt, live
+        )
+    if interrupt.signal is not None:
+        raise SystemExit(interrupt.exit_code)
     raise SystemExit(max(outcome.exit_code for outcome in outcomes))

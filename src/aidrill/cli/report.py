@@ -13,6 +13,7 @@ from aidrill.report import (
     FORMATS,
     Quarter,
     add_signoff,
+    check_runs_path,
     reseal_manifest,
     sign_manifest,
     write_quarterly_report,
@@ -34,7 +35,7 @@ sign_key_option = click.option(
     type=click.Path(path_type=Path),
     default=Path("reports/runs"),
     show_default=True,
-    help="Run directories and plain Chaos Toolkit journals.",
+    help="A folder of run directories and plain Chaos Toolkit journals, or one journal.",
 )
 @click.option(
     "--out",
@@ -94,6 +95,10 @@ def report(
     which = Quarter.parse(quarter) if quarter else Quarter.current()
     out = out_dir or Path("reports") / str(which)
     plan = load_plan(plan_path)
+    if not check_runs_path(runs_dir):
+        console.print(
+            f"[yellow]{runs_dir} holds no runs yet[/]: every component reads as not drilled"
+        )
     chosen = [f.strip() for f in formats.split(",") if f.strip()]
     started = time.perf_counter()
     with console.status(f"building the {which} report…") as status:

@@ -22,9 +22,11 @@ from aidrill.cli._runs import (
     parse_participants,
     participant_option,
     print_blast_radius,
+    print_not_run,
     run_all,
 )
 from aidrill.report import write_index
+from aidrill.run import SuiteInterrupt
 
 
 @click.command()
@@ -67,7 +69,10 @@ def run(
       1  a target was missed, or a run deviated, was interrupted or aborted
       2  bad input, or a run the plan refuses
       3  a run was invalid: the target was not nominal before it (pre-flight), a
-         fault was not injected, or a rollback failed; it measured nothing
+         fault was not injected, a rollback failed, or the load stopped; it
+         measured nothing
+      130/143  stopped by SIGINT/SIGTERM: the run then was rolled back, and no
+         further experiment ran
     """
     people = parse_participants(participants)
     apply_load_workers(load_workers)
@@ -81,8 +86,19 @@ def run(
             "dry run: nothing was injected" + (", and the plan refuses it" if refused else "")
         )
         raise SystemExit(2 if refused else 0)
-    outcomes = run_all(
-        loaded, plan_path, reports_dir, state_dir, heal=heal, participants=people, live=live
-    )
-    write_index(reports_dir)
+    with SuiteInterrupt() as interrupt:
+        outcomes = run_all(
+            loaded,
+            plan_path,
+            reports_dir,
+            state_dir,
+            interrupt,
+            heal=heal,
+            participants=people,
+            live=live,
+        )
+        write_index(reports_dir)
+        print_not_run(loaded[len(outcomes) :], interrupt)
+    if interrupt.signal is not None:
+        raise SystemExit(interrupt.exit_code)
     raise SystemExit(max(outcome.exit_code for outcome in outcomes))

@@ -32,9 +32,13 @@ def planned_faults(
         if not isinstance(activity, dict) or activity.get("type") != "action":
             continue
         name = str(activity.get("name", f"method[{index}]"))
-        provider = activity.get("provider") or {}
+        provider = activity.get("provider")
+        provider = provider if isinstance(provider, dict) else {}
         scope = declared_scope(provider) or known_scope(provider)
-        arguments = dict(provider.get("arguments") or {})
+        # A process provider's arguments may be one string ("stop redis") or a list;
+        # only a python provider's are keyword arguments.
+        given = provider.get("arguments")
+        arguments = dict(given) if isinstance(given, dict) else {}
         region = driver_region(experiment, provider, plan)
         if region is not None:
             share = driver_share(provider)

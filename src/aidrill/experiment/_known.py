@@ -58,7 +58,8 @@ def driver_region(
         return next((n for n, r in estate.regions.items() if r.context == context), None)
     if not module.startswith(("chaosaws", "aidrill.targets.aws_actions")):
         return None
-    value = (experiment.get("configuration") or {}).get("aws_region")
+    configuration = experiment.get("configuration")
+    value = configuration.get("aws_region") if isinstance(configuration, dict) else None
     if isinstance(value, dict) and value.get("type") == "env":
         value = os.environ.get(str(value.get("key")), value.get("default"))
     if isinstance(value, str) and value:
@@ -73,8 +74,9 @@ def driver_context(experiment: dict[str, Any], provider: dict[str, Any]) -> str 
     if not str(provider.get("module", "")).startswith(_KUBERNETES_MODULES):
         return None
     secrets = experiment.get("secrets") or {}
-    for key in provider.get("secrets") or []:
-        entry = secrets.get(key) if isinstance(secrets, dict) else None
+    keys = provider.get("secrets")
+    for key in keys if isinstance(keys, list) else []:
+        entry = secrets.get(key) if isinstance(secrets, dict) and isinstance(key, str) else None
         value = entry.get("KUBERNETES_CONTEXT") if isinstance(entry, dict) else None
         if isinstance(value, dict) and value.get("type") == "env":
             value = os.environ.get(str(value.get("key")))
@@ -100,7 +102,8 @@ def kubeconfig_current_context() -> str | None:
 
 def driver_share(provider: dict[str, Any]) -> float | None:
     """The share of a group's GPU nodes an action names outright (a percentage)."""
-    percent = (provider.get("arguments") or {}).get("instance_percent")
+    arguments = provider.get("arguments")
+    percent = arguments.get("instance_percent") if isinstance(arguments, dict) else None
     if isinstance(percent, int | float) and not isinstance(percent, bool):
         return float(percent) / 100
     return None

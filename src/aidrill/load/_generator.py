@@ -6,31 +6,27 @@ Locust runs in its own process because importing it monkey-patches the interpret
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from aidrill import _evidence as evidence
+from aidrill._apparatus import ApparatusPart, process_check
 from aidrill.errors import LoadError
+from aidrill.load._profile import SEARCH_USERS, LoadProfile
+
+WORKERS_FILE = "load-workers.jsonl"
 
 _LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-
-
-@dataclass(frozen=True)
-class LoadProfile:
-    users: int = 10
-    rate_per_user: float = 3.0
-    request_timeout: float = 2.0
-    bucket: float = 1.0
-    workers: int = 0  # 0: one Locust process; N: Locust's master and N workers
-
-
-_SEARCH_USERS = 2  # SEARCH_USERS in the locustfile, which only Locust's process imports
+# Locust's own run time outlasts the run's maximum duration by this much: the run's
+# duration guardrail stops a run that long (and rolls back) before its eyes close.
+_RUN_TIME_MARGIN = 30.0
+_SERIES = ("inference", "search")
 
 
 class LoadGenerator:
@@ -51,6 +47,7 @@ class LoadGenerator:
         self.timeline = run_dir / "timeline.jsonl"
         self.ready_file = run_dir / ".load-ready"
         self.log_path = run_dir / "load.log"
+        self.workers_path = run_dir / WORKERS_FILE
         self.run_dir = run_dir
         self.profile = profile
         self.max_duration = max_duration
@@ -67,15 +64,16 @@ class LoadGenerator:
             "AIDRILL_BUCKET_SECONDS": str(self.profile.bucket),
             "AIDRILL_TIMELINE": str(self.timeline),
             "AIDRILL_READY_FILE": str(self.ready_file),
+            "AIDRILL_WORKERS_FILE": str(self.workers_path),
         }
         if self.index_queries is not None:
             env["AIDRILL_INDEX_QUERIES"] = str(self.index_queries)
         # Search users come on top of the profile's inference users (see the locustfile).
-        users = str(self.profile.users + (_SEARCH_USERS if self.index_queries else 0))
+        users = str(self.profile.users + (SEARCH_USERS if self.index_queries else 0))
         command = [
             sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE), "--headless",
             "-u", users, "-r", users,
-            "--run-time", f"{max(1, round(self.max_duration))}s",
+            "--run-time", f"{max(1, round(self.max_duration + _RUN_TIME_MARGIN))}s",
             "--host", self.host,
             "--stop-timeout", "2", "--only-summary", "--exit-code-on-error", "0",
             "--loglevel", "WARNING",
@@ -131,6 +129,35 @@ class LoadGenerator:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    def parts(self) -> list[ApparatusPart]:
+        """Locust's processes as parts of the run's apparatus: the single process (or
+        the master) is the run's eyes; a worker only feeds part of the answers, and the
+        master's own count of workers it still hears from says when one went quiet."""
+        if self._process is None:
+            return []
+        name = "the load generator's master" if self._workers else "the load generator"
+        found = [ApparatusPart(name, _SERIES, process_check(self._process), fatal=True)]
+        found += [
+            ApparatusPart(f"load worker {number}", _SERIES, process_check(worker))
+            for number, worker in enumerate(self._workers, start=1)
+        ]
+        if self._workers:
+            found.append(ApparatusPart("a load worker", _SERIES, self._missing_workers))
+        return found
+
+    def _missing_workers(self) -> str | None:
+        """Locust's master marks a worker missing after three seconds without its
+        heartbeat; it writes what it counts to ``load-workers.jsonl`` every second."""
+        try:
+            lines = self.workers_path.read_bytes().splitlines()
+            latest = json.loads(lines[-1]) if lines else {}
+        except (OSError, ValueError):
+            return None
+        missing = int(latest.get("missing") or 0)
+        if missing == 0:
+            return None
+        return f"went missing: Locust's master lost the heartbeat of {missing} worker(s)"
+
     def stop(self, timeout: float = 20.0) -> int | None:
         """Ask Locust to quit (SIGTERM flushes the last buckets; a master first asks its
         workers for their last reports); kill whatever hangs."""
@@ -145,6 +172,11 @@ class LoadGenerator:
             self._workers = []
 
     def _stop(self, process: subprocess.Popen[bytes], timeout: float) -> int | None:
+        if process.poll() is not None:
+            # A master that died cannot tell its workers to quit: stop them now.
+            for worker in self._workers:
+                with contextlib.suppress(ProcessLookupError):
+                    worker.send_signal(signal.SIGTERM)
         if process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)

@@ -29,6 +29,7 @@ import orjson
 from locust import FastHttpUser, constant_throughput, events
 
 from aidrill.load._aggregator import BucketAggregator
+from aidrill.load._profile import SEARCH_RATE, SEARCH_USERS
 
 _GOLDEN = json.loads(Path(os.environ["AIDRILL_GOLDEN_SET"]).read_text())["samples"]
 _RATE = float(os.environ.get("AIDRILL_RATE_PER_USER", "3"))
@@ -42,10 +43,6 @@ _READY = Path(os.environ.get("AIDRILL_READY_FILE", os.devnull))
 _REPORT_SLACK = 3.0 + 2.0 if _ROLE == "master" else 0.0
 _QUERIES_PATH = os.environ.get("AIDRILL_INDEX_QUERIES")
 _QUERIES = json.loads(Path(_QUERIES_PATH).read_text()) if _QUERIES_PATH else None
-SEARCH_USERS = 2
-# Searches per second per search user: enough that one poor answer in a 1 s bucket does
-# not by itself take the bucket below a quality floor of 0.8.
-SEARCH_RATE = 10
 
 
 def _predict(user: InferenceUser) -> None:
@@ -172,6 +169,8 @@ def _on_init(environment: Any, **_: Any) -> None:
             aggregator.flush(time.time())
 
     flusher = gevent.spawn(flush_forever)
+    if _ROLE == "master":
+        gevent.spawn(_count_workers, environment)
     parent = os.getppid()
 
     def quit_when_orphaned() -> None:
@@ -197,6 +196,25 @@ def _on_init(environment: Any, **_: Any) -> None:
 
     environment.events.test_start.add_listener(on_test_start)
     environment.events.quitting.add_listener(on_quitting)
+
+
+def _count_workers(environment: Any) -> None:
+    """Every second, how many workers Locust's master hears from and how many it lost
+    the heartbeat of, for the run that watches its apparatus (``load-workers.jsonl``)."""
+    path = os.environ.get("AIDRILL_WORKERS_FILE")
+    if not path:
+        return
+    with Path(path).open("a", encoding="utf-8") as log:
+        while True:
+            gevent.sleep(1.0)
+            runner = environment.runner
+            clients = getattr(runner, "clients", None)
+            if clients is None:
+                continue
+            record = {"time": round(time.time(), 3), "ready": runner.worker_count,
+                      "missing": len(clients.missing)}  # fmt: skip
+            log.write(json.dumps(record) + "\n")
+            log.flush()
 
 
 def _collect_final_reports(environment: Any, timeout: float = 10.0) -> None:

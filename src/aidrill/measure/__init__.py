@@ -3,12 +3,15 @@
 Nothing here does I/O or imports the run, load, lab or report stages.
 """
 
+from aidrill.measure._coverage import ApparatusStop, Gap, find_gaps, record_gaps
 from aidrill.measure._degradation import Degradation, judge_degradation
 from aidrill.measure._histogram import LatencyHistogram, merge_histograms
 from aidrill.measure._records import Bucket, Event
 from aidrill.measure._recovery import (
+    BucketState,
     HealthRule,
     RecoveryMeasurement,
+    bucket_state,
     is_healthy,
     measure_recovery,
 )
@@ -28,6 +31,7 @@ from aidrill.measure._rpo import (
 from aidrill.measure._run import (
     GROUND_TRUTH_PREFIX,
     ComponentResult,
+    Coverage,
     RunEvaluation,
     TierEvidence,
     evaluate_run,
@@ -39,10 +43,14 @@ from aidrill.measure._verdict import Verdict, VerdictStatus, judge_rto
 __all__ = [
     "GROUND_TRUTH_PREFIX",
     "RESULT_SCHEMA",
+    "ApparatusStop",
     "Bucket",
+    "BucketState",
     "ComponentResult",
+    "Coverage",
     "Degradation",
     "Event",
+    "Gap",
     "HealthRule",
     "InvalidReason",
     "LatencyHistogram",
@@ -56,9 +64,11 @@ __all__ = [
     "Verdict",
     "VerdictStatus",
     "artifact_rpo",
+    "bucket_state",
     "epoch",
     "evaluate_run",
     "feature_store_rpo",
+    "find_gaps",
     "health_rule_for",
     "is_healthy",
     "iso",
@@ -70,6 +80,7 @@ __all__ = [
     "merge_histograms",
     "pipeline_rpo",
     "probe_buckets",
+    "record_gaps",
     "registry_rpo",
     "vector_canary_rpo",
 ]

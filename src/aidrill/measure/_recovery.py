@@ -4,31 +4,54 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
+from aidrill.measure._coverage import Gap, find_gaps, first_disqualifying
 from aidrill.measure._records import Bucket
 
 # Two buckets are contiguous when the gap between them is under this share of a bucket.
 _CONTIGUITY_SLACK = 0.05
 
 
+BucketState = Literal["healthy", "unhealthy", "unknown"]
+
+
 @dataclass(frozen=True)
 class HealthRule:
-    """Thresholds a bucket must meet to count as healthy (the plan's SLO)."""
+    """Thresholds a bucket must meet to count as healthy (the plan's SLO), and the
+    evidence it must hold: ``min_answers``, and the ``grace`` an unknown stretch may
+    outlast one bucket by before it is a gap."""
 
     min_success_ratio: float
     max_p95: float
     min_quality: float
+    min_answers: int = 1
+    grace: float = 1.0
+
+
+def bucket_state(bucket: Bucket, rule: HealthRule) -> BucketState:
+    """*unhealthy* when the answers it holds break the SLO (success ratio, p95, quality:
+    a failure is evidence however few answers came); *unknown* when it holds fewer than
+    ``min_answers`` otherwise (too little evidence to call it healthy); else *healthy*."""
+    success = bucket.success_ratio
+    if success is None:
+        return "unknown"
+    quality = bucket.quality
+    if (
+        success < rule.min_success_ratio
+        or bucket.p95 is None
+        or bucket.p95 > rule.max_p95
+        or quality is None
+        or quality < rule.min_quality
+    ):
+        return "unhealthy"
+    return "unknown" if bucket.requests < rule.min_answers else "healthy"
 
 
 def is_healthy(bucket: Bucket, rule: HealthRule) -> bool:
-    """Success ratio ≥ SLO, p95 ≤ SLO and quality ≥ floor; an empty bucket proves nothing."""
-    success = bucket.success_ratio
-    if success is None or success < rule.min_success_ratio:
-        return False
-    if bucket.p95 is None or bucket.p95 > rule.max_p95:
-        return False
-    quality = bucket.quality
-    return quality is not None and quality >= rule.min_quality
+    """Success ratio ≥ SLO, p95 ≤ SLO and quality ≥ floor, on at least ``min_answers``
+    answers; an empty or sparse bucket proves nothing."""
+    return bucket_state(bucket, rule) == "healthy"
 
 
 @dataclass(frozen=True)
@@ -43,6 +66,17 @@ class RecoveryMeasurement:
     t_recovered: float | None
     t_detected: float | None = None  # the end of the first unhealthy bucket
     resolution: float = 1.0  # bucket width: the precision of every instant here
+    # Unknown stretches longer than a bucket plus the grace, from the start of coverage
+    # (the steady-state check) to the end of the window.
+    gaps: tuple[Gap, ...] = ()
+
+    @property
+    def uncovered(self) -> Gap | None:
+        """The first gap the verdict needed evidence from: any gap, unless the recovery
+        had already held for its sustain before the gap began. No impact needs the whole
+        window covered."""
+        proven = None if self.t_recovered is None or not self.impact else self.t_recovered
+        return first_disqualifying(self.gaps, None if proven is None else proven + self.sustain)
 
     @property
     def impact(self) -> bool:
@@ -84,21 +118,32 @@ def measure_recovery(
     window_end: float,
     rule: HealthRule,
     sustain: float,
+    covered_from: float | None = None,
 ) -> RecoveryMeasurement:
     """Find the first unhealthy bucket after ``t_fault`` and the sustained recovery after it.
 
     ``t_recovered`` is the start of the first run of contiguous healthy buckets lasting
     ``sustain`` that ends inside the observation window; without any unhealthy bucket
-    the fault had no user-visible impact and RTO is 0.
+    the fault had no user-visible impact and RTO is 0. Unknown buckets (too few answers)
+    are neither: they start no impact and break a healthy run. The series' gaps are
+    found from ``covered_from`` (default: the fault) to the end of the window.
     """
     observed = sorted(
         (b for b in buckets if b.end > t_fault and b.start < window_end), key=lambda b: b.start
     )
-    first_bad = next((i for i, b in enumerate(observed) if not is_healthy(b, rule)), None)
-    resolution = observed[0].width if observed else 1.0
+    states = [bucket_state(b, rule) for b in observed]
+    first_bad = next((i for i, state in enumerate(states) if state == "unhealthy"), None)
+    resolution = observed[0].width if observed else _width(buckets)
+    start = t_fault if covered_from is None else min(covered_from, t_fault)
+    known = (
+        (b.start, b.end)
+        for b in buckets
+        if b.end > start and b.start < window_end and bucket_state(b, rule) != "unknown"
+    )
+    gaps = tuple(find_gaps(known, start, window_end, resolution + rule.grace))
     if first_bad is None:
         return RecoveryMeasurement(
-            t_fault, window_end, sustain, None, None, t_fault, resolution=resolution
+            t_fault, window_end, sustain, None, None, t_fault, resolution=resolution, gaps=gaps
         )
     after = observed[first_bad:]
     first_success = next((b.start for b in after if is_healthy(b, rule)), None)
@@ -111,7 +156,12 @@ def measure_recovery(
         t_recovered=_start_of_sustained_run(after, rule, sustain, window_end),
         t_detected=observed[first_bad].end,
         resolution=resolution,
+        gaps=gaps,
     )
+
+
+def _width(buckets: Sequence[Bucket]) -> float:
+    return buckets[0].width if buckets else 1.0
 
 
 def _start_of_sustained_run(

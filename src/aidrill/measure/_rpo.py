@@ -97,13 +97,14 @@ def probe_buckets(samples: Iterable[Sample], component: str, width: float) -> li
 def feature_store_rpo(
     canary: Sequence[dict[str, Any]], surviving: Sequence[int] | None, audited_at: float
 ) -> RpoMeasurement:
-    """Only writes made before the audit read the store back can have survived in it."""
+    """Only writes answered before the audit read the store back can have survived in it
+    (``acked``, the answer's time, where the writer recorded it; else the time sent)."""
     if surviving is None:
         return RpoMeasurement(None, "the surviving canary writes could not be read back")
     acknowledged = {
         int(r["seq"]): float(r["time"])
         for r in canary
-        if r.get("ok") and float(r["time"]) < audited_at
+        if r.get("ok") and float(r.get("acked", r["time"])) < audited_at
     }
     if not acknowledged:
         return RpoMeasurement(None, "no canary write was acknowledged")

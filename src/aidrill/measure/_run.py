@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from aidrill.measure._coverage import ApparatusStop, explain_gap, record_gaps
 from aidrill.measure._degradation import Degradation, judge_degradation
 from aidrill.measure._records import Bucket, Event
 from aidrill.measure._recovery import HealthRule, RecoveryMeasurement, measure_recovery
@@ -26,6 +27,8 @@ from aidrill.measure._verdict import Verdict, judge_rto
 from aidrill.plan import Component, Plan
 
 GROUND_TRUTH_PREFIX = "lab:"
+# What each series is made of, for the sentence that names a gap in it.
+_SERIES_WORDS = {"inference": "load answers", "search": "search answers"}
 
 
 _SEVERITY = {"missed": 3, "inconclusive": 2, "not measured": 1, "met": 0}
@@ -81,6 +84,11 @@ class ComponentResult:
                 "resolution_seconds": self.resolution,
                 "fault_at": iso(m.t_fault),
             }
+            if m.gaps:
+                achieved["coverage_gaps"] = [
+                    {"from": iso(g.start), "to": iso(g.end), "seconds": _round(g.seconds)}
+                    for g in m.gaps
+                ]
             if self.episodes:
                 achieved["episodes"] = self.episodes
         achieved.update(self.extra)
@@ -123,8 +131,39 @@ class RunEvaluation:
         return counts
 
 
-def health_rule_for(plan: Plan) -> HealthRule:
-    return HealthRule(plan.slo.success_ratio, plan.slo.p95_latency, plan.slo.quality_floor)
+def health_rule_for(plan: Plan, min_answers: int = 1) -> HealthRule:
+    slo = plan.slo
+    return HealthRule(
+        slo.success_ratio, slo.p95_latency, slo.quality_floor, min_answers, slo.coverage_grace
+    )
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What the evidence of a run must hold: the answers per bucket each series needs
+    (``min_answers``: series name -> count; a series not named needs one), where
+    coverage starts (the steady-state check) and what of the apparatus stopped."""
+
+    min_answers: Mapping[str, int] = field(default_factory=dict)
+    covered_from: float | None = None
+    stops: tuple[ApparatusStop, ...] = ()
+
+    def answers(self, series: str) -> int:
+        return max(1, int(self.min_answers.get(series, 1)))
+
+
+def apparatus_stops(events: Sequence[Event]) -> tuple[ApparatusStop, ...]:
+    """Every part of the measuring apparatus the run recorded stopping or degrading."""
+    return tuple(
+        ApparatusStop(
+            e.time,
+            str(e.data.get("part") or "a part of the apparatus"),
+            tuple(str(s) for s in e.data.get("series") or ()),
+            str(e.data.get("how") or "stopped"),
+        )
+        for e in events
+        if e.kind == "apparatus_stopped"
+    )
 
 
 def evaluate_run(
@@ -135,16 +174,21 @@ def evaluate_run(
     sustain: float,
     tiers: TierEvidence | None = None,
     degradation: bool = False,
+    min_answers: Mapping[str, int] | None = None,
 ) -> RunEvaluation:
     """Measure every component the experiment names, from evidence only; with
     ``degradation`` (a chaos test), also how gracefully each component with a
-    degradation budget behaved during the fault.
+    degradation budget behaved during the fault. ``min_answers``: what each series
+    must hold per bucket (see :class:`Coverage`).
 
     An invalid run (see :func:`judge_validity`) measures nothing: every component is
     *not measured*, with the first reason.
     """
     tiers = tiers or TierEvidence(regions=(plan.primary_region, plan.dr_region))
     validity = judge_validity(events)
+    coverage = Coverage(
+        dict(min_answers or {}), _steady_state_start(events), apparatus_stops(events)
+    )
     t_fault = _first_time(events, "fault_injected")
     window_end = _first_time(events, "rollbacks_started") or _first_time(events, "load_stopped")
     if window_end is None and buckets:
@@ -161,9 +205,18 @@ def evaluate_run(
             results.append(ComponentResult(component, None, Verdict("not measured", why)))
             continue
         rto = _evaluate_component(
-            plan, component, events, buckets, t_fault, window_end, sustain, tiers, degradation
+            plan,
+            component,
+            events,
+            buckets,
+            t_fault,
+            window_end,
+            sustain,
+            tiers,
+            coverage,
+            degradation,
         )
-        measured = _with_rpo(plan, rto, tiers, t_fault)
+        measured = _with_rpo(plan, rto, tiers, t_fault, window_end, coverage)
         measured.extra.update(_freshness(component, buckets, tiers, t_fault, window_end))
         results.append(measured)
     return RunEvaluation(
@@ -185,14 +238,18 @@ def _evaluate_component(
     window_end: float | None,
     sustain: float,
     tiers: TierEvidence,
+    coverage: Coverage,
     graceful: bool = False,
 ) -> ComponentResult:
-    rule = health_rule_for(plan)
+    series = "inference"
     if component.tier == "vector-index" and tiers.search:
-        buckets = tiers.search
+        buckets, series = tiers.search, "search"
     elif component.tier != "inference":
+        series = component.tier
         buckets = probe_buckets(tiers.samples, component.tier, plan.slo.bucket)
-        rule = HealthRule(plan.slo.success_ratio, float("inf"), plan.slo.quality_floor)
+    rule = health_rule_for(plan, coverage.answers(series))
+    if series not in ("inference", "search"):
+        rule = replace(rule, max_p95=float("inf"))  # probes carry no user latency
         if not buckets:
             return ComponentResult(
                 component,
@@ -211,7 +268,8 @@ def _evaluate_component(
             None,
             Verdict("not measured", "the load produced no timeline, so recovery cannot be judged"),
         )
-    measurement = measure_recovery(buckets, t_fault, window_end, rule, sustain)
+    covered_from = coverage.covered_from
+    measurement = measure_recovery(buckets, t_fault, window_end, rule, sustain, covered_from)
     faults = _faults(events)
     first_bad = measurement.t_first_unhealthy
     if first_bad is not None and len(faults) > 1:
@@ -220,7 +278,9 @@ def _evaluate_component(
         width = buckets[0].width if buckets else 1.0
         causing = [t for t, _ in faults if t <= first_bad + width]
         if causing and causing[-1] > t_fault:
-            measurement = measure_recovery(buckets, causing[-1], window_end, rule, sustain)
+            measurement = measure_recovery(
+                buckets, causing[-1], window_end, rule, sustain, covered_from
+            )
     cause = None if measurement.recovered else _cause(events, t_fault, window_end)
     episodes = _episodes(buckets, faults, window_end, rule, sustain) if len(faults) > 1 else []
     extra = {}
@@ -236,7 +296,15 @@ def _evaluate_component(
             "recall_before_fault": _mean_quality(before),
             "recall_after_recovery": _mean_quality(after),
         }
-    verdict = judge_rto(component.rto, measurement, cause)
+    gap = measurement.uncovered
+    uncovered = None
+    if gap is not None:
+        what = _SERIES_WORDS.get(series, f"{series} probe samples")
+        tolerance = measurement.resolution + rule.grace
+        uncovered = explain_gap(
+            gap, measurement.t_fault, window_end, what, series, coverage.stops, tolerance
+        )
+    verdict = judge_rto(component.rto, measurement, cause, uncovered)
     degradation = None
     if graceful and component.degradation is not None:
         degradation = judge_degradation(
@@ -315,16 +383,69 @@ def _episodes(
     return found
 
 
+_CANARIES = {
+    "feature-store": ("feature-store-canary", "canary writes"),
+    "vector-index": ("index-canary", "canary vectors"),
+    "model-registry": ("registry-canary", "canary registry changes"),
+}
+
+
+def _canary_gap(
+    plan: Plan,
+    component: Component,
+    tiers: TierEvidence,
+    t_fault: float,
+    window_end: float | None,
+    coverage: Coverage,
+) -> str | None:
+    """A canary series must cover what its RPO reads: the feature store's and the
+    registry's from the steady-state check until the audit (or the window's end), the
+    vector index's until the fault."""
+    if component.tier not in _CANARIES:
+        return None
+    series, what = _CANARIES[component.tier]
+    records = {
+        "feature-store": tiers.canary,
+        "vector-index": tiers.index_canary,
+        "model-registry": tiers.registry_canary,
+    }[component.tier]
+    end = {
+        "feature-store": min(tiers.canary_audited_at, window_end or t_fault),
+        "vector-index": t_fault,
+        "model-registry": min(tiers.registry_audited_at, window_end or t_fault),
+    }[component.tier]
+    start = t_fault if coverage.covered_from is None else min(coverage.covered_from, t_fault)
+    width = plan.slo.bucket
+    tolerance = width + plan.slo.coverage_grace
+    times = [float(r["time"]) for r in records if isinstance(r.get("time"), int | float)]
+    gaps = record_gaps(times, start, end, width, tolerance)
+    if not gaps:
+        return None
+    return explain_gap(gaps[0], t_fault, end, what, series, coverage.stops, tolerance)
+
+
 def _with_rpo(
-    plan: Plan, result: ComponentResult, tiers: TierEvidence, t_fault: float | None
+    plan: Plan,
+    result: ComponentResult,
+    tiers: TierEvidence,
+    t_fault: float | None,
+    window_end: float | None,
+    coverage: Coverage,
 ) -> ComponentResult:
     """Add the RPO of a stateful component and combine both verdicts (the worse wins)."""
     component = result.component
     if component.rpo is None:
         return result
     rpo: RpoMeasurement | None = None
+    missing = (
+        None
+        if t_fault is None
+        else _canary_gap(plan, component, tiers, t_fault, window_end, coverage)
+    )
     if t_fault is None:
         rpo = None
+    elif missing is not None:
+        rpo = RpoMeasurement(None, missing)
     elif component.tier == "feature-store":
         rpo = feature_store_rpo(tiers.canary, tiers.canary_surviving, tiers.canary_audited_at)
     elif component.tier == "vector-index":
@@ -391,6 +512,18 @@ def _ground_truth_rto(
         and lost[0] < e.time <= window_end
     ]
     return restored[0] - t_fault if restored else None
+
+
+def _steady_state_start(events: Sequence[Event]) -> float | None:
+    """Coverage starts with the steady-state check before the method."""
+    return next(
+        (
+            e.time
+            for e in sorted(events, key=lambda e: e.time)
+            if e.kind == "phase" and e.data.get("phase") == "steady-state-before"
+        ),
+        None,
+    )
 
 
 def _first_time(events: Sequence[Event], kind: str) -> float | None:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aidrill.measure._coverage import offset_text
 from aidrill.measure._records import Event
 
 
@@ -19,7 +20,7 @@ from aidrill.measure._records import Event
 class InvalidReason:
     """One thing that kept a run from testing what it was meant to."""
 
-    what: str  # preflight | fault | rollback | postflight | refused | aborted
+    what: str  # preflight | fault | rollback | postflight | refused | aborted | apparatus
     reason: str  # one sentence, naming the activity and its error where there is one
     activity: str | None = None
     error: str | None = None
@@ -60,6 +61,7 @@ def judge_validity(events: Sequence[Event]) -> Validity:
     injected: set[str] = set()
     failed: set[str] = set()
     planned: list[str] = []
+    fault_at = next((e.time for e in events if e.kind == "fault_injected"), None)
     for event in events:
         data = event.data
         activity = _text(data.get("activity"))
@@ -113,6 +115,16 @@ def judge_validity(events: Sequence[Event]) -> Validity:
                     "method",
                     f"the method never ran: {data.get('reason')}"
                     + (f" ({'; '.join(checks)})" if checks else ""),
+                )
+            )
+        elif event.kind == "apparatus_stopped" and data.get("fatal"):
+            what = f"{data.get('part') or 'the measuring apparatus'} {data.get('how') or 'stopped'}"
+            if fault_at is not None:
+                what += f" at {offset_text(event.time - fault_at)}"
+            reasons.append(
+                InvalidReason(
+                    "apparatus",
+                    f"{what}: the run measured nothing after it, so it rolled back",
                 )
             )
         elif event.kind == "run_aborted":

@@ -18,7 +18,10 @@ class Verdict:
 
 
 def judge_rto(
-    target: float, measurement: RecoveryMeasurement | None, cause: str | None = None
+    target: float,
+    measurement: RecoveryMeasurement | None,
+    cause: str | None = None,
+    uncovered: str | None = None,
 ) -> Verdict:
     """Compare an achieved RTO with its target.
 
@@ -27,9 +30,18 @@ def judge_rto(
     recovered is *missed* only when that range reaches the target (window >= target +
     sustain): a recovery by the target would have been seen. Otherwise it is
     *inconclusive*. ``cause`` is what the evidence says stood in the way, if anything.
+
+    A series with a gap the verdict needs (see ``RecoveryMeasurement.uncovered``) is *not
+    measured*, whatever its buckets show: ``uncovered`` says which stretch and why.
     """
     if measurement is None:
         return Verdict("not measured", "this run produced no series for this component")
+    gap = measurement.uncovered
+    if gap is not None:
+        return Verdict(
+            "not measured",
+            uncovered or gap.describe(measurement.t_fault, measurement.window_end, "evidence"),
+        )
     goal = format_seconds(target)
     if not measurement.impact:
         return Verdict("met", f"no user-visible impact; RTO 0 s against a target of {goal}")

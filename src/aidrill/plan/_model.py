@@ -40,6 +40,16 @@ class ServingSlo(_Strict):
     quality_floor: float = Field(ge=0.0, le=1.0)
     sustain: Duration = 10.0
     bucket: Duration = 1.0
+    # Coverage (DESIGN.md): a bucket of the load's series with fewer answers than this is
+    # unknown, never healthy. Default: a third of what the load sends per bucket.
+    min_answers: int | None = Field(default=None, ge=1)
+    # How long an unknown stretch may outlast one bucket before it is a gap that leaves
+    # the verdicts that need it not measured. Default: one bucket.
+    grace: Duration | None = None
+
+    @property
+    def coverage_grace(self) -> float:
+        return self.bucket if self.grace is None else self.grace
 
 
 class DegradationBudget(_Strict):

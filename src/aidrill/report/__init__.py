@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from aidrill.report._build import write_quarterly_report
-from aidrill.report._collect import RunRecord, collect_runs
+from aidrill.report._collect import RunRecord, check_runs_path, collect_runs
 from aidrill.report._findings import FindingsError, FindingsFile, load_findings
 from aidrill.report._index import write_index
 from aidrill.report._journal import (
@@ -56,6 +56,7 @@ __all__ = [
     "TabletopError",
     "Verification",
     "add_signoff",
+    "check_runs_path",
     "check_signature",
     "collect_runs",
     "generate_key_pair",

@@ -19,7 +19,12 @@ from aidrill import _evidence as evidence
 from aidrill._documents import read_bytes, read_document
 from aidrill.errors import InputError
 from aidrill.measure import Bucket, Event, RunResult
-from aidrill.report._journal import Journal, JournalError, looks_like_journal
+from aidrill.report._journal import (
+    Journal,
+    JournalError,
+    looks_like_journal,
+    sanitize_experiment,
+)
 
 RunKind = Literal["aidrill", "plain", "broken"]
 _EVIDENCE_LIMIT = 64 * 1024 * 1024  # a journal or result larger than this is not read
@@ -103,10 +108,37 @@ def _activity_name(record: Any) -> str:
     return str((getattr(record, "activity", None) or {}).get("name", "unnamed"))
 
 
+def check_runs_path(path: Path) -> bool:
+    """Refuse (InputError, exit 2) a ``--runs`` path that holds nothing a report could
+    read: missing, a file that is not a journal, or a folder whose contents are neither
+    run directories nor journals. An empty folder is a quarter with no runs yet: False
+    (the caller says so), True otherwise."""
+    if path.is_symlink() or not path.exists():
+        raise InputError("no such file or folder", file=path, field="--runs")
+    if path.is_file():
+        record = _read_loose_journal(path)
+        if record.kind == "broken":
+            raise InputError(f"not a run: {record.problem}", file=path, field="--runs")
+        return True
+    if not path.is_dir():
+        raise InputError("not a file or folder", file=path, field="--runs")
+    entries = list(path.iterdir())
+    if entries and not any(e.is_dir() or e.suffix == ".json" for e in entries):
+        raise InputError(
+            "holds no run directory and no Chaos Toolkit journal (*.json)",
+            file=path,
+            field="--runs",
+        )
+    return bool(entries)
+
+
 def collect_runs(runs_dir: Path) -> list[RunRecord]:
-    """Every run directory and loose journal under ``runs_dir``, oldest first. Whatever
-    cannot be read becomes a broken record with its reason; nothing here raises."""
+    """Every run directory and loose journal under ``runs_dir`` (or the one journal
+    ``runs_dir`` is), oldest first. Whatever cannot be read becomes a broken record with
+    its reason; nothing here raises."""
     records: list[RunRecord] = []
+    if runs_dir.is_file() and not runs_dir.is_symlink():
+        return [_read_loose_journal(runs_dir)]
     if not runs_dir.is_dir():
         return records
     for entry in sorted(runs_dir.iterdir()):
@@ -233,7 +265,7 @@ def _read_loose_journal(path: Path, run_id: str | None = None) -> RunRecord:
         started=_parse_time(journal.start),
         status=journal.status,
         journal=journal,
-        experiment=journal.experiment,
+        experiment=sanitize_experiment(journal.experiment),
         files=[path],
     )
 
@@ -289,7 +321,7 @@ def _read_yaml(path: Path, readable: set[Path]) -> dict[str, Any]:
         data = read_document(path, InputError).data
     except InputError:
         return {}
-    return data if isinstance(data, dict) else {}
+    return sanitize_experiment(data)
 
 
 def _parse_time(value: Any) -> datetime | None:

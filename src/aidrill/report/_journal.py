@@ -37,6 +37,41 @@ class Journal(BaseModel):
     rollbacks: list[ActivityRecord] = Field(default_factory=list)
 
 
+def sanitize_experiment(data: Any) -> dict[str, Any]:
+    """A foreign experiment in the shapes the report reads, whatever it held: lists of
+    activities that are mappings, each with a string name and type and a mapping as
+    provider (a provider's ``arguments`` stay as given: a process's may be a string or
+    a list). Nothing is invented; what cannot be read that way is left out."""
+    if not isinstance(data, dict):
+        return {}
+    clean = dict(data)
+    clean["title"] = str(data.get("title") or "untitled experiment")
+    for key in ("method", "rollbacks"):
+        clean[key] = [_activity(a) for a in _list(data.get(key)) if isinstance(a, dict)]
+    clean["extensions"] = [e for e in _list(data.get("extensions")) if isinstance(e, dict)]
+    for key in ("configuration", "secrets"):
+        clean[key] = data.get(key) if isinstance(data.get(key), dict) else {}
+    hypothesis = data.get("steady-state-hypothesis")
+    if hypothesis is not None and not isinstance(hypothesis, dict):
+        clean.pop("steady-state-hypothesis")
+    return clean
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _activity(activity: dict[str, Any]) -> dict[str, Any]:
+    clean = dict(activity)
+    clean["name"] = str(activity.get("name") or "unnamed")
+    clean["type"] = str(activity.get("type") or "unknown")
+    provider = activity.get("provider")
+    clean["provider"] = dict(provider) if isinstance(provider, dict) else {}
+    if not isinstance(activity.get("pauses"), dict | None):
+        clean.pop("pauses")
+    return clean
+
+
 def looks_like_journal(data: Any) -> bool:
     return isinstance(data, dict) and "experiment" in data and ("run" in data or "status" in data)
 

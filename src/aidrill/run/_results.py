@@ -15,6 +15,7 @@ from aidrill import _evidence as evidence
 from aidrill._documents import read_document
 from aidrill.errors import EvidenceError
 from aidrill.experiment import AidrillExtension, find_aidrill_extension
+from aidrill.load import expected_answers, min_answers
 from aidrill.measure import (
     GROUND_TRUTH_PREFIX,
     RESULT_SCHEMA,
@@ -54,12 +55,15 @@ def write_run_result(
     tiers = read_tier_evidence(run_dir, plan)
     components = extension.components if extension else []
     chaos = extension is not None and extension.test_type == "chaos"
-    evaluation = evaluate_run(plan, components, events, buckets, sustain, tiers, degradation=chaos)
+    floors = coverage_floors(plan, extension)
+    evaluation = evaluate_run(
+        plan, components, events, buckets, sustain, tiers, degradation=chaos, min_answers=floors
+    )
     started = next((e.time for e in events if e.kind == "run_started"), None)
     interruptions = [
         {"time": iso(e.time), "signal": e.data.get("signal"), "reason": e.data.get("reason")}
         for e in events
-        if e.kind in ("interrupted", "guardrail_tripped")
+        if e.kind in ("interrupted", "guardrail_tripped", "apparatus_interrupt")
     ]
     validity = evaluation.validity
     result = {
@@ -86,6 +90,7 @@ def write_run_result(
         "fault_injected": iso(evaluation.t_fault),
         "observation_end": iso(evaluation.window_end),
         "slo": plan.slo.model_dump(mode="json"),
+        "coverage": {"min_answers": floors, "grace_seconds": plan.slo.coverage_grace},
         "components": [c.to_record() for c in evaluation.components],
         "summary": evaluation.counts(),
         "ground_truth": {
@@ -108,6 +113,17 @@ def write_run_result(
     }
     evidence.write_new_file(run_dir / evidence.RESULT_FILE, json.dumps(result, indent=2))
     return result
+
+
+def coverage_floors(plan: Plan, extension: AidrillExtension | None) -> dict[str, int]:
+    """The answers each load series must hold per bucket for it to count (DESIGN.md,
+    coverage): the plan's ``slo.min_answers``, else a third of what the load sends."""
+    if extension is None:
+        return {}
+    settings = extension.load
+    bucket = extension.bucket or plan.slo.bucket
+    expected = expected_answers(settings.users, settings.rate_per_user, bucket, search=True)
+    return min_answers(expected, plan.slo.min_answers)
 
 
 def _deviations(run_dir: Path, events: list[Event]) -> list[str]:

@@ -20,6 +20,7 @@ class RunOutcome:
     status: str
     deviated: bool
     result: dict[str, Any] | None
+    signal: str | None = None  # SIGINT/SIGTERM that interrupted the run, if one did
 
     @property
     def missed(self) -> bool:
@@ -78,4 +79,12 @@ def read_outcome(run_dir: Path, journal: dict[str, Any] | None) -> RunOutcome:
         logger.error("no readable result.json in %s: %s", run_dir, exc)
         result = None
     status = str((result or journal or {}).get("status", "unknown"))
-    return RunOutcome(run_dir, status, bool((journal or {}).get("deviated")), result)
+    signal = next(
+        (
+            str(e.data.get("signal"))
+            for e in evidence.read_events(run_dir)
+            if e.kind == "interrupted" and e.data.get("signal") in ("SIGINT", "SIGTERM")
+        ),
+        None,
+    )
+    return RunOutcome(run_dir, status, bool((journal or {}).get("deviated")), result, signal)

@@ -184,10 +184,22 @@ class DrillSession:
     def _record_interrupt(self, what: str, reason: str | None) -> None:
         if what.endswith("ignored"):
             self.events.append("signal_ignored", signal=what.split()[0], phase=self.phase)
+        elif what == "apparatus":
+            self.events.append("apparatus_interrupt", reason=reason, phase=self.phase)
         elif reason is not None:
             self.events.append("guardrail_tripped", reason=reason, phase=self.phase)
         else:
             self.events.append("interrupted", signal=what, phase=self.phase)
+
+    def _observing(self) -> bool:
+        """The observation window is open: the verdicts still need the load's eyes."""
+        return self.phase in _OBSERVING and not self.finished
+
+    def _apparatus_failed(self, what: str) -> None:
+        """The load stopped while the run was observing: stop injecting, roll back."""
+        self.guard.abort(
+            f"{what}: the run cannot see its users any more, rolling back", source="apparatus"
+        )
 
     # -- phases --------------------------------------------------------------------------
     def enforce_rollback_strategy(self, settings: dict[str, Any] | None) -> None:
@@ -206,7 +218,7 @@ class DrillSession:
             self.events.append("plain_run", note=PLAIN_NOTE)
             return
         self.side.preflight(self.heal, self._experiment)
-        self.side.start_load()
+        self.side.start_load(self._apparatus_failed, self._observing)
         limits = self.extension.guardrails or self.plan.guardrails
         self.watcher = GuardrailWatcher(
             self.run_dir / evidence.TIMELINE_FILE,
@@ -361,6 +373,7 @@ class DrillSession:
         )
 
 
+_OBSERVING = ("starting", "steady-state-before", "method", "steady-state-after")
 _EXCEPTION_NAME = re.compile(r"^(?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*: ")
 
 

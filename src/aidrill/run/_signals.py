@@ -31,6 +31,7 @@ class InterruptGuard:
         self._previous: dict[int, Any] = {}
         self.interrupted = False
         self.abort_reason: str | None = None
+        self.abort_source = "guardrail"
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -43,11 +44,13 @@ class InterruptGuard:
             signal.signal(signum, handler)
         self._previous.clear()
 
-    def abort(self, reason: str) -> None:
-        """Interrupt the run from another thread (a guardrail) as if by a signal."""
+    def abort(self, reason: str, source: str = "guardrail") -> None:
+        """Interrupt the run from another thread (a guardrail, the apparatus watch) as
+        if by a signal."""
         if self.interrupted or self.abort_reason is not None:
             return
         self.abort_reason = reason
+        self.abort_source = source
         signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -62,7 +65,56 @@ class InterruptGuard:
             return
         self.interrupted = True
         reason = self.abort_reason
-        self._on_interrupt(name if reason is None else "guardrail", reason)
+        self._on_interrupt(name if reason is None else self.abort_source, reason)
         sys.stderr.write(f"\naidrill: {reason or name}: interrupting the run; rolling back.\n")
         sys.stderr.flush()
         raise KeyboardInterrupt(reason or name)
+
+
+class SuiteInterrupt:
+    """SIGINT/SIGTERM for a suite of drills (``aidrill demo``, ``aidrill drill``).
+
+    While a drill runs, its own :class:`InterruptGuard` answers the signal (rolls the
+    drill back) and this handler is its "previous" one, restored after; the suite then
+    sees the signal in the drill's evidence (:meth:`saw`). Between drills this handler
+    answers: it remembers the signal and stops whatever the suite was doing (no drill
+    is running, so there is nothing to roll back). A later signal while the suite winds
+    down is answered with a message, not obeyed.
+    """
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal's number, as a shell reports a process a signal ended."""
+        number = signal.Signals[self.signal] if self.signal else signal.SIGINT
+        return 128 + int(number)
+
+    def __enter__(self) -> SuiteInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            for signum in _HANDLED:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def saw(self, name: str | None) -> None:
+        """A drill's guard answered ``name`` (SIGINT/SIGTERM): the suite stops after it."""
+        if name and self.signal is None:
+            self.signal = name
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if self.signal is not None:
+            sys.stderr.write(f"\naidrill: {name} received; the suite is already stopping.\n")
+            sys.stderr.flush()
+            return
+        self.signal = name
+        sys.stderr.write(f"\naidrill: {name}: stopping the suite; no further drill runs.\n")
+        sys.stderr.flush()
+        raise KeyboardInterrupt(name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from aidrill.experiment import AidrillExtension
 from aidrill.load import LoadGenerator, LoadProfile
 from aidrill.measure import GROUND_TRUTH_PREFIX
 from aidrill.plan import Plan
+from aidrill.run._watch import ApparatusWatch
 from aidrill.targets import Target, TierObserver, target_for
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class TargetSide:
         self.target: Target | None = None
         self.load: LoadGenerator | None = None
         self.observer: TierObserver | None = None
+        self.watch: ApparatusWatch | None = None
 
     def connect(self) -> Target:
         if self.target is None:
@@ -69,8 +72,9 @@ class TargetSide:
             self.events.append("preflight_failed", problems=problems)
             raise TargetNotNominalError(problems, healed=heal)
 
-    def start_load(self) -> None:
-        """Locust against the target's inference endpoint, and the tiers' observer."""
+    def start_load(self, on_fatal: Callable[[str], None], observing: Callable[[], bool]) -> None:
+        """Locust against the target's inference endpoint, and the tiers' observer; both
+        watched (``on_fatal`` when the load stops while ``observing``)."""
         endpoints = self.connect().endpoints()
         settings = self.extension.load
         profile = LoadProfile(
@@ -93,6 +97,10 @@ class TargetSide:
             endpoints, self.run_dir, self.run_id, self.extension.max_duration
         )
         self.observer.start()
+        self.watch = ApparatusWatch(
+            self.load.parts() + self.observer.parts(), self.events, on_fatal, observing
+        )
+        self.watch.start()
         self.events.append(
             "load_started",
             users=settings.users,
@@ -123,6 +131,10 @@ class TargetSide:
                 self.events.append("evidence_error", step="canary-audit", error=str(exc))
 
     def stop_load(self) -> None:
+        if self.watch is not None:
+            self.watch.check_now()  # a part that stopped just now is still recorded
+            self.watch.stop()
+            self.watch = None
         if self.observer is not None:
             if not (self.run_dir / evidence.CANARY_AUDIT_FILE).exists():
                 self.audit()
