@@ -192,17 +192,20 @@ def run_all(
         label = f"[{number}/{len(experiments)}] {experiment.title}"
         try:
             with LiveView(console, reports_dir, plan, label, live):
-                outcome = run_experiment_file(
-                    experiment,
-                    plan_path,
-                    reports_dir,
-                    state_dir,
-                    heal=heal,
-                    participants=participants,
-                )
+                interrupt.drill_running = True
+                try:
+                    outcome = run_experiment_file(
+                        experiment,
+                        plan_path,
+                        reports_dir,
+                        state_dir,
+                        heal=heal,
+                        participants=participants,
+                    )
+                finally:
+                    interrupt.drill_running = False
         except KeyboardInterrupt:
-            # The suite's own handler: no drill's guard was answering, so none had
-            # anything injected that its rollbacks did not already undo.
+            # The suite's own handler, between drills: nothing of this one ran.
             console.print(f"{label} — interrupted before it ran")
             break
         outcomes.append(outcome)

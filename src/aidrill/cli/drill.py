@@ -59,10 +59,10 @@ def drill(
     summary of every drill (valid, verdicts, RTO and RPO against target).
 
     \b
-    Exit codes (the worst drill decides): 0 every target met; 1 a target missed or a
-    drill deviated or was aborted; 2 bad input or refused; 3 a drill was invalid;
-    130/143 the suite was stopped by SIGINT/SIGTERM (the drill running then was rolled
-    back, and no further drill ran).
+    Exit codes (the worst drill decides): 0 every target met; 1 a target missed or not
+    measured, or a drill deviated or was aborted; 2 bad input or refused; 3 a drill was
+    invalid; 130/143 the suite was stopped by SIGINT/SIGTERM (the drill running then
+    was rolled back, and no further drill ran).
     """
     people = parse_participants(participants)
     apply_load_workers(load_workers)

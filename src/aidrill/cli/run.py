@@ -66,13 +66,14 @@ def run(
     \b
     Exit codes (the worst run decides):
       0  every target was met
-      1  a target was missed, or a run deviated, was interrupted or aborted
+      1  a target was missed or not measured, or a run deviated, was interrupted
+         or aborted
       2  bad input, or a run the plan refuses
       3  a run was invalid: the target was not nominal before it (pre-flight), a
          fault was not injected, a rollback failed, or the load stopped; it
          measured nothing
-      130/143  stopped by SIGINT/SIGTERM: the run then was rolled back, and no
-         further experiment ran
+    A SIGINT/SIGTERM rolls the run back (exit 1, or 3 when a fault was cut short) and
+    no further experiment runs.
     """
     people = parse_participants(participants)
     apply_load_workers(load_workers)
@@ -99,6 +100,6 @@ def run(
         )
         write_index(reports_dir)
         print_not_run(loaded[len(outcomes) :], interrupt)
-    if interrupt.signal is not None:
+    if not outcomes:  # stopped before the first run began
         raise SystemExit(interrupt.exit_code)
     raise SystemExit(max(outcome.exit_code for outcome in outcomes))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,14 @@ class RunOutcome:
 
     @property
     def missed(self) -> bool:
+        """A target not shown to be met: missed, inconclusive, or not measured (its
+        evidence did not cover what the verdict needed)."""
         if self.result is None:
             return True
         summary = self.result.get("summary", {})
-        return bool(summary.get("missed") or summary.get("inconclusive"))
+        return bool(
+            summary.get("missed") or summary.get("inconclusive") or summary.get("not measured")
+        )
 
     @property
     def valid(self) -> bool:
@@ -35,8 +39,8 @@ class RunOutcome:
 
     @property
     def exit_code(self) -> int:
-        """0 every target met, 1 a target missed or the run deviated or was stopped,
-        3 the run is invalid (it did not test what it was meant to)."""
+        """0 every target met, 1 a target missed or not measured, or the run deviated or
+        was stopped, 3 the run is invalid (it did not test what it was meant to)."""
         if not self.valid:
             return 3
         return 0 if self.status == "completed" and not self.deviated and not self.missed else 1
@@ -51,6 +55,7 @@ def run_experiment_file(
     participants: list[dict[str, str]] | None = None,
 ) -> RunOutcome:
     """Run one validated experiment and return where its evidence is."""
+    from chaoslib.exceptions import InterruptExecution
     from chaoslib.experiment import run_experiment
 
     run_dir = evidence.create_run_dir(reports_dir, experiment.slug)
@@ -68,7 +73,15 @@ def run_experiment_file(
     if state_dir is not None:
         config_vars["aidrill_state_dir"] = str(state_dir)
     settings: dict[str, Any] = {"runtime": {"rollbacks": {"strategy": "always"}}}
-    journal = run_experiment(chaos_experiment, settings=settings, experiment_vars=(config_vars, {}))
+    try:
+        journal = run_experiment(
+            chaos_experiment, settings=settings, experiment_vars=(config_vars, {})
+        )
+    except InterruptExecution:
+        # chaoslib's own SIGTERM handler answered a signal that came after aidrill's run
+        # had finished and handed its handlers back: the run's evidence is whole.
+        outcome = read_outcome(run_dir, None)
+        return replace(outcome, signal=outcome.signal or "SIGTERM")
     return read_outcome(run_dir, journal)
 
 

@@ -15,6 +15,7 @@ import yaml
 
 from aidrill import _evidence as evidence
 from aidrill._redact import collect_secret_values, redact, redact_text
+from aidrill.errors import RefusedError
 from aidrill.experiment import (
     AidrillExtension,
     check_blast_radius,
@@ -214,6 +215,10 @@ class DrillSession:
 
     # -- before the steady state: pre-flight, then the load ------------------------------
     def begin(self) -> None:
+        pending = self.guard.pending
+        if pending is not None:
+            self.events.append("interrupted", signal=pending, phase=self.phase)
+            raise RefusedError(f"{pending} before the run began: nothing was injected")
         if self.side is None or self.extension is None:
             self.events.append("plain_run", note=PLAIN_NOTE)
             return

@@ -39,6 +39,13 @@ class InterruptGuard:
         for signum in _HANDLED:
             self._previous[signum] = signal.signal(signum, self._handle)
 
+    @property
+    def pending(self) -> str | None:
+        """A signal the suite around this run received before the run's own handlers
+        were in place: the run must not begin."""
+        suite = _suite_of(self._previous.get(signal.SIGINT))
+        return suite.signal if suite is not None else None
+
     def restore(self) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
@@ -55,6 +62,11 @@ class InterruptGuard:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
+        # chaoslib's runner puts its own SIGTERM handler between the suite's and ours;
+        # SIGINT's previous handler is the suite's either way.
+        suite = _suite_of(self._previous.get(signal.SIGINT))
+        if suite is not None:
+            suite.saw(name)  # the suite stops after this run, whatever the run does now
         if self.interrupted or not self._may_interrupt():
             sys.stderr.write(
                 f"\naidrill: {name} received while rollbacks run; they will finish first "
@@ -84,6 +96,7 @@ class SuiteInterrupt:
 
     def __init__(self) -> None:
         self.signal: str | None = None
+        self.drill_running = False  # between starting a drill and having its outcome
         self._previous: dict[int, Any] = {}
 
     @property
@@ -117,4 +130,13 @@ class SuiteInterrupt:
         self.signal = name
         sys.stderr.write(f"\naidrill: {name}: stopping the suite; no further drill runs.\n")
         sys.stderr.flush()
-        raise KeyboardInterrupt(name)
+        if not self.drill_running:
+            raise KeyboardInterrupt(name)
+        # A drill is starting or finishing outside its own handlers: it sees the signal
+        # through ``pending`` (and does not begin) or has already rolled back.
+
+
+def _suite_of(handler: Any) -> SuiteInterrupt | None:
+    """The suite whose handler ``handler`` is, if it is one."""
+    owner = getattr(handler, "__self__", None)
+    return owner if isinstance(owner, SuiteInterrupt) else None
