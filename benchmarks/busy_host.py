@@ -79,6 +79,7 @@ def rpo_truths(run_dir: Path, result: dict[str, Any]) -> list[tuple[str, float, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hogs", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="Keep the scratch folder.")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="aidrill-busy-"))
     for name in ("drplan.yaml", "experiments", "probes"):
@@ -129,8 +130,9 @@ def main() -> None:
         print(
             f"| {drill} | {what} | {measured:.2f} s | {truth:.2f} s | {measured - truth:+.2f} s |"
         )
-    if demo.returncode != 0:
-        print("\n--- demo output ---\n" + demo.stdout[-4000:] + demo.stderr[-4000:])
+    if demo.returncode != 0 or args.keep:
+        if demo.returncode != 0:
+            print("\n--- demo output ---\n" + demo.stdout[-4000:] + demo.stderr[-4000:])
         print(f"\nevidence kept in {work}")
     else:
         shutil.rmtree(work, ignore_errors=True)

@@ -59,7 +59,7 @@ def main() -> None:
         source = REPO / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, work / name)
     state = work / ".aidrill"
-    lab = start_lab(state, work / "drplan.yaml")
+    lab = start_lab(state, work / "drplan.yaml", twins=(args.twin,))
     env = {**os.environ, **lab.twin_env(args.twin), "PYTHONPATH": str(REPO / "src")}
     rows: list[dict[str, Any]] = []
     try:

@@ -30,15 +30,18 @@ def synthetic_run(
     fault_ok: bool = True,
     experiment: str = "gpu-node-loss.yaml",
     extra_events: Events | None = None,
+    **changes: Any,
 ) -> Path:
     """A 60 s run of ``experiment``: fault at +20 s, an outage of ``outage`` seconds,
     rollbacks at +50 s. ``fault_ok``/``rollback_ok`` False make the fault or its
-    rollback fail the way a live run records it."""
+    rollback fail the way a live run records it; ``changes`` replace top-level keys of
+    the experiment (its title, its configuration), as a run's redacted copy holds them."""
     stamp = datetime.fromtimestamp(start, UTC)
     run_dir = runs / f"{stamp:%Y%m%dT%H%M%SZ}-{slug}"
     run_dir.mkdir(parents=True)
     shutil.copy(REPO / "drplan.yaml", run_dir / "plan.yaml")
     document = yaml.safe_load((REPO / "experiments/lab" / experiment).read_text())
+    document.update(changes)
     (run_dir / "experiment.yaml").write_text(yaml.safe_dump(document))
     fault_name = document["method"][0]["name"]
     rollback_name = document["rollbacks"][0]["name"]

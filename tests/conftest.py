@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import settings
 
 from aidrill.lab import LabClient, start_lab, stop_lab
@@ -62,15 +65,56 @@ def _lab_processes(state_dir: Path) -> list[int]:
     return pids
 
 
-_LAB_FIXTURES = {"lab", "lab_state", "quarter_folder"}
+_LAB_FIXTURES = {"lab", "lab_state", "demo_workspace"}
+# The short demo the suite runs end to end (the twelve-drill demo is README's first
+# command); test_lab_drills.py checks these two drills on the demo's own runs.
+DEMO_DRILLS = ("gpu-node-loss", "feature-store-failover")
+# The lab tier on two pytest-xdist workers (`--dist loadgroup`): each module's lab tests
+# are one unit of work, and the tests that start labs of their own are one more, so a
+# worker never holds two labs at once (see SessionLab). Units go out longest first, by
+# these measured seconds (benchmarks/README.md, "The test suite"); a module not listed
+# counts as short.
+OWN_LABS = "own-labs"
+_LAB_SECONDS = {
+    "test_lab_drills": 260,
+    OWN_LABS: 150,
+    "test_kubernetes": 150,
+    "test_apparatus": 90,
+    "test_aws": 80,
+    "test_preflight": 57,
+    "test_interrupts": 50,
+    "test_data_tiers": 45,
+    "test_suite_interrupts": 35,
+    "test_lab": 35,
+}
 
 
+def _lab_unit(item: pytest.Item) -> str:
+    if item.get_closest_marker("starts_lab") or "demo_workspace" in getattr(
+        item, "fixturenames", ()
+    ):
+        return OWN_LABS
+    return item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that needs a live lab is marked ``lab``, so ``-m "not lab"`` stays fast."""
+    """Every test that needs a live lab is marked ``lab``, so ``-m "not lab"`` stays
+    fast; lab tests are grouped into units of work for pytest-xdist, longest first,
+    ahead of the fast tests."""
+    units: dict[int, str] = {}
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         if fixtures & _LAB_FIXTURES or item.get_closest_marker("starts_lab"):
             item.add_marker(pytest.mark.lab)
+            units[id(item)] = _lab_unit(item)
+            item.add_marker(pytest.mark.xdist_group(units[id(item)]))
+
+    def order(item: pytest.Item) -> tuple[int, int]:
+        unit = units.get(id(item))
+        return (0, -_LAB_SECONDS.get(unit, 20)) if unit else (1, 0)
+
+    items.sort(key=order)  # stable: within a unit, the order the files give
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -80,21 +124,53 @@ def no_process_left_behind() -> Iterator[None]:
     assert not left, f"processes left behind by the suite: {sorted(left)}"
 
 
-@pytest.fixture(scope="module")
-def lab_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A live lab for one test module, stopped afterwards with nothing left running."""
-    state_dir = tmp_path_factory.mktemp("lab")
-    start_lab(state_dir, PLAN)
+class SessionLab:
+    """The test process's one shared lab, with both twins: started when a test first
+    needs it, stopped when a test starts a lab of its own (an idle lab still takes half
+    a core, and two labs on two cores starve each other's drills), started again after."""
+
+    def __init__(self, factory: pytest.TempPathFactory) -> None:
+        self.factory = factory
+        self.state_dir: Path | None = None
+
+    def get(self) -> Path:
+        if self.state_dir is None:
+            self.state_dir = self.factory.mktemp("lab")
+            start_lab(self.state_dir, PLAN, twins=("aws", "kubernetes"))
+        return self.state_dir
+
+    def release(self) -> None:
+        if self.state_dir is not None:
+            stopped, self.state_dir = self.state_dir, None
+            stop_lab(stopped)
+            assert not _lab_processes(stopped), "lab processes survived `lab down`"
+
+
+@pytest.fixture(scope="session")
+def session_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SessionLab]:
+    holder = SessionLab(tmp_path_factory)
     try:
-        yield state_dir
+        yield holder
     finally:
-        stop_lab(state_dir)
-        assert not _lab_processes(state_dir), "lab processes survived `lab down`"
+        holder.release()
+
+
+@pytest.fixture
+def lab_state(session_lab: SessionLab) -> Path:
+    """The shared lab's state directory: the tests that use it do not depend on each
+    other's state, and `lab` resets it to nominal around each of them."""
+    return session_lab.get()
+
+
+@pytest.fixture(autouse=True)
+def _one_lab_at_a_time(request: pytest.FixtureRequest, session_lab: SessionLab) -> None:
+    if request.node.get_closest_marker("starts_lab"):
+        session_lab.release()
 
 
 @pytest.fixture
 def lab(lab_state: Path) -> Iterator[LabClient]:
-    """The module's lab, reset to nominal before and after each test."""
+    """The shared lab, reset to nominal before and after each test."""
     client = LabClient(lab_state)
     assert client.reset()["restored"]
     yield client
@@ -117,3 +193,26 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     copy_shipped_files(tmp_path)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def demo_workspace(tmp_path_factory: pytest.TempPathFactory, session_lab: SessionLab) -> Path:
+    """`aidrill demo` run once, on a plan whose lab suite is DEMO_DRILLS: its own lab,
+    both drills, the run pages, the quarter's report; the workspace it left."""
+    session_lab.release()
+    root = tmp_path_factory.mktemp("demo")
+    copy_shipped_files(root)
+    plan = yaml.safe_load((root / "drplan.yaml").read_text())
+    plan["suites"]["lab"] = [f"experiments/lab/{name}.yaml" for name in DEMO_DRILLS]
+    (root / "drplan.yaml").write_text(yaml.safe_dump(plan, sort_keys=False))
+    done = subprocess.run(
+        [sys.executable, "-m", "aidrill", "demo", "--no-live"],
+        cwd=root,
+        env={**os.environ, "COLUMNS": "250"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    (root / "demo.out").write_text(f"exit {done.returncode}\n{done.stdout}\n{done.stderr}")
+    return root

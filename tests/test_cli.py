@@ -86,15 +86,22 @@ def test_run_without_a_lab_says_how_to_start_one(
     assert "aidrill lab up" in result.output
 
 
+@pytest.mark.starts_lab
 def test_lab_commands_up_status_reset_down(runner: CliRunner, tmp_path: Path) -> None:
     state = str(tmp_path / "state")
     plan = str(REPO / "drplan.yaml")
+    refused = runner.invoke(cli, ["lab", "up", "--state-dir", state, "--twins", "gcp"])
+    assert refused.exit_code == 2 and "unknown twin gcp" in refused.output
     try:
         up = runner.invoke(cli, ["lab", "up", "--state-dir", state, "--plan", plan])
         assert up.exit_code == 0, up.output
         assert "lab up in" in up.output
         status = runner.invoke(cli, ["lab", "status", "--state-dir", state])
         assert "lab-east: 4/4 healthy GPU nodes" in status.output
+        # Twins start only when asked for; the status says how to get one.
+        assert "aidrill lab up --twins aws" in " ".join(status.output.split())
+        env = runner.invoke(cli, ["lab", "status", "--env", "--state-dir", state])
+        assert env.exit_code != 0 and "without its aws twin" in " ".join(env.output.split())
         reset = runner.invoke(cli, ["lab", "reset", "--state-dir", state])
         assert "lab restored" in reset.output
     finally:

@@ -90,22 +90,3 @@ def test_plain_chaos_run_executes_the_same_experiment_and_leaks_no_secret(
     assert "succeeded with '" + REDACTED in (workspace / "chaostoolkit.log").read_text()
     assert SECRET_VALUES[2] not in done.stdout + done.stderr
     assert lab.status()["faults"] == []
-
-
-def test_drill_runs_a_suite_of_the_plan_and_keeps_its_participants(
-    workspace: Path, lab: LabClient
-) -> None:
-    plan = workspace / "drplan.yaml"
-    plan.write_text(plan.read_text() + "  smoke:\n    - experiments/lab/gpu-node-loss.yaml\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "aidrill", "drill", "--suite", "smoke", "--state-dir",
-         str(lab.state_dir), "--participant", "Ada Lovelace:facilitator"],
-        cwd=workspace, env={**os.environ, "COLUMNS": "250"},
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "Suite smoke: 1 drill(s)" in done.stdout
-    assert re.search(r"inference [\d.]+ s / 20 s", done.stdout), done.stdout
-    result = _result(_runs(workspace)["gpu-node-loss"])
-    assert {"name": "Ada Lovelace", "role": "facilitator"} in result["participants"]
-    assert lab.status()["faults"] == []

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from aidrill.lab import LabClient
 
@@ -16,13 +17,28 @@ from ._drill import events, result, run_dir_of, start_run, wait_for_event, write
 
 def _long_action_experiment(workspace: Path) -> str:
     experiment = "region-failover.yaml"
-    import yaml
-
     raw = yaml.safe_load((workspace / "experiments" / "lab" / experiment).read_text())
     method = raw["method"]
-    method[0]["provider"]["arguments"]["hold"] = 30
+    method[0]["provider"]["arguments"]["hold"] = 12
     method[0]["pauses"] = {"after": 30}  # chaoslib would sleep this even when interrupted
     return write_experiment(workspace, experiment, "timed-outage.yaml", method=method)
+
+
+def _short_failover(workspace: Path) -> str:
+    """region-failover watched for 8 s: these tests signal or kill it before then."""
+    raw = yaml.safe_load((workspace / "experiments/lab/region-failover.yaml").read_text())
+    raw["method"][0]["pauses"] = {"after": 8}
+    return write_experiment(workspace, "region-failover.yaml", "short-failover.yaml", **{
+        "method": raw["method"],
+    })  # fmt: skip
+
+
+def _short_node_loss(workspace: Path) -> str:
+    raw = yaml.safe_load((workspace / "experiments/lab/gpu-node-loss.yaml").read_text())
+    raw["method"][0]["pauses"] = {"after": 10}
+    return write_experiment(workspace, "gpu-node-loss.yaml", "short-node-loss.yaml", **{
+        "method": raw["method"],
+    })  # fmt: skip
 
 
 def outcome_started(run_dir: Path) -> float:
@@ -78,7 +94,7 @@ def test_signal_during_the_action_rolls_back(
 def test_signal_during_the_pause_rolls_back(
     signum: signal.Signals, workspace: Path, lab: LabClient
 ) -> None:
-    process = start_run(workspace, lab, "experiments/lab/gpu-node-loss.yaml")
+    process = start_run(workspace, lab, _short_node_loss(workspace))
     run_dir = run_dir_of(workspace)
     wait_for_event(run_dir, "fault_action_ended")
     time.sleep(2)
@@ -94,7 +110,7 @@ def test_signal_during_the_pause_rolls_back(
 def test_second_signal_during_rollbacks_is_answered_not_obeyed(
     workspace: Path, lab: LabClient
 ) -> None:
-    process = start_run(workspace, lab, "experiments/lab/region-failover.yaml")
+    process = start_run(workspace, lab, _short_failover(workspace))
     run_dir = run_dir_of(workspace)
     wait_for_event(run_dir, "fault_action_ended")
     process.send_signal(signal.SIGINT)
@@ -114,7 +130,7 @@ def test_sigkill_mid_fault_then_lab_reset_restores_and_marks_aborted(
     import subprocess
     import sys
 
-    process = start_run(workspace, lab, "experiments/lab/region-failover.yaml")
+    process = start_run(workspace, lab, _short_failover(workspace))
     run_dir = run_dir_of(workspace)
     wait_for_event(run_dir, "fault_action_ended")
     process.kill()

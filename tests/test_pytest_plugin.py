@@ -9,7 +9,11 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import yaml
+
 from aidrill.lab import LabClient
+
+from ._drill import write_experiment
 
 RUNBOOK_TEST = """
 def test_the_lab_is_nominal_for_my_runbook(aidrill_lab, aidrill_plan):
@@ -42,9 +46,15 @@ def test_drills_are_test_items_that_fail_on_a_missed_target(
     plan = workspace / "drplan.yaml"
     plan.write_text(plan.read_text().replace("    rto: 20s\n", "    rto: 1s\n", 1))
     (workspace / "test_runbook.py").write_text(RUNBOOK_TEST)
+    # Watched long enough to see the recovery and its sustain (10 s), no longer.
+    raw = yaml.safe_load((workspace / "experiments/lab/gpu-node-loss.yaml").read_text())
+    raw["method"][0]["pauses"] = {"after": 18}
+    experiment = write_experiment(workspace, "gpu-node-loss.yaml", "gpu-node-loss-gate.yaml", **{
+        "method": raw["method"],
+    })  # fmt: skip
     junit = workspace / "junit.xml"
     done = _pytest(
-        workspace, "test_runbook.py", "--aidrill", "experiments/lab/gpu-node-loss.yaml",
+        workspace, "test_runbook.py", "--aidrill", experiment,
         "--aidrill-state-dir", str(lab.state_dir), f"--junitxml={junit}",
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr

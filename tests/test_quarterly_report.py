@@ -1,4 +1,5 @@
-"""The quarterly report from real runs: formats, escaping, integrity, browser and PDF."""
+"""The quarterly report: formats, escaping, integrity, browser and PDF (built on a
+synthetic drill and a real plain `chaos run`; the demo test builds one from live runs)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,26 +18,14 @@ import yaml
 from click.testing import CliRunner
 
 from aidrill.cli.main import cli
-from aidrill.lab import start_lab, stop_lab
 from aidrill.report import Quarter
 
-from ._drill import run_aidrill
+from ._runs import synthetic_run
 from .conftest import PLAN, copy_shipped_files
 
 TITLE = "<script>alert(1)</script>"
 SECRET = "quarterly-secret-value-9041"
 QUARTER = str(Quarter.current())
-
-
-def _prepare_workspace(root: Path) -> None:
-    copy_shipped_files(root)
-    experiment = yaml.safe_load((root / "experiments/lab/gpu-node-loss.yaml").read_text())
-    experiment["title"] = TITLE
-    experiment["configuration"]["db_password"] = SECRET
-    # The window after the fault must hold the recovery plus the plan's 10 s sustain
-    # with margin for a slow CI machine; 14 s once left a run inconclusive there.
-    experiment["method"][0]["pauses"] = {"after": 22}
-    (root / "experiments/lab/hostile.yaml").write_text(yaml.safe_dump(experiment))
 
 
 def _plain_journal(root: Path) -> None:
@@ -71,15 +61,20 @@ def _plain_journal(root: Path) -> None:
 
 @pytest.fixture(scope="module")
 def quarter_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A quarter of one drill (synthetic evidence measured by aidrill's own writer: this
+    file tests the report, not measurement) with a hostile title and a secret in its
+    configuration, a real plain `chaos run` journal, an unreadable journal, a tabletop
+    and findings."""
     root = tmp_path_factory.mktemp("quarter")
-    _prepare_workspace(root)
-    state = root / ".aidrill"
-    start_lab(state, PLAN)
-    try:
-        done = run_aidrill(root, state, "run", "experiments/lab/hostile.yaml")
-        assert done.returncode == 0, done.stdout + done.stderr
-    finally:
-        stop_lab(state)
+    copy_shipped_files(root)
+    configuration = {"aidrill_state_dir": ".aidrill", "db_password": SECRET}
+    synthetic_run(
+        root / "reports" / "runs",
+        "hostile",
+        time.time() - 120,
+        title=TITLE,
+        configuration=configuration,
+    )
     _plain_journal(root)
     (root / "reports/runs/broken-journal.json").write_text('{"experiment": {"title": "x"},')
     runner = CliRunner()

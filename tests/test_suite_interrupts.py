@@ -65,7 +65,10 @@ def test_a_signal_during_a_drill_rolls_it_back_and_ends_the_suite(
     workspace: Path, lab: LabClient, signum: signal.Signals
 ) -> None:
     _short_suite(workspace, "short")
-    process = _start(workspace, "drill", "--suite", "short", state_dir=lab.state_dir)
+    process = _start(
+        workspace, "drill", "--suite", "short", "--participant", "Ada Lovelace:facilitator",
+        state_dir=lab.state_dir,
+    )  # fmt: skip
     run_dir = _first_run(workspace)
     wait_for_event(run_dir, "fault_injected", timeout=90)
     process.send_signal(signum)
@@ -75,6 +78,7 @@ def test_a_signal_during_a_drill_rolls_it_back_and_ends_the_suite(
     outcome = result(run_dir)
     assert outcome["status"] == "interrupted"
     assert outcome["rollbacks"] and all(r["status"] == "succeeded" for r in outcome["rollbacks"])
+    assert {"name": "Ada Lovelace", "role": "facilitator"} in outcome["participants"]
     text = " ".join(stdout.split())
     assert f"{signum.name}: the suite stopped" in text
     assert "2 drill(s) not run: short drill 2, short drill 3" in text

@@ -10,7 +10,8 @@ import click
 
 from aidrill.cli._common import console, plan_option, reports_errors, state_dir_option
 from aidrill.cli._runs import report_aborted_runs
-from aidrill.lab import LabClient, read_fault_ledger, start_lab, stop_lab
+from aidrill.errors import InputError
+from aidrill.lab import TWINS, LabClient, read_fault_ledger, start_lab, stop_lab
 from aidrill.plan import load_plan
 
 
@@ -27,14 +28,26 @@ def lab() -> None:
     type=click.Choice(["active-passive", "active-active"]),
     help="Override the plan's topology.",
 )
+@click.option(
+    "--twins",
+    default="",
+    metavar="aws,kubernetes",
+    help="Also start these cloud twins (an AWS API on moto, a Kubernetes API per region), "
+    "so experiments/aws and experiments/kubernetes run against the lab.",
+)
 @reports_errors
-def up(state_dir: Path, plan_path: Path, topology: str | None) -> None:
+def up(state_dir: Path, plan_path: Path, topology: str | None, twins: str) -> None:
     """Start the lab in the background; return once it serves at full capacity."""
     load_plan(plan_path)
+    wanted = [t.strip() for t in twins.split(",") if t.strip()]
+    unknown = sorted(set(wanted) - set(TWINS))
+    if unknown:
+        raise InputError(f"unknown twin {', '.join(unknown)} (the lab has {', '.join(TWINS)})",
+                         field="--twins")  # fmt: skip
     started = time.perf_counter()
     left_behind = read_fault_ledger(state_dir)
     with console.status("starting the lab (training the model, booting GPU nodes)…"):
-        client = start_lab(state_dir, plan_path, topology)
+        client = start_lab(state_dir, plan_path, topology, twins=wanted)
     report_aborted_runs(left_behind, "`aidrill lab up`", client)
     info = client.info
     console.print(
@@ -106,8 +119,10 @@ def status(state_dir: Path, as_env: bool, twin: str) -> None:
         for job, state in data["pipelines"].items():
             where = state["region"] if state["running"] else "STOPPED"
             console.print(f"  {job} pipeline: {where}, step {state['step']}")
-    aws = client.twin_env()
-    if aws:
+    if client.info.aws.get("missing"):
+        console.print(f"  AWS twin: not served ({client.info.aws['missing']})")
+    else:
+        aws = client.twin_env()
         console.print(
             f"  AWS twin: {aws.get('AWS_ENDPOINT_URL')} (account 123456789012); plan "
             f"{aws.get('AIDRILL_PLAN')}; `aidrill lab status --env` exports it"

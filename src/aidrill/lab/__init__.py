@@ -3,6 +3,7 @@
 from aidrill.lab._client import (
     DEFAULT_STATE_DIR,
     STATE_DIR_ENV,
+    TWINS,
     LabClient,
     LabInfo,
     default_state_dir,
@@ -15,6 +16,7 @@ from aidrill.lab._client import (
 __all__ = [
     "DEFAULT_STATE_DIR",
     "STATE_DIR_ENV",
+    "TWINS",
     "LabClient",
     "LabInfo",
     "default_state_dir",

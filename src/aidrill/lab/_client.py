@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from aidrill.errors import LabError, LabNotRunningError
 from aidrill.lab._http import get_json, post_json
 
 DEFAULT_STATE_DIR = Path(".aidrill")
+TWINS = ("aws", "kubernetes")  # the cloud twins a lab can start beside itself
 STATE_DIR_ENV = "AIDRILL_STATE_DIR"
 
 
@@ -112,11 +114,10 @@ class LabClient:
         """The environment that points AWS clients, Kubernetes clients and aidrill at
         the lab's twins; ``AIDRILL_PLAN`` names the plan for drilling ``twin``."""
         aws, kube = self.info.aws, self.info.kubernetes
-        if twin == "kubernetes" and kube.get("missing"):
-            raise LabError(str(kube["missing"]))
-        if not aws:
-            return {}
-        plan = (kube if twin == "kubernetes" else aws).get("plan", "")
+        wanted = kube if twin == "kubernetes" else aws
+        if wanted.get("missing"):
+            raise LabError(str(wanted["missing"]))
+        plan = wanted.get("plan", "")
         return {**aws.get("env", {}), **kube.get("env", {}), "AIDRILL_PLAN": str(plan)}
 
 
@@ -164,9 +165,17 @@ def read_lab_info(state_dir: Path) -> LabInfo:
 
 
 def start_lab(
-    state_dir: Path, plan_path: Path, topology: str | None = None, timeout: float = 60.0
+    state_dir: Path,
+    plan_path: Path,
+    topology: str | None = None,
+    timeout: float = 60.0,
+    twins: Sequence[str] = (),
 ) -> LabClient:
-    """Start the lab in the background and return once it serves at full capacity."""
+    """Start the lab in the background and return once it serves at full capacity;
+    ``twins``: which of its cloud twins (``aws``, ``kubernetes``) to start beside it."""
+    unknown = sorted(set(twins) - set(TWINS))
+    if unknown:
+        raise LabError(f"unknown twin {', '.join(unknown)}: the lab has {', '.join(TWINS)}")
     with contextlib.suppress(LabNotRunningError):
         client = LabClient(state_dir)
         with contextlib.suppress(LabNotRunningError):
@@ -187,6 +196,8 @@ def start_lab(
     ]
     if topology:
         command += ["--topology", topology]
+    if twins:
+        command += ["--twins", ",".join(sorted(set(twins)))]
     pid_file = state_dir / "daemon.pid"
     pid_file.unlink(missing_ok=True)
     log_path = state_dir / "logs" / "lab.log"

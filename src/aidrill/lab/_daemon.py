@@ -59,7 +59,9 @@ def _affected_by(kind: str, region: str) -> set[str]:
 
 
 class Lab:
-    def __init__(self, state_dir: Path, plan: Plan, topology: str) -> None:
+    def __init__(
+        self, state_dir: Path, plan: Plan, topology: str, twins: frozenset[str] = frozenset()
+    ) -> None:
         self.state_dir = state_dir
         self.plan = plan
         self.settings = plan.lab
@@ -100,18 +102,27 @@ class Lab:
             self.settings.health_interval,
             self.truth.record,
         )
-        self.aws = AwsTwin(
-            self.regions,
-            plan.primary_region,
-            plan.dr_region,
-            {store.bucket: store.port for store in self.data.stores.values()},
-            self.router.serving_regions,
-            lambda region, latency: self.data.throttle(region, latency, None),
-            self.data.unthrottle,
-            self.truth.record,
-            state_dir / "logs",
+        self.aws = (
+            None
+            if "aws" not in twins
+            else AwsTwin(
+                self.regions,
+                plan.primary_region,
+                plan.dr_region,
+                {store.bucket: store.port for store in self.data.stores.values()},
+                self.router.serving_regions,
+                lambda region, latency: self.data.throttle(region, latency, None),
+                self.data.unthrottle,
+                self.truth.record,
+                state_dir / "logs",
+            )
         )
-        self.kube = _kube_twin(self.regions, plan.primary_region, self.truth.record, state_dir)
+        self.kube = (
+            _kube_twin(self.regions, plan.primary_region, self.truth.record, state_dir)
+            if "kubernetes" in twins
+            else None
+        )
+        self.twins = twins
         self.server = QuietServer(("127.0.0.1", 0), control_handler(self))
         self._at_capacity = False
         self._capacity_lock = threading.Lock()
@@ -137,7 +148,8 @@ class Lab:
         for region in self.regions.values():
             region.start()
         self.router.start()
-        self.aws.start()
+        if self.aws is not None:
+            self.aws.start()
         if self.kube is not None:
             self.kube.start()
         threading.Thread(
@@ -161,13 +173,15 @@ class Lab:
             "nominal_capacity": self.nominal_capacity,
             "started_at": time.time(),
             **self.data.info(),
-            "aws": {
+            "aws": {"missing": _NOT_STARTED.format(twin="aws")}
+            if self.aws is None
+            else {
                 "endpoint": self.aws.router.url,
                 "env": self.aws.env(),
                 "regions": self.aws.aws_region,
                 "plan": str((self.state_dir / TWIN_PLAN).resolve()),
             },
-            "kubernetes": {"missing": KUBE_TWIN_MISSING}
+            "kubernetes": {"missing": self._kube_missing()}
             if self.kube is None
             else {
                 **self.kube.info(),
@@ -175,18 +189,25 @@ class Lab:
                 "plan": str((self.state_dir / KUBE_PLAN).resolve()),
             },
         }
-        write_twin_plan(self.state_dir / TWIN_PLAN, self.plan, info, self.aws)
+        if self.aws is not None:
+            write_twin_plan(self.state_dir / TWIN_PLAN, self.plan, info, self.aws)
         if self.kube is not None:
             write_kube_plan(self.state_dir / KUBE_PLAN, self.plan, info, self.kube)
         tmp = self.state_dir / "lab.json.tmp"
         tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
         os.replace(tmp, self.state_dir / "lab.json")
 
+    def _kube_missing(self) -> str:
+        if "kubernetes" in self.twins:
+            return KUBE_TWIN_MISSING
+        return _NOT_STARTED.format(twin="kubernetes")
+
     def stop(self) -> None:
         self.stopping.set()
         if self.kube is not None:
             self.kube.stop()
-        self.aws.stop()
+        if self.aws is not None:
+            self.aws.stop()
         self.router.stop()
         for region in self.regions.values():
             region.stop()
@@ -340,7 +361,8 @@ class Lab:
     def reset(self) -> dict[str, Any]:
         cleared = self.ledger.take_all()
         self.router.impairments.clear()
-        self.aws.reset()
+        if self.aws is not None:
+            self.aws.reset()
         if self.kube is not None:
             self.kube.reset()
         for name, region in self.regions.items():
@@ -414,7 +436,8 @@ class Lab:
             if version != approved
         ]
         kube = self.kube.problems() if self.kube is not None else []
-        return found + self.data.problems() + self.aws.problems() + kube
+        aws = self.aws.problems() if self.aws is not None else []
+        return found + self.data.problems() + aws + kube
 
     def _settle(self, cleared: list[dict[str, Any]]) -> dict[str, Any]:
         """Wait (following progress) until nothing is off but what active faults break."""
@@ -459,6 +482,7 @@ class Lab:
         return {**outcome, "restored": settled_ok and outcome["restored"], "result": result}
 
 
+_NOT_STARTED = "the lab runs without its {twin} twin: start it with `aidrill lab up --twins {twin}`"
 KUBE_TWIN_MISSING = (
     "the Kubernetes twin needs kmock: pip install 'aidrill[kubernetes-twin]' and restart the lab"
 )
@@ -483,6 +507,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--plan", required=True, type=Path)
     parser.add_argument("--topology", choices=["active-passive", "active-active"])
     parser.add_argument(
+        "--twins", default="", help="comma-separated twins to start beside the lab: aws,kubernetes"
+    )
+    parser.add_argument(
         "--detach", action="store_true", help="fork into a new session and return at once"
     )
     args = parser.parse_args(argv)
@@ -493,7 +520,8 @@ def main(argv: list[str] | None = None) -> None:
         os.setsid()
     (args.state / "daemon.pid").write_text(str(os.getpid()))
     (args.state / "logs").mkdir(parents=True, exist_ok=True)
-    lab = Lab(args.state, plan, args.topology or plan.topology)
+    twins = frozenset(t for t in args.twins.split(",") if t)
+    lab = Lab(args.state, plan, args.topology or plan.topology, twins)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=lab.stop).start())
     lab.start()
     lab.stopping.wait()

@@ -23,10 +23,10 @@ from aidrill.load._profile import SEARCH_USERS, LoadProfile
 WORKERS_FILE = "load-workers.jsonl"
 
 _LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-# Locust's own run time outlasts the run's maximum duration by this much: the run's
-# duration guardrail stops a run that long (and rolls back) before its eyes close.
-_RUN_TIME_MARGIN = 30.0
 _SERIES = ("inference", "search")
+# Locust's own run time outlasts the run's maximum duration by this much, so the run's
+# duration guardrail (which rolls back) stops a run that long before its eyes close.
+_RUN_TIME_MARGIN = 5.0
 
 
 class LoadGenerator:
