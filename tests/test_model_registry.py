@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from aidrill._http import HttpClient
 from aidrill.errors import LabError
 from aidrill.lab import LabClient
 from aidrill.lab._registry import ModelRegistry
-from aidrill.targets._outside import http_json
 from aidrill.targets._registry_watch import RegistryWatch
 
 from ._drill import wait_until
@@ -36,12 +36,12 @@ def test_nodes_resolve_production_through_their_regions_registry(lab: LabClient)
     assert set(_versions(lab).values()) == {"1"}, "every node serves the approved version"
     for region in ("lab-east", "lab-west"):
         alias = "registered-models/alias?name=lab-model&alias=production"
-        status, body = http_json("GET", f"{_registry(lab, region)}{API}/{alias}")
+        status, body = HttpClient().json("GET", f"{_registry(lab, region)}{API}/{alias}")
         assert status == 200 and body["model_version"]["version"] == "1", (region, body)
         tags = {t["key"]: t["value"] for t in body["model_version"]["tags"]}
         assert len(tags["sha256"]) == 64
     # The DR registry is a read-only replica; a write in the primary reaches it by copy.
-    refused, _ = http_json(
+    refused, _ = HttpClient().json(
         "POST", f"{_registry(lab, 'lab-west')}{API}/registered-models/create", {"name": "x"}
     )
     assert refused == 403

@@ -48,7 +48,7 @@ def target(tmp_path: Path) -> Iterator[SimpleNamespace]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowAtFirst)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
-    endpoints = SimpleNamespace(inference=url, golden_set=golden)
+    endpoints = SimpleNamespace(inference=url, golden_set=golden, http=None)
     try:
         yield SimpleNamespace(endpoints=lambda: endpoints)
     finally:

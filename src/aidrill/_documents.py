@@ -351,24 +351,41 @@ def validate_as(
         raise  # unreachable: raise_validation_error always raises
 
 
+_LISTED_PROBLEMS = 50  # a file with more than this says how many more there are
+
+
 def raise_validation_error(
     document: Document,
     exc: ValidationError,
     error: type[InputError],
     prefix: Sequence[str | int] = (),
 ) -> None:
-    """Turn pydantic's error list into one InputError naming file, line and field."""
-    first = exc.errors()[0]
-    location = (*prefix, *first["loc"])
+    """Turn pydantic's error list into one InputError naming file, line and field of
+    the first problem, and listing every other one (each with its line and field)."""
+    problems = [_problem(document, e, prefix) for e in exc.errors()]
+    first_line, first_field, first_message = problems[0]
+    message = first_message
+    if len(problems) > 1:
+        shown = problems[1:_LISTED_PROBLEMS]
+        extra = "".join(
+            f"\n  {document.path}{f':{line}' if line else ''}: {f'{name}: ' if name else ''}{text}"
+            for line, name, text in shown
+        )
+        more = len(problems) - 1 - len(shown)
+        message += f"\n  and {len(problems) - 1} more problem(s):{extra}"
+        if more > 0:
+            message += f"\n  … and {more} more"
+    raise error(message, file=document.path, line=first_line, field=first_field) from exc
+
+
+def _problem(
+    document: Document, failure: Any, prefix: Sequence[str | int]
+) -> tuple[int | None, str | None, str]:
+    location = (*prefix, *failure["loc"])
     field_name = ".".join(str(part) for part in location) or None
-    message = str(first["msg"]).removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
+    message = str(failure["msg"]).removeprefix("Value error, ")
+    if failure["type"] == "extra_forbidden":
         message = "unknown key"
-    elif first["type"] == "missing":
+    elif failure["type"] == "missing":
         message = "required field is missing"
-    more = len(exc.errors()) - 1
-    if more:
-        message += f" (and {more} more problem{'s' if more > 1 else ''})"
-    raise error(
-        message, file=document.path, line=document.line_of(location), field=field_name
-    ) from exc
+    return document.line_of(location), field_name, message

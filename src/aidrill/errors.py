@@ -6,6 +6,7 @@
     │   ├── ExperimentError         an experiment that does not validate
     │   └── ProbeSetError           a probe set that does not validate
     ├── RefusedError                valid input that the plan forbids; exits 2
+    ├── CloudError                  a cloud or cluster API is unreachable or refuses; exits 2
     ├── TargetNotNominalError       the target is not nominal before a run; exits 3
     ├── LabError                    the embedded lab cannot do what was asked
     │   └── LabNotRunningError      no lab is up in the state directory
@@ -21,6 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "CloudError",
     "DrillError",
     "EvidenceError",
     "ExperimentError",
@@ -91,6 +93,16 @@ class RefusedError(DrillError):
     """Valid input that the plan does not allow."""
 
     exit_code = 2
+
+
+class CloudError(DrillError):
+    """A cloud or cluster API that cannot be reached or refuses aidrill: no or expired
+    credentials, an endpoint that does not answer, access denied, throttling. Before any
+    fault it refuses the run (exit 2); after one, the run is invalid with it. ``code``:
+    the API's own error code, where it gave one."""
+
+    exit_code = 2
+    code = ""
 
 
 class TargetNotNominalError(DrillError):

@@ -25,7 +25,7 @@ from aidrill.run import (
     owner_alive,
     run_experiment_file,
 )
-from aidrill.targets import Resolved, target_for
+from aidrill.targets import Admission, target_for
 
 _STYLE = {"met": "green", "missed": "red", "inconclusive": "yellow", "not measured": "dim"}
 
@@ -87,7 +87,7 @@ def run_suite(
     After a SIGINT/SIGTERM no further drill starts (see :func:`run_all`)."""
     started = time.perf_counter()
     plan, loaded = load_all(paths, plan_path)
-    check_before_running(loaded, plan, state_dir)
+    refuse_if_any(loaded, check_before_running(loaded, plan, state_dir))
     console.print(f"suite {name}: {len(loaded)} drill(s) against {plan.system}")
     outcomes = run_all(
         loaded,
@@ -133,38 +133,54 @@ def load_all(paths: list[Path], plan_path: Path) -> tuple[Plan, list[LoadedExper
 
 
 def check_before_running(
-    experiments: list[LoadedExperiment], plan: Plan, state_dir: Path, dry_run: bool = False
-) -> list[list[Resolved]]:
-    """Before anything runs: each experiment's target is allowed (for AWS, the STS
-    account and every region an action acts in), and every action's blast radius,
-    resolved against the live target with read-only calls, is within the plan's limits.
-    Refused: RefusedError (exit 2), naming what. Returns the resolved actions."""
-    tables: list[list[Resolved]] = []
+    experiments: list[LoadedExperiment], plan: Plan, state_dir: Path
+) -> list[Admission]:
+    """Before anything runs, each experiment's admission (see ``Target.admit``): its
+    target's identity (for AWS the STS account, for Kubernetes the kube contexts),
+    every action's blast radius resolved against the live target with read-only calls,
+    and every refusal of the plan's allow-list and limits. The dry run prints them; a
+    real run goes ahead only when none holds a refusal."""
+    admissions: list[Admission] = []
     for experiment in experiments:
         if experiment.extension is None:
-            tables.append([])
+            admissions.append(Admission("a plain experiment: nothing to resolve", []))
             continue
         target = target_for(experiment.extension.target, plan, state_dir)
-        try:
-            tables.append(target.admit(experiment.raw))
-        except RefusedError as exc:
-            if not dry_run:
-                raise RefusedError(exc.message, file=experiment.path) from None
-            tables.append(target.resolve(experiment.raw))
-    return tables
+        admissions.append(target.admit(experiment.raw))
+    return admissions
 
 
-def print_blast_radius(experiment: LoadedExperiment, resolved: list[Resolved]) -> None:
-    table = Table(title=f"{experiment.title}: what it would touch", title_justify="left")
-    table.add_column("action")
-    table.add_column("touches")
+def refuse_if_any(experiments: list[LoadedExperiment], admissions: list[Admission]) -> None:
+    """RefusedError (exit 2) for the first experiment the plan refuses, naming why."""
+    for experiment, admission in zip(experiments, admissions, strict=True):
+        if admission.refused:
+            raise RefusedError("; ".join(admission.refusals), file=experiment.path)
+
+
+_SHOWN_RESOURCES = 8  # resource ids the dry run lists per action, then a count
+
+
+def print_admission(experiment: LoadedExperiment, admission: Admission) -> None:
+    table = Table(
+        title=f"{experiment.title}: what it would touch (as {admission.identity})",
+        title_justify="left",
+    )
+    table.add_column("action", overflow="fold")
+    table.add_column("touches", overflow="fold")
     table.add_column("share of GPU nodes")
-    table.add_column("limits")
-    for item in resolved:
+    table.add_column("limits", overflow="fold")
+    for item in admission.resolved:
         share = "—" if item.share is None else f"{item.share:.0%}"
         verdict = f"[red]refused: {item.refused}[/]" if item.refused else "[green]within[/]"
-        table.add_row(item.action, item.touches, share, verdict)
+        touches = item.touches
+        if item.resources:
+            shown = ", ".join(item.resources[:_SHOWN_RESOURCES])
+            more = len(item.resources) - _SHOWN_RESOURCES
+            touches += f"\n({shown}{f', and {more} more' if more > 0 else ''})"
+        table.add_row(item.action, touches, share, verdict)
     console.print(table)
+    for refusal in admission.refusals:
+        console.print(f"[bold red]refused:[/] {refusal}")
 
 
 def run_all(

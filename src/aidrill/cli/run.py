@@ -21,8 +21,9 @@ from aidrill.cli._runs import (
     load_workers_option,
     parse_participants,
     participant_option,
-    print_blast_radius,
+    print_admission,
     print_not_run,
+    refuse_if_any,
     run_all,
 )
 from aidrill.report import write_index
@@ -78,15 +79,17 @@ def run(
     people = parse_participants(participants)
     apply_load_workers(load_workers)
     plan, loaded = load_all(list(experiments), plan_path)
-    tables = check_before_running(loaded, plan, state_dir, dry_run=dry_run)
+    admissions = check_before_running(loaded, plan, state_dir)
     if dry_run:
-        for experiment, resolved in zip(loaded, tables, strict=True):
-            print_blast_radius(experiment, resolved)
-        refused = any(r.refused for table in tables for r in table)
+        for experiment, admission in zip(loaded, admissions, strict=True):
+            print_admission(experiment, admission)
+        refused = any(admission.refused for admission in admissions)
         console.print(
-            "dry run: nothing was injected" + (", and the plan refuses it" if refused else "")
+            "dry run: nothing was injected"
+            + ("; the real run would be refused (exit 2)" if refused else "")
         )
         raise SystemExit(2 if refused else 0)
+    refuse_if_any(loaded, admissions)
     with SuiteInterrupt() as interrupt:
         outcomes = run_all(
             loaded,

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from aidrill._documents import Document, raise_validation_error, read_document
 from aidrill.errors import ExperimentError
 from aidrill.experiment._blast import check_blast_radius
+from aidrill.experiment._estate_names import estate_name_problems
 from aidrill.experiment._extension import AidrillExtension
 from aidrill.plan import Plan
 
@@ -96,6 +97,10 @@ def experiment_from_document(document: Document, plan: Plan | None = None) -> Lo
                 )
     if plan is not None:
         check_blast_radius(raw, plan, extension.full_outage, file=str(document.path))
+        problems = estate_name_problems(raw, plan, extension.target)
+        if problems:
+            listed = "".join(f"\n  {p}" for p in problems[1:50])
+            raise ExperimentError(problems[0] + listed, file=document.path)
     return LoadedExperiment(document.path, raw, extension)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aidrill import _evidence as evidence
 from aidrill._apparatus import ApparatusPart, process_check
+from aidrill._http import HttpSettings
 from aidrill.errors import LoadError
 from aidrill.load._profile import SEARCH_USERS, LoadProfile
 
@@ -40,8 +41,10 @@ class LoadGenerator:
         profile: LoadProfile,
         max_duration: float,
         index_queries: Path | None = None,
+        http: HttpSettings | None = None,
     ) -> None:
         self.host = host
+        self.http = http or HttpSettings()
         self.index_queries = index_queries
         self.golden_set = golden_set
         self.timeline = run_dir / "timeline.jsonl"
@@ -65,6 +68,7 @@ class LoadGenerator:
             "AIDRILL_TIMELINE": str(self.timeline),
             "AIDRILL_READY_FILE": str(self.ready_file),
             "AIDRILL_WORKERS_FILE": str(self.workers_path),
+            **self.http.for_subprocess(),
         }
         if self.index_queries is not None:
             env["AIDRILL_INDEX_QUERIES"] = str(self.index_queries)

@@ -41,6 +41,8 @@ _READY = Path(os.environ.get("AIDRILL_READY_FILE", os.devnull))
 # A worker reports every few seconds (Locust's WORKER_REPORT_INTERVAL): the master keeps
 # a bucket open that much longer before writing it.
 _REPORT_SLACK = 3.0 + 2.0 if _ROLE == "master" else 0.0
+_HEADERS: dict[str, str] = json.loads(os.environ.get("AIDRILL_HTTP_HEADERS") or "{}")
+_CA_BUNDLE = os.environ.get("AIDRILL_CA_BUNDLE")
 _QUERIES_PATH = os.environ.get("AIDRILL_INDEX_QUERIES")
 _QUERIES = json.loads(Path(_QUERIES_PATH).read_text()) if _QUERIES_PATH else None
 
@@ -67,6 +69,19 @@ def _search(user: _GoldenUser) -> None:
     )
 
 
+def _tls_context(cafile: str | None = None, **_: Any) -> Any:
+    """TLS verified against the plan's CA bundle (or the system's), unless the plan
+    turned verification off."""
+    import gevent.ssl
+
+    if _CA_BUNDLE == "insecure":
+        context = gevent.ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = gevent.ssl.CERT_NONE
+        return context
+    return gevent.ssl.create_default_context(cafile=_CA_BUNDLE or cafile)
+
+
 class _GoldenUser(FastHttpUser):
     """What both kinds of user share. Locust adds a class's tasks to those of the
     classes it derives from, so neither kind derives from the other: a search user
@@ -76,6 +91,10 @@ class _GoldenUser(FastHttpUser):
     abstract = True
     network_timeout = _TIMEOUT
     connection_timeout = _TIMEOUT
+    # The plan's headers (a token) on every request, and TLS verified as the probes do.
+    default_headers = _HEADERS or None
+    insecure = False
+    ssl_context_factory = staticmethod(_tls_context)
 
     def on_start(self) -> None:
         self.rng = random.Random(id(self))

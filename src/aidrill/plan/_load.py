@@ -12,9 +12,10 @@ DEFAULT_PLAN_PATH = Path("drplan.yaml")
 
 
 def load_plan(path: str | Path = DEFAULT_PLAN_PATH) -> Plan:
-    """Read and validate a DR plan; errors name the file, line and field."""
+    """Read and validate a DR plan; errors name the file, line and field. Paths it names
+    are relative to its own folder."""
     document = read_document(Path(path), PlanError)
-    return plan_from_document(document)
+    return plan_from_document(document).located_at(Path(path).resolve().parent)
 
 
 def plan_from_document(document: Document) -> Plan:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from aidrill._durations import Duration
 
@@ -99,6 +100,10 @@ class AllowList(_Strict):
     aws_regions: list[str] = []
     kubernetes_contexts: list[str] = []
     kubernetes_namespaces: list[str] = []
+    # Resources a run may touch beyond those the estate names (its GPU groups and their
+    # instances, its buckets, its inference Deployments and GPU nodes): instance ids,
+    # group, bucket, node or Deployment names. Anything else an action reaches is refused.
+    resources: list[str] = []
 
 
 class _RegionData(_Strict):
@@ -106,10 +111,27 @@ class _RegionData(_Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     artifact_bucket: str | None = Field(default=None, alias="artifact-bucket")
+    # The published model's object in that bucket, and where its checksum is read:
+    # metadata:<name> (a SHA-256 in its metadata), sidecar:<suffix> (a SHA-256 in the
+    # object <key><suffix>), checksum-sha256 (S3's own), or etag (single-part MD5).
+    artifact_key: str = Field(default="models/model.npz", alias="artifact-key", min_length=1)
+    artifact_checksum: str = Field(
+        default="metadata:sha256",
+        alias="artifact-checksum",
+        pattern=r"^(metadata:[A-Za-z0-9_-]+|sidecar:\S+|checksum-sha256|etag)$",
+    )
     feature_store: str | None = Field(default=None, alias="feature-store")  # redis://host:port
     vector_index: str | None = Field(default=None, alias="vector-index")  # base URL
     pipelines: str | None = None  # URL of the jobs' status (GET: {job: {step, ...}})
     model_registry: str | None = Field(default=None, alias="model-registry")  # MLflow base URL
+
+
+class EnvReference(_Strict):
+    """A value read from the environment when a run starts (``{type: env, key: NAME}``,
+    as Chaos Toolkit's secrets say it): a token never written into the plan."""
+
+    type: Literal["env"]
+    key: str = Field(min_length=1)
 
 
 class _Serving(_Strict):
@@ -117,6 +139,13 @@ class _Serving(_Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     inference: str  # URL of the global inference endpoint (or ingress) the load calls
+    # Sent with every request of the load, the probes, canaries and health checks
+    # (an Authorization header, an API key): values never reach evidence or reports.
+    headers: dict[str, str | EnvReference] = {}
+    # TLS: a CA bundle (PEM, relative to the plan) for endpoints behind a private CA;
+    # verification can be turned off only explicitly, and the run says so.
+    ca_bundle: str | None = Field(default=None, alias="ca-bundle")
+    tls_verify: bool = Field(default=True, alias="tls-verify")
     serving_health: str | None = Field(default=None, alias="serving-health")
     golden_set: str = Field(alias="golden-set")  # labelled requests (JSON) to score answers
     index_queries: str | None = Field(default=None, alias="index-queries")
@@ -222,6 +251,9 @@ class LabSettings(_Strict):
 
 
 class Plan(_Strict):
+    # The plan file's folder: paths the plan names (golden set, probe sets, CA bundle)
+    # are relative to it. Set by load_plan; the working directory otherwise.
+    _base_dir: Path = PrivateAttr(default=Path("."))
     system: str = Field(min_length=1)
     version: int = 1
     target: TargetKind = "lab"
@@ -240,6 +272,15 @@ class Plan(_Strict):
     kubernetes: KubernetesEstate | None = None
     # Ordered drill suites: name -> experiment files (relative to the plan's folder).
     suites: dict[str, list[str]] = {}
+
+    def path(self, named: str) -> Path:
+        """A path the plan names, relative to the plan's own folder."""
+        given = Path(named).expanduser()
+        return given if given.is_absolute() else self._base_dir / given
+
+    def located_at(self, folder: Path) -> Plan:
+        self._base_dir = folder
+        return self
 
     @model_validator(mode="after")
     def _check_regions_and_names(self) -> Plan:

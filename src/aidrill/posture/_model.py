@@ -56,10 +56,16 @@ class Estimate:
         return asdict(self)
 
 
+# The checks that copy a tier's data out of the primary region (its RPO rests on them).
+COPY_CHECKS = (".replication", ".bucket-replication", ".online-replication", ".backup")
+
+
 def estimate(tier: str, checks: list[Check], stateful: bool) -> Estimate:
-    """RTO: not achievable where a failed check says so. RPO: the tightest bound a
-    passing copy mechanism guarantees; unknown where copies exist without a bound; not
-    bounded where no copy of the data outside the primary was found."""
+    """RTO: not achievable where a failed check says so. RPO: the worst of its parts,
+    conservatively: any copy mechanism of the tier that fails leaves its data not
+    bounded (a failure is never "unknown"); else unknown where a part could not be told
+    or copies exist without a time bound; else the weakest bound the passing copy
+    mechanisms guarantee."""
     mine = [c for c in checks if c.tier == tier]
     rto = (
         NOT_ACHIEVABLE
@@ -68,16 +74,22 @@ def estimate(tier: str, checks: list[Check], stateful: bool) -> Estimate:
     )
     if not stateful:
         return Estimate(rto, "not applicable", None)
-    bounds = [c.rpo_bound for c in mine if c.status == "pass" and c.rpo_bound is not None]
-    if bounds:
-        best = min(bounds)
-        return Estimate(rto, f"≤ {format_seconds(best)}", best)
-    copies = [c for c in mine if c.status == "pass" and c.rpo_bound_unknown]
-    if copies:
-        names = ", ".join(c.id for c in copies)
-        return Estimate(rto, f"unknown (copies without a time bound: {names})", None)
-    if any(c.status == "unknown" for c in mine):
-        return Estimate(rto, "unknown (a check could not tell)", None)
+    copies = [c for c in mine if c.id.endswith(COPY_CHECKS)]
+    failed = [c for c in copies if c.status == "fail"]
+    if failed:
+        why = "; ".join(f"{c.id}: {c.why}" for c in failed)
+        return Estimate(rto, f"not bounded (fails: {why})", None)
     if not mine:
         return Estimate(rto, "unknown (nothing configured to check)", None)
+    if any(c.status == "unknown" for c in copies):
+        names = ", ".join(c.id for c in copies if c.status == "unknown")
+        return Estimate(rto, f"unknown (could not tell: {names})", None)
+    untimed = [c for c in copies if c.status == "pass" and c.rpo_bound_unknown]
+    if untimed:
+        names = ", ".join(c.id for c in untimed)
+        return Estimate(rto, f"unknown (copies without a time bound: {names})", None)
+    bounds = [c.rpo_bound for c in copies if c.status == "pass" and c.rpo_bound is not None]
+    if bounds:
+        worst = max(bounds)
+        return Estimate(rto, f"≤ {format_seconds(worst)}", worst)
     return Estimate(rto, "not bounded (no copy outside the primary region found)", None)

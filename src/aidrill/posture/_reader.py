@@ -40,14 +40,23 @@ class Reader:
     """One posture run's view of the estate: clients per service and region (from the
     target, so ``AWS_ENDPOINT_URL`` and the credential chain apply) and the calls made."""
 
-    def __init__(self, target: AwsTarget) -> None:
+    def __init__(self, target: AwsTarget, account: str | None = None) -> None:
         self.target = target
         self.calls: list[str] = []
+        self._account = account
+        self._clients: dict[tuple[str, str], Any] = {}
+
+    def account(self) -> str | None:
+        """The caller's account (read once by the posture run, STS)."""
+        return self._account
 
     def call(self, service: str, region: str, operation: str, **params: Any) -> dict[str, Any]:
         label = f"{service}:{operation} ({region})"
         self.calls.append(label)
-        client = self.target.client(service, region)
+        key = (service, region)
+        if key not in self._clients:
+            self._clients[key] = self.target.raw_client(service, region)
+        client = self._clients[key]
         method: Callable[..., dict[str, Any]] = getattr(client, _snake(operation))
         try:
             reply = dict(method(**params))

@@ -65,9 +65,9 @@ def check_posture(plan: Plan) -> Posture:
             "(set target: aws and an aws: section)"
         )
     target = AwsTarget(plan)
+    account = target.account()  # no credentials, no endpoint: one line, exit 2
     target.check_allowed(set(plan.aws.regions) | {plan.primary_region, plan.dr_region})
-    account = target.account()
-    reader = Reader(target)
+    reader = Reader(target, account)
     secrets = _credential_secrets()
     checks = [_redacted(c, secrets) for c in run_checks(plan, reader)]
     components = []

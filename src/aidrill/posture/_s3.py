@@ -44,6 +44,9 @@ def replication(
     whole = [r for r in toward if _covers_everything(r)]
     if not whole:
         return "fail", f"{bucket}'s rules toward DR replicate only some prefixes", evidence, False
+    broken = _destination_problem(reader, region, whole[0])
+    if broken is not None:
+        return "fail", f"{bucket} replicates to {broken}", evidence, False
     timed = any(
         (r.get("Destination", {}).get("ReplicationTime") or {}).get("Status") == "Enabled"
         for r in whole
@@ -54,6 +57,28 @@ def replication(
         return "pass", why, evidence, True
     why = f"{bucket} replicates to {target}, without Replication Time Control: no time bound"
     return "pass", why, evidence, False
+
+
+def _destination_problem(reader: Reader, region: str, rule: dict[str, Any]) -> str | None:
+    """Why a rule's destination cannot hold the copy: a bucket that does not exist, is
+    not versioned (S3 replicates only into versioned buckets), or belongs to another
+    account than the caller's. None: it can."""
+    destination = rule.get("Destination", {})
+    name = str(destination.get("Bucket", "")).rsplit(":", 1)[-1]
+    account = destination.get("Account")
+    mine = reader.account()
+    if account and mine and str(account) != str(mine):
+        return f"{name} in another account ({account}): no copy this account controls"
+    dr_region = _bucket_region(reader, region, name)
+    if dr_region is None:
+        return f"{name}, which does not exist: nothing is copied"
+    try:
+        versioned, _ = versioning(reader, dr_region, name)
+    except Missing:
+        return f"{name}, which cannot be read"
+    if not versioned:
+        return f"{name}, which is not versioned: S3 cannot replicate into it"
+    return None
 
 
 def _covers_everything(rule: dict[str, Any]) -> bool:

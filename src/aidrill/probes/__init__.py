@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from aidrill._evidence import PROBES_FILE
+from aidrill._http import HttpClient
 from aidrill.probes._checks import run_inference_check
 from aidrill.probes._sets import (
     InferenceCheck,
@@ -75,11 +76,12 @@ def _sample_inference(
 ) -> dict[str, Any]:
     """The check's samples, up to its ``attempts``, each kept; the last one decides."""
     endpoints = target.endpoints()
+    http = HttpClient(endpoints.http)
     outcome: dict[str, Any] = {}
     for attempt in range(1, check.attempts + 1):
         if attempt > 1:
             time.sleep(check.attempt_pause)
-        outcome = run_inference_check(check, endpoints.inference, endpoints.golden_set)
+        outcome = run_inference_check(check, endpoints.inference, endpoints.golden_set, http)
         if check.attempts > 1:
             outcome["attempt"] = f"{attempt} of {check.attempts}"
         _log(probe_set, outcome)

@@ -6,21 +6,24 @@ import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from aidrill._http import HttpClient
 from aidrill.measure import LatencyHistogram
 from aidrill.probes._sets import InferenceCheck
 
 logger = logging.getLogger(__name__)
 
 
-def run_inference_check(check: InferenceCheck, inference: str, golden_set: Path) -> dict[str, Any]:
-    """Golden-set requests to the inference endpoint, held to the check's thresholds."""
+def run_inference_check(
+    check: InferenceCheck, inference: str, golden_set: Path, http: HttpClient | None = None
+) -> dict[str, Any]:
+    """Golden-set requests to the inference endpoint, held to the check's thresholds,
+    through the run's one HTTP client (the plan's headers and TLS)."""
+    client = http or HttpClient()
     samples = json.loads(golden_set.read_text())["samples"]
-    address = urlsplit(inference)
+    url = inference.rstrip("/") + "/predict"
     # The same evenly spread requests every time: a healthy system then scores the same
     # quality on every check, so the steady state never fails by the luck of the draw.
     step = max(1, len(samples) // max(1, check.requests))
@@ -30,24 +33,13 @@ def run_inference_check(check: InferenceCheck, inference: str, golden_set: Path)
 
     def ask(sample: dict[str, Any]) -> None:
         started = time.perf_counter()
-        ok, correct = False, False
-        conn = HTTPConnection(address.hostname or "127.0.0.1", address.port or 80,
-                              timeout=check.timeout)  # fmt: skip
+        body = json.dumps({"entity": sample["entity"], "features": sample["features"]})
+        status, answer = client.post_raw(url, body.encode(), check.timeout)
+        ok = status == 200
         try:
-            conn.request(
-                "POST",
-                "/predict",
-                json.dumps({"entity": sample["entity"], "features": sample["features"]}),
-                {"Content-Type": "application/json"},
-            )
-            response = conn.getresponse()
-            body = response.read()
-            ok = response.status == 200
-            correct = ok and json.loads(body).get("label") == sample["label"]
-        except (OSError, ValueError):
-            ok = False
-        finally:
-            conn.close()
+            correct = ok and json.loads(answer).get("label") == sample["label"]
+        except (ValueError, AttributeError):
+            correct = False
         histogram.record(time.perf_counter() - started)
         outcomes.append((ok, correct))
 

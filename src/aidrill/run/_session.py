@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -223,6 +224,8 @@ class DrillSession:
             self.events.append("plain_run", note=PLAIN_NOTE)
             return
         self.side.preflight(self.heal, self._experiment)
+        # The plan's header values (a token) are redacted wherever the run writes.
+        self.secrets.update(self.side.connect().endpoints().http.secrets())
         self.side.start_load(self._apparatus_failed, self._observing)
         limits = self.extension.guardrails or self.plan.guardrails
         self.watcher = GuardrailWatcher(
@@ -270,7 +273,12 @@ class DrillSession:
         else:
             kind = "probe_ended" if activity.get("type") == "probe" else "action_ended"
         data: dict[str, Any] = {"activity": name, "status": status, "phase": self.phase}
-        if run and run.get("exception"):
+        never_came_back = _wait_that_timed_out(activity, run) if kind == "rollback_ran" else None
+        if never_came_back is not None:
+            data["status"] = "failed"
+            data["error"] = never_came_back
+            logger.error("rollback %s: %s", name, never_came_back)
+        elif run and run.get("exception"):
             data["error"] = redact_text(_error_of(run["exception"]), self.secrets)
             logger.error("activity %s failed in %s: %s", name, self.phase, data["error"])
         elif status != "succeeded" and self.guard.interrupted:
@@ -379,6 +387,35 @@ class DrillSession:
 
 
 _OBSERVING = ("starting", "steady-state-before", "method", "steady-state-after")
+
+
+def _wait_that_timed_out(activity: dict[str, Any], run: dict[str, Any] | None) -> str | None:
+    """A rollback that only waits (a probe) and whose wait gave up has not brought the
+    target back, whatever chaoslib calls its status: name what never came back. The
+    drivers' waits say they gave up by their answer: chaostoolkit-aws's ``wait_*``
+    probes return sys.maxsize, chaostoolkit-kubernetes's return False."""
+    if not run or run.get("status") != "succeeded" or activity.get("type") != "probe":
+        return None
+    output = run.get("output")
+    gave_up = output is False or (
+        isinstance(output, int) and not isinstance(output, bool) and output == sys.maxsize
+    )
+    if not gave_up:
+        return None
+    provider = activity.get("provider") or {}
+    arguments = provider.get("arguments")
+    arguments = arguments if isinstance(arguments, dict) else {}
+    what = (
+        ", ".join(str(n) for n in arguments.get("asg_names") or [])
+        or arguments.get("name")
+        or arguments.get("label_selector")
+        or "the resource it waited for"
+    )
+    limit = arguments.get("timeout")
+    within = f" within its {limit} s timeout" if limit is not None else ""
+    return f"{provider.get('func', 'the wait')} gave up: {what} never came back{within}"
+
+
 _EXCEPTION_NAME = re.compile(r"^(?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*: ")
 
 

@@ -21,6 +21,7 @@ from aidrill.targets import Target, TierObserver, target_for
 
 logger = logging.getLogger(__name__)
 _OBSERVE_BEFORE = 10.0
+_LISTED = 50  # resource ids kept in the evidence per action (with the count of all)
 
 
 class TargetSide:
@@ -47,6 +48,8 @@ class TargetSide:
     def connect(self) -> Target:
         if self.target is None:
             self.target = target_for(self.extension.target, self.plan, self.state_dir)
+            measured = (self.plan.component(name) for name in self.extension.components)
+            self.target.focus(frozenset(c.tier for c in measured if c is not None))
         return self.target
 
     # -- before the steady state ---------------------------------------------------------
@@ -54,13 +57,18 @@ class TargetSide:
         """Refuse what the plan forbids (allow-list, blast radius against the live
         target), then a target that is not nominal; with ``heal``, reset it first."""
         target = self.connect()
-        resolved = target.admit(experiment)
+        admission = target.admit(experiment)
         self.events.append(
             "blast_radius",
+            identity=admission.identity,
             actions=[
-                {"action": r.action, "touches": r.touches, "share": r.share} for r in resolved
+                {"action": r.action, "touches": r.touches, "share": r.share,
+                 "resources": list(r.resources[:_LISTED]), "count": len(r.resources)}
+                for r in admission.resolved
             ],
-        )
+            refusals=admission.refusals,
+        )  # fmt: skip
+        admission.raise_if_refused()
         problems = target.problems()
         self.events.append("preflight", problems=problems)
         if problems and heal:
@@ -91,6 +99,7 @@ class TargetSide:
             profile,
             self.extension.max_duration,
             endpoints.index_queries,
+            endpoints.http,
         )
         self.load.start()
         self.observer = TierObserver(

@@ -16,12 +16,21 @@ from aidrill.errors import RefusedError
 from aidrill.plan import DEFAULT_PLAN_PATH, Plan, load_plan
 from aidrill.targets._endpoints import Address, ArtifactStore, Endpoints
 from aidrill.targets._observer import TierObserver
-from aidrill.targets._target import CAP, STALL, Heal, Resolved, Target, wait_for_nothing_off
+from aidrill.targets._target import (
+    CAP,
+    STALL,
+    Admission,
+    Heal,
+    Resolved,
+    Target,
+    wait_for_nothing_off,
+)
 
 __all__ = [
     "CAP",
     "STALL",
     "Address",
+    "Admission",
     "ArtifactStore",
     "Endpoints",
     "Heal",

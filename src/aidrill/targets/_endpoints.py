@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from aidrill._http import HttpSettings
+
 
 @dataclass(frozen=True)
 class Address:
@@ -24,12 +26,18 @@ class Address:
 @dataclass(frozen=True)
 class ArtifactStore:
     """One region's model bucket. ``endpoint`` None: the AWS SDK's own resolution
-    (``AWS_ENDPOINT_URL`` or the real service) with the default credential chain."""
+    (``AWS_ENDPOINT_URL`` or the real service) with the default credential chain.
+    ``key``: the published model's object; ``checksum``: where its expected checksum
+    is read (``metadata:<name>`` a SHA-256 in the object's metadata, ``sidecar:<suffix>``
+    a SHA-256 in the object ``<key><suffix>``, ``checksum-sha256`` the object's own
+    ChecksumSHA256, ``etag`` its MD5 ETag)."""
 
     bucket: str
     region: str = "us-east-1"
     endpoint: str | None = None
     credentials: tuple[str, str] | None = None
+    key: str = "models/model.npz"
+    checksum: str = "metadata:sha256"
 
 
 @dataclass(frozen=True)
@@ -53,3 +61,5 @@ class Endpoints:
     # A target's own account of its replication, charted beside what is measured (the
     # lab's artifact backlog); never used to measure anything.
     replication: Callable[[], dict[str, Any]] | None = None
+    # Headers and TLS for every outside request (the plan's; the lab needs none).
+    http: HttpSettings = field(default_factory=HttpSettings)

@@ -1,12 +1,20 @@
 """What each Kubernetes action of an experiment would touch, counted with read-only
 list calls against its cluster (selectors resolved as chaostoolkit-kubernetes will
-resolve them), against the plan's limits. ``aidrill run --dry-run`` prints it; a run
-checks it before anything is injected."""
+resolve them), every node and pod they reach, against the plan's limits and names.
+
+A node the plan does not name (without the plan's GPU label, or in no cluster of the
+plan) and a pod outside the inference Deployment's namespace and selector are refused,
+unless ``allow.resources`` names them; so is a Deployment that is not the plan's. A
+Kubernetes action aidrill does not resolve needs its scope declared in the aidrill
+extension. ``aidrill run --dry-run`` prints it; a run checks it before anything is
+injected."""
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from chaoslib import substitute
@@ -42,21 +50,49 @@ def resolve_actions(target: KubernetesTarget, experiment: dict[str, Any]) -> lis
             touches = f"a recovery step in {context} (takes nothing away)"
             found.append(Resolved(name, touches, region))
             continue
-        arguments = substitute(dict(provider.get("arguments") or {}), configuration, {})
-        resolver = _RESOLVERS.get(str(provider.get("func")), _described)
+        given = provider.get("arguments")
+        arguments = substitute(dict(given) if isinstance(given, dict) else {}, configuration, {})
+        resolver = _RESOLVERS.get(str(provider.get("func")))
+        if resolver is None:
+            found.append(_undeclared(name, func, region, _declared(experiment).get(name)))
+            continue
         resolved = resolver(_Cluster(target, context), name, arguments)
         if region is None:
-            resolved = Resolved(
-                name,
-                resolved.touches,
-                None,
-                resolved.share,
-                f"kube context {context!r} is not one of the plan's clusters",
+            resolved = replace(
+                resolved, refused=f"kube context {context!r} is not one of the plan's clusters"
             )
         else:
-            resolved = Resolved(name, resolved.touches, region, resolved.share)
+            resolved = replace(resolved, region=region)
         found.append(resolved)
     return apply_limits(target.plan, experiment, found)
+
+
+def _declared(experiment: dict[str, Any]) -> dict[str, Any]:
+    for extension in experiment.get("extensions") or []:
+        if isinstance(extension, dict) and extension.get("name") == "aidrill":
+            scopes = extension.get("scopes")
+            return scopes if isinstance(scopes, dict) else {}
+    return {}
+
+
+def _undeclared(name: str, func: str, region: str | None, declared: Any) -> Resolved:
+    if isinstance(declared, dict) and declared.get("kind"):
+        share = declared.get("share")
+        return Resolved(
+            name,
+            f"{func}: as declared, {declared['kind']} in {declared.get('region') or region}",
+            str(declared.get("region") or region),
+            float(share) if share else None,
+        )
+    return Resolved(
+        name,
+        f"{func}: aidrill cannot resolve what this touches",
+        region,
+        refused=(
+            f"{func} is not an action aidrill resolves; declare its scope in the aidrill "
+            f"extension (scopes: {{{name}: {{region, kind, share}}}}) or use one it resolves"
+        ),
+    )
 
 
 class _Cluster:
@@ -67,9 +103,51 @@ class _Cluster:
         self.context = context
         self.core = target.core(context)
         self.apps = target.apps(context)
+        region = target.region_of(context)
+        self.inference = target.estate.regions[region] if region is not None else None
+        self.allowed = set(target.plan.allow.resources)
 
     def gpu_node_names(self) -> list[str]:
         return [n.metadata.name for n in self.target.gpu_nodes(self.context)]
+
+    def unnamed_nodes(self, names: list[str]) -> list[str]:
+        """Nodes the plan does not name: without its GPU label (or in a cluster that is
+        not the plan's), and not in allow.resources."""
+        named = set(self.gpu_node_names()) if self.inference is not None else set()
+        return [n for n in names if n not in named and n not in self.allowed]
+
+    def node_refusal(self, names: list[str]) -> str | None:
+        unnamed = self.unnamed_nodes(names)
+        if not unnamed:
+            return None
+        return (
+            f"it would touch {len(unnamed)} node(s) the plan does not name: "
+            f"{', '.join(unnamed[:5])}{' …' if len(unnamed) > 5 else ''} (no "
+            f"{self.target.estate.gpu_label} label, nor in allow.resources)"
+        )
+
+    def pod_refusal(self, namespace: str, pods: list[Any]) -> str | None:
+        """Pods outside the plan's inference Deployment (its namespace and selector)."""
+        inference = self.inference
+        ours: set[str] = set()
+        if inference is not None and inference.namespace == namespace:
+            ours = {
+                p.metadata.name
+                for p in self.core.list_namespaced_pod(
+                    namespace, label_selector=inference.pod_selector, _request_timeout=10
+                ).items
+            }
+        unnamed = [
+            p.metadata.name
+            for p in pods
+            if p.metadata.name not in ours and p.metadata.name not in self.allowed
+        ]
+        if not unnamed:
+            return None
+        return (
+            f"it would touch {len(unnamed)} pod(s) outside the plan's inference Deployment: "
+            f"{', '.join(unnamed[:5])}{' …' if len(unnamed) > 5 else ''}"
+        )
 
     def nodes(self, arguments: dict[str, Any]) -> list[str]:
         """Node names a chaosk8s node action selects from (name and/or label selector,
@@ -118,7 +196,10 @@ def _delete_nodes(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Re
     )
     if not candidates:
         touches = f"no node in {cluster.where()} matches: the action will fail, touching nothing"
-    return Resolved(name, touches, share=share)
+    return Resolved(
+        name, touches, share=share, refused=cluster.node_refusal(candidates),
+        resources=tuple(candidates),
+    )  # fmt: skip
 
 
 def _drain_nodes(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
@@ -131,6 +212,8 @@ def _drain_nodes(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Res
         f"up to {hit} of {total} GPU nodes in {cluster.where()} cordoned and their pods "
         f"evicted (from {', '.join(candidates) or 'no matching node'})",
         share=share,
+        refused=cluster.node_refusal(candidates),
+        resources=tuple(candidates),
     )
 
 
@@ -140,6 +223,8 @@ def _cordon(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved
         name,
         f"{len(candidates)} nodes in {cluster.where()} cordoned: running pods stay, new "
         f"ones cannot land ({', '.join(candidates) or 'none'})",
+        refused=cluster.node_refusal(candidates),
+        resources=tuple(candidates),
     )
 
 
@@ -149,10 +234,10 @@ def _terminate_pods(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> 
     pods = cluster.core.list_namespaced_pod(
         namespace, label_selector=selector or None, _request_timeout=10
     ).items
-    names = [p.metadata.name for p in pods]
     if arguments.get("name_pattern"):
         pattern = re.compile(str(arguments["name_pattern"]))
-        names = [n for n in names if pattern.search(n)]
+        pods = [p for p in pods if pattern.search(p.metadata.name)]
+    names = [p.metadata.name for p in pods]
     qty = int(arguments.get("qty", 1))
     if arguments.get("all"):
         hit = len(names)
@@ -166,6 +251,8 @@ def _terminate_pods(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> 
         f"{hit} of {len(names)} pods matching {selector or 'everything'} in "
         f"{cluster.where()}/{namespace} terminated",
         share=share,
+        refused=cluster.pod_refusal(namespace, pods),
+        resources=tuple(f"{namespace}/{n}" for n in names),
     )
 
 
@@ -187,13 +274,32 @@ def _scale(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
     namespace = str(arguments.get("ns") or "default")
     deployment = str(arguments.get("name"))
     replicas = int(arguments.get("replicas", 0))
+    where = f"Deployment {namespace}/{deployment} in {cluster.where()}"
+    inference = cluster.inference
+    ours = inference is not None and (inference.namespace, inference.deployment) == (
+        namespace,
+        deployment,
+    )
+    if not ours and deployment not in cluster.allowed:
+        existing = [
+            d.metadata.name
+            for d in cluster.apps.list_namespaced_deployment(namespace, _request_timeout=10).items
+        ]
+        near = difflib.get_close_matches(deployment, existing, n=1, cutoff=0.6)
+        missing = deployment not in existing
+        why = (
+            f"no Deployment {deployment!r} in {namespace}"
+            + (f" (the closest is {near[0]!r})" if near else "")
+            if missing
+            else f"{namespace}/{deployment} is not the plan's inference Deployment"
+        )
+        return Resolved(name, f"{where} scaled to {replicas}", refused=why)
     current = (
         cluster.apps.read_namespaced_deployment_scale(
             deployment, namespace, _request_timeout=10
         ).spec.replicas
         or 0
     )
-    where = f"Deployment {namespace}/{deployment} in {cluster.where()}"
     if replicas >= current:
         return Resolved(name, f"{where} scaled from {current} to {replicas}: nothing removed")
     share = (current - replicas) / current if current else None
@@ -213,12 +319,9 @@ def _gpu_fault(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resol
         f"the GPUs of {hit} of {total} GPU nodes in {cluster.where()} reported unhealthy "
         f"(allocatable 0) and their GPU pods evicted ({', '.join(candidates[:hit]) or 'none'})",
         share=share,
+        refused=cluster.node_refusal(candidates),
+        resources=tuple(candidates),
     )
-
-
-def _described(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
-    shown = ", ".join(f"{k}={v}" for k, v in sorted(arguments.items()))
-    return Resolved(name, f"{name} in {cluster.where()} ({shown})")
 
 
 _RESOLVERS = {

@@ -54,13 +54,13 @@ from aidrill._evidence import (
     REGISTRY_AUDIT_FILE,
     REGISTRY_CANARY_FILE,
 )
+from aidrill._http import HttpClient
 from aidrill.targets._canary_writer import INTERVAL as CANARY_INTERVAL
 from aidrill.targets._canary_writer import CanaryWriter
 from aidrill.targets._endpoints import Address, Endpoints
 from aidrill.targets._outside import (
     canary_vector,
     fetch_model,
-    http_json,
     join,
     model_versions,
     redis_at,
@@ -92,6 +92,7 @@ _SERVING_TTL = 0.25  # how long the serving region, as the router says, is reuse
 class TierObserver:
     def __init__(self, endpoints: Endpoints, run_dir: Path, run_id: str, max_duration: float):
         self.endpoints = endpoints
+        self.http = HttpClient(endpoints.http)
         self.run_dir = run_dir
         self.key = f"canary:{run_id}"
         self.deadline = time.monotonic() + max_duration
@@ -113,7 +114,7 @@ class TierObserver:
         self._registry: RegistryWatch | None = None
         if endpoints.registry and endpoints.registry_model:
             self._registry = RegistryWatch(
-                endpoints.registry, endpoints.primary, endpoints.registry_model, run_id
+                endpoints.registry, endpoints.primary, endpoints.registry_model, run_id, self.http
             )
         self._registry_canary: IO[str] = (run_dir / REGISTRY_CANARY_FILE).open(
             "a", encoding="utf-8"
@@ -274,7 +275,7 @@ class TierObserver:
             seq += 1
             started = time.time()
             write = {"id": self._vector_id(seq), "vector": canary_vector(seq)}
-            ok = http_json("POST", join(base, "/upsert"), write)[0] == 200
+            ok = self.http.json("POST", join(base, "/upsert"), write)[0] == 200
             if ok:
                 self._index_acked.append(seq)
             self._write(self._index_canary, {"seq": seq, "time": round(started, 4), "ok": ok})
@@ -306,7 +307,7 @@ class TierObserver:
         while self._running() and url is not None:
             self.beats.beat("pipeline-probe")
             now = time.time()
-            status, jobs = http_json("GET", url)
+            status, jobs = self.http.json("GET", url)
             for job, state in (jobs or {}).items() if status == 200 else ():
                 step = int(state.get("step") or 0)
                 if last_change.get(job, (None, 0.0))[0] != step:
@@ -374,7 +375,7 @@ class TierObserver:
         present: list[int] | None = None
         if base is not None:
             ids = [self._vector_id(s) for s in acked]
-            status, body = http_json("POST", join(base, "/fetch"), {"ids": ids})
+            status, body = self.http.json("POST", join(base, "/fetch"), {"ids": ids})
             if status == 200 and isinstance(body, dict):
                 found = {str(name) for name in body.get("ids") or []}
                 present = [s for s in acked if self._vector_id(s) in found]
@@ -397,7 +398,7 @@ class TierObserver:
             now = time.monotonic()
             if self._serving is not None and now - self._serving[0] < _SERVING_TTL:
                 return self._serving[1]
-            status, body = http_json("GET", self.endpoints.serving_health)
+            status, body = self.http.json("GET", self.endpoints.serving_health)
             answered = status in (200, 503) and isinstance(body, dict)
             serving = body.get("serving") if answered else None
             region = str(serving[0]) if serving else None

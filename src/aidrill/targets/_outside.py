@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import http.client
-import json
+import base64
+import hashlib
 from typing import Any
-from urllib.parse import urlsplit
 
 import boto3
 import redis
@@ -14,10 +13,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from aidrill._artifact import MODEL_KEY, ArtifactRefused, sha256
+from aidrill._artifact import ArtifactRefused, sha256
 from aidrill.targets._endpoints import Address, ArtifactStore
-
-HttpError = (OSError, http.client.HTTPException, ValueError)
 
 
 def redis_at(address: Address, timeout: float = 1.0) -> redis.Redis:
@@ -29,26 +26,6 @@ def redis_at(address: Address, timeout: float = 1.0) -> redis.Redis:
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
     )
-
-
-def http_json(method: str, url: str, payload: Any = None, timeout: float = 1.0) -> tuple[int, Any]:
-    """One JSON request; (0, None) when the endpoint does not answer."""
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80,
-                                      timeout=timeout)  # fmt: skip
-    path = parts.path or "/"
-    if parts.query:
-        path += f"?{parts.query}"
-    try:
-        body = None if payload is None else json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        return response.status, json.loads(response.read() or b"null")
-    except HttpError:
-        return 0, None
-    finally:
-        conn.close()
 
 
 def join(base: str, path: str) -> str:
@@ -76,32 +53,57 @@ def s3_for(store: ArtifactStore, timeout: float = 5.0) -> Any:
 
 
 def fetch_model(store: ArtifactStore, timeout: float = 5.0) -> dict[str, str]:
-    """GET the current model version and check its SHA-256 against its metadata."""
+    """GET the current version of the model object and check it against the checksum
+    the plan says it was published with (see ``ArtifactStore``)."""
+    client = s3_for(store, timeout)
+    extra = {"ChecksumMode": "ENABLED"} if store.checksum == "checksum-sha256" else {}
     try:
-        reply = s3_for(store, timeout).get_object(Bucket=store.bucket, Key=MODEL_KEY)
+        reply = client.get_object(Bucket=store.bucket, Key=store.key, **extra)
         body = reply["Body"].read()
+        expected, actual = _checksums(client, store, reply, body)
     except (BotoCoreError, ClientError) as exc:
         raise ArtifactRefused(f"model artifact unavailable: {exc}") from exc
     metadata = dict(reply.get("Metadata") or {})
-    if metadata.get("sha256") != sha256(body):
+    if expected is None or expected != actual:
         raise ArtifactRefused(
-            f"model artifact version {metadata.get('version', '?')} is corrupt: its SHA-256 "
-            "does not match the checksum it was published with"
+            f"model artifact s3://{store.bucket}/{store.key} (version "
+            f"{metadata.get('version', reply.get('VersionId', '?'))}) does not match its "
+            f"checksum ({store.checksum})"
         )
     return metadata
 
 
+def _checksums(client: Any, store: ArtifactStore, reply: Any, body: bytes) -> tuple[Any, Any]:
+    """(expected, actual) as the plan's checksum source reads them."""
+    source, _, detail = store.checksum.partition(":")
+    if source == "metadata":
+        return dict(reply.get("Metadata") or {}).get(detail or "sha256"), sha256(body)
+    if source == "sidecar":
+        side = client.get_object(Bucket=store.bucket, Key=store.key + (detail or ".sha256"))
+        text = side["Body"].read().decode("utf-8", "replace").split()
+        return (text[0].lower() if text else None), sha256(body)
+    if source == "checksum-sha256":
+        return reply.get("ChecksumSHA256"), base64.b64encode(hashlib.sha256(body).digest()).decode()
+    if source == "etag":
+        etag = str(reply.get("ETag", "")).strip('"')
+        return (None if "-" in etag else etag), hashlib.md5(body, usedforsecurity=False).hexdigest()
+    raise ArtifactRefused(f"unknown checksum source {store.checksum!r}")
+
+
 def model_versions(store: ArtifactStore) -> dict[str, Any]:
-    """Every version of the model artifact in one region's bucket, with its metadata."""
+    """Every version of the model object in one region's bucket, with its metadata."""
     client = s3_for(store)
     try:
-        reply = client.list_object_versions(Bucket=store.bucket, Prefix=MODEL_KEY)
+        reply = client.list_object_versions(Bucket=store.bucket, Prefix=store.key)
         versions = []
         for item in reply.get("Versions", []):
+            if item["Key"] != store.key:
+                continue
             head = client.head_object(
-                Bucket=store.bucket, Key=MODEL_KEY, VersionId=item["VersionId"]
+                Bucket=store.bucket, Key=store.key, VersionId=item["VersionId"]
             )
             meta = head.get("Metadata") or {}
+            created = meta.get("created-at")
             versions.append(
                 {
                     "version_id": item["VersionId"],
@@ -109,12 +111,12 @@ def model_versions(store: ArtifactStore) -> dict[str, Any]:
                     "version": meta.get("version"),
                     "source_version": meta.get("source-version"),
                     "sha256": meta.get("sha256"),
-                    "created_at": float(meta["created-at"]) if "created-at" in meta else None,
+                    "created_at": float(created) if created else item["LastModified"].timestamp(),
                 }
             )
     except (BotoCoreError, ClientError, OSError) as exc:
         return {"error": str(exc)[:200]}
-    markers = [m["VersionId"] for m in reply.get("DeleteMarkers", [])]
+    markers = [m["VersionId"] for m in reply.get("DeleteMarkers", []) if m["Key"] == store.key]
     return {"versions": versions, "delete_markers": markers}
 
 

@@ -17,14 +17,18 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from aidrill.targets._outside import http_json, join
+from aidrill._http import HttpClient
+from aidrill.targets._outside import join
 
 API = "/api/2.0/mlflow"
 CANARY_ALIAS = "canary"
 
 
 class RegistryWatch:
-    def __init__(self, registries: dict[str, str], primary: str, model: str, run_id: str):
+    def __init__(
+        self, registries: dict[str, str], primary: str, model: str, run_id: str, http: HttpClient
+    ) -> None:
+        self.http = http
         self.registries = registries
         self.primary = primary
         self.name, _, self.alias = model.partition("@")
@@ -43,7 +47,7 @@ class RegistryWatch:
         url = self._url(region, "registered-models/alias", name=self.name, alias=self.alias)
         if url is None:
             return 0, None
-        status, body = http_json("GET", url, timeout=1.0)
+        status, body = self.http.json("GET", url, timeout=1.0)
         version = (body or {}).get("model_version", {}).get("version") if status == 200 else None
         return status, None if version is None else str(version)
 
@@ -59,7 +63,7 @@ class RegistryWatch:
         if version is not None:
             url = self._url(self.primary, "registered-models/alias")
             body = {"name": self.canary_model, "alias": CANARY_ALIAS, "version": version}
-            ok = url is not None and http_json("POST", url, body, timeout=1.0)[0] == 200
+            ok = url is not None and self.http.json("POST", url, body, timeout=1.0)[0] == 200
         return {"seq": seq, "time": round(started, 4), "ok": ok, "version": version}
 
     def _register(self, seq: int) -> str | None:
@@ -68,7 +72,9 @@ class RegistryWatch:
             return None
         if not self._created:
             create = self._url(self.primary, "registered-models/create")
-            status, _ = http_json("POST", str(create), {"name": self.canary_model}, timeout=1.0)
+            status, _ = self.http.json(
+                "POST", str(create), {"name": self.canary_model}, timeout=1.0
+            )
             # 400 RESOURCE_ALREADY_EXISTS: a registry restored from a copy may hold it.
             self._created = status in (200, 400)
         body = {
@@ -76,7 +82,7 @@ class RegistryWatch:
             "source": f"s3://aidrill-canary/{self.canary_model}/{seq}",
             "tags": [{"key": "seq", "value": str(seq)}],
         }
-        status, reply = http_json("POST", url, body, timeout=1.0)
+        status, reply = self.http.json("POST", url, body, timeout=1.0)
         if status == 404:
             self._created = False  # a restored registry that lost the canary model itself
         if status != 200:
@@ -91,7 +97,7 @@ class RegistryWatch:
         if url is None:
             return {"time": audited_at, "region": region, "surviving": None,
                     "error": f"no model registry is named for {region}"}  # fmt: skip
-        status, body = http_json("GET", url, timeout=3.0)
+        status, body = self.http.json("GET", url, timeout=3.0)
         if status != 200:
             return {"time": audited_at, "region": region, "surviving": None,
                     "error": f"the registry answered {status}"}  # fmt: skip
@@ -105,7 +111,7 @@ class RegistryWatch:
     def cleanup(self) -> None:
         url = self._url(self.primary, "registered-models/delete")
         if url is not None:
-            http_json("POST", url, {"name": self.canary_model}, timeout=2.0)
+            self.http.json("POST", url, {"name": self.canary_model}, timeout=2.0)
 
     # -- samples --------------------------------------------------------------------------
     def sample(self, now: float, region: str | None) -> dict[str, Any]:

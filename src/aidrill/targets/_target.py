@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from aidrill.errors import RefusedError
 from aidrill.targets._endpoints import Endpoints
 
 # A wait for the target to become nominal follows progress: it gives up once what is
@@ -50,6 +51,31 @@ class Resolved:
     region: str | None = None
     share: float | None = None  # of the region's GPU nodes, where that applies
     refused: str | None = None  # why the plan's limits refuse it
+    resources: tuple[str, ...] = ()  # every resource its filters reach, GPU or not
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The one decision on whether a run may go ahead: who aidrill acts as, what each
+    action would touch, and every reason the plan refuses it. ``aidrill run --dry-run``
+    prints it; a run goes ahead only when it holds no refusal."""
+
+    identity: str
+    resolved: list[Resolved]
+    refusals: list[str] = field(default_factory=list)
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.refusals)
+
+    def raise_if_refused(self) -> list[Resolved]:
+        if self.refusals:
+            raise RefusedError("; ".join(self.refusals))
+        return self.resolved
+
+
+def limit_refusals(resolved: list[Resolved]) -> list[str]:
+    return [f"blast radius: {r.action}: {r.refused}" for r in resolved if r.refused]
 
 
 class Target(Protocol):
@@ -60,6 +86,10 @@ class Target(Protocol):
     def problems(self) -> list[str]:
         """What keeps the target from its nominal state per the plan, now; empty when
         it is nominal (pre-flight)."""
+
+    def focus(self, tiers: frozenset[str]) -> None:
+        """Only these data tiers (those the run's drill measures) count for its pre-
+        and post-flight: a GPU drill is not refused for a vector index it never reads."""
 
     def wait_nominal(self) -> list[str]:
         """Wait, following progress, until the target is nominal; what is still off."""
@@ -84,9 +114,10 @@ class Target(Protocol):
     def resolve(self, experiment: dict[str, Any]) -> list[Resolved]:
         """Each fault action's blast radius against the live target (read-only calls)."""
 
-    def admit(self, experiment: dict[str, Any]) -> list[Resolved]:
-        """Before anything runs: refuse (RefusedError) what the plan's allow-list or
-        limits forbid; return the resolved blast radius."""
+    def admit(self, experiment: dict[str, Any]) -> Admission:
+        """Before anything runs: the identity, the resolved blast radius and every
+        refusal of the plan's allow-list and limits (read-only calls; CloudError when
+        the target cannot be reached or refuses aidrill)."""
 
 
 def wait_for_nothing_off(

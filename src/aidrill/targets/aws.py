@@ -18,14 +18,22 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from aidrill.errors import ProbeSetError, RefusedError
+from aidrill._http import HttpClient
+from aidrill.errors import CloudError, ProbeSetError, RefusedError
 from aidrill.experiment import driver_region
 from aidrill.plan import AwsEstate, Plan
+from aidrill.targets._cloud_errors import guarded
 from aidrill.targets._endpoints import Endpoints
 from aidrill.targets._estate import data_problems, estate_endpoints, serving_problems
-from aidrill.targets._target import Heal, Resolved, wait_for_nothing_off
+from aidrill.targets._target import (
+    Admission,
+    Heal,
+    Resolved,
+    limit_refusals,
+    wait_for_nothing_off,
+)
 
-AwsError = (BotoCoreError, ClientError, OSError)
+AwsError = (BotoCoreError, ClientError, CloudError, OSError)
 _RUNNING_FIS = ("pending", "initiating", "running")
 
 
@@ -38,40 +46,61 @@ class AwsTarget:
         self.plan = plan
         self.estate: AwsEstate = plan.aws
         self._clients: dict[tuple[str, str], BaseClient] = {}
+        # A session of its own: credentials are looked up for this target, not cached
+        # from whatever the process's default session found first.
+        self._session = boto3.Session()
+        self.tiers: frozenset[str] | None = None  # the data tiers this run's drill touches
+
+    def focus(self, tiers: frozenset[str]) -> None:
+        self.tiers = tiers
 
     def client(self, service: str, region: str | None = None) -> BaseClient:
-        """One client per service and region (waits poll through them many times)."""
+        """One client per service and region (waits poll through them many times); its
+        failures are CloudError, one line each."""
         key = (service, region or self.plan.primary_region)
         if key not in self._clients:
-            self._clients[key] = boto3.client(
-                service,
-                region_name=key[1],
-                config=Config(retries={"max_attempts": 2, "mode": "standard"}, read_timeout=15),
-            )
+            self._clients[key] = guarded(self.raw_client(service, key[1]), service, key[1])
         return self._clients[key]
+
+    def raw_client(self, service: str, region: str) -> BaseClient:
+        """A plain boto3 client, for callers that read botocore's errors themselves."""
+        return self._session.client(
+            service,
+            region_name=region,
+            config=Config(
+                retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=15
+            ),
+        )
 
     # -- identity and the allow-list ------------------------------------------------------
     def account(self) -> str:
-        try:
-            return str(self.client("sts").get_caller_identity()["Account"])
-        except AwsError as exc:
-            raise RefusedError(f"cannot tell which AWS account this is (STS): {exc}") from exc
+        """The account the credentials belong to (STS); CloudError when there are none,
+        they are refused, or the endpoint does not answer."""
+        return str(self.client("sts").get_caller_identity()["Account"])
 
-    def check_allowed(self, regions: set[str]) -> None:
-        """Refuse (before any write) an account or region the plan does not allow."""
+    def allow_refusals(self, account: str, regions: set[str]) -> list[str]:
+        """Every way the account and the regions an action acts in fall outside the
+        plan's allow-list."""
         allow = self.plan.allow
-        account = self.account()
+        found = []
         if account not in allow.aws_accounts or account not in self.estate.accounts:
-            raise RefusedError(
+            found.append(
                 f"AWS account {account} is not in the plan's allow-list "
                 f"(allow.aws_accounts: {', '.join(allow.aws_accounts) or 'none'})"
             )
         refused = sorted(r for r in regions if r not in allow.aws_regions)
         if refused:
-            raise RefusedError(
+            found.append(
                 f"AWS region {', '.join(refused)} is not in the plan's allow-list "
                 f"(allow.aws_regions: {', '.join(allow.aws_regions) or 'none'})"
             )
+        return found
+
+    def check_allowed(self, regions: set[str]) -> None:
+        """Refuse (before any write) an account or region the plan does not allow."""
+        refusals = self.allow_refusals(self.account(), regions)
+        if refusals:
+            raise RefusedError("; ".join(refusals))
 
     # -- nominal --------------------------------------------------------------------
     def problems(self) -> list[str]:
@@ -83,8 +112,10 @@ class AwsTarget:
             for group in self.estate.regions[region.name].gpu_groups:
                 found += self._group_problems(region.name, group, wanted_min)
             found += self._fis_problems(region.name)
-        found += serving_problems(self.plan, self.estate)
-        found += data_problems(self.endpoints())
+        endpoints = self.endpoints()
+        http = HttpClient(endpoints.http)
+        found += serving_problems(self.plan, self.estate, http)
+        found += data_problems(endpoints, http, self.tiers)
         return found
 
     def _group_problems(self, region: str, group: str, wanted_min: int) -> list[str]:
@@ -190,13 +221,14 @@ class AwsTarget:
 
         return resolve_actions(self, experiment)
 
-    def admit(self, experiment: dict[str, Any]) -> list[Resolved]:
+    def admit(self, experiment: dict[str, Any]) -> Admission:
+        """Identity first (STS: no credentials, or no endpoint, stops here with one
+        line), then every action resolved with read-only calls, then every refusal."""
+        account = self.account()
         resolved = self.resolve(experiment)
-        self.check_allowed({r.region for r in resolved if r.region})
-        refused = [r for r in resolved if r.refused]
-        if refused:
-            raise RefusedError(f"blast radius: {refused[0].action}: {refused[0].refused}")
-        return resolved
+        regions = {r.region for r in resolved if r.region}
+        refusals = self.allow_refusals(account, regions) + limit_refusals(resolved)
+        return Admission(f"AWS account {account}", resolved, refusals)
 
     def group_size(self, region: str, group: str) -> int:
         reply = self.client("autoscaling", region).describe_auto_scaling_groups(

@@ -23,12 +23,19 @@ from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
 
+from aidrill._http import HttpClient
 from aidrill.errors import ProbeSetError, RefusedError
 from aidrill.experiment import driver_context
 from aidrill.plan import KubernetesEstate, KubernetesRegion, Plan
 from aidrill.targets._endpoints import Endpoints
 from aidrill.targets._estate import data_problems, estate_endpoints, serving_problems
-from aidrill.targets._target import Heal, Resolved, wait_for_nothing_off
+from aidrill.targets._target import (
+    Admission,
+    Heal,
+    Resolved,
+    limit_refusals,
+    wait_for_nothing_off,
+)
 
 KubeError = (ApiException, ConfigException, HTTPError, OSError)
 KUBERNETES_MODULES = ("chaosk8s", "aidrill.targets.kubernetes_actions")
@@ -46,6 +53,10 @@ class KubernetesTarget:
         self.estate: KubernetesEstate = plan.kubernetes
         self._clients: dict[str, client.ApiClient] = {}
         self._experiment: dict[str, Any] = {}
+        self.tiers: frozenset[str] | None = None  # the data tiers this run's drill touches
+
+    def focus(self, tiers: frozenset[str]) -> None:
+        self.tiers = tiers
 
     # -- clients and the allow-list ----------------------------------------------------
     def api(self, context: str) -> client.ApiClient:
@@ -69,21 +80,29 @@ class KubernetesTarget:
     def region_of(self, context: str | None) -> str | None:
         return next((n for n, r in self.estate.regions.items() if r.context == context), None)
 
-    def check_allowed(self, contexts: set[str], namespaces: set[str]) -> None:
-        """Refuse (before any write) a context or namespace the plan does not allow."""
+    def allow_refusals(self, contexts: set[str], namespaces: set[str]) -> list[str]:
+        """Every context and namespace outside the plan's allow-list."""
         allow = self.plan.allow
+        found = []
         refused = sorted(c for c in contexts if c not in allow.kubernetes_contexts)
         if refused:
-            raise RefusedError(
+            found.append(
                 f"kube context {', '.join(refused)} is not in the plan's allow-list "
                 f"(allow.kubernetes_contexts: {', '.join(allow.kubernetes_contexts) or 'none'})"
             )
         refused = sorted(n for n in namespaces if n not in allow.kubernetes_namespaces)
         if refused:
-            raise RefusedError(
+            found.append(
                 f"namespace {', '.join(refused)} is not in the plan's allow-list "
                 f"(allow.kubernetes_namespaces: {', '.join(allow.kubernetes_namespaces) or 'none'})"
             )
+        return found
+
+    def check_allowed(self, contexts: set[str], namespaces: set[str]) -> None:
+        """Refuse (before any write) a context or namespace the plan does not allow."""
+        refusals = self.allow_refusals(contexts, namespaces)
+        if refusals:
+            raise RefusedError("; ".join(refusals))
 
     def touched(self, experiment: dict[str, Any]) -> tuple[set[str], set[str]]:
         """Every kube context and namespace the experiment's Kubernetes activities use."""
@@ -117,8 +136,10 @@ class KubernetesTarget:
                 found += self._deployment_problems(cluster, serving)
             except KubeError as exc:
                 found.append(f"{cluster.context} does not answer: {_reason(exc)}")
-        found += serving_problems(self.plan, self.estate)
-        found += data_problems(self.endpoints())
+        endpoints = self.endpoints()
+        http = HttpClient(endpoints.http)
+        found += serving_problems(self.plan, self.estate, http)
+        found += data_problems(endpoints, http, self.tiers)
         return found
 
     def gpu_nodes(self, context: str) -> list[Any]:
@@ -229,15 +250,13 @@ class KubernetesTarget:
 
         return resolve_actions(self, experiment)
 
-    def admit(self, experiment: dict[str, Any]) -> list[Resolved]:
+    def admit(self, experiment: dict[str, Any]) -> Admission:
         self._experiment = experiment
         contexts, namespaces = self.touched(experiment)
-        self.check_allowed(contexts, namespaces)
+        refusals = self.allow_refusals(contexts, namespaces)
         resolved = self.resolve(experiment)
-        refused = [r for r in resolved if r.refused]
-        if refused:
-            raise RefusedError(f"blast radius: {refused[0].action}: {refused[0].refused}")
-        return resolved
+        identity = f"kube context {', '.join(sorted(contexts)) or 'none'}"
+        return Admission(identity, resolved, refusals + limit_refusals(resolved))
 
 
 def activity_namespaces(provider: dict[str, Any], configuration: dict[str, Any]) -> set[str]:

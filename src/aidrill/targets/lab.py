@@ -12,7 +12,13 @@ from aidrill.lab import LabClient
 from aidrill.plan import Plan
 from aidrill.probes import LabCapacityCheck, LabDataCheck
 from aidrill.targets._endpoints import Address, ArtifactStore, Endpoints
-from aidrill.targets._target import Heal, Resolved, wait_for_nothing_off
+from aidrill.targets._target import (
+    Admission,
+    Heal,
+    Resolved,
+    limit_refusals,
+    wait_for_nothing_off,
+)
 
 _SERVING_FAULTS = ("kill-nodes", "fail-region")
 _LAB_KEYS = ("lab", "lab")  # the lab's S3 accepts any key
@@ -139,9 +145,14 @@ class LabTarget:
             )
         return resolved
 
-    def admit(self, experiment: dict[str, Any]) -> list[Resolved]:
+    def focus(self, tiers: frozenset[str]) -> None:
+        """The lab is nominal only whole: every tier it runs is checked."""
+
+    def admit(self, experiment: dict[str, Any]) -> Admission:
         """The lab's actions declare their scope, checked when the experiment loads."""
-        return self.resolve(experiment)
+        resolved = self.resolve(experiment)
+        where = f"the lab in {self.client.state_dir}"
+        return Admission(where, resolved, limit_refusals(resolved))
 
     # -- steady-state checks only a lab can answer --------------------------------------
     def run_check(self, check: Any) -> dict[str, Any]:
