@@ -9,7 +9,7 @@ from typing import Any
 
 from aidrill._scope import FaultScope, scope_of
 from aidrill.errors import ExperimentError, RefusedError
-from aidrill.experiment._known import driver_region, driver_share, known_scope
+from aidrill.experiment._known import driver_context, driver_region, driver_share, known_scope
 from aidrill.plan import Plan
 
 
@@ -84,6 +84,9 @@ def check_blast_radius(
     for item in planned_faults(experiment, plan):
         if not isinstance(item, PlannedFault):
             index, name = item
+            foreign = _foreign_context(experiment, plan, index)
+            if foreign is not None:
+                raise RefusedError(foreign, file=file, field=f"method.{index}")
             raise RefusedError(
                 f"fault action {name!r} declares no blast-radius scope: use an aidrill "
                 "fault action with a region argument, or declare it in the aidrill "
@@ -184,6 +187,24 @@ def describe_fault(fault: PlannedFault, plan: Plan) -> str:
     elif isinstance(count, int) and not isinstance(count, bool):
         share = f"{count / size:.0%} ({count} of {size})"
     return f"{fault.name}: " + _TOUCHES[fault.scope.kind].format(region=fault.region, share=share)
+
+
+def _foreign_context(experiment: dict[str, Any], plan: Plan, index: int) -> str | None:
+    """Why a Kubernetes action has no region: the kube context it will use is none of
+    the plan's clusters."""
+    method = experiment.get("method") or []
+    activity = method[index] if index < len(method) else None
+    provider = activity.get("provider") if isinstance(activity, dict) else None
+    if not isinstance(provider, dict) or plan.kubernetes is None:
+        return None
+    context = driver_context(experiment, provider)
+    if context is None:
+        return None
+    known = sorted(r.context for r in plan.kubernetes.regions.values())
+    return (
+        f"fault action {activity.get('name')!r} would run in kube context {context!r}, which "  # type: ignore[union-attr]
+        f"is none of the plan's clusters ({', '.join(known)})"
+    )
 
 
 def describe_limits(plan: Plan, full_outage: bool) -> str:

@@ -125,8 +125,12 @@ class TierObserver:
     def start(self) -> None:
         self._write_versions("before")
         self.start_canary()
-        self._spawn(self._index_canary_loop, "index-canary")
-        self._spawn(self._pipeline_loop, "pipeline-probe")
+        # A series only for a tier the estate has: a loop with nothing to watch would end
+        # at once, and an ended loop is a stopped apparatus.
+        if self.endpoints.index.get(self.endpoints.primary) is not None:
+            self._spawn(self._index_canary_loop, "index-canary")
+        if self.endpoints.pipelines is not None:
+            self._spawn(self._pipeline_loop, "pipeline-probe")
         self._schedule("feature-store", _SAMPLE_INTERVAL, self._feature_sample)
         self._schedule("replication-lag", _SAMPLE_INTERVAL, self._lag_sample)
         self._schedule("vector-index", _SAMPLE_INTERVAL, self._index_sample)

@@ -24,7 +24,7 @@ from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
 
 from aidrill._http import HttpClient
-from aidrill.errors import ProbeSetError, RefusedError
+from aidrill.errors import CloudError, ProbeSetError, RefusedError
 from aidrill.experiment import driver_context
 from aidrill.plan import KubernetesEstate, KubernetesRegion, Plan
 from aidrill.targets._endpoints import Endpoints
@@ -70,6 +70,21 @@ class KubernetesTarget:
             except (ConfigException, OSError) as exc:
                 raise RefusedError(f"kube context {context!r} cannot be loaded: {exc}") from exc
         return self._clients[context]
+
+    def plan_contexts(self) -> set[str]:
+        return {r.context for r in self.estate.regions.values()}
+
+    def identify(self, context: str) -> None:
+        """The cluster of ``context`` answers (its version); CloudError, one line, when
+        its API server cannot be reached or refuses aidrill's credentials."""
+        api = self.api(context)
+        try:
+            client.VersionApi(api).get_code(_request_timeout=5)
+        except KubeError as exc:
+            raise CloudError(
+                f"kube context {context!r}: the API server at {api.configuration.host} "
+                f"{_unreachable(exc)}"
+            ) from exc
 
     def core(self, context: str) -> client.CoreV1Api:
         return client.CoreV1Api(self.api(context))
@@ -254,7 +269,12 @@ class KubernetesTarget:
         self._experiment = experiment
         contexts, namespaces = self.touched(experiment)
         refusals = self.allow_refusals(contexts, namespaces)
-        resolved = self.resolve(experiment)
+        for context in sorted(contexts & self.plan_contexts()):
+            self.identify(context)
+        try:
+            resolved = self.resolve(experiment)
+        except KubeError as exc:
+            raise CloudError(f"the Kubernetes API refused a read: {_reason(exc)}") from exc
         identity = f"kube context {', '.join(sorted(contexts)) or 'none'}"
         return Admission(identity, resolved, refusals + limit_refusals(resolved))
 
@@ -292,6 +312,14 @@ def _activities(experiment: dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(activity, dict):
             found.append(activity)
     return found
+
+
+def _unreachable(exc: BaseException) -> str:
+    if isinstance(exc, ApiException) and exc.status in (401, 403):
+        return f"refuses aidrill's credentials ({exc.status} {exc.reason})"
+    if isinstance(exc, ApiException):
+        return f"answers {exc.status} {exc.reason}"
+    return "does not answer (connection refused or timed out)"
 
 
 def _reason(exc: BaseException) -> str:
