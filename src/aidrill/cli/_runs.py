@@ -173,7 +173,7 @@ def print_admission(experiment: LoadedExperiment, admission: Admission) -> None:
         share = "—" if item.share is None else f"{item.share:.0%}"
         verdict = f"[red]refused: {item.refused}[/]" if item.refused else "[green]within[/]"
         touches = item.touches
-        if item.resources:
+        if item.resources and not all(r in touches for r in item.resources):
             shown = ", ".join(item.resources[:_SHOWN_RESOURCES])
             more = len(item.resources) - _SHOWN_RESOURCES
             touches += f"\n({shown}{f', and {more} more' if more > 0 else ''})"

@@ -271,12 +271,12 @@ def _evaluate_component(
     covered_from = coverage.covered_from
     measurement = measure_recovery(buckets, t_fault, window_end, rule, sustain, covered_from)
     faults = _faults(events)
-    first_bad = measurement.t_first_unhealthy
-    if first_bad is not None and len(faults) > 1:
-        # The fault that caused the impact is the last one injected before it began
-        # (a replication pause has none; the primary's loss that follows it does).
-        width = buckets[0].width if buckets else 1.0
-        causing = [t for t, _ in faults if t <= first_bad + width]
+    first_bad_end = measurement.t_detected
+    if first_bad_end is not None and len(faults) > 1:
+        # The fault that caused the impact is the last one injected before the first
+        # unhealthy bucket closed (a replication pause has none; the primary's loss that
+        # follows it does); one injected after that bucket cannot have made it unhealthy.
+        causing = [t for t, _ in faults if t < first_bad_end]
         if causing and causing[-1] > t_fault:
             measurement = measure_recovery(
                 buckets, causing[-1], window_end, rule, sustain, covered_from
@@ -364,22 +364,28 @@ def _episodes(
     rule: HealthRule,
     sustain: float,
 ) -> list[dict[str, Any]]:
-    """One recovery measurement per fault, each observed until the next fault."""
+    """One recovery measurement per fault, each observed until the next fault. An
+    episode the next fault cut short before it recovered cannot be judged: it is
+    *superseded* (``recovered`` None), never "not recovered"; the last episode runs to
+    the window's end and is judged."""
     found = []
     for i, (start, activity) in enumerate(faults):
-        end = faults[i + 1][0] if i + 1 < len(faults) else window_end
+        last = i + 1 == len(faults)
+        end = window_end if last else faults[i + 1][0]
         m = measure_recovery(buckets, start, end, rule, sustain)
-        found.append(
-            {
-                "fault": activity,
-                "injected_at": iso(start),
-                "impact": m.impact,
-                "rto_seconds": _round(m.rto),
-                "recovered": m.recovered,
-                "observation_window_seconds": _round(m.window),
-                "provable_until_seconds": _round(m.provable_until),
-            }
-        )
+        episode: dict[str, Any] = {
+            "fault": activity,
+            "injected_at": iso(start),
+            "impact": m.impact,
+            "rto_seconds": _round(m.rto),
+            "recovered": m.recovered,
+            "observation_window_seconds": _round(m.window),
+            "provable_until_seconds": _round(m.provable_until),
+        }
+        if not m.recovered and not last:
+            episode["recovered"] = None
+            episode["superseded_by"] = faults[i + 1][1]
+        found.append(episode)
     return found
 
 

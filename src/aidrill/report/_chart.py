@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -11,6 +12,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from aidrill.measure import Bucket
+
+if TYPE_CHECKING:
+    from aidrill.report._quarterly import TrendPoint
 
 _COLORS = {
     "p50": "#2b8a3e",
@@ -152,25 +156,35 @@ def _max_of(values: Iterable[float | None]) -> float | None:
     return max(present) if present else None
 
 
-def trend_svg(trend: dict[str, list[tuple[str, float | None]]], targets: dict[str, float]) -> str:
-    """Worst achieved RTO per component per quarter, each against its target."""
+def trend_svg(trend: dict[str, list[TrendPoint]], targets: dict[str, float]) -> str:
+    """Worst achieved RTO per component per quarter, each against its target; a quarter
+    in which a run never recovered is drawn as an open red marker at the window it was
+    watched for, labelled "not recovered" (a lower bound, never a recovery)."""
     plotted = {
-        name: points for name, points in trend.items() if any(v is not None for _, v in points)
+        name: points for name, points in trend.items() if any(p.seconds is not None for p in points)
     }
     if not plotted:
         return ""
     plt.rcParams["svg.fonttype"] = "none"
     plt.rcParams["svg.hashsalt"] = "aidrill"
     figure, axis = plt.subplots(figsize=(9, 3.2), constrained_layout=True)
+    missed_label = "not recovered (> window)"
     for index, (name, points) in enumerate(sorted(plotted.items())):
-        labels = [q for q, _ in points]
-        values = [float("nan") if v is None else v for _, v in points]
+        labels = [p.quarter for p in points]
+        values = [float("nan") if p.seconds is None else p.seconds for p in points]
         color = f"C{index}"
         axis.plot(labels, values, marker="o", label=f"{name} worst RTO", color=color)
         axis.axhline(targets[name], color=color, linestyle=":", linewidth=1, label=f"{name} target")
+        for point in points:
+            if point.recovered is False and point.seconds is not None:
+                axis.plot([point.quarter], [point.seconds], marker="^", markersize=11,
+                          markerfacecolor="none", markeredgecolor="red", linestyle="none",
+                          label=missed_label)  # fmt: skip
+                missed_label = "_nolegend_"
     axis.set_ylabel("achieved RTO (s)")
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8, loc="upper left", ncols=2)
+    # Beside the plot, never over it: a quarter's points sit where a legend would.
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncols=1)
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg")
     plt.close(figure)

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from aidrill._durations import format_measured, format_seconds
 from aidrill.experiment import (
@@ -51,7 +51,7 @@ class QuarterlyReport:
     findings: list[Finding]
     components: list[dict[str, Any]]
     cadence: list[dict[str, Any]]
-    trend: dict[str, list[tuple[str, float | None]]]
+    trend: dict[str, list[TrendPoint]]
     evidence_hash: str = ""
     evidence_files: list[dict[str, Any]] = field(default_factory=list)
     trend_chart: str = ""
@@ -170,29 +170,38 @@ def _component_summary(plan: Plan, runs: list[RunRecord]) -> list[dict[str, Any]
 
 
 def worst_rto(measured: list[dict[str, Any]]) -> dict[str, Any]:
-    """The worst achieved RTO over component records and their episodes. A record or
-    episode that never recovered is worse than any that did: ``> window``."""
+    """The worst achieved RTO over component records and their judged episodes. A
+    record or episode that never recovered is worse than any that did: ``> window``,
+    counted in ``not_recovered``. An episode cut short by the next fault (superseded)
+    was not judged and counts for nothing."""
     recovered: list[tuple[float, float]] = []  # (rto, resolution)
     windows: list[float] = []
+    not_recovered = 0
     for record in measured:
         achieved = record.get("achieved") or {}
         resolution = float(achieved.get("resolution_seconds") or 1.0)
-        for item in [achieved, *(achieved.get("episodes") or [])]:
+        judged = [e for e in achieved.get("episodes") or [] if not e.get("superseded_by")]
+        missed = False
+        for item in [achieved, *judged]:
             if item.get("rto_seconds") is not None:
                 recovered.append((float(item["rto_seconds"]), resolution))
             elif item.get("recovered") is False:
                 windows.append(float(item.get("observation_window_seconds") or 0.0))
-    not_recovered = sum(1 for r in measured if (r.get("achieved") or {}).get("recovered") is False)
+                missed = True
+        not_recovered += missed
     if windows:
         text = f"> {format_seconds(max(windows), 1)}, not recovered"
-        return {"worst_rto": None, "worst_rto_text": text, "not_recovered": not_recovered}
+        return {"worst_rto": None, "worst_rto_text": text, "not_recovered": not_recovered,
+                "worst_window": max(windows)}  # fmt: skip
     if not recovered:
-        return {"worst_rto": None, "worst_rto_text": "—", "not_recovered": not_recovered}
+        return {"worst_rto": None, "worst_rto_text": "—", "not_recovered": not_recovered,
+                "worst_window": None}  # fmt: skip
     seconds, resolution = max(recovered)
     return {
         "worst_rto": seconds,
         "worst_rto_text": format_measured(seconds, resolution),
         "not_recovered": not_recovered,
+        "worst_window": None,
     }
 
 
@@ -394,24 +403,41 @@ def _deviations(record: RunRecord) -> list[str]:
     return notes
 
 
-def _trend(
-    plan: Plan, runs: list[RunRecord], until: Quarter
-) -> dict[str, list[tuple[str, float | None]]]:
+class TrendPoint(NamedTuple):
+    """A component's worst case in one quarter: the worst recovered RTO, or, where a
+    run did not recover, the longest window it was watched without recovering."""
+
+    quarter: str
+    seconds: float | None
+    recovered: bool | None  # False: a run never recovered; None: nothing measured
+    text: str
+
+
+def _trend(plan: Plan, runs: list[RunRecord], until: Quarter) -> dict[str, list[TrendPoint]]:
+    """Per component and quarter, the same worst case as the headline table: every
+    valid run counts, one that did not recover as such."""
     quarters = sorted({Quarter.of(r.started) for r in runs if r.started} | {until})
     quarters = [q for q in quarters if q <= until]
-    trend: dict[str, list[tuple[str, float | None]]] = {}
+    trend: dict[str, list[TrendPoint]] = {}
     for component in plan.components:
         points = []
         for quarter in quarters:
-            values = [
-                c["achieved"].get("rto_seconds")
+            measured = [
+                c
                 for r in runs
                 if r.started and quarter.contains(r.started)
                 for c in r.components
                 if c["name"] == component.name and c["verdict"] != "not measured"
             ]
-            recovered = [v for v in values if v is not None]
-            points.append((str(quarter), max(recovered) if recovered else None))
+            worst = worst_rto(measured)
+            if worst["worst_window"] is not None:
+                point = TrendPoint(str(quarter), worst["worst_window"], False,
+                                   worst["worst_rto_text"])  # fmt: skip
+            elif worst["worst_rto"] is not None:
+                point = TrendPoint(str(quarter), worst["worst_rto"], True, worst["worst_rto_text"])
+            else:
+                point = TrendPoint(str(quarter), None, None, "—")
+            points.append(point)
         trend[component.name] = points
     return trend
 

@@ -90,7 +90,15 @@ def results_document(report: QuarterlyReport) -> dict[str, Any]:
             "components": report.posture_rows,
         },
         "trend": {
-            name: [{"quarter": q, "worst_rto_seconds": v} for q, v in points]
+            name: [
+                {
+                    "quarter": p.quarter,
+                    "worst_rto_seconds": p.seconds if p.recovered else None,
+                    "not_recovered_within_seconds": p.seconds if p.recovered is False else None,
+                    "text": p.text,
+                }
+                for p in points
+            ]
             for name, points in report.trend.items()
         },
     }
