@@ -25,6 +25,7 @@ from aidrill.report._journal import (
     looks_like_journal,
     sanitize_experiment,
 )
+from aidrill.report._recompute import recompute
 
 RunKind = Literal["aidrill", "plain", "broken"]
 _EVIDENCE_LIMIT = 64 * 1024 * 1024  # a journal or result larger than this is not read
@@ -47,6 +48,9 @@ class RunRecord:
     files: list[Path] = field(default_factory=list)
     links: list[tuple[str, str]] = field(default_factory=list)  # (relative path, target)
     notes: list[str] = field(default_factory=list)
+    # Where the run's own result.json disagrees with what its evidence measures (the
+    # report uses the evidence); "result.json is missing" when there was none.
+    disagreements: list[str] = field(default_factory=list)
 
     @property
     def run_result(self) -> RunResult | None:
@@ -218,6 +222,10 @@ def _read_run_dir(path: Path) -> RunRecord:
         if not isinstance(result, dict):
             return _broken(path, "result.json is not a JSON object", files, notes=notes)
         journal = _read_journal(journal_path)[0] if journal_path in readable else None
+        measured, disagree, why = _measured(path, result, journal)
+        if measured is None:
+            return _broken(path, f"result.json is there, but {why}", files, notes=notes)
+        result = measured
         record = RunRecord(
             run_id=path.name,
             path=path,
@@ -229,6 +237,27 @@ def _read_run_dir(path: Path) -> RunRecord:
             journal=journal,
             experiment=experiment,
             files=files,
+            disagreements=disagree,
+        )
+    elif (path / evidence.EVENTS_FILE) in readable and (path / evidence.PLAN_FILE) in readable:
+        # An aidrill run without its result.json: measured from its evidence, and said.
+        journal = _read_journal(journal_path)[0] if journal_path in readable else None
+        measured, _, why = _measured(path, None, journal)
+        if measured is None or journal is None:
+            why = why or "no journal: it crashed before finishing (`aidrill lab reset`)"
+            return _broken(path, f"the run has no result.json and {why}", files, notes=notes)
+        record = RunRecord(
+            run_id=path.name,
+            path=path,
+            kind="aidrill",
+            title=str(measured.get("experiment")),
+            started=_parse_time(measured.get("started")),
+            status=str(measured.get("status")),
+            result=measured,
+            journal=journal,
+            experiment=experiment,
+            files=files,
+            disagreements=["result.json is missing: the run was measured from its evidence"],
         )
     elif journal_path in readable:
         record = _read_loose_journal(journal_path, run_id=path.name)
@@ -250,6 +279,14 @@ def _read_run_dir(path: Path) -> RunRecord:
     record.links = [(str(link.relative_to(path)), target) for link, target in found.links]
     record.notes = notes
     return record
+
+
+def _measured(
+    path: Path, recorded: dict[str, Any] | None, journal: Journal | None
+) -> tuple[dict[str, Any] | None, list[str], str | None]:
+    status = journal.status if journal is not None else None
+    deviated = journal.deviated if journal is not None else None
+    return recompute(path, recorded, status, deviated)
 
 
 def _read_loose_journal(path: Path, run_id: str | None = None) -> RunRecord:

@@ -90,6 +90,7 @@ def gather_findings(
     ]
     findings += [_from_invalid(run, past) for run in past if run.kind != "broken" and not run.valid]
     findings += [_from_deviation(run, past) for run in past if run.valid and _deviated(run)]
+    findings += [_from_disagreement(run) for run in past if run.disagreements]
     for path, tabletop in tabletops:
         if tabletop.date >= until.date():
             continue
@@ -209,6 +210,26 @@ def _from_invalid(run: RunRecord, past: list[RunRecord]) -> Finding:
         component=None,
         status="closed" if retest else "open",
         retest=f"closed by valid rerun {retest.run_id}" if retest else "no valid rerun yet",
+    )
+
+
+def _from_disagreement(run: RunRecord) -> Finding:
+    """A run whose recorded result is not what its evidence measures: the report uses
+    the evidence, and the record itself is a finding (edited, or written by a fault)."""
+    started = run.started or dt.datetime.min.replace(tzinfo=dt.UTC)
+    return Finding(
+        id=f"REC-{run.run_id}",
+        title=f"the recorded result of {run.title!r} disagrees with its evidence: "
+        + "; ".join(run.disagreements[:6])
+        + (f"; and {len(run.disagreements) - 6} more" if len(run.disagreements) > 6 else ""),
+        severity="high",
+        owner="DR plan owner",
+        due=str((started + dt.timedelta(days=14)).date()),
+        opened=str(started.date()),
+        source=f"run {run.run_id}",
+        component=None,
+        status="open",
+        retest="the report uses what the evidence measures; find out who changed the record",
     )
 
 

@@ -151,6 +151,18 @@ def write_junit(report: QuarterlyReport, out: Path) -> Path:
                 ET.SubElement(
                     case, "failure", message="; ".join(record.invalid_reasons), type="invalid run"
                 )
+            case = ET.SubElement(
+                suite, "testcase", classname=record.run_id, name="recorded result agrees"
+            )
+            if record.disagreements:
+                failures += 1
+                ET.SubElement(
+                    case,
+                    "failure",
+                    message="the recorded result disagrees with its evidence: "
+                    + "; ".join(record.disagreements),
+                    type="recorded result",
+                )
             case = ET.SubElement(suite, "testcase", classname=record.run_id, name="run outcome")
             trouble = _trouble(record.status, bool((record.result or {}).get("deviated")) or
                                bool(record.journal and record.journal.deviated))  # fmt: skip

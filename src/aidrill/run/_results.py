@@ -48,6 +48,21 @@ def write_run_result(
     run_dir: Path, status: str, deviated: bool, abort_reason: str | None = None
 ) -> dict[str, Any]:
     """Measure every component from the run's evidence and write result.json."""
+    result = compute_run_result(run_dir, status, deviated, abort_reason)
+    evidence.write_new_file(run_dir / evidence.RESULT_FILE, json.dumps(result, indent=2))
+    return result
+
+
+def compute_run_result(
+    run_dir: Path,
+    status: str,
+    deviated: bool,
+    abort_reason: str | None = None,
+    ended: str | None = None,
+) -> dict[str, Any]:
+    """What result.json holds, measured from the run's evidence files alone (the plan
+    and experiment copies, events, timeline, probes and canaries): the run writes it
+    when it ends, and a report computes it again rather than believe the file."""
     plan, extension, title = read_run_inputs(run_dir)
     events = evidence.read_events(run_dir)
     buckets = evidence.read_timeline(run_dir)
@@ -86,7 +101,7 @@ def write_run_result(
         "deviations": _deviations(run_dir, events) if deviated else [],
         "interruptions": interruptions,
         "started": iso(started),
-        "ended": iso(time.time()),
+        "ended": ended or iso(time.time()),
         "fault_injected": iso(evaluation.t_fault),
         "observation_end": iso(evaluation.window_end),
         "slo": plan.slo.model_dump(mode="json"),
@@ -111,7 +126,6 @@ def write_run_result(
         "recoveries": _recoveries(events),
         "notes": evaluation.notes,
     }
-    evidence.write_new_file(run_dir / evidence.RESULT_FILE, json.dumps(result, indent=2))
     return result
 
 
