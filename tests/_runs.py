@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from aidrill._manifest import seal_run
 from aidrill.run._results import write_run_page, write_run_result
 
 from .conftest import REPO
@@ -96,4 +97,5 @@ def synthetic_run(
     (run_dir / "timeline.jsonl").write_text("\n".join(lines) + "\n")
     write_run_result(run_dir, "completed", False)
     write_run_page(run_dir)
+    seal_run(run_dir)  # as a run does when it ends
     return run_dir

@@ -54,10 +54,12 @@ def _make_deviated(run_dir: Path) -> None:
     (run_dir / "probes.jsonl").write_text(json.dumps(record) + "\n")
     for name in ("result.json", "report.html"):
         (run_dir / name).unlink()
+    from aidrill._manifest import seal_run
     from aidrill.run._results import write_run_page, write_run_result
 
     write_run_result(run_dir, "completed", True)
     write_run_page(run_dir)
+    seal_run(run_dir)  # the run as it would have ended: sealed with what it wrote
 
 
 def test_the_worst_case_is_the_run_that_never_recovered_in_every_format(

@@ -144,9 +144,9 @@ def test_all_five_formats_and_a_manifest(quarter_folder: Path) -> None:
 
 def test_junit_has_a_case_per_component_target_per_run(quarter_folder: Path) -> None:
     junit = (quarter_folder / "junit.xml").read_text()
-    # The drill: its target, its validity, its outcome; the plain run: validity and
-    # outcome; the unreadable journal: one error. Every run has at least one case.
-    assert junit.count("<testcase") == 6, junit
+    # The drill: its target, its validity, its record agreeing with its evidence, its
+    # outcome; the plain run: validity and outcome; the unreadable journal: one error.
+    assert junit.count("<testcase") == 7, junit
     assert junit.count("<testsuite ") == 3
     assert 'name="inference RTO target"' in junit and 'name="run is valid"' in junit
     assert "<error" in junit and "malformed journal" in junit

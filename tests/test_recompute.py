@@ -74,8 +74,22 @@ def test_an_edited_result_is_caught_and_the_evidence_wins(quarter: Path) -> None
     assert (
         "result.json says inference verdict met; its evidence says missed" in (flagged[0]["title"])
     )
+    assert "result.json changed after the run sealed it" in flagged[0]["title"]
     for name, text in edited.items():
         assert "disagrees with its evidence" in text, f"{name} leaves the disagreement out"
+    # The run's own manifest, written when it ended, catches the edit, and so does the
+    # quarterly folder (whose manifest sealed the edited copy): by the run's seal.
+    runner = CliRunner()
+    by_run = runner.invoke(cli, ["verify", str(path.parent)])
+    assert by_run.exit_code == 1 and "changed: result.json" in by_run.output, by_run.output
+    by_report = runner.invoke(cli, ["verify", str(quarter / "reports" / QUARTER)])
+    assert by_report.exit_code == 1, by_report.output
+    assert f"run {path.parent.name} changed after it was recorded" in " ".join(
+        by_report.output.split()
+    )
+    manifest = json.loads((quarter / "reports" / QUARTER / "manifest.json").read_text())
+    assert {r["run"] for r in manifest["runs"]} == {p.name for p in path.parent.parent.iterdir()}
+    assert all(r["manifest_hash"] for r in manifest["runs"]), "each run's seal is chained"
     assert "disagrees with its evidence" not in honest["results.json"]
     assert "disagrees with its evidence" not in honest["junit.xml"]
 

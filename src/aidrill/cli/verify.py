@@ -7,7 +7,12 @@ from pathlib import Path
 import click
 
 from aidrill.cli._common import console, errors, reports_errors
-from aidrill.report import check_signature, read_signoffs, verify_manifest
+from aidrill.report import (
+    check_signature,
+    read_signoffs,
+    runs_changed_since_sealed,
+    verify_manifest,
+)
 
 
 @click.command()
@@ -45,6 +50,10 @@ def verify(directory: Path, public_key: Path | None) -> None:
         )
     if signature is not None:
         (console if signature.ok else errors).print(f"signature: {signature.detail}")
-    if not result.ok or (signature is not None and not signature.ok):
+    changed_runs = runs_changed_since_sealed(directory)
+    for run, changes in changed_runs.items():
+        for change in changes:
+            errors.print(f"run {run} changed after it was recorded: {change}", soft_wrap=True)
+    if not result.ok or changed_runs or (signature is not None and not signature.ok):
         raise SystemExit(1)
     console.print(f"verified: every file in {directory} matches manifest.json")

@@ -2,6 +2,22 @@
 
 from pathlib import Path
 
+from aidrill._manifest import (
+    Verification,
+    generator_record,
+    notes_of,
+    runs_changed_since_sealed,
+    verify_manifest,
+    write_manifest,
+)
+from aidrill._signing import (
+    SignatureCheck,
+    add_signoff,
+    check_signature,
+    generate_key_pair,
+    read_signoffs,
+    sign_manifest,
+)
 from aidrill.report._build import write_quarterly_report
 from aidrill.report._collect import RunRecord, check_runs_path, collect_runs
 from aidrill.report._findings import FindingsError, FindingsFile, load_findings
@@ -13,24 +29,9 @@ from aidrill.report._journal import (
     load_journal,
     looks_like_journal,
 )
-from aidrill.report._manifest import (
-    Verification,
-    generator_record,
-    notes_of,
-    verify_manifest,
-    write_manifest,
-)
 from aidrill.report._quarter import Quarter
 from aidrill.report._render import FORMATS
 from aidrill.report._run_page import render_run_page, write_run_report
-from aidrill.report._signing import (
-    SignatureCheck,
-    add_signoff,
-    check_signature,
-    generate_key_pair,
-    read_signoffs,
-    sign_manifest,
-)
 from aidrill.report._tabletop import Tabletop, TabletopError, load_tabletop, write_template
 
 
@@ -68,6 +69,7 @@ __all__ = [
     "read_signoffs",
     "render_run_page",
     "reseal_manifest",
+    "runs_changed_since_sealed",
     "sign_manifest",
     "verify_manifest",
     "write_index",

@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aidrill._manifest import files_under, hash_files, run_seal, write_manifest
 from aidrill.errors import DrillError, InputError
 from aidrill.plan import Plan
 from aidrill.report._chart import downsample, trend_svg
 from aidrill.report._collect import RunRecord, collect_runs
 from aidrill.report._evidence_copy import copy_redacted
 from aidrill.report._findings import load_findings
-from aidrill.report._manifest import files_under, hash_files, write_manifest
 from aidrill.report._posture import DEFAULT_POSTURE, load_posture
 from aidrill.report._quarter import Quarter
 from aidrill.report._quarterly import QuarterlyReport, RunSection, build_report
@@ -72,7 +72,12 @@ def write_quarterly_report(
         progress(f"writing {name}")
         WRITERS[name](report, out_dir)
     progress("sealing the manifest")
-    write_manifest(out_dir, notes)
+    seals = [
+        {"run": section.record.run_id, **(run_seal(section.record.path) or {"manifest_hash": None})}
+        for section in report.runs
+        if section.record.path.is_dir()
+    ]
+    write_manifest(out_dir, notes, runs=seals)
     return report
 
 

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from aidrill import _evidence as evidence
 from aidrill._documents import read_bytes, read_document
+from aidrill._manifest import run_changes
 from aidrill.errors import InputError
 from aidrill.measure import Bucket, Event, RunResult
 from aidrill.report._journal import (
@@ -223,6 +224,7 @@ def _read_run_dir(path: Path) -> RunRecord:
             return _broken(path, "result.json is not a JSON object", files, notes=notes)
         journal = _read_journal(journal_path)[0] if journal_path in readable else None
         measured, disagree, why = _measured(path, result, journal)
+        disagree = run_changes(path) + disagree
         if measured is None:
             return _broken(path, f"result.json is there, but {why}", files, notes=notes)
         result = measured

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from aidrill import _evidence as evidence
+from aidrill._manifest import MANIFEST, seal_run
 from aidrill.errors import DrillError
 from aidrill.measure import GROUND_TRUTH_PREFIX
 from aidrill.run._results import write_run_page, write_run_result
@@ -95,6 +96,8 @@ def _mark_one(
         write_run_result(run_dir, "aborted", False, reason)
     if not (run_dir / evidence.REPORT_FILE).exists():
         write_run_page(run_dir)
+    if not (run_dir / MANIFEST).exists():
+        seal_run(run_dir)
 
 
 def stop_orphan_load(run_dir: Path) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from aidrill import _evidence as evidence
+from aidrill._manifest import seal_run
 from aidrill._redact import collect_secret_values, redact, redact_text
 from aidrill.errors import RefusedError
 from aidrill.experiment import (
@@ -339,6 +340,10 @@ class DrillSession:
             journal.clear()
             journal.update(safe)
         self.close()
+        try:
+            seal_run(self.run_dir)  # last: nothing of the run is written after it
+        except Exception as exc:  # an unsealed run is still a run; the report says so
+            logger.error("could not seal the run's evidence: %s", exc)
 
     def _note_a_method_that_never_ran(self) -> None:
         """A steady state that did not hold before the method means no fault ran: say

@@ -68,11 +68,11 @@ def _walk(base: Path) -> tuple[list[Path], list[Path]]:
 
 def files_under(root: Path, below: str | None = None) -> list[Path]:
     base = root / below if below else root
+    own = {root / MANIFEST, root / SIGNATURE}  # a copied run's own seal is evidence
     return [
         p
         for p in _walk(base)[0]
-        if p.name not in (MANIFEST, SIGNATURE)
-        and not (below is None and p.relative_to(root).parts[0] == "evidence")
+        if p not in own and not (below is None and p.relative_to(root).parts[0] == "evidence")
     ]
 
 
@@ -111,6 +111,7 @@ def write_manifest(
     root: Path,
     notes: dict[str, dict[str, Any]] | None = None,
     generator: dict[str, Any] | None = None,
+    runs: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Evidence first (its head is the evidence hash), then the report's own files.
     Links found in a run (recorded in ``notes``, never copied) are listed apart."""
@@ -133,6 +134,10 @@ def write_manifest(
         "files": evidence_entries + output_entries,
         "links_not_copied": links,
     }
+    if runs is not None:
+        # Each run's own manifest head, as the run sealed it: the chain of custody starts
+        # when a run is recorded, not when a report is written.
+        manifest["runs"] = runs
     (root / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return manifest
 
@@ -162,14 +167,14 @@ def verify_manifest(root: Path) -> Verification:
         manifest = json.loads(path.read_text(encoding="utf-8"))
         entries = manifest["files"]
     except FileNotFoundError:
-        raise InputError("no manifest.json: not an aidrill report folder", file=path) from None
+        raise InputError(
+            "no manifest.json: not an aidrill report folder or run directory", file=path
+        ) from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"unreadable manifest: {exc}", file=path) from exc
     recorded = {entry["path"]: entry for entry in entries}
     regular, other = _walk(root)
-    present = {
-        p.relative_to(root).as_posix() for p in regular if p.name not in (MANIFEST, SIGNATURE)
-    }
+    present = {p.relative_to(root).as_posix() for p in regular} - {MANIFEST, SIGNATURE}
     links = [
         f"{p.relative_to(root).as_posix()}"
         + (f" -> {os.readlink(p)}" if p.is_symlink() else " (not a regular file)")
@@ -195,3 +200,80 @@ def verify_manifest(root: Path) -> Verification:
     ]
     redacted = [e["path"] for e in entries if e.get("redacted")]
     return Verification(changed, missing, added, chain_broken, links, recorded_links, redacted)
+
+
+SIGNING_KEY_ENV = "AIDRILL_SIGNING_KEY"
+
+
+def seal_run(run_dir: Path) -> dict[str, Any]:
+    """A run directory's own manifest, written when the run ends: from then on any
+    change to its evidence or result shows (``aidrill verify RUN_DIR``, and the report).
+    Signed when ``AIDRILL_SIGNING_KEY`` names a private key."""
+    manifest = write_manifest(run_dir)
+    key = os.environ.get(SIGNING_KEY_ENV)
+    if key:
+        from aidrill._signing import sign_manifest
+
+        sign_manifest(run_dir, Path(key))
+    return manifest
+
+
+def run_changes(run_dir: Path, copied_from: dict[str, str] | None = None) -> list[str]:
+    """What changed in a run directory since the run sealed it (empty: nothing; a run
+    recorded before runs were sealed has no manifest and says so). ``copied_from`` maps
+    a redacted copy's name to its original's SHA-256 (a report's copy of the run)."""
+    try:
+        manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+        recorded = {e["path"]: e["sha256"] for e in manifest["files"]}
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [f"its manifest is unreadable: {exc}"]
+    regular, _ = _walk(run_dir)
+    present = {p.relative_to(run_dir).as_posix() for p in regular}
+    present -= {MANIFEST, SIGNATURE}
+    found = [f"{name} is gone" for name in sorted(set(recorded) - present)]
+    found += [f"{name} was added" for name in sorted(present - set(recorded))]
+    for name in sorted(set(recorded) & present):
+        digest = (copied_from or {}).get(name) or sha256_of(run_dir / name)
+        if digest != recorded[name]:
+            found.append(f"{name} changed")
+    return [f"{item} after the run sealed it" for item in found]
+
+
+def run_seal(run_dir: Path) -> dict[str, Any] | None:
+    """The run manifest's head and who signed it, for the quarterly manifest's chain."""
+    try:
+        manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    signed = None
+    try:
+        signature = json.loads((run_dir / SIGNATURE).read_text(encoding="utf-8"))
+        signed = signature.get("key_fingerprint")
+    except (OSError, ValueError):
+        pass
+    return {"manifest_hash": manifest.get("manifest_hash"), "signed_by": signed}
+
+
+def runs_changed_since_sealed(folder: Path) -> dict[str, list[str]]:
+    """For a report folder, each copied run whose files differ from what the run's own
+    manifest sealed (a redacted copy is checked by its original's hash, which the
+    report's manifest keeps)."""
+    if (folder / "evidence" / "runs").is_dir():
+        try:
+            entries = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            entries = []
+        originals = {e["path"]: e["original_sha256"] for e in entries if e.get("redacted")}
+        found = {}
+        for run in sorted(p for p in (folder / "evidence" / "runs").iterdir() if p.is_dir()):
+            prefix = run.relative_to(folder).as_posix() + "/"
+            copied = {
+                k.removeprefix(prefix): v for k, v in originals.items() if k.startswith(prefix)
+            }
+            changes = run_changes(run, copied)
+            if changes:
+                found[run.name] = changes
+        return found
+    return {}  # a run directory: verify_manifest checks it against its own manifest

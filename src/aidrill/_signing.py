@@ -22,8 +22,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from aidrill._manifest import SIGNATURE as SIGNATURE_FILE
 from aidrill.errors import InputError
-from aidrill.report._manifest import SIGNATURE as SIGNATURE_FILE
 
 SIGNOFFS_FILE = "signoffs.json"
 _ALGORITHM = "ed25519"
