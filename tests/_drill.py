@@ -149,10 +149,12 @@ def _echo(name: str, reference: str) -> dict[str, Any]:
 def write_secretive_experiment(
     workspace: Path, name: str, fault_pause: float | None = None, **changes: Any
 ) -> str:
-    """gpu-node-loss holding a secret three ways (literal, from the environment, a
-    secret-named configuration key), with probes that echo each one into their output.
-    The environment secret is read from ``SECRET_ENV_VAR``."""
+    """gpu-node-loss (with the suite's shorter windows) holding a secret three ways
+    (literal, from the environment, a secret-named configuration key), with probes that
+    echo each one into their output. The environment secret is read from
+    ``SECRET_ENV_VAR``."""
     experiment = yaml.safe_load((workspace / "experiments/lab/gpu-node-loss.yaml").read_text())
+    experiment = make_fast(experiment, "gpu-node-loss")
     experiment["secrets"] = {
         "lab": {"api_token": {"type": "env", "key": SECRET_ENV_VAR}, "literal": LITERAL_SECRET}
     }
@@ -179,22 +181,36 @@ FAST_OBSERVE_BEFORE = 6.0  # covers the lab's longest copy interval (the registr
 _SUSTAIN_CUT = 10.0 - FAST_SUSTAIN
 
 
+# A fault held for a while to see how the system bears it (no recovery to wait for):
+# held long enough for the plan's degradation budget (20 s) in the suite.
+_PAUSE_CAP = {"network-degradation": 30}
+
+
+def make_fast(experiment: dict[str, Any], stem: str) -> dict[str, Any]:
+    """The suite's shorter windows on an experiment document (see ``fast_variant``)."""
+    for extension in experiment.get("extensions") or []:
+        if extension.get("name") == "aidrill":
+            extension["sustain"] = f"{FAST_SUSTAIN:g}s"
+            extension.setdefault("observe-before", f"{FAST_OBSERVE_BEFORE:g}s")
+    cap = _PAUSE_CAP.get(stem)
+    for activity in experiment.get("method") or []:
+        after = (activity.get("pauses") or {}).get("after")
+        if isinstance(after, int | float) and after >= 12:
+            activity["pauses"]["after"] = after - _SUSTAIN_CUT
+            if cap is not None:
+                activity["pauses"]["after"] = min(activity["pauses"]["after"], cap)
+    return experiment
+
+
 def fast_variant(workspace: Path, shipped: str) -> str:
     """A copy of the shipped experiment ``shipped`` (``experiments/lab/x.yaml``) with the
     suite's shorter windows: what it injects, how, and what it measures are unchanged.
     Pauses of 12 s or more (the windows that hold a recovery and its sustain) lose the
     difference between the plan's sustain and FAST_SUSTAIN; shorter ones (a fault's own
-    length, such as a replication pause that sets an RPO) are kept."""
+    length, such as a replication pause that sets an RPO) are kept; a fault only held
+    to be borne is held for at most its ``_PAUSE_CAP``."""
     source = workspace / shipped
-    experiment = yaml.safe_load(source.read_text())
-    for extension in experiment.get("extensions") or []:
-        if extension.get("name") == "aidrill":
-            extension["sustain"] = f"{FAST_SUSTAIN:g}s"
-            extension.setdefault("observe-before", f"{FAST_OBSERVE_BEFORE:g}s")
-    for activity in experiment.get("method") or []:
-        after = (activity.get("pauses") or {}).get("after")
-        if isinstance(after, int | float) and after >= 12:
-            activity["pauses"]["after"] = after - _SUSTAIN_CUT
+    experiment = make_fast(yaml.safe_load(source.read_text()), source.stem)
     target = source.with_name(f"{source.stem}-fast.yaml")
     target.write_text(yaml.safe_dump(experiment, sort_keys=False))
     return str(target.relative_to(workspace))

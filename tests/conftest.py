@@ -69,52 +69,51 @@ _LAB_FIXTURES = {"lab", "lab_state", "demo_workspace"}
 # The short demo the suite runs end to end (the twelve-drill demo is README's first
 # command); test_lab_drills.py checks these two drills on the demo's own runs.
 DEMO_DRILLS = ("gpu-node-loss", "feature-store-failover")
-# The lab tier on two pytest-xdist workers (`--dist loadgroup`): each module's lab tests
-# are one unit of work, and the tests that start labs of their own are one more, so a
-# worker never holds two labs at once (see SessionLab). Units go out longest first, by
-# these measured seconds (benchmarks/README.md, "The test suite"); a module not listed
-# counts as short.
+# Order: the tests that start labs of their own (and the short demo) first, then the
+# tests on the shared lab (longest first, by these measured seconds per test), then the
+# fast tier. The suite runs in one process: two labs on two cores starve each other's
+# drills (p95 over the SLO, steady states that fail; measured in benchmarks/README.md,
+# "The test suite"). The fast tier alone runs well in parallel: `pytest -m "not lab" -n 2`.
+# Under `-n 2 --dist loadgroup` the own-labs tests stay one unit, so a worker never holds
+# two labs at once (see SessionLab).
 OWN_LABS = "own-labs"
-_LAB_SECONDS = {
-    "test_lab_drills": 260,
-    OWN_LABS: 150,
-    "test_kubernetes": 150,
-    "test_apparatus": 90,
-    "test_aws": 80,
-    "test_preflight": 57,
-    "test_interrupts": 50,
-    "test_data_tiers": 45,
-    "test_suite_interrupts": 35,
-    "test_lab": 35,
+_SECONDS_PER_TEST = {
+    "test_lab_drills": 40,
+    "test_drills": 37,
+    "test_kubernetes": 30,
+    "test_pytest_plugin": 32,
+    "test_preflight": 28,
+    "test_apparatus": 25,
+    "test_aws": 25,
+    "test_guardrails": 20,
+    "test_data_tiers": 15,
+    "test_secrets": 15,
 }
 
 
-def _lab_unit(item: pytest.Item) -> str:
-    if item.get_closest_marker("starts_lab") or "demo_workspace" in getattr(
+def _own_labs(item: pytest.Item) -> bool:
+    return bool(item.get_closest_marker("starts_lab")) or "demo_workspace" in getattr(
         item, "fixturenames", ()
-    ):
-        return OWN_LABS
-    return item.module.__name__.rsplit(".", 1)[-1] if item.module else item.nodeid
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that needs a live lab is marked ``lab``, so ``-m "not lab"`` stays
-    fast; lab tests are grouped into units of work for pytest-xdist, longest first,
-    ahead of the fast tests."""
-    units: dict[int, str] = {}
+    fast; the lab tests go out first (the unit of own labs, then the longest), the fast
+    tests fill in after."""
+    rank: dict[int, tuple[int, int]] = {}
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         if fixtures & _LAB_FIXTURES or item.get_closest_marker("starts_lab"):
             item.add_marker(pytest.mark.lab)
-            units[id(item)] = _lab_unit(item)
-            item.add_marker(pytest.mark.xdist_group(units[id(item)]))
-
-    def order(item: pytest.Item) -> tuple[int, int]:
-        unit = units.get(id(item))
-        return (0, -_LAB_SECONDS.get(unit, 20)) if unit else (1, 0)
-
-    items.sort(key=order)  # stable: within a unit, the order the files give
+            if _own_labs(item):
+                item.add_marker(pytest.mark.xdist_group(OWN_LABS))
+                rank[id(item)] = (0, 0)
+            else:
+                module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+                rank[id(item)] = (1, -_SECONDS_PER_TEST.get(module, 10))
+    items.sort(key=lambda item: rank.get(id(item), (2, 0)))  # stable within a rank
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -164,7 +163,7 @@ def lab_state(session_lab: SessionLab) -> Path:
 
 @pytest.fixture(autouse=True)
 def _one_lab_at_a_time(request: pytest.FixtureRequest, session_lab: SessionLab) -> None:
-    if request.node.get_closest_marker("starts_lab"):
+    if _own_labs(request.node):
         session_lab.release()
 
 

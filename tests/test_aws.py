@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -116,11 +117,11 @@ def test_dry_run_resolves_every_action_and_changes_nothing(
     before = _estate(twin)
     done = _run(workspace, twin, "run", "--dry-run", *map(str, AWS_EXPERIMENTS))
     assert done.returncode == 0, done.stdout + done.stderr
-    text = " ".join(done.stdout.split())
-    assert "2 of 4 GPU instances of aidrill-gpu-lab-east (us-east-1) terminated" in text
-    assert "every GPU instance in us-east-1 stopped (4)" in text
-    assert "no GPU capacity in us-west-2a,us-west-2b" in text
-    assert "nothing was injected" in text
+    text = re.sub(r"[\s│┃]", "", done.stdout)  # a table cell wraps where the width falls
+    assert "2of4in-serviceinstancesofaidrill-gpu-lab-east(us-east-1)terminated" in text
+    assert "4instance(s)inus-east-1stopped:4ofthe4GPUinstancesoftheplan" in text
+    assert "noGPUcapacityinus-west-2a,us-west-2b" in text
+    assert "nothingwasinjected" in text
     assert _estate(twin) == before, "a dry run writes nothing"
     assert not (workspace / "reports" / "runs").exists()
 

@@ -7,14 +7,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 from aidrill.report import Quarter, verify_manifest
 
 from .conftest import DEMO_DRILLS, _lab_processes
 
 
-@pytest.mark.xdist_group("demo")
 def test_demo_runs_the_lab_suite_and_writes_every_report(demo_workspace: Path) -> None:
     output = (demo_workspace / "demo.out").read_text()
     assert output.startswith("exit 0\n"), output

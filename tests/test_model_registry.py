@@ -50,6 +50,7 @@ def test_nodes_resolve_production_through_their_regions_registry(lab: LabClient)
         "lab-east",
         "lab-model@production",
         "copytest",
+        HttpClient(),
     )
     try:
         assert watch.change(1)["ok"]

@@ -13,7 +13,7 @@ import yaml
 
 from aidrill.lab import LabClient
 
-from ._drill import write_experiment
+from ._drill import make_fast, write_experiment
 
 RUNBOOK_TEST = """
 def test_the_lab_is_nominal_for_my_runbook(aidrill_lab, aidrill_plan):
@@ -46,11 +46,14 @@ def test_drills_are_test_items_that_fail_on_a_missed_target(
     plan = workspace / "drplan.yaml"
     plan.write_text(plan.read_text().replace("    rto: 20s\n", "    rto: 1s\n", 1))
     (workspace / "test_runbook.py").write_text(RUNBOOK_TEST)
-    # Watched long enough to see the recovery and its sustain (10 s), no longer.
-    raw = yaml.safe_load((workspace / "experiments/lab/gpu-node-loss.yaml").read_text())
-    raw["method"][0]["pauses"] = {"after": 18}
+    # Watched long enough to see the recovery and the suite's shorter sustain, no longer.
+    raw = make_fast(
+        yaml.safe_load((workspace / "experiments/lab/gpu-node-loss.yaml").read_text()),
+        "gpu-node-loss",
+    )
+    raw["method"][0]["pauses"] = {"after": 12}
     experiment = write_experiment(workspace, "gpu-node-loss.yaml", "gpu-node-loss-gate.yaml", **{
-        "method": raw["method"],
+        "method": raw["method"], "extension": raw["extensions"][0],
     })  # fmt: skip
     junit = workspace / "junit.xml"
     done = _pytest(
