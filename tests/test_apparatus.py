@@ -19,9 +19,9 @@ import psutil
 import pytest
 
 from aidrill import _evidence as evidence
+from aidrill._run_result import coverage_floors, read_run_inputs, read_tier_evidence
 from aidrill.lab import LabClient
 from aidrill.measure import Event, evaluate_run
-from aidrill.run._results import coverage_floors, read_run_inputs, read_tier_evidence
 
 from ._drill import events, result, run_dir_of, wait_for_event, wait_until, write_experiment
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from aidrill._run_result import compute_run_result  # the run's own measurement code
 from aidrill.errors import DrillError
 
 # What a verdict rests on: a difference in any of these is a disagreement.
@@ -20,8 +21,6 @@ def recompute(
     """(the result its evidence gives, every disagreement with ``recorded``, or why it
     cannot be measured). ``status`` and ``deviated`` come from the journal where there is
     one (else from ``recorded``)."""
-    from aidrill.run import compute_run_result  # the run's own measurement code
-
     recorded = recorded or {}
     try:
         result = compute_run_result(

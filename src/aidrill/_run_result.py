@@ -1,0 +1,246 @@
+"""What a run measured, computed from its evidence files only: the run writes it as
+result.json when it ends, and a report computes it again rather than believe the file."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aidrill import _evidence as evidence
+from aidrill._documents import read_document
+from aidrill.errors import EvidenceError
+from aidrill.experiment import AidrillExtension, find_aidrill_extension
+from aidrill.load import expected_answers, min_answers
+from aidrill.measure import (
+    GROUND_TRUTH_PREFIX,
+    RESULT_SCHEMA,
+    Event,
+    Sample,
+    TierEvidence,
+    evaluate_run,
+    iso,
+)
+from aidrill.plan import Plan, plan_from_document
+from aidrill.probes import decisive_outcomes
+
+logger = logging.getLogger(__name__)
+
+
+def read_run_inputs(run_dir: Path) -> tuple[Plan, AidrillExtension | None, str]:
+    """The plan snapshot, the aidrill extension (None: a plain experiment) and the title
+    a run directory holds."""
+    plan = plan_from_document(read_document(run_dir / evidence.PLAN_FILE))
+    try:
+        experiment = yaml.safe_load((run_dir / evidence.EXPERIMENT_FILE).read_text("utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise EvidenceError(f"cannot read the experiment copy: {exc}", file=run_dir) from exc
+    found = find_aidrill_extension(experiment or {})
+    extension = AidrillExtension.model_validate(found[1]) if found else None
+    return plan, extension, str((experiment or {}).get("title", run_dir.name))
+
+
+def compute_run_result(
+    run_dir: Path,
+    status: str,
+    deviated: bool,
+    abort_reason: str | None = None,
+    ended: str | None = None,
+) -> dict[str, Any]:
+    """What result.json holds, measured from the run's evidence files alone (the plan
+    and experiment copies, events, timeline, probes and canaries): the run writes it
+    when it ends, and a report computes it again rather than believe the file."""
+    plan, extension, title = read_run_inputs(run_dir)
+    events = evidence.read_events(run_dir)
+    buckets = evidence.read_timeline(run_dir)
+    sustain = (extension.sustain if extension else None) or plan.slo.sustain
+    tiers = read_tier_evidence(run_dir, plan)
+    components = extension.components if extension else []
+    chaos = extension is not None and extension.test_type == "chaos"
+    floors = coverage_floors(plan, extension)
+    evaluation = evaluate_run(
+        plan, components, events, buckets, sustain, tiers, degradation=chaos, min_answers=floors
+    )
+    started = next((e.time for e in events if e.kind == "run_started"), None)
+    interruptions = [
+        {"time": iso(e.time), "signal": e.data.get("signal"), "reason": e.data.get("reason")}
+        for e in events
+        if e.kind in ("interrupted", "guardrail_tripped", "apparatus_interrupt")
+    ]
+    validity = evaluation.validity
+    result = {
+        "schema": RESULT_SCHEMA,
+        "run_id": run_dir.name,
+        "experiment": title,
+        "test_type": extension.test_type if extension else "chaos",
+        "target": extension.target if extension else None,
+        "plain": extension is None,
+        "system": plan.system,
+        "status": status,
+        "deviated": deviated,
+        "valid": validity.valid,
+        "invalid_reasons": [reason.to_record() for reason in validity.reasons],
+        "target_checks": _target_checks(events),
+        "participants": next(
+            (e.data.get("participants") or [] for e in events if e.kind == "run_started"), []
+        ),
+        "abort_reason": abort_reason,
+        "deviations": _deviations(run_dir, events) if deviated else [],
+        "interruptions": interruptions,
+        "started": iso(started),
+        "ended": ended or iso(time.time()),
+        "fault_injected": iso(evaluation.t_fault),
+        "observation_end": iso(evaluation.window_end),
+        "slo": plan.slo.model_dump(mode="json"),
+        "coverage": {"min_answers": floors, "grace_seconds": plan.slo.coverage_grace},
+        "components": [c.to_record() for c in evaluation.components],
+        "summary": evaluation.counts(),
+        "ground_truth": {
+            "source": extension.target if extension else None,
+            "rto_seconds": None
+            if evaluation.ground_truth_rto is None
+            else round(evaluation.ground_truth_rto, 3),
+        },
+        "rollbacks": [
+            {
+                "activity": e.data.get("activity"),
+                "status": e.data.get("status"),
+                "error": e.data.get("error"),
+            }
+            for e in events
+            if e.kind == "rollback_ran"
+        ],
+        "recoveries": _recoveries(events),
+        "notes": evaluation.notes,
+    }
+    return result
+
+
+def coverage_floors(plan: Plan, extension: AidrillExtension | None) -> dict[str, int]:
+    """The answers each load series must hold per bucket for it to count (DESIGN.md,
+    coverage): the plan's ``slo.min_answers``, else a third of what the load sends."""
+    if extension is None:
+        return {}
+    settings = extension.load
+    bucket = extension.bucket or plan.slo.bucket
+    expected = expected_answers(settings.users, settings.rate_per_user, bucket, search=True)
+    return min_answers(expected, plan.slo.min_answers)
+
+
+def _deviations(run_dir: Path, events: list[Event]) -> list[str]:
+    """Each steady-state check that failed after the method, named with its figures."""
+    after = next(
+        (
+            e.time
+            for e in events
+            if e.kind == "phase" and e.data.get("phase") == "steady-state-after"
+        ),
+        None,
+    )
+    records, _ = evidence.read_jsonl(run_dir / evidence.PROBES_FILE)
+    found = []
+    for record in records:
+        if after is None or float(record.get("time") or 0) < after:
+            continue
+        for check in decisive_outcomes(record.get("checks") or []):
+            if not check.get("holds"):
+                figures = ", ".join(
+                    f"{k.replace('_', ' ')} {v}"
+                    for k, v in check.items()
+                    if k not in ("check", "holds")
+                )
+                found.append(f"{check.get('check')} did not hold after the method ({figures})")
+    return found or ["the steady-state hypothesis did not hold after the method"]
+
+
+_TARGET_CHECKS = {
+    "preflight": "pre-flight",
+    "target_healed": "healed before the run",
+    "postflight": "after the rollbacks",
+    "target_reset": "reset after the rollbacks",
+}
+
+
+def _target_checks(events: list[Event]) -> list[dict[str, Any]]:
+    """Pre-flight, heal, post-flight and reset of the target, as the evidence has them."""
+    return [
+        {"time": iso(e.time), "check": _TARGET_CHECKS[e.kind], **e.data}
+        for e in events
+        if e.kind in _TARGET_CHECKS
+    ]
+
+
+_RECOVERY_KINDS = {
+    "vector_index_restored": "vector index restored",
+    "feature_replica_promoted": "feature replica promoted",
+    "feature_store_rebuilt": "online feature store rebuilt from the offline store",
+    "model_artifact_recovered": "model artifact version restored",
+    "model_registry_restored": "model registry restored from its copy",
+    "model_alias_restored": "production alias moved back to the approved version",
+    "pipeline_resumed": "pipeline resumed from checkpoint",
+    "router_switched": "router switched region",
+    "node_model_loaded": "GPU node loaded the model (cold start)",
+    "node_boot_failed": "GPU node failed to boot",
+    "node_model_unavailable": "GPU node waits for a model it can resolve and verify",
+}
+
+
+def _recoveries(events: list[Event]) -> list[dict[str, Any]]:
+    """Recovery steps the lab's ground truth recorded during the run, for the report."""
+    found = []
+    for event in events:
+        kind = event.kind.removeprefix(GROUND_TRUTH_PREFIX)
+        if event.kind.startswith(GROUND_TRUTH_PREFIX) and kind in _RECOVERY_KINDS:
+            detail = {k: v for k, v in event.data.items() if k != "when"}
+            found.append({"time": iso(event.time), "what": _RECOVERY_KINDS[kind], **detail})
+    return found
+
+
+def read_tier_evidence(run_dir: Path, plan: Plan) -> TierEvidence:
+    """The stateful tiers' evidence files of a run (each may be absent)."""
+    samples_raw, _ = evidence.read_jsonl(run_dir / evidence.COMPONENTS_FILE)
+    samples = []
+    for record in samples_raw:
+        try:
+            samples.append(Sample.from_record(record))
+        except (KeyError, TypeError, ValueError):
+            continue
+    canary, _ = evidence.read_jsonl(run_dir / evidence.CANARY_FILE)
+    index_canary, _ = evidence.read_jsonl(run_dir / evidence.INDEX_CANARY_FILE)
+    surviving = None
+    audited_at = float("inf")
+    versions: dict[str, Any] = {}
+    try:
+        audit = json.loads((run_dir / evidence.CANARY_AUDIT_FILE).read_text(encoding="utf-8"))
+        surviving = audit.get("surviving")
+        audited_at = float(audit.get("time") or audited_at)
+    except (OSError, ValueError):
+        pass
+    registry_canary, _ = evidence.read_jsonl(run_dir / evidence.REGISTRY_CANARY_FILE)
+    registry_audit: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        registry_audit = json.loads(
+            (run_dir / evidence.REGISTRY_AUDIT_FILE).read_text(encoding="utf-8")
+        )
+    with contextlib.suppress(OSError, ValueError):
+        versions = json.loads(
+            (run_dir / evidence.ARTIFACT_VERSIONS_FILE).read_text(encoding="utf-8")
+        )
+    return TierEvidence(
+        samples=samples,
+        canary=canary,
+        index_canary=index_canary,
+        canary_surviving=surviving,
+        canary_audited_at=audited_at,
+        artifact_versions=versions,
+        registry_canary=registry_canary,
+        registry_surviving=registry_audit.get("surviving"),
+        registry_audited_at=float(registry_audit.get("time") or float("inf")),
+        search=evidence.read_timeline(run_dir, series="search"),
+        regions=(plan.primary_region, plan.dr_region),
+    )
