@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -71,8 +72,16 @@ def test_the_worst_case_is_the_run_that_never_recovered_in_every_format(
     assert inference["worst_rto_text"] == "> 30.0 s, not recovered"
     assert "&gt; 30.0 s, not recovered" in (report_folder / "index.html").read_text()
     summary = (report_folder / "summary.md").read_text()
-    assert "| > 30.0 s, not recovered | 1 |" in summary.replace("&gt;", ">")
+    # Markdown that reads as written and renders the character (a CommonMark escape).
+    assert "| \\> 30.0 s, not recovered | 1 |" in summary and "&gt;" not in summary
     assert "Not recovered" in summary
+    junit = ET.parse(report_folder / "junit.xml").getroot()
+    never = next(s for s in junit.iter("testsuite") if "never-back" in str(s.get("name")))
+    assert never.get("timestamp"), "each run's suite says when it ran"
+    case = next(c for c in never.iter("testcase") if c.get("name") == "inference RTO target")
+    figures = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert figures["target_rto_seconds"] == "20.0" and figures["verdict"] == "missed", figures
+    assert figures["achieved_rto_seconds"].startswith("not recovered within 30"), figures
 
 
 def test_episodes_count_toward_the_worst_case() -> None:

@@ -215,6 +215,11 @@ def test_artifact_rpo_counts_versions_lost() -> None:
     assert bad.detail["versions_lost"] == 1
     assert judge_rpo(0.0, bad).status == "missed"  # type: ignore[union-attr]
     assert judge_rpo(None, bad) is None, "a stateless component has no RPO verdict"
+    # A store that answered 500 when listed after the run: nothing is known lost.
+    unlisted = {"regions": {"east": _versions(["v1", "v2"]), "west": {"error": "500"}}}
+    unknown = artifact_rpo({"before": before, "after": unlisted}, "east", "west", 100.0)
+    assert unknown.seconds is None and "could not be listed after the run" in unknown.reason
+    assert judge_rpo(0.0, unknown).status != "missed"  # type: ignore[union-attr]
 
 
 def test_probe_samples_become_buckets_that_measure_recovery() -> None:

@@ -258,6 +258,15 @@ def artifact_rpo(
     after = versions.get("after", {}).get("regions", {})
     if not before or not after:
         return RpoMeasurement(None, "the artifact versions were not listed before and after")
+    for when, listed in (("before", before), ("after", after)):
+        for region in (primary, dr):
+            error = (listed.get(region) or {}).get("error")
+            if error is not None:
+                # A store that could not be listed says nothing of what it holds: no
+                # version is counted lost (nor kept) on its account.
+                return RpoMeasurement(
+                    None, f"the {region} artifact store could not be listed {when} the run: {error}"
+                )
     lost: list[str] = []
     for region in (primary, dr):
         had = {v["version_id"] for v in before.get(region, {}).get("versions", [])}

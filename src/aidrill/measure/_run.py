@@ -74,6 +74,16 @@ class ComponentResult:
                 "recovered": m.recovered,
                 "impact": m.impact,
                 "detection_delay_seconds": _round(m.detection_delay),
+                # When users were first hurt, apart from how long recovery took after it:
+                # a fault felt late is not a slow recovery.
+                "time_to_impact_seconds": _round(
+                    None if m.t_first_unhealthy is None else m.t_first_unhealthy - m.t_fault
+                ),
+                "recovery_after_impact_seconds": _round(
+                    None
+                    if m.t_first_unhealthy is None or m.t_recovered is None
+                    else max(0.0, m.t_recovered - m.t_first_unhealthy)
+                ),
                 "first_unhealthy": iso(m.t_first_unhealthy),
                 "first_success": iso(m.t_first_success),
                 "recovered_at": iso(m.t_recovered),

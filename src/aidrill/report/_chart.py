@@ -57,9 +57,20 @@ def timeline_svg(
         panels, 1, figsize=(9, 5 + 1.8 * (panels - 2)), sharex=True, constrained_layout=True
     )
     latency, ratios = axes[0], axes[1]
+    # A bucket whose every request failed has no latency worth drawing (fast failures
+    # would read as a fast service): its latency is left out and the bucket is marked.
+    failed = [bool(b.requests) and b.failures >= b.requests for b in buckets]
     for name in ("p50", "p95", "p99"):
-        values = [_ms(getattr(b, name)) for b in buckets]
+        values = [
+            None if dead else _ms(getattr(b, name)) for b, dead in zip(buckets, failed, strict=True)
+        ]
         latency.plot(xs, values, label=name, color=_COLORS[name], linewidth=1.3)
+    label = "every request failed"
+    for x, bucket, dead in zip(xs, buckets, failed, strict=True):
+        if dead:
+            half = bucket.width / 2
+            latency.axvspan(x - half, x + half, color="#495057", alpha=0.25, label=label)
+            label = "_nolegend_"
     latency.axhline(
         slo_p95 * 1000, color="#495057", linestyle=":", linewidth=1,
         label=f"SLO p95 ({slo_p95 * 1000:.0f} ms)",

@@ -120,6 +120,8 @@ def write_junit(report: QuarterlyReport, out: Path) -> Path:
     for section in report.runs:
         record = section.record
         suite = ET.SubElement(suites, "testsuite", name=f"{record.run_id}: {record.title}")
+        if record.started is not None:
+            suite.set("timestamp", record.started.isoformat(timespec="seconds"))
         failures = skipped = 0
         for component in record.components:
             targets = [("RTO", component.get("rto_verdict") or component["verdict"])]
@@ -132,6 +134,7 @@ def write_junit(report: QuarterlyReport, out: Path) -> Path:
                     classname=record.run_id,
                     name=f"{component['name']} {target} target",
                 )
+                _case_properties(case, component, target, verdict)
                 if verdict == "missed":
                     failures += 1
                     ET.SubElement(
@@ -178,6 +181,29 @@ def write_junit(report: QuarterlyReport, out: Path) -> Path:
     return path
 
 
+def _case_properties(case: ET.Element, component: dict[str, Any], target: str,
+                     verdict: str) -> None:  # fmt: skip
+    """The figures behind a target's case: what was wanted, what was measured, when."""
+    key = target.lower()
+    achieved = component.get("achieved") or {}
+    wanted = (component.get("target") or {}).get(f"{key}_seconds")
+    measured = achieved.get(f"{key}_seconds")
+    if target == "RTO" and measured is None and achieved.get("recovered") is False:
+        window = achieved.get("observation_window_seconds")
+        measured = f"not recovered within {window} s" if window is not None else "not recovered"
+    properties = ET.SubElement(case, "properties")
+    for name, value in (
+        ("verdict", verdict),
+        (f"target_{key}_seconds", wanted),
+        (f"achieved_{key}_seconds", measured),
+        ("resolution_seconds", achieved.get("resolution_seconds")),
+        ("fault_at", achieved.get("fault_at")),
+        ("recovered_at", achieved.get("recovered_at")),
+    ):
+        if value is not None:
+            ET.SubElement(properties, "property", name=name, value=str(value))
+
+
 def _trouble(status: str, deviated: bool) -> str | None:
     """Why a run's outcome fails a CI gate: anything but a completed run that held."""
     if status in ("failed", "aborted", "interrupted"):
@@ -197,7 +223,10 @@ def write_markdown(report: QuarterlyReport, out: Path) -> Path:
 def markdown_text(value: Any) -> str:
     """Text safe inside Markdown: no raw HTML, no table breaks."""
     text = str(value)
-    for raw, safe in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("\n", " ")):
+    # Backslash escapes (CommonMark): the file reads as written ("\\> 30 s") and renders
+    # the characters themselves, never HTML or a table break.
+    for raw, safe in (("\\", "\\\\"), ("&", "\\&"), ("<", "\\<"), (">", "\\>"), ("|", "\\|"),
+                      ("\n", " ")):  # fmt: skip
         text = text.replace(raw, safe)
     return text
 

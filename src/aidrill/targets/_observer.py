@@ -436,7 +436,15 @@ class TierObserver:
             existing = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             existing = {}
-        regions = {name: model_versions(s) for name, s in self.endpoints.artifacts.items()}
+        regions = {}
+        for name, store in self.endpoints.artifacts.items():
+            listed = model_versions(store)
+            for _ in range(3):  # a store busy after the rollbacks may answer 500 once
+                if "error" not in listed:
+                    break
+                time.sleep(0.5)
+                listed = model_versions(store)
+            regions[name] = listed
         existing[when] = {"time": time.time(), "regions": regions}
         path.write_text(json.dumps(existing, indent=2), encoding="utf-8")
 
