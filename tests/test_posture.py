@@ -462,3 +462,23 @@ def test_the_quarterly_report_puts_estimates_beside_measures_and_files_findings(
     assert (out / "evidence" / "posture" / "posture.json").is_file()
     assert "Configuration posture" in (out / "index.html").read_text()
     assert "| inference | not achievable |" in (out / "summary.md").read_text()
+
+
+def test_replication_to_a_ghost_unversioned_or_foreign_bucket_fails(estates: str) -> None:
+    """A rule that names a DR bucket which does not exist (or is not versioned) copies
+    nothing: the check fails, and the tier's RPO is not bounded, never 'unknown'."""
+    east, west = BAD
+    _bucket("ghost-art-east", east)
+    _replicate("ghost-art-east", east, "ghost-art-west", rtc=True)  # never created
+    _bucket("plain-art-east", east)
+    _bucket("plain-art-west", west, versioned=False)
+    _replicate("plain-art-east", east, "plain-art-west", rtc=True)
+    for kind, words in (("ghost", "does not exist"), ("plain", "not versioned")):
+        plan = _plan("bad").model_dump(mode="json", by_alias=True)
+        plan["aws"]["regions"][east]["artifact-bucket"] = f"{kind}-art-east"
+        plan["aws"]["regions"][west]["artifact-bucket"] = f"{kind}-art-west"
+        checked = check_posture(Plan.model_validate(plan))
+        replication = {c.id: c for c in checked.checks}["model-artifacts.replication"]
+        assert replication.status == "fail" and words in replication.why, replication.why
+        estimate = next(c for c in checked.components if c["name"] == "model-artifacts")
+        assert estimate["estimate"]["rpo"].startswith("not bounded"), estimate

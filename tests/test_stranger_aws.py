@@ -15,6 +15,7 @@ import json
 import os
 import random
 import re
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -321,3 +322,28 @@ def test_no_credentials_or_no_endpoint_is_one_line_and_exit_two(
     assert posture.exit_code == 2 and expected in " ".join(posture.output.split())
     assert "Traceback" not in posture.output
     assert os.environ.get("AWS_ENDPOINT_URL"), "the module's moto endpoint is restored after"
+
+
+def test_a_rollback_wait_that_gave_up_is_a_failed_rollback(moto: str) -> None:
+    """chaostoolkit-aws's wait returns sys.maxsize when it gives up, and chaoslib calls
+    that a success; aidrill reads the marker and names the group that never came back."""
+    from chaosaws.asg.probes import wait_desired_equals_healthy
+
+    from aidrill.run._session import _wait_that_timed_out
+
+    estate = build_estate(11)
+    group = estate["groups"][0]
+    asg = _c("autoscaling")
+    # One instance of the group unhealthy for good: the wait cannot end.
+    member = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])
+    instance = member["AutoScalingGroups"][0]["Instances"][0]["InstanceId"]
+    asg.set_instance_health(InstanceId=instance, HealthStatus="Unhealthy")
+    arguments = {"asg_names": [group], "timeout": 2}
+    output = wait_desired_equals_healthy(**arguments, configuration={"aws_region": PRIMARY})
+    assert output == sys.maxsize, output
+    activity = {"type": "probe", "name": "wait-for-the-group", "provider": {
+        "type": "python", "module": "chaosaws.asg.probes",
+        "func": "wait_desired_equals_healthy", "arguments": arguments}}  # fmt: skip
+    reason = _wait_that_timed_out(activity, {"status": "succeeded", "output": output})
+    assert reason is not None and group in reason and "never came back" in reason
+    assert _wait_that_timed_out(activity, {"status": "succeeded", "output": 2}) is None
