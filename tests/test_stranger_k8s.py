@@ -13,9 +13,11 @@ allow. Seeded and varied; over every seed and experiment:
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,13 @@ def servers() -> Iterator[dict[str, ApiServer]]:
     finally:
         for server in started.values():
             server.stop()
+        # The runs' Kubernetes clients leave keep-alive connections open to the stopped
+        # emulator; their transports and kmock's client session are dropped here, not
+        # at the end of the session, where pytest would count their ResourceWarnings.
+        started.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
 
 
 def _clear(server: ApiServer) -> None:

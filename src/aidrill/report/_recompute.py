@@ -34,7 +34,11 @@ def recompute(
         return None, [], f"its evidence cannot be measured: {exc}"
     if recorded.get("status") in ("aborted",):
         result["status"] = "aborted"
-    return result, disagreements(recorded, result) if recorded else [], None
+    found = disagreements(recorded, result) if recorded else []
+    if found and recorded.get("schema") != result.get("schema"):
+        # Written by another version of aidrill: its rules may differ, not its evidence.
+        found = [f"{item} (result.json was written as {recorded.get('schema')})" for item in found]
+    return result, found, None
 
 
 def disagreements(recorded: dict[str, Any], measured: dict[str, Any]) -> list[str]:
