@@ -227,20 +227,7 @@ def _read_run_dir(path: Path) -> RunRecord:
         disagree = run_changes(path) + disagree
         if measured is None:
             return _broken(path, f"result.json is there, but {why}", files, notes=notes)
-        result = measured
-        record = RunRecord(
-            run_id=path.name,
-            path=path,
-            kind="aidrill",
-            title=str(result.get("experiment")),
-            started=_parse_time(result.get("started")),
-            status=str(result.get("status")),
-            result=result,
-            journal=journal,
-            experiment=experiment,
-            files=files,
-            disagreements=disagree,
-        )
+        record = _measured_record(path, measured, journal, experiment, files, disagree)
     elif (path / evidence.EVENTS_FILE) in readable and (path / evidence.PLAN_FILE) in readable:
         # An aidrill run without its result.json: measured from its evidence, and said.
         journal = _read_journal(journal_path)[0] if journal_path in readable else None
@@ -248,19 +235,8 @@ def _read_run_dir(path: Path) -> RunRecord:
         if measured is None or journal is None:
             why = why or "no journal: it crashed before finishing (`aidrill lab reset`)"
             return _broken(path, f"the run has no result.json and {why}", files, notes=notes)
-        record = RunRecord(
-            run_id=path.name,
-            path=path,
-            kind="aidrill",
-            title=str(measured.get("experiment")),
-            started=_parse_time(measured.get("started")),
-            status=str(measured.get("status")),
-            result=measured,
-            journal=journal,
-            experiment=experiment,
-            files=files,
-            disagreements=["result.json is missing: the run was measured from its evidence"],
-        )
+        missing = ["result.json is missing: the run was measured from its evidence"]
+        record = _measured_record(path, measured, journal, experiment, files, missing)
     elif journal_path in readable:
         record = _read_loose_journal(journal_path, run_id=path.name)
         record.path, record.files = path, files
@@ -281,6 +257,30 @@ def _read_run_dir(path: Path) -> RunRecord:
     record.links = [(str(link.relative_to(path)), target) for link, target in found.links]
     record.notes = notes
     return record
+
+
+def _measured_record(
+    path: Path,
+    measured: dict[str, Any],
+    journal: Journal | None,
+    experiment: dict[str, Any],
+    files: list[Path],
+    disagreements: list[str],
+) -> RunRecord:
+    """An aidrill run as its evidence measures it (never as its result.json says)."""
+    return RunRecord(
+        run_id=path.name,
+        path=path,
+        kind="aidrill",
+        title=str(measured.get("experiment")),
+        started=_parse_time(measured.get("started")),
+        status=str(measured.get("status")),
+        result=measured,
+        journal=journal,
+        experiment=experiment,
+        files=files,
+        disagreements=disagreements,
+    )
 
 
 def _measured(
