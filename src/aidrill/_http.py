@@ -89,16 +89,8 @@ class HttpClient:
         if payload is not None:
             body = json.dumps(payload).encode()
             headers["Content-Type"] = "application/json"
-        try:
-            response = self._pool.request(
-                method,
-                url,
-                body=body,
-                headers=headers,
-                timeout=urllib3.Timeout(connect=timeout, read=timeout),
-                redirect=False,
-            )
-        except (urllib3.exceptions.HTTPError, OSError, ValueError):
+        response = self._request(method, url, body, headers, timeout)
+        if response is None:
             return 0, None
         try:
             return response.status, json.loads(response.data or b"null")
@@ -110,9 +102,16 @@ class HttpClient:
     ) -> tuple[int, bytes]:
         """A request whose answer is read as bytes (the probes score it themselves)."""
         headers = {**self.settings.headers, "Content-Type": content_type}
+        response = self._request("POST", url, body, headers, timeout)
+        return (0, b"") if response is None else (response.status, response.data)
+
+    def _request(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: float
+    ) -> Any:
+        """The response, or None when the endpoint does not answer."""
         try:
-            response = self._pool.request(
-                "POST",
+            return self._pool.request(
+                method,
                 url,
                 body=body,
                 headers=headers,
@@ -120,8 +119,7 @@ class HttpClient:
                 redirect=False,
             )
         except (urllib3.exceptions.HTTPError, OSError, ValueError):
-            return 0, b""
-        return response.status, response.data
+            return None
 
     def close(self) -> None:
         self._pool.clear()

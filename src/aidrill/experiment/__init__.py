@@ -6,6 +6,7 @@ from aidrill.experiment._blast import (
     declared_scope,
     describe_fault,
     describe_limits,
+    extension_scopes,
     planned_faults,
 )
 from aidrill.experiment._extension import AidrillExtension, LoadSettings, Participant
@@ -33,6 +34,7 @@ __all__ = [
     "driver_region",
     "driver_share",
     "experiment_from_document",
+    "extension_scopes",
     "find_aidrill_extension",
     "known_scope",
     "load_experiment",

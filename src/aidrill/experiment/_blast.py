@@ -27,7 +27,7 @@ def planned_faults(
 ) -> Iterator[PlannedFault | tuple[int, str]]:
     """Each method action with its scope (from its function, or declared for it in the
     aidrill extension's ``scopes``), or (index, name) when it has none."""
-    declared = _extension_scopes(experiment)
+    declared = extension_scopes(experiment)
     for index, activity in enumerate(experiment.get("method") or []):
         if not isinstance(activity, dict) or activity.get("type") != "action":
             continue
@@ -54,7 +54,8 @@ def planned_faults(
             yield PlannedFault(index, name, scope, str(arguments["region"]), dict(arguments))
 
 
-def _extension_scopes(experiment: dict[str, Any]) -> dict[str, Any]:
+def extension_scopes(experiment: dict[str, Any]) -> dict[str, Any]:
+    """The scopes the experiment's aidrill extension declares, by action name."""
     for extension in experiment.get("extensions") or []:
         if isinstance(extension, dict) and extension.get("name") == "aidrill":
             scopes = extension.get("scopes")

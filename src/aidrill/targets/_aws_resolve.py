@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from chaoslib import substitute
 
 from aidrill.errors import CloudError
-from aidrill.experiment import declared_scope, driver_region, known_scope
+from aidrill.experiment import declared_scope, driver_region, extension_scopes, known_scope
 from aidrill.targets._limits import apply_limits
-from aidrill.targets._target import Resolved
+from aidrill.targets._target import Resolved, undeclared_action
 
 if TYPE_CHECKING:
     from aidrill.targets.aws import AwsTarget
@@ -31,7 +31,7 @@ _GONE = ("terminated", "shutting-down")
 
 def resolve_actions(target: AwsTarget, experiment: dict[str, Any]) -> list[Resolved]:
     configuration = _configuration(experiment)
-    declared = _declared_scopes(experiment)
+    declared = extension_scopes(experiment)
     estates: dict[str, _Estate] = {}
     found = []
     for activity in experiment.get("method") or []:
@@ -51,7 +51,7 @@ def resolve_actions(target: AwsTarget, experiment: dict[str, Any]) -> list[Resol
             continue
         resolver = _RESOLVERS.get(func)
         if resolver is None:
-            found.append(_unresolvable(name, func, region, declared.get(name)))
+            found.append(undeclared_action(name, func, region, declared.get(name)))
             continue
         estate = estates.setdefault(region, _Estate(target, region))
         found.append(resolver(estate, name, arguments))
@@ -66,38 +66,6 @@ def _configuration(experiment: dict[str, Any]) -> dict[str, Any]:
     given = experiment.get("configuration")
     loaded: dict[str, Any] = load_configuration(dict(given) if isinstance(given, dict) else {})
     return loaded
-
-
-def _declared_scopes(experiment: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    for extension in experiment.get("extensions") or []:
-        if isinstance(extension, dict) and extension.get("name") == "aidrill":
-            scopes = extension.get("scopes")
-            return scopes if isinstance(scopes, dict) else {}
-    return {}
-
-
-def _unresolvable(name: str, func: str, region: str, declared: Any) -> Resolved:
-    """An action aidrill cannot resolve from its filters: its author's declared scope
-    stands in for the resolution; without one it is refused."""
-    if isinstance(declared, dict) and declared.get("kind"):
-        share = declared.get("share")
-        where = declared.get("region") or region
-        return Resolved(
-            name,
-            f"{func}: as declared, {declared['kind']} in {where}"
-            + (f", {float(share):.0%} of its GPU nodes" if share else ""),
-            str(where),
-            float(share) if share else None,
-        )
-    return Resolved(
-        name,
-        f"{func}: aidrill cannot resolve what this touches",
-        region,
-        refused=(
-            f"{func} is not an action aidrill resolves; declare its scope in the aidrill "
-            f"extension (scopes: {{{name}: {{region, kind, share}}}}) or use one it resolves"
-        ),
-    )
 
 
 @dataclass

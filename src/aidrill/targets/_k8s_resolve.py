@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from chaoslib import substitute
 
-from aidrill.experiment import declared_scope, driver_context, known_scope
+from aidrill.experiment import declared_scope, driver_context, extension_scopes, known_scope
 from aidrill.targets._limits import apply_limits
-from aidrill.targets._target import Resolved
+from aidrill.targets._target import Resolved, undeclared_action
 
 if TYPE_CHECKING:
     from aidrill.targets.kubernetes import KubernetesTarget
@@ -54,7 +54,9 @@ def resolve_actions(target: KubernetesTarget, experiment: dict[str, Any]) -> lis
         arguments = substitute(dict(given) if isinstance(given, dict) else {}, configuration, {})
         resolver = _RESOLVERS.get(str(provider.get("func")))
         if resolver is None:
-            found.append(_undeclared(name, func, region, _declared(experiment).get(name)))
+            found.append(
+                undeclared_action(name, func, region, extension_scopes(experiment).get(name))
+            )
             continue
         resolved = resolver(_Cluster(target, context), name, arguments)
         if region is None:
@@ -65,34 +67,6 @@ def resolve_actions(target: KubernetesTarget, experiment: dict[str, Any]) -> lis
             resolved = replace(resolved, region=region)
         found.append(resolved)
     return apply_limits(target.plan, experiment, found)
-
-
-def _declared(experiment: dict[str, Any]) -> dict[str, Any]:
-    for extension in experiment.get("extensions") or []:
-        if isinstance(extension, dict) and extension.get("name") == "aidrill":
-            scopes = extension.get("scopes")
-            return scopes if isinstance(scopes, dict) else {}
-    return {}
-
-
-def _undeclared(name: str, func: str, region: str | None, declared: Any) -> Resolved:
-    if isinstance(declared, dict) and declared.get("kind"):
-        share = declared.get("share")
-        return Resolved(
-            name,
-            f"{func}: as declared, {declared['kind']} in {declared.get('region') or region}",
-            str(declared.get("region") or region),
-            float(share) if share else None,
-        )
-    return Resolved(
-        name,
-        f"{func}: aidrill cannot resolve what this touches",
-        region,
-        refused=(
-            f"{func} is not an action aidrill resolves; declare its scope in the aidrill "
-            f"extension (scopes: {{{name}: {{region, kind, share}}}}) or use one it resolves"
-        ),
-    )
 
 
 class _Cluster:

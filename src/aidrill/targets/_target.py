@@ -138,3 +138,27 @@ def wait_for_nothing_off(
             moved_at = time.monotonic()
         current = latest
     return current
+
+
+def undeclared_action(name: str, func: str, region: str | None, declared: Any) -> Resolved:
+    """An action aidrill cannot resolve from its filters: its author's declared scope
+    stands in for the resolution; without one it is refused."""
+    if isinstance(declared, dict) and declared.get("kind"):
+        share = declared.get("share")
+        where = declared.get("region") or region
+        return Resolved(
+            name,
+            f"{func}: as declared, {declared['kind']} in {where}"
+            + (f", {float(share):.0%} of its GPU nodes" if share else ""),
+            str(where),
+            float(share) if share else None,
+        )
+    return Resolved(
+        name,
+        f"{func}: aidrill cannot resolve what this touches",
+        region,
+        refused=(
+            f"{func} is not an action aidrill resolves; declare its scope in the aidrill "
+            f"extension (scopes: {{{name}: {{region, kind, share}}}}) or use one it resolves"
+        ),
+    )
