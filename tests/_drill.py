@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from aidrill.lab import LabClient
+from aidrill.plan import load_plan
 
 
 def start_run(workspace: Path, lab: LabClient, *experiments: str) -> subprocess.Popen[str]:
@@ -188,11 +189,14 @@ _PAUSE_CAP = {"network-degradation": 30}
 
 def make_fast(experiment: dict[str, Any], stem: str) -> dict[str, Any]:
     """The suite's shorter windows on an experiment document (see ``fast_variant``)."""
+    cap = _PAUSE_CAP.get(stem)
     for extension in experiment.get("extensions") or []:
         if extension.get("name") == "aidrill":
             extension["sustain"] = f"{FAST_SUSTAIN:g}s"
-            extension.setdefault("observe-before", f"{FAST_OBSERVE_BEFORE:g}s")
-    cap = _PAUSE_CAP.get(stem)
+            if _measures_an_rpo(extension):  # otherwise the run observes nothing before
+                extension.setdefault("observe-before", f"{FAST_OBSERVE_BEFORE:g}s")
+            if cap is None:  # a fault held to be borne is watched for its whole pause
+                extension.setdefault("hold-until-recovered", True)
     for activity in experiment.get("method") or []:
         after = (activity.get("pauses") or {}).get("after")
         if isinstance(after, int | float) and after >= 12:
@@ -202,13 +206,21 @@ def make_fast(experiment: dict[str, Any], stem: str) -> dict[str, Any]:
     return experiment
 
 
+def _measures_an_rpo(extension: dict[str, Any]) -> bool:
+    plan = load_plan(Path(__file__).resolve().parents[1] / "drplan.yaml")
+    measured = (plan.component(name) for name in extension.get("components") or [])
+    return any(c is not None and c.rpo is not None for c in measured)
+
+
 def fast_variant(workspace: Path, shipped: str) -> str:
     """A copy of the shipped experiment ``shipped`` (``experiments/lab/x.yaml``) with the
     suite's shorter windows: what it injects, how, and what it measures are unchanged.
     Pauses of 12 s or more (the windows that hold a recovery and its sustain) lose the
     difference between the plan's sustain and FAST_SUSTAIN; shorter ones (a fault's own
     length, such as a replication pause that sets an RPO) are kept; a fault only held
-    to be borne is held for at most its ``_PAUSE_CAP``."""
+    to be borne is held for at most its ``_PAUSE_CAP``. Every other pause after a fault
+    ends once the recovery is proven (``hold-until-recovered``): a pause is the most a
+    run waits, so a loaded machine gets the whole window and an idle one moves on."""
     source = workspace / shipped
     experiment = make_fast(yaml.safe_load(source.read_text()), source.stem)
     target = source.with_name(f"{source.stem}-fast.yaml")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -69,14 +70,14 @@ _LAB_FIXTURES = {"lab", "lab_state", "demo_workspace"}
 # The short demo the suite runs end to end (the twelve-drill demo is README's first
 # command); test_lab_drills.py checks these two drills on the demo's own runs.
 DEMO_DRILLS = ("gpu-node-loss", "feature-store-failover")
-# Order: the tests that start labs of their own (and the short demo) first, then the
+# Order: the short demo and the tests that start labs of their own first, then the
 # tests on the shared lab (longest first, by these measured seconds per test), then the
-# fast tier. The suite runs in one process: two labs on two cores starve each other's
-# drills (p95 over the SLO, steady states that fail; measured in benchmarks/README.md,
-# "The test suite"). The fast tier alone runs well in parallel: `pytest -m "not lab" -n 2`.
-# Under `-n 2 --dist loadgroup` the own-labs tests stay one unit, so a worker never holds
-# two labs at once (see SessionLab).
-OWN_LABS = "own-labs"
+# fast tier, and last the checks that only read the demo's runs. The suite runs on two
+# xdist workers (pyproject's addopts): a worker holds one lab at a time (its shared
+# one, stopped while one of its tests runs a lab of its own; see SessionLab), so two
+# cores carry at most two labs. pytest-xdist's `loadgroup` cannot keep tests together
+# under pytest 9 (it renames items through an attribute pytest 9 no longer reads), so
+# nothing here depends on which worker runs what: the demo runs once behind a lock.
 _SECONDS_PER_TEST = {
     "test_lab_drills": 40,
     "test_drills": 37,
@@ -100,16 +101,18 @@ def _own_labs(item: pytest.Item) -> bool:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that needs a live lab is marked ``lab``, so ``-m "not lab"`` stays
-    fast; the lab tests go out first (the unit of own labs, then the longest), the fast
-    tests fill in after."""
+    fast; the lab tests go out first (the short demo, the other labs of their own, then
+    the longest on the shared lab), the fast tests fill in after, and the checks that
+    read the demo's runs come last, when the demo is long done."""
     rank: dict[int, tuple[int, int]] = {}
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         if fixtures & _LAB_FIXTURES or item.get_closest_marker("starts_lab"):
             item.add_marker(pytest.mark.lab)
-            if _own_labs(item):
-                item.add_marker(pytest.mark.xdist_group(OWN_LABS))
-                rank[id(item)] = (0, 0)
+            if item.get_closest_marker("reads_the_demo"):
+                rank[id(item)] = (3, 0)
+            elif _own_labs(item):
+                rank[id(item)] = (0, 0 if "demo_workspace" in fixtures else 1)
             else:
                 module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
                 rank[id(item)] = (1, -_SECONDS_PER_TEST.get(module, 10))
@@ -197,9 +200,23 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def demo_workspace(tmp_path_factory: pytest.TempPathFactory, session_lab: SessionLab) -> Path:
     """`aidrill demo` run once, on a plan whose lab suite is DEMO_DRILLS: its own lab,
-    both drills, the run pages, the quarter's report; the workspace it left."""
-    session_lab.release()
-    root = tmp_path_factory.mktemp("demo")
+    both drills, the run pages, the quarter's report; the workspace it left. Once for
+    the whole session: under xdist the first worker to need it runs it (holding a lock
+    in the session's shared temporary folder) and the others read what it left."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the folder every worker's own one is in
+    root = shared / "demo"
+    with (shared / "demo.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "demo.out").exists():
+            session_lab.release()
+            _run_the_short_demo(root)
+    return root
+
+
+def _run_the_short_demo(root: Path) -> None:
+    root.mkdir()
     copy_shipped_files(root)
     plan = yaml.safe_load((root / "drplan.yaml").read_text())
     plan["suites"]["lab"] = [f"experiments/lab/{name}.yaml" for name in DEMO_DRILLS]
@@ -214,4 +231,3 @@ def demo_workspace(tmp_path_factory: pytest.TempPathFactory, session_lab: Sessio
         check=False,
     )
     (root / "demo.out").write_text(f"exit {done.returncode}\n{done.stdout}\n{done.stderr}")
-    return root

@@ -224,6 +224,7 @@ def test_a_shipped_drill(name: str, workspace: Path, lab: LabClient) -> None:
     assert lab.status()["faults"] == [], "no fault is left behind"
 
 
+@pytest.mark.reads_the_demo
 @pytest.mark.parametrize("name", DEMO_DRILLS)
 def test_a_drill_of_the_short_demo(name: str, demo_workspace: Path) -> None:
     (run_dir,) = (demo_workspace / "reports" / "runs").glob(f"*-{name}")

@@ -25,6 +25,7 @@ from aidrill.measure import (
     TierEvidence,
     evaluate_run,
     iso,
+    recovered_since_last_fault,
 )
 from aidrill.plan import Plan, plan_from_document
 from aidrill.probes import decisive_outcomes
@@ -119,6 +120,21 @@ def compute_run_result(
         "notes": evaluation.notes,
     }
     return result
+
+
+def recovered_so_far(run_dir: Path, plan: Plan, extension: AidrillExtension) -> bool:
+    """Whether the evidence written so far shows every measured component recovered from
+    the latest fault and held for the sustain (see ``recovered_since_last_fault``)."""
+    return recovered_since_last_fault(
+        plan,
+        extension.components,
+        evidence.read_events(run_dir),
+        evidence.read_timeline(run_dir),
+        extension.sustain or plan.slo.sustain,
+        read_tier_evidence(run_dir, plan),
+        time.time(),
+        coverage_floors(plan, extension),
+    )
 
 
 def coverage_floors(plan: Plan, extension: AidrillExtension | None) -> dict[str, int]:

@@ -66,6 +66,10 @@ class AidrillExtension(BaseModel):
     # can only be measured up to how far back the observation reaches. Default: 10 s
     # when a component with an RPO target is measured, else none.
     observe_before: Duration | None = Field(default=None, alias="observe-before")
+    # A pause after a fault ends as soon as every measured component showed the fault's
+    # impact and has held a recovery for the sustain (the pause is the most it waits):
+    # a drill that proves its recovery early need not watch the rest of its window.
+    hold_until_recovered: bool = Field(default=False, alias="hold-until-recovered")
     # Blast radius of the experiment's own actions, by action name.
     scopes: dict[str, DeclaredScope] = {}
     participants: list[Participant] = []

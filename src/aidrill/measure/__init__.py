@@ -36,6 +36,7 @@ from aidrill.measure._run import (
     TierEvidence,
     evaluate_run,
     health_rule_for,
+    recovered_since_last_fault,
 )
 from aidrill.measure._validity import InvalidReason, Validity, judge_validity
 from aidrill.measure._verdict import Verdict, VerdictStatus, judge_rto
@@ -81,6 +82,7 @@ __all__ = [
     "pipeline_rpo",
     "probe_buckets",
     "record_gaps",
+    "recovered_since_last_fault",
     "registry_rpo",
     "vector_canary_rpo",
 ]

@@ -251,21 +251,13 @@ def _evaluate_component(
     coverage: Coverage,
     graceful: bool = False,
 ) -> ComponentResult:
-    series = "inference"
-    if component.tier == "vector-index" and tiers.search:
-        buckets, series = tiers.search, "search"
-    elif component.tier != "inference":
-        series = component.tier
-        buckets = probe_buckets(tiers.samples, component.tier, plan.slo.bucket)
-    rule = health_rule_for(plan, coverage.answers(series))
-    if series not in ("inference", "search"):
-        rule = replace(rule, max_p95=float("inf"))  # probes carry no user latency
-        if not buckets:
-            return ComponentResult(
-                component,
-                None,
-                Verdict("not measured", f"no {component.tier} series is recorded by this run"),
-            )
+    series, buckets, rule = _series(plan, component, buckets, tiers, coverage)
+    if series not in ("inference", "search") and not buckets:
+        return ComponentResult(
+            component,
+            None,
+            Verdict("not measured", f"no {component.tier} series is recorded by this run"),
+        )
     if t_fault is None or window_end is None:
         return ComponentResult(
             component,
@@ -357,6 +349,63 @@ def _freshness(
 def _mean_quality(buckets: Sequence[Bucket]) -> float | None:
     scored = sum(b.scored for b in buckets)
     return round(sum(b.correct for b in buckets) / scored, 4) if scored else None
+
+
+def _series(
+    plan: Plan,
+    component: Component,
+    buckets: Sequence[Bucket],
+    tiers: TierEvidence,
+    coverage: Coverage,
+) -> tuple[str, Sequence[Bucket], HealthRule]:
+    """The series a component is judged on (the load's answers, the search answers or
+    its tier's probe samples in buckets) and the rule its buckets are judged by."""
+    series = "inference"
+    if component.tier == "vector-index" and tiers.search:
+        buckets, series = tiers.search, "search"
+    elif component.tier != "inference":
+        series = component.tier
+        buckets = probe_buckets(tiers.samples, component.tier, plan.slo.bucket)
+    rule = health_rule_for(plan, coverage.answers(series))
+    if series not in ("inference", "search"):
+        rule = replace(rule, max_p95=float("inf"))  # probes carry no user latency
+    return series, buckets, rule
+
+
+def recovered_since_last_fault(
+    plan: Plan,
+    component_names: Sequence[str],
+    events: Sequence[Event],
+    buckets: Sequence[Bucket],
+    sustain: float,
+    tiers: TierEvidence,
+    now: float,
+    min_answers: Mapping[str, int] | None = None,
+) -> bool:
+    """Whether every measured component showed the latest fault's impact and has held a
+    recovery since for ``sustain``, in buckets closed by ``now``: what a hold after a
+    fault may end on. A component with no impact yet keeps the hold (the impact may
+    still come), and so does one without a series."""
+    faults = _faults(events)
+    if not faults:
+        return False
+    t_fault = faults[-1][0]
+    coverage = Coverage(dict(min_answers or {}))
+    judged = False
+    for name in component_names:
+        component = plan.component(name)
+        if component is None:
+            continue
+        _, series, rule = _series(plan, component, buckets, tiers, coverage)
+        closed = [b for b in series if b.end <= now]
+        if not closed:
+            return False
+        seen_until = max(b.end for b in closed)
+        measurement = measure_recovery(closed, t_fault, seen_until, rule, sustain)
+        if not (measurement.impact and measurement.recovered):
+            return False
+        judged = True
+    return judged
 
 
 def _faults(events: Sequence[Event]) -> list[tuple[float, str]]:

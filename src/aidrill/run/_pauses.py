@@ -7,7 +7,9 @@ the experiment meant to watch it. aidrill takes the pause out of the activity be
 chaoslib reads it and sleeps it in the after-activity control instead, where an
 interrupted activity skips it and a signal during it interrupts it. The activity's
 ``pauses`` mapping is put back before that sleep, so journals record the experiment
-as written.
+as written. With the experiment's ``hold-until-recovered``, the pause after a fault ends
+as soon as the evidence shows every measured component recovered and held for the
+sustain: the pause is then the longest the run waits, not a fixed sleep.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from chaoslib import substitute
+
+_POLL = 0.5  # seconds between two looks at the evidence during a hold
 
 
 class HeldPauses:
@@ -54,8 +58,21 @@ class HeldPauses:
         secrets: dict[str, Any] | None,
         interrupted: Callable[[], bool],
         log: Callable[[str], None],
-    ) -> None:
+        done: Callable[[], bool] | None = None,
+    ) -> float | None:
+        """Sleep the pause; with ``done``, end it as soon as ``done()`` is true (asked
+        every ``_POLL`` seconds). Returns the seconds held when it ended early."""
         seconds = self.give_back(activity, configuration, secrets)
-        if seconds and not interrupted():
-            log(f"Pausing after activity for {seconds:g}s...")
+        if not seconds or interrupted():
+            return None
+        log(f"Pausing after activity for {seconds:g}s...")
+        if done is None:
             time.sleep(seconds)
+            return None
+        start = time.monotonic()
+        deadline = start + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(_POLL, left))
+            if time.monotonic() < deadline and done():
+                return time.monotonic() - start
+        return None

@@ -17,6 +17,7 @@ import yaml
 from aidrill import _evidence as evidence
 from aidrill._manifest import seal_run
 from aidrill._redact import collect_secret_values, redact, redact_text
+from aidrill._run_result import recovered_so_far
 from aidrill.errors import RefusedError
 from aidrill.experiment import (
     AidrillExtension,
@@ -77,6 +78,7 @@ class DrillSession:
         self.heal = heal
         self._fault_started: dict[str, float] = {}
         self.failed_fault: str | None = None
+        self._last_injected: str | None = None
         self.refused = False  # refused before the method (pre-flight, load): nothing injected
         self.phases: list[str] = []
         self.configuration = configuration if configuration is not None else {}
@@ -294,11 +296,34 @@ class DrillSession:
         started = self._fault_started.pop(name, None)
         if status == "succeeded":
             self.events.append("fault_injected", when=started, activity=name)
+            self._last_injected = name
             return
         self.failed_fault = name
         self.events.append(
             "fault_failed", activity=name, error=error or "the action did not complete"
         )
+
+    def hold_check(self, activity: dict[str, Any]) -> Callable[[], bool] | None:
+        """With ``hold-until-recovered``, what ends the pause after a fault that was
+        injected: every measured component recovered from it and held for the sustain."""
+        extension = self.extension
+        if (
+            extension is None
+            or not extension.hold_until_recovered
+            or self.phase != "method"
+            or activity.get("name") != self._last_injected
+        ):
+            return None
+        return lambda: recovered_so_far(self.run_dir, self.plan, extension)
+
+    def hold_ended(self, activity: dict[str, Any], held: float) -> None:
+        logger.info(
+            "every measured component recovered and held for its sustain: the pause after"
+            " %s ends after %.1fs",
+            activity.get("name"),
+            held,
+        )
+        self.events.append("hold_ended", activity=activity.get("name"), seconds=round(held, 3))
 
     # -- the end -------------------------------------------------------------------------
     def finish(self, journal: dict[str, Any] | None) -> None:

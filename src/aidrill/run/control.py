@@ -124,7 +124,7 @@ def after_activity_control(
 ) -> None:
     session = _session()
     failed = session.failed_fault if session is not None else None
-    _pauses.sleep_after(
+    held = _pauses.sleep_after(
         context,
         configuration,
         secrets,
@@ -132,7 +132,10 @@ def after_activity_control(
             failed is not None or (session is not None and session.guard.interrupted)
         ),
         log=logger.info,
+        done=session.hold_check(context) if session is not None else None,
     )
+    if held is not None and session is not None:
+        session.hold_ended(context, held)
     if session is not None and failed is not None and not session.guard.interrupted:
         # Watching a fault that never landed proves nothing: roll back now.
         session.failed_fault = None
