@@ -183,8 +183,9 @@ _SUSTAIN_CUT = 10.0 - FAST_SUSTAIN
 
 
 # A fault held for a while to see how the system bears it (no recovery to wait for):
-# held long enough for the plan's degradation budget (20 s) in the suite.
-_PAUSE_CAP = {"network-degradation": 30}
+# the suite checks that its verdict rests on covered evidence, which 14 s shows as
+# well as the demo's 60 s.
+_PAUSE_CAP = {"network-degradation": 14}
 
 
 def make_fast(experiment: dict[str, Any], stem: str) -> dict[str, Any]:

@@ -49,7 +49,8 @@ def test_missing_features_lower_the_measured_quality(workspace: Path, lab: LabCl
         workspace,
         "feature-store-failover.yaml",
         "features-evicted.yaml",
-        extension={"components": ["inference", "feature-store"]},
+        # The quality before the fault needs only the steady state's seconds of answers.
+        extension={"components": ["inference", "feature-store"], "observe-before": "2s"},
         method=[
             {
                 "type": "action",

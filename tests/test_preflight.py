@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aidrill.lab import LabClient
 
-from ._drill import events, result, run_aidrill, wait_until, write_experiment
+from ._drill import events, make_fast, result, run_aidrill, wait_until, write_experiment
 
 
 def _break_the_feature_replica(lab: LabClient) -> None:
@@ -31,20 +31,30 @@ def _break_the_feature_replica(lab: LabClient) -> None:
     assert wait_until(lambda: lab.problems() != [], 10)
 
 
-def _short_gpu_node_loss(workspace: Path, name: str, **changes: object) -> str:
+def _short_gpu_node_loss(workspace: Path, name: str, pause: float, **changes: object) -> str:
+    """gpu-node-loss with the suite's short windows, its fault watched ``pause`` seconds
+    at most (less once the recovery is proven)."""
     import yaml
 
     raw = yaml.safe_load((workspace / "experiments/lab/gpu-node-loss.yaml").read_text())
+    raw = make_fast(raw, "gpu-node-loss")
     method = raw["method"]
-    method[0]["pauses"] = {"after": 18}
-    return write_experiment(workspace, "gpu-node-loss.yaml", name, method=method, **changes)
+    method[0]["pauses"] = {"after": pause}
+    return write_experiment(
+        workspace,
+        "gpu-node-loss.yaml",
+        name,
+        method=method,
+        extension=raw["extensions"][0],
+        **changes,
+    )
 
 
 def test_preflight_refuses_a_lab_that_is_not_nominal_and_heal_repairs_it(
     workspace: Path, lab: LabClient
 ) -> None:
     _break_the_feature_replica(lab)
-    experiment = _short_gpu_node_loss(workspace, "preflight.yaml")
+    experiment = _short_gpu_node_loss(workspace, "preflight.yaml", pause=18)
     refused = run_aidrill(workspace, lab.state_dir, "run", experiment)
     assert refused.returncode == 3, refused.stdout + refused.stderr
     assert "feature store not at home with its replica" in refused.stdout
@@ -83,8 +93,9 @@ def test_a_failed_rollback_resets_the_lab_and_makes_the_run_invalid(
             "arguments": {"region": "lab-nowhere"},
         },
     }
+    # What it measures does not matter: the run is invalid whatever it saw.
     experiment = _short_gpu_node_loss(
-        workspace, "failed-rollback.yaml", rollbacks=[broken_rollback]
+        workspace, "failed-rollback.yaml", pause=4, rollbacks=[broken_rollback]
     )
     done = run_aidrill(workspace, lab.state_dir, "run", experiment)
     assert done.returncode == 3, done.stdout + done.stderr

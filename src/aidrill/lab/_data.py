@@ -158,7 +158,8 @@ class DataTiers:
     def fail_region(self, region: str) -> None:
         other = self.dr if region == self.primary else self.primary
         self.failed.add(region)
-        self.stores[region].proxy.set_fault(mode="reset")
+        with self.replicator.copying:  # a copy in flight lands before the truth is taken
+            self.stores[region].proxy.set_fault(mode="reset")
         # What the other region holds once this one is cut off is what it will serve.
         self.record(
             "vector_index_standby", region=other, data_as_of=self.vectors.standby_as_of(other)

@@ -189,6 +189,9 @@ class Replicator:
         self.record = record
         self.state = ReplicationState()
         self.lock = threading.Lock()
+        # Held for each copy: a region failure takes it, so a copy is either complete
+        # before the source is cut off (and in the standby's ground truth) or never made.
+        self.copying = threading.Lock()
         self._rules_cache: tuple[float, list[dict[str, Any]]] = (float("-inf"), [])
         self._stopping = threading.Event()
 
@@ -286,7 +289,8 @@ class Replicator:
             if self._stopping.is_set() or self.state.paused:
                 return
             try:
-                self._copy(item)
+                with self.copying:
+                    self._copy(item)
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") not in ("NoSuchVersion", "NoSuchKey"):
                     raise
