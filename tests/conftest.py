@@ -72,8 +72,10 @@ _LAB_FIXTURES = {"lab", "lab_state", "demo_workspace"}
 DEMO_DRILLS = ("gpu-node-loss", "feature-store-failover")
 # Order: the short demo and the tests that start labs of their own first, then the
 # tests on the shared lab (longest first, by these measured seconds per test), then the
-# fast tier, and last the checks that only read the demo's runs. The suite runs on two
-# xdist workers (pyproject's addopts): a worker holds one lab at a time (its shared
+# fast tier, and last the checks that only read the demo's runs. Each tier runs on two
+# xdist workers (pyproject's addopts; README's second command runs the fast tier, then
+# the lab tier, so moto's servers never share the cores with two labs): a worker holds
+# one lab at a time (its shared
 # one, stopped while one of its tests runs a lab of its own; see SessionLab), so two
 # cores carry at most two labs. pytest-xdist's `loadgroup` cannot keep tests together
 # under pytest 9 (it renames items through an attribute pytest 9 no longer reads), so
