@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -72,10 +75,10 @@ _LAB_FIXTURES = {"lab", "lab_state", "demo_workspace"}
 DEMO_DRILLS = ("gpu-node-loss", "feature-store-failover")
 # Order: the short demo and the tests that start labs of their own first, then the
 # tests on the shared lab (longest first, by these measured seconds per test), then the
-# fast tier, and last the checks that only read the demo's runs. Each tier runs on two
-# xdist workers (pyproject's addopts; README's second command runs the fast tier, then
-# the lab tier, so moto's servers never share the cores with two labs): a worker holds
-# one lab at a time (its shared
+# fast tier, and last the checks that only read the demo's runs. README's second
+# command runs the fast tier on two xdist workers, then the lab tier in one process (two
+# labs on two cores push the drills' p95 over the SLO). With more cores the lab tier
+# runs on workers too (pyproject's addopts): a worker holds one lab at a time (its shared
 # one, stopped while one of its tests runs a lab of its own; see SessionLab), so two
 # cores carry at most two labs. pytest-xdist's `loadgroup` cannot keep tests together
 # under pytest 9 (it renames items through an attribute pytest 9 no longer reads), so
@@ -119,6 +122,50 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
                 rank[id(item)] = (1, -_SECONDS_PER_TEST.get(module, 10))
     items.sort(key=lambda item: rank.get(id(item), (2, 0)))  # stable within a rank
+
+
+# What a test starts to drive a run (and, below it, Locust, canaries, chaos): none of
+# it may outlive the test. One that does (a test that failed before it could stop its
+# subprocess) would go on injecting faults into the next test's lab.
+_DRIVER = re.compile(r"-m aidrill (run|drill|demo)\b|/chaos\b.* run\b|-m pytest\b")
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@pytest.fixture(autouse=True)
+def _no_run_outlives_its_test() -> Iterator[None]:
+    yield
+    mine = _descendants()
+    drivers = {pid for pid in mine if _DRIVER.search(_cmdline(pid))}
+    if not drivers:
+        return
+    # Each driver with everything below it, found before any is killed (an orphan is
+    # no longer a descendant).
+    doomed = {pid for pid in mine if _has_ancestor_in(pid, drivers)} | drivers
+    for pid in doomed:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    names = sorted(_cmdline(pid)[:80] for pid in drivers)
+    raise AssertionError(f"the test left runs behind (killed now): {names}")
+
+
+def _has_ancestor_in(pid: int, ancestors: set[int]) -> bool:
+    cursor, seen = pid, 0
+    while seen < 64:
+        try:
+            stat = (Path("/proc") / str(cursor) / "stat").read_text()
+            cursor = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            return False
+        if cursor in ancestors:
+            return True
+        seen += 1
+    return False
 
 
 @pytest.fixture(scope="session", autouse=True)
