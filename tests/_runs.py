@@ -31,6 +31,7 @@ def synthetic_run(
     fault_ok: bool = True,
     experiment: str = "gpu-node-loss.yaml",
     extra_events: Events | None = None,
+    participants: list[dict[str, Any]] | None = None,
     **changes: Any,
 ) -> Path:
     """A 60 s run of ``experiment``: fault at +20 s, an outage of ``outage`` seconds,
@@ -47,8 +48,9 @@ def synthetic_run(
     fault_name = document["method"][0]["name"]
     rollback_name = document["rollbacks"][0]["name"]
     t_fault = start + 20
+    people = participants or []
     events: Events = [
-        (start, "run_started", {"planned_faults": [fault_name]}),
+        (start, "run_started", {"planned_faults": [fault_name], "participants": people}),
         (start + 0.5, "preflight", {"problems": []}),
         (start + 1, "load_started", {}),
         (t_fault, "fault_started", {"activity": fault_name}),

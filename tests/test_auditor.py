@@ -163,22 +163,49 @@ def test_figures_carry_units_and_the_precision_measured(report_folder: Path) -> 
     assert "ms" not in run["components"][0]["explanation"], "one duration format throughout"
 
 
-def test_participants_are_kept_and_a_sign_off_is_sealed_and_shown(
-    report_folder: Path,
+def test_sign_offs_append_each_signed_on_its_own_and_none_drops_another(
+    report_folder: Path, tmp_path: Path
 ) -> None:
     runner = CliRunner()
-    signed = runner.invoke(
-        cli, ["report", "sign", str(report_folder), "--by", "Grace Hopper", "--role", "auditor"]
-    )
-    assert signed.exit_code == 0, signed.output
-    assert "signature no longer matches" in signed.output, "the old signature is removed"
-    manifest = json.loads((report_folder / "manifest.json").read_text())
-    assert "signoffs.json" in {e["path"] for e in manifest["files"]}
+    manifest_before = (report_folder / "manifest.json").read_bytes()
+    key = report_folder.parents[1] / "keys" / "team.key"
+    assert runner.invoke(cli, ["keygen", str(tmp_path / "auditor.key")]).exit_code == 0
+    signers = [
+        ["--by", "Ada Lovelace", "--role", "DR plan owner", "--sign-key", str(key)],
+        ["--by", "Grace Hopper", "--role", "auditor", "--sign-key", str(tmp_path / "auditor.key")],
+        ["--by", "Alan Turing", "--role", "management review"],  # no key: kept, unsigned
+    ]
+    for signer in signers:
+        signed = runner.invoke(cli, ["report", "sign", str(report_folder), *signer])
+        assert signed.exit_code == 0, signed.output
+    assert "2 earlier sign-off(s) kept" in signed.output
+    assert (report_folder / "manifest.json").read_bytes() == manifest_before, "not resealed"
+    signoffs = json.loads((report_folder / "signoffs.json").read_text())
+    assert [s["role"] for s in signoffs] == ["DR plan owner", "auditor", "management review"]
+    assert signoffs[0]["key_fingerprint"] != signoffs[1]["key_fingerprint"]
+    assert signoffs[2]["key_fingerprint"] is None and "signature" not in signoffs[2]
+    manifest = json.loads(manifest_before)
+    assert {s["manifest_hash_signed_off"] for s in signoffs} == {manifest["manifest_hash"]}
+    assert "signoffs.json" not in {e["path"] for e in manifest["files"]}
     assert manifest["generator"]["tool"] == "aidrill" and manifest["generator"]["version"]
     assert manifest["generator"]["operator"] and manifest["generator"]["host"]
-    verify = runner.invoke(cli, ["verify", str(report_folder)])
+    verify = runner.invoke(cli, ["verify", str(report_folder), "--key", f"{key}.pub"])
     assert verify.exit_code == 0, verify.output
-    assert "signed off by Grace Hopper (auditor)" in verify.output
+    assert "Ada Lovelace (DR plan owner)" in verify.output
+    assert "signed by key sha256:" in verify.output
+    assert "Alan Turing (management review)" in verify.output and "unsigned" in verify.output
+    assert "signature: manifest.json signed by key" in verify.output, "the report's own stays"
+    # A signed sign-off edited afterwards is caught; so is one naming another manifest.
+    signoffs[1]["statement"] = "I accept it with no reservations at all."
+    (report_folder / "signoffs.json").write_text(json.dumps(signoffs))
+    edited = runner.invoke(cli, ["verify", str(report_folder)])
+    assert edited.exit_code == 1 and "Grace Hopper (auditor)" in edited.output
+    assert "the signature does not match the sign-off" in edited.output
+    signoffs[1]["statement"] = "I have reviewed this report and its evidence and accept it."
+    signoffs[2]["manifest_hash_signed_off"] = "0" * 64
+    (report_folder / "signoffs.json").write_text(json.dumps(signoffs))
+    moved = runner.invoke(cli, ["verify", str(report_folder)])
+    assert moved.exit_code == 1 and "signed off a different manifest" in moved.output
     bad = runner.invoke(cli, ["run", "--participant", "nobody", "x.yaml"])
     assert bad.exit_code == 2 and "NAME:ROLE" in bad.output
 

@@ -19,6 +19,9 @@ from aidrill.errors import InputError
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig.json"  # signs the manifest, so the manifest cannot list it
+# Sign-offs name the manifest they accept (by its hash), so the manifest cannot list
+# them either: each later sign-off is appended and none changes what earlier ones signed.
+SIGNOFFS = "signoffs.json"
 _CHAIN_SEED = hashlib.sha256(b"aidrill-manifest/1").hexdigest()
 
 
@@ -68,7 +71,7 @@ def _walk(base: Path) -> tuple[list[Path], list[Path]]:
 
 def files_under(root: Path, below: str | None = None) -> list[Path]:
     base = root / below if below else root
-    own = {root / MANIFEST, root / SIGNATURE}  # a copied run's own seal is evidence
+    own = {root / MANIFEST, root / SIGNATURE, root / SIGNOFFS}  # a copied run's seal is evidence
     return [
         p
         for p in _walk(base)[0]
@@ -174,7 +177,7 @@ def verify_manifest(root: Path) -> Verification:
         raise InputError(f"unreadable manifest: {exc}", file=path) from exc
     recorded = {entry["path"]: entry for entry in entries}
     regular, other = _walk(root)
-    present = {p.relative_to(root).as_posix() for p in regular} - {MANIFEST, SIGNATURE}
+    present = {p.relative_to(root).as_posix() for p in regular} - {MANIFEST, SIGNATURE, SIGNOFFS}
     links = [
         f"{p.relative_to(root).as_posix()}"
         + (f" -> {os.readlink(p)}" if p.is_symlink() else " (not a regular file)")

@@ -4,7 +4,8 @@ The manifest proves every file by its SHA-256; the signature proves the manifest
 a report folder can only be changed by someone who holds the team's private key.
 ``aidrill keygen`` makes the key pair; ``aidrill report --sign-key`` and ``aidrill
 report sign`` sign; ``aidrill verify --key`` checks. Sign-offs (who, in what role, when,
-what they state) are kept in ``signoffs.json``, which the manifest covers.
+what they state, which manifest) are appended to ``signoffs.json``, each signed on its
+own when a key is given; the manifest does not list them, so none undoes another.
 """
 
 from __future__ import annotations
@@ -121,21 +122,45 @@ def check_signature(folder: Path, public_path: Path) -> SignatureCheck:
     )
 
 
-def add_signoff(folder: Path, by: str, role: str, statement: str) -> dict[str, Any]:
-    """Record a sign-off on the report as its manifest stands now."""
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    path = folder / SIGNOFFS_FILE
-    signoffs = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
-    record = {
+def _canonical(record: dict[str, Any]) -> bytes:
+    """The bytes a sign-off's signature covers: every field but the signature's own."""
+    signed = {k: v for k, v in record.items() if k not in ("signature", "public_key")}
+    return json.dumps(signed, sort_keys=True, separators=(",", ":")).encode()
+
+
+def add_signoff(
+    folder: Path, by: str, role: str, statement: str, private_path: Path | None = None
+) -> dict[str, Any]:
+    """Append a sign-off on the report as its manifest stands now. It names the
+    manifest's hash and the evidence hash it accepts, and with a key it carries its own
+    Ed25519 signature over those fields: a later sign-off is appended beside it and
+    changes nothing it signed (``signoffs.json`` is outside the manifest)."""
+    manifest_path = folder / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("no manifest.json: not a report folder", file=manifest_path) from None
+    except ValueError as exc:
+        raise InputError(f"unreadable manifest: {exc}", file=manifest_path) from exc
+    key = _load_private(private_path) if private_path is not None else None
+    signoffs = read_signoffs(folder)
+    record: dict[str, Any] = {
         "by": by,
         "role": role,
         "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "statement": statement,
         "evidence_hash": manifest.get("evidence_hash"),
         "manifest_hash_signed_off": manifest.get("manifest_hash"),
+        "key_fingerprint": fingerprint(key.public_key()) if key is not None else None,
     }
+    if key is not None:
+        raw = key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        record["public_key"] = base64.b64encode(raw).decode()
+        record["signature"] = base64.b64encode(key.sign(_canonical(record))).decode()
     signoffs.append(record)
-    path.write_text(json.dumps(signoffs, indent=2), encoding="utf-8")
+    (folder / SIGNOFFS_FILE).write_text(json.dumps(signoffs, indent=2), encoding="utf-8")
     return record
 
 
@@ -145,3 +170,46 @@ def read_signoffs(folder: Path) -> list[dict[str, Any]]:
     except (OSError, ValueError):
         return []
     return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
+
+
+@dataclass(frozen=True)
+class SignoffCheck:
+    record: dict[str, Any]
+    ok: bool
+    detail: str
+
+
+def check_signoffs(folder: Path) -> list[SignoffCheck]:
+    """Each sign-off, checked: a signed one against its own signature (by the key whose
+    fingerprint it names), and every one against the manifest as it stands now."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = {}
+    checks = []
+    for record in read_signoffs(folder):
+        who = f"{record.get('by')} ({record.get('role')}) at {record.get('at')}"
+        if record.get("manifest_hash_signed_off") != manifest.get("manifest_hash"):
+            checks.append(SignoffCheck(record, False, f"{who} signed off a different manifest"))
+            continue
+        if not record.get("signature"):
+            checks.append(SignoffCheck(record, True, f"{who}, unsigned (no key)"))
+            continue
+        checks.append(SignoffCheck(record, *_signed_ok(record, who)))
+    return checks
+
+
+def _signed_ok(record: dict[str, Any], who: str) -> tuple[bool, str]:
+    try:
+        raw = base64.b64decode(record["public_key"])
+        public = Ed25519PublicKey.from_public_bytes(raw)
+        signature = base64.b64decode(record["signature"])
+    except (KeyError, TypeError, ValueError) as exc:
+        return False, f"{who}: unreadable signature ({exc})"
+    if fingerprint(public) != record.get("key_fingerprint"):
+        return False, f"{who}: the key does not match the fingerprint it names"
+    try:
+        public.verify(signature, _canonical(record))
+    except InvalidSignature:
+        return False, f"{who}: the signature does not match the sign-off (it was edited)"
+    return True, f"{who}, signed by key {record['key_fingerprint']}"

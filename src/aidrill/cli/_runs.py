@@ -34,8 +34,9 @@ participant_option = click.option(
     "--participant",
     "participants",
     multiple=True,
-    metavar="NAME:ROLE",
-    help="Someone taking part, kept in the evidence (repeat for each person).",
+    metavar="NAME:ROLE[:independent]",
+    help="Someone taking part, kept in the evidence (repeat for each person); "
+    "':independent' marks a tester independent of the system's owners.",
 )
 
 

@@ -14,7 +14,7 @@ from aidrill.report import (
     Quarter,
     add_signoff,
     check_runs_path,
-    reseal_manifest,
+    read_signoffs,
     sign_manifest,
     write_quarterly_report,
 )
@@ -131,7 +131,9 @@ def report(
 @report.command("sign")
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--by", "by", required=True, help="Who signs off (a person, not a team).")
-@click.option("--role", required=True, help="Their role, e.g. 'DR plan owner' or 'auditor'.")
+@click.option(
+    "--role", required=True, help="Their role, e.g. 'DR plan owner', 'management review'."
+)
 @click.option(
     "--statement",
     default="I have reviewed this report and its evidence and accept it.",
@@ -140,15 +142,13 @@ def report(
 @sign_key_option
 @reports_errors
 def sign(directory: Path, by: str, role: str, statement: str, sign_key: Path | None) -> None:
-    """Record a sign-off on a report folder; the manifest is resealed to cover it."""
-    record = add_signoff(directory, by, role, statement)
-    reseal_manifest(directory)
-    console.print(f"signed off by {record['by']} ({record['role']}) at {record['at']}")
-    if sign_key is not None:
+    """Append a sign-off to a report folder (signoffs.json). With --sign-key it carries
+    its own signature; earlier sign-offs and the manifest's signature stay as they are."""
+    record = add_signoff(directory, by, role, statement, sign_key)
+    signed = f", signed by key {record['key_fingerprint']}" if sign_key is not None else ""
+    console.print(f"signed off by {record['by']} ({record['role']}) at {record['at']}{signed}")
+    if sign_key is not None and not (directory / "manifest.sig.json").exists():
         console.print(f"manifest.json signed by key {sign_manifest(directory, sign_key)}")
-    elif (directory / "manifest.sig.json").exists():
-        (directory / "manifest.sig.json").unlink()
-        console.print(
-            "the earlier signature no longer matches the resealed manifest and was removed: "
-            "sign again with --sign-key"
-        )
+    others = len(read_signoffs(directory)) - 1
+    if others:
+        console.print(f"{others} earlier sign-off(s) kept")

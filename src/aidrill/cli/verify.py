@@ -9,7 +9,7 @@ import click
 from aidrill.cli._common import console, errors, reports_errors
 from aidrill.report import (
     check_signature,
-    read_signoffs,
+    check_signoffs,
     runs_changed_since_sealed,
     verify_manifest,
 )
@@ -43,10 +43,10 @@ def verify(directory: Path, public_key: Path | None) -> None:
         console.print(f"note: the run held a link, recorded and not copied: {name}")
     for name in result.redacted:
         console.print(f"note: {name} is a redacted copy; the manifest keeps the original's hash")
-    for signoff in read_signoffs(directory):
-        console.print(
-            f"signed off by {signoff.get('by')} ({signoff.get('role')}) at {signoff.get('at')}: "
-            f"{signoff.get('statement')}"
+    signoffs = check_signoffs(directory)
+    for signoff in signoffs:
+        (console if signoff.ok else errors).print(
+            f"sign-off: {signoff.detail}: {signoff.record.get('statement')}", soft_wrap=True
         )
     if signature is not None:
         (console if signature.ok else errors).print(f"signature: {signature.detail}")
@@ -54,6 +54,7 @@ def verify(directory: Path, public_key: Path | None) -> None:
     for run, changes in changed_runs.items():
         for change in changes:
             errors.print(f"run {run} changed after it was recorded: {change}", soft_wrap=True)
-    if not result.ok or changed_runs or (signature is not None and not signature.ok):
+    broken = [s for s in signoffs if not s.ok]
+    if not result.ok or changed_runs or broken or (signature is not None and not signature.ok):
         raise SystemExit(1)
     console.print(f"verified: every file in {directory} matches manifest.json")

@@ -38,14 +38,18 @@ class Participant(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(min_length=1)
     role: str = Field(min_length=1)
+    # Independent of the system's owners and builders (an internal audit or a second
+    # team): DORA and ISO 22301 ask who tested, not only what.
+    independent: bool = False
 
     @classmethod
     def parse(cls, text: str) -> Participant:
-        """``"Ada Lovelace:incident commander"``."""
-        name, _, role = text.partition(":")
-        if not name.strip() or not role.strip():
-            raise ValueError(f"expected NAME:ROLE, got {text!r}")
-        return cls(name=name.strip(), role=role.strip())
+        """``"Ada Lovelace:incident commander"``, or ``"Grace Hopper:observer:independent"``."""
+        name, _, rest = text.partition(":")
+        role, _, flag = rest.partition(":")
+        if not name.strip() or not role.strip() or flag.strip() not in ("", "independent"):
+            raise ValueError(f"expected NAME:ROLE or NAME:ROLE:independent, got {text!r}")
+        return cls(name=name.strip(), role=role.strip(), independent=bool(flag.strip()))
 
 
 class AidrillExtension(BaseModel):

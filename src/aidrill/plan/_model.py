@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Literal, get_args
@@ -73,6 +74,7 @@ class Component(_Strict):
     rationale: str = Field(min_length=1)
     owner: str | None = None
     degradation: DegradationBudget | None = None
+    bia: str | None = None  # where in the business-impact analysis its targets come from
 
     @model_validator(mode="after")
     def _stateless_has_no_rpo(self) -> Component:
@@ -90,6 +92,45 @@ class Cadence(_Strict):
     component: str = "quarterly"
     full_region: str = Field(default="yearly", alias="full-region")
     chaos: str = "quarterly"
+
+
+class PlanApproval(_Strict):
+    """Who approved the test plan these drills follow, and when."""
+
+    by: str = Field(min_length=1)
+    role: str = Field(min_length=1)
+    at: dt.date
+    reference: str | None = None  # the approved document (id, revision)
+
+
+class ThirdParty(_Strict):
+    """A provider the recovery depends on (cloud, model host, managed database)."""
+
+    name: str = Field(min_length=1)
+    provides: str = Field(min_length=1)
+    # Whether the provider took part in this period's tests (DORA asks for it where
+    # relevant), and how.
+    participated: bool = False
+    how: str | None = None
+
+
+class ManagementReview(_Strict):
+    """The management review of the tests' results, once held."""
+
+    by: str = Field(min_length=1)
+    role: str = Field(min_length=1)
+    at: dt.date
+    decision: str = Field(min_length=1)
+
+
+class Governance(_Strict):
+    """What an auditor asks around the measurements: where the targets come from, who
+    approved the tests, who depends on whom, and who reviewed the outcome."""
+
+    bia: str | None = None  # the business-impact analysis document the targets come from
+    test_plan: PlanApproval | None = Field(default=None, alias="test-plan")
+    third_parties: list[ThirdParty] = Field(default=[], alias="third-parties")
+    management_review: ManagementReview | None = Field(default=None, alias="management-review")
 
 
 class AllowList(_Strict):
@@ -262,6 +303,7 @@ class Plan(_Strict):
     slo: ServingSlo
     components: list[Component] = Field(min_length=1)
     cadence: Cadence = Cadence()
+    governance: Governance = Governance()
     allow: AllowList = AllowList()
     scope: str | None = None
     exclusions: list[str] = []

@@ -1,19 +1,16 @@
 """Reports: pages built from evidence files only, never from live systems."""
 
-from pathlib import Path
-
 from aidrill._manifest import (
     Verification,
-    generator_record,
-    notes_of,
     runs_changed_since_sealed,
     verify_manifest,
-    write_manifest,
 )
 from aidrill._signing import (
     SignatureCheck,
+    SignoffCheck,
     add_signoff,
     check_signature,
+    check_signoffs,
     generate_key_pair,
     read_signoffs,
     sign_manifest,
@@ -34,16 +31,6 @@ from aidrill.report._render import FORMATS
 from aidrill.report._run_page import render_run_page, write_run_report
 from aidrill.report._tabletop import Tabletop, TabletopError, load_tabletop, write_template
 
-
-def reseal_manifest(folder: Path) -> None:
-    """Rewrite a report folder's manifest (after a sign-off was added), keeping its notes
-    and its generator record."""
-    import json
-
-    previous = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    write_manifest(folder, notes_of(folder), previous.get("generator") or generator_record())
-
-
 __all__ = [
     "FORMATS",
     "FindingsError",
@@ -53,12 +40,14 @@ __all__ = [
     "Quarter",
     "RunRecord",
     "SignatureCheck",
+    "SignoffCheck",
     "Tabletop",
     "TabletopError",
     "Verification",
     "add_signoff",
     "check_runs_path",
     "check_signature",
+    "check_signoffs",
     "collect_runs",
     "generate_key_pair",
     "journal_from_document",
@@ -68,12 +57,10 @@ __all__ = [
     "looks_like_journal",
     "read_signoffs",
     "render_run_page",
-    "reseal_manifest",
     "runs_changed_since_sealed",
     "sign_manifest",
     "verify_manifest",
     "write_index",
-    "write_manifest",
     "write_quarterly_report",
     "write_run_report",
     "write_template",

@@ -17,7 +17,7 @@ from aidrill.plan import Plan
 from aidrill.report._chart import downsample, trend_svg
 from aidrill.report._collect import RunRecord, collect_runs
 from aidrill.report._evidence_copy import copy_redacted
-from aidrill.report._findings import load_findings
+from aidrill.report._findings import load_findings_file
 from aidrill.report._posture import DEFAULT_POSTURE, load_posture
 from aidrill.report._quarter import Quarter
 from aidrill.report._quarterly import QuarterlyReport, RunSection, build_report
@@ -49,9 +49,17 @@ def write_quarterly_report(
     progress("reading runs, tabletops and findings")
     runs = collect_runs(runs_dir)
     tabletops = collect_tabletops(tabletops_dir)
-    manual = load_findings(findings_path)
+    findings_file = load_findings_file(findings_path)
     posture = load_posture(posture_path)
-    report = build_report(plan, quarter, runs, tabletops, manual, posture)
+    report = build_report(
+        plan,
+        quarter,
+        runs,
+        tabletops,
+        list(findings_file.findings),
+        posture,
+        list(findings_file.decisions),
+    )
     _set_aside(out_dir)
     progress(f"copying the evidence of {len(report.runs)} run(s)")
     evidence = out_dir / "evidence"

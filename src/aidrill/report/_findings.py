@@ -4,7 +4,7 @@ and cadence gaps; an open finding is carried every quarter until a passing retes
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -37,10 +37,25 @@ class ManualFinding(BaseModel):
     retest_plan: str | None = Field(default=None, alias="retest-plan")
 
 
+class Decision(BaseModel):
+    """The team's decision on a finding aidrill generated (a missed target, an invalid
+    run, a cadence gap): what will be done, by whom (a person), by when, and the run
+    that retests it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    finding: str = Field(min_length=1)
+    action: str = Field(min_length=1)
+    owner: str = Field(min_length=1)
+    due: dt.date
+    decided: dt.date
+    retest_run: str | None = None
+
+
 class FindingsFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["findings"]
     findings: list[ManualFinding] = []
+    decisions: list[Decision] = []
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,9 @@ class Finding:
     root_cause: str = "not yet established by the owner"
     action: str = "not yet decided by the owner"
     retest_plan: str = "rerun the drill after the fix"
+    # When the team decided the action (a decision in the findings file, or its own
+    # finding written with an action); None: the action shown is aidrill's suggestion.
+    decided: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -65,11 +83,54 @@ class Finding:
 
 
 def load_findings(path: Path) -> list[ManualFinding]:
+    return list(load_findings_file(path).findings)
+
+
+def load_findings_file(path: Path) -> FindingsFile:
     if not path.exists():
-        return []
+        return FindingsFile(kind="findings")
     document = read_document(path, FindingsError)
-    file = validate_as(document, FindingsFile, FindingsError, "a findings file must be a mapping")
-    return list(file.findings)
+    return validate_as(document, FindingsFile, FindingsError, "a findings file must be a mapping")
+
+
+def apply_decisions(
+    findings: list[Finding], decisions: list[Decision], runs: list[RunRecord]
+) -> list[Finding]:
+    """Each finding with the team's decision on it, where one names it. A decided retest
+    closes the finding only when that run passed; a finding already closed by a later
+    passing run stays closed."""
+    by_id = {run.run_id: run for run in runs}
+    chosen = {d.finding: d for d in decisions}
+    decided = []
+    for finding in findings:
+        decision = chosen.get(finding.id)
+        if decision is None:
+            decided.append(finding)
+            continue
+        status, retest = finding.status, finding.retest
+        if decision.retest_run and status == "open":
+            run = by_id.get(decision.retest_run)
+            if run is not None and _passed(run, finding.component):
+                status, retest = "closed", f"closed by passing retest {decision.retest_run}"
+            else:
+                retest = f"retest {decision.retest_run} has not passed" + (
+                    "" if run is None or run.valid else " (it was invalid)"
+                )
+        decided.append(
+            replace(
+                finding,
+                action=decision.action,
+                owner=decision.owner,
+                due=str(decision.due),
+                decided=str(decision.decided),
+                status=status,
+                retest=retest,
+                retest_plan=f"rerun {decision.retest_run}"
+                if decision.retest_run
+                else finding.retest_plan,
+            )
+        )
+    return decided
 
 
 def gather_findings(
@@ -128,6 +189,7 @@ def gather_findings(
                 component=item.component,
                 root_cause=item.root_cause or Finding.root_cause,
                 action=item.action or Finding.action,
+                decided=str(item.opened) if item.action else None,
                 retest_plan=item.retest_plan
                 or (f"rerun {item.retest_run}" if item.retest_run else Finding.retest_plan),
                 status="closed" if passed else "open",

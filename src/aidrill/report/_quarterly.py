@@ -18,7 +18,14 @@ from aidrill.experiment import (
 )
 from aidrill.plan import Plan
 from aidrill.report._collect import RunRecord
-from aidrill.report._findings import Finding, ManualFinding, gather_findings
+from aidrill.report._findings import (
+    Decision,
+    Finding,
+    ManualFinding,
+    apply_decisions,
+    gather_findings,
+)
+from aidrill.report._governance import Governance, build_governance, next_due
 from aidrill.report._posture import posture_findings, posture_rows
 from aidrill.report._quarter import Quarter
 from aidrill.report._tabletop import Tabletop
@@ -58,6 +65,7 @@ class QuarterlyReport:
     left_out: list[str] = field(default_factory=list)  # runs of other quarters, by id
     posture: dict[str, Any] | None = None  # the latest `aidrill posture` record
     posture_rows: list[dict[str, Any]] = field(default_factory=list)
+    governance: Governance | None = None
 
     @property
     def invalid_runs(self) -> list[RunSection]:
@@ -83,6 +91,7 @@ def build_report(
     tabletops: list[tuple[Path, Tabletop]],
     manual: list[ManualFinding],
     posture: dict[str, Any] | None = None,
+    decisions: list[Decision] | None = None,
 ) -> QuarterlyReport:
     in_quarter = [r for r in runs if r.started and quarter.contains(r.started)]
     left_out = [r.run_id for r in runs if not (r.started and quarter.contains(r.started))]
@@ -92,7 +101,7 @@ def build_report(
         (p, t) for p, t in tabletops if quarter.start.date() <= t.date < quarter.end.date()
     ]
     components = _component_summary(plan, valid)
-    cadence = _cadence(plan, valid, tabletops_in, components)
+    cadence = _cadence(plan, valid, tabletops_in, components, quarter)
     owners = {c.name: c.owner or "unassigned" for c in plan.components}
     findings = gather_findings(runs, tabletops, manual, quarter.end, owners)
     now = dt.datetime.now(dt.UTC)
@@ -102,9 +111,10 @@ def build_report(
             c.tier: c.owner or "unassigned" for c in reversed(plan.components)
         }
         findings += posture_findings(posture, by_tier)
+    findings = apply_decisions(findings, decisions or [], runs)
     severity = {"critical": 0, "high": 1, "medium": 2, "low": 3}
     findings.sort(key=lambda f: (f.status != "open", severity.get(f.severity, 4), f.id))
-    return QuarterlyReport(
+    report = QuarterlyReport(
         report_id=f"aidrill-{quarter}-{uuid.uuid4().hex[:8]}",
         quarter=quarter,
         generated_at=now.isoformat(timespec="seconds"),
@@ -119,6 +129,8 @@ def build_report(
         posture=posture,
         posture_rows=posture_rows(posture, components) if posture is not None else [],
     )
+    report.governance = build_governance(report)
+    return report
 
 
 def _component_summary(plan: Plan, runs: list[RunRecord]) -> list[dict[str, Any]]:
@@ -153,6 +165,7 @@ def _component_summary(plan: Plan, runs: list[RunRecord]) -> list[dict[str, Any]
                 "rto_target": component.rto,
                 "rpo_target": component.rpo,
                 "rationale": component.rationale,
+                "bia": component.bia,
                 "owner": component.owner,
                 "status": status,
                 "runs": len(measured),
@@ -210,6 +223,7 @@ def _cadence(
     runs: list[RunRecord],
     tabletops: list[tuple[Path, Tabletop]],
     components: list[dict[str, Any]],
+    quarter: Quarter,
 ) -> list[dict[str, Any]]:
     wanted = {
         "tabletop": plan.cadence.tabletop,
@@ -225,11 +239,20 @@ def _cadence(
             else [r.run_id for r in runs if r.test_type == kind]
         )
         due = wanted[kind] in _FREQUENT
+        dates = (
+            [t.date for _, t in tabletops]
+            if kind == "tabletop"
+            else [r.started.date() for r in runs if r.test_type == kind and r.started]
+        )
         rows.append(
             {
                 "type": kind,
                 "cadence": wanted[kind],
                 "held": held,
+                "last_held": str(max(dates)) if dates else None,
+                "next_due": next_due(
+                    wanted[kind], max(dates) if dates else None, quarter.end.date()
+                ),
                 "gap": due and not held,
                 "note": ""
                 if held
@@ -325,7 +348,10 @@ def _run_section(record: RunRecord, plan: Plan) -> RunSection:
     criteria.append(f"maximum duration: {extension.get('max-duration', 'none set')}")
     people = (record.result or {}).get("participants") or extension.get("participants") or []
     participants = [
-        f"{p.get('name')} ({p.get('role')})" if isinstance(p, dict) else str(p) for p in people
+        f"{p.get('name')} ({p.get('role')}{', independent' if p.get('independent') else ''})"
+        if isinstance(p, dict)
+        else str(p)
+        for p in people
     ] or ["not recorded in the experiment"]
     return RunSection(
         record=record,

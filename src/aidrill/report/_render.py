@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import xml.etree.ElementTree as ET
@@ -81,6 +82,7 @@ def results_document(report: QuarterlyReport) -> dict[str, Any]:
             for p, t in report.tabletops
         ],
         "findings": [vars(f) for f in report.findings],
+        "governance": _governance_document(report),
         "posture": None
         if report.posture is None
         else {
@@ -102,6 +104,15 @@ def results_document(report: QuarterlyReport) -> dict[str, Any]:
             for name, points in report.trend.items()
         },
     }
+
+
+def _governance_document(report: QuarterlyReport) -> dict[str, Any] | None:
+    governance = report.governance
+    if governance is None:
+        return None
+    document = dataclasses.asdict(governance)
+    document["controls"] = [dataclasses.asdict(c) for c in governance.controls]
+    return document
 
 
 def write_json(report: QuarterlyReport, out: Path) -> Path:
