@@ -17,6 +17,7 @@ from aidrill.experiment import load_experiment
 from aidrill.plan import load_plan
 from aidrill.report import Quarter
 
+from ._checklist import checklist, missing_from_formats
 from ._runs import synthetic_run
 from .conftest import PLAN, REPO
 
@@ -248,3 +249,10 @@ def test_the_pdf_has_contents_and_no_table_past_the_page_edge(
         for x in [*range(0, margin), *range(width - margin, width)]:
             column = [image.getpixel((x, y)) for y in range(0, height - int(height * 0.06))]
             assert min(column) > 240, f"{page.name}: ink at x={x} (a table past the edge)"
+
+
+def test_the_review_checklist_finds_every_item_in_all_five_formats(report_folder: Path) -> None:
+    items = checklist(report_folder)
+    kinds = {kind for kind, _ in items}
+    assert {"caveat", "deviation", "invalid run", "invalid because", "finding"} <= kinds, kinds
+    assert missing_from_formats(report_folder) == {}

@@ -7,8 +7,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from aidrill.report import Quarter, verify_manifest
 
+from ._checklist import checklist, missing_from_formats
 from .conftest import DEMO_DRILLS, _lab_processes
 
 
@@ -30,3 +33,12 @@ def test_demo_runs_the_lab_suite_and_writes_every_report(demo_workspace: Path) -
     assert (quarter / "report.pdf").read_bytes()[:5] == b"%PDF-"
     assert verify_manifest(quarter).ok
     assert not _lab_processes(demo_workspace / ".aidrill" / "demo"), "the demo stops its lab"
+
+
+@pytest.mark.reads_the_demo
+def test_the_review_checklist_finds_every_item_of_the_demos_report_in_all_five_formats(
+    demo_workspace: Path,
+) -> None:
+    quarter = demo_workspace / "reports" / str(Quarter.current())
+    assert checklist(quarter), "the demo's report holds findings at least (cadence gaps)"
+    assert missing_from_formats(quarter) == {}

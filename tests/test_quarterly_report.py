@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -144,13 +145,28 @@ def test_all_five_formats_and_a_manifest(quarter_folder: Path) -> None:
 
 def test_junit_has_a_case_per_component_target_per_run(quarter_folder: Path) -> None:
     junit = (quarter_folder / "junit.xml").read_text()
+    suites = ET.fromstring(junit).findall("testsuite")
+    runs = [s for s in suites if not s.get("name", "").startswith(("cadence ", "findings "))]
     # The drill: its target, its validity, its record agreeing with its evidence, its
     # outcome; the plain run: validity and outcome; the unreadable journal: one error.
-    assert junit.count("<testcase") == 7, junit
-    assert junit.count("<testsuite ") == 3
+    assert [len(s.findall("testcase")) for s in runs] == [4, 2, 1], junit
     assert 'name="inference RTO target"' in junit and 'name="run is valid"' in junit
     assert "<error" in junit and "malformed journal" in junit
-    assert "<failure" not in junit, "the drill met its target, the plain run completed"
+    assert not any(s.find("testcase/failure") is not None for s in runs), "all met, completed"
+    # A case per cadence item (a gap fails) and per finding (an open one fails).
+    cadence = next(s for s in suites if s.get("name", "").startswith("cadence "))
+    assert [c.get("name") for c in cadence.findall("testcase")][:4] == [
+        "tabletop", "component", "full-region", "chaos"]  # fmt: skip
+    results = json.loads((quarter_folder / "results.json").read_text())
+    findings = next(s for s in suites if s.get("name", "").startswith("findings "))
+    cases = {c.get("name"): c for c in findings.findall("testcase")}
+    assert set(cases) == {f["id"] for f in results["findings"]}
+    for finding in results["findings"]:
+        failed = cases[finding["id"]].find("failure") is not None
+        assert failed == (finding["status"] == "open"), finding["id"]
+    assert int(findings.get("failures", "0")) == sum(
+        1 for f in results["findings"] if f["status"] == "open"
+    )
 
 
 def test_hostile_title_and_secret_never_appear_raw(quarter_folder: Path) -> None:

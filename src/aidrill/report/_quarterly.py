@@ -44,6 +44,7 @@ class RunSection:
     timeline: list[tuple[str, str | None]]
     deviations: list[str]
     rollbacks: list[dict[str, Any]]
+    caveats: list[str] = field(default_factory=list)
     chart: str = ""
 
 
@@ -361,12 +362,34 @@ def _run_section(record: RunRecord, plan: Plan) -> RunSection:
         participants=participants,
         timeline=_instants(record),
         deviations=_deviations(record),
+        caveats=run_caveats(record),
         rollbacks=list((record.result or {}).get("rollbacks", []))
         or [
             {"activity": (r.activity or {}).get("name"), "status": r.status}
             for r in (record.journal.rollbacks if record.journal else [])
         ],
     )
+
+
+def run_caveats(record: RunRecord) -> list[str]:
+    """What a verdict does not say by itself and a reader must not miss: data served
+    staler than the RPO while the target was met, a fault not borne gracefully. Every
+    format prints these same sentences."""
+    found = []
+    for c in record.components:
+        achieved = c.get("achieved") or {}
+        rpo = (c.get("target") or {}).get("rpo_seconds")
+        worst = achieved.get("worst_freshness_seconds")
+        if achieved.get("freshness_within_rpo") is False and worst is not None:
+            beyond = f"its {format_seconds(float(rpo))} RPO" if rpo is not None else "the RPO"
+            found.append(
+                f"{c['name']}: freshness served {format_seconds(float(worst))} old during "
+                f"the fault, beyond {beyond}"
+            )
+        degradation = c.get("degradation") or {}
+        if degradation.get("status") == "not graceful":
+            found.append(f"{c['name']}: not graceful during the fault, {degradation.get('reason')}")
+    return found
 
 
 def _provider(provider: Any) -> str:

@@ -74,6 +74,7 @@ def results_document(report: QuarterlyReport) -> dict[str, Any]:
                 "components": s.record.components,
                 "rollbacks": s.rollbacks,
                 "deviations": s.deviations,
+                "caveats": s.caveats,
             }
             for s in report.runs
         ],
@@ -184,12 +185,57 @@ def write_junit(report: QuarterlyReport, out: Path) -> Path:
             if trouble:
                 failures += 1
                 ET.SubElement(case, "failure", message=trouble, type=record.status)
-        suite.set("tests", str(len(suite)))
-        suite.set("failures", str(failures))
-        suite.set("skipped", str(skipped))
+        said = [f"caveat: {c}" for c in section.caveats]
+        said += [f"deviation: {d}" for d in section.deviations]
+        _close_suite(suite, failures, skipped, said)
+    _cadence_suite(suites, report)
+    _findings_suite(suites, report)
     path = out / "junit.xml"
     ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
     return path
+
+
+def _close_suite(
+    suite: ET.Element, failures: int, skipped: int, said: list[str] | None = None
+) -> None:
+    if said:
+        ET.SubElement(suite, "system-out").text = "\n".join(said)
+    suite.set("tests", str(sum(1 for child in suite if child.tag == "testcase")))
+    suite.set("failures", str(failures))
+    suite.set("skipped", str(skipped))
+
+
+def _cadence_suite(suites: ET.Element, report: QuarterlyReport) -> None:
+    """A case per cadence item: held this quarter, or a failure naming the gap."""
+    suite = ET.SubElement(suites, "testsuite", name=f"cadence {report.quarter}")
+    failures = 0
+    for row in report.cadence:
+        case = ET.SubElement(suite, "testcase", classname="cadence", name=str(row["type"]))
+        properties = ET.SubElement(case, "properties")
+        for name in ("cadence", "last_held", "next_due"):
+            if row.get(name):
+                ET.SubElement(properties, "property", name=name, value=str(row[name]))
+        if row["gap"]:
+            failures += 1
+            ET.SubElement(case, "failure", message=str(row["note"] or "gap"), type="cadence gap")
+    _close_suite(suite, failures, 0)
+
+
+def _findings_suite(suites: ET.Element, report: QuarterlyReport) -> None:
+    """A case per finding: an open one fails, with its owner and due date."""
+    suite = ET.SubElement(suites, "testsuite", name=f"findings {report.quarter}")
+    failures = 0
+    for finding in report.findings:
+        case = ET.SubElement(suite, "testcase", classname="findings", name=finding.id)
+        properties = ET.SubElement(case, "properties")
+        for name in ("title", "severity", "owner", "due", "opened", "status", "source"):
+            ET.SubElement(properties, "property", name=name, value=str(getattr(finding, name)))
+        if finding.is_open:
+            failures += 1
+            ET.SubElement(
+                case, "failure", message=finding.title, type=f"open {finding.severity} finding"
+            ).text = f"action: {finding.action}; retest: {finding.retest}"
+    _close_suite(suite, failures, 0)
 
 
 def _case_properties(case: ET.Element, component: dict[str, Any], target: str,
