@@ -24,6 +24,9 @@ from pathlib import Path
 
 import yaml
 
+from aidrill._manifest import seal_run
+from aidrill.run._results import write_run_page, write_run_result
+
 REPO = Path(__file__).resolve().parents[1]
 HOUR = 3600
 
@@ -58,63 +61,27 @@ def write_run(runs: Path, index: int, start: float, rng: random.Random) -> None:
             )
         )
     (run_dir / "timeline.jsonl").write_text("\n".join(lines) + "\n")
-    events = [
-        ("run_started", start),
-        ("load_started", start + 1),
-        ("fault_injected", t_fault),
-        ("rollbacks_started", start + HOUR - 60),
-        ("rollback_ran", start + HOUR - 50),
-        ("load_stopped", start + HOUR),
-    ]
-    (run_dir / "events.jsonl").write_text(
-        "".join(json.dumps({"time": t, "kind": k}) + "\n" for k, t in events)
-    )
     shutil.copy(REPO / "drplan.yaml", run_dir / "plan.yaml")
     experiment = yaml.safe_load((REPO / "experiments/lab/gpu-node-loss.yaml").read_text())
     (run_dir / "experiment.yaml").write_text(yaml.safe_dump(experiment))
+    fault, rollback = experiment["method"][0]["name"], experiment["rollbacks"][0]["name"]
+    events = [
+        (start, "run_started", {"planned_faults": [fault], "participants": []}),
+        (start + 0.5, "preflight", {"problems": []}),
+        (start + 1, "load_started", {}),
+        (t_fault, "fault_started", {"activity": fault}),
+        (t_fault, "fault_injected", {"activity": fault}),
+        (start + HOUR - 60, "rollbacks_started", {}),
+        (start + HOUR - 50, "rollback_ran", {"activity": rollback, "status": "succeeded"}),
+        (start + HOUR, "load_stopped", {}),
+    ]
+    (run_dir / "events.jsonl").write_text(
+        "".join(json.dumps({"time": t, "kind": k, **d}) + "\n" for t, k, d in events)
+    )
     iso = lambda t: datetime.fromtimestamp(t, UTC).isoformat()  # noqa: E731
-    rto = round(recovered - t_fault + 1, 3)
-    result = {
-        "schema": "aidrill.result/1",
-        "run_id": run_dir.name,
-        "experiment": experiment["title"],
-        "test_type": "component",
-        "target": "lab",
-        "system": "synthetic",
-        "status": "completed",
-        "deviated": False,
-        "abort_reason": None,
-        "interruptions": [],
-        "started": iso(start),
-        "ended": iso(start + HOUR),
-        "fault_injected": iso(t_fault),
-        "observation_end": iso(start + HOUR - 60),
-        "slo": {},
-        "summary": {"met": 1},
-        "components": [
-            {
-                "name": "inference",
-                "tier": "inference",
-                "target": {"rto_seconds": 20.0, "rpo_seconds": None},
-                "rationale": "users",
-                "verdict": "met" if rto <= 20 else "missed",
-                "explanation": f"recovered in {rto}s",
-                "cause": None,
-                "achieved": {
-                    "rto_seconds": rto,
-                    "recovered": True,
-                    "impact": True,
-                    "first_unhealthy": iso(t_fault),
-                    "first_success": iso(recovered),
-                    "recovered_at": iso(recovered),
-                },
-            }
-        ],
-        "ground_truth": {"source": "lab", "rto_seconds": None},
-        "rollbacks": [{"activity": "wait-for-primary-gpu-nodes", "status": "succeeded"}],
-        "notes": [],
-    }
-    (run_dir / "result.json").write_text(json.dumps(result, indent=2))
+    # result.json, report.html and the run's seal from the code a live run ends with.
+    write_run_result(run_dir, "completed", False)
+    write_run_page(run_dir)
     journal = {
         "experiment": experiment,
         "status": "completed",
@@ -125,6 +92,7 @@ def write_run(runs: Path, index: int, start: float, rng: random.Random) -> None:
         "rollbacks": [],
     }
     (run_dir / "journal.json").write_text(json.dumps(journal))
+    seal_run(run_dir)
 
 
 def main() -> None:

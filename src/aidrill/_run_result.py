@@ -4,6 +4,9 @@ result.json when it ends, and a report computes it again rather than believe the
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
+import hashlib
 import json
 import logging
 import time
@@ -20,6 +23,7 @@ from aidrill.load import expected_answers, min_answers
 from aidrill.measure import (
     GROUND_TRUTH_PREFIX,
     RESULT_SCHEMA,
+    Bucket,
     Event,
     Sample,
     TierEvidence,
@@ -36,14 +40,37 @@ logger = logging.getLogger(__name__)
 def read_run_inputs(run_dir: Path) -> tuple[Plan, AidrillExtension | None, str]:
     """The plan snapshot, the aidrill extension (None: a plain experiment) and the title
     a run directory holds."""
-    plan = plan_from_document(read_document(run_dir / evidence.PLAN_FILE))
+    plan_path = run_dir / evidence.PLAN_FILE
     try:
-        experiment = yaml.safe_load((run_dir / evidence.EXPERIMENT_FILE).read_text("utf-8"))
+        plan = _plan_of(hashlib.sha256(plan_path.read_bytes()).hexdigest(), plan_path)
+    except OSError:
+        plan = plan_from_document(read_document(plan_path))  # it says what is wrong
+    try:
+        text = (run_dir / evidence.EXPERIMENT_FILE).read_text("utf-8")
+        experiment = copy.deepcopy(_experiment_of(text))
     except (OSError, yaml.YAMLError) as exc:
         raise EvidenceError(f"cannot read the experiment copy: {exc}", file=run_dir) from exc
     found = find_aidrill_extension(experiment or {})
     extension = AidrillExtension.model_validate(found[1]) if found else None
     return plan, extension, str((experiment or {}).get("title", run_dir.name))
+
+
+# A quarter's runs mostly hold the same plan and a dozen experiments: each is parsed once
+# per process. Keyed by content, so a run whose copy differs gets its own.
+_PLANS: dict[str, Plan] = {}
+
+
+def _plan_of(digest: str, path: Path) -> Plan:
+    if digest not in _PLANS:
+        if len(_PLANS) >= 64:
+            _PLANS.clear()
+        _PLANS[digest] = plan_from_document(read_document(path))
+    return _PLANS[digest]
+
+
+@functools.lru_cache(maxsize=256)
+def _experiment_of(text: str) -> Any:
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def compute_run_result(
@@ -58,9 +85,10 @@ def compute_run_result(
     when it ends, and a report computes it again rather than believe the file."""
     plan, extension, title = read_run_inputs(run_dir)
     events = evidence.read_events(run_dir)
-    buckets = evidence.read_timeline(run_dir)
+    timelines = evidence.read_timelines(run_dir)
+    buckets = timelines.get("inference", [])
     sustain = (extension.sustain if extension else None) or plan.slo.sustain
-    tiers = read_tier_evidence(run_dir, plan)
+    tiers = read_tier_evidence(run_dir, plan, timelines.get("search", []))
     components = extension.components if extension else []
     chaos = extension is not None and extension.test_type == "chaos"
     floors = coverage_floors(plan, extension)
@@ -217,8 +245,11 @@ def _recoveries(events: list[Event]) -> list[dict[str, Any]]:
     return found
 
 
-def read_tier_evidence(run_dir: Path, plan: Plan) -> TierEvidence:
-    """The stateful tiers' evidence files of a run (each may be absent)."""
+def read_tier_evidence(
+    run_dir: Path, plan: Plan, search: list[Bucket] | None = None
+) -> TierEvidence:
+    """The stateful tiers' evidence files of a run (each may be absent); ``search``:
+    the timeline's search series where the caller has read it already."""
     samples_raw, _ = evidence.read_jsonl(run_dir / evidence.COMPONENTS_FILE)
     samples = []
     for record in samples_raw:
@@ -257,6 +288,6 @@ def read_tier_evidence(run_dir: Path, plan: Plan) -> TierEvidence:
         registry_canary=registry_canary,
         registry_surviving=registry_audit.get("surviving"),
         registry_audited_at=float(registry_audit.get("time") or float("inf")),
-        search=evidence.read_timeline(run_dir, series="search"),
+        search=evidence.read_timeline(run_dir, series="search") if search is None else search,
         regions=(plan.primary_region, plan.dr_region),
     )

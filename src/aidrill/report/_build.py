@@ -14,7 +14,7 @@ from typing import Any
 from aidrill._manifest import files_under, hash_files, run_seal, write_manifest
 from aidrill.errors import DrillError, InputError
 from aidrill.plan import Plan
-from aidrill.report._chart import downsample, trend_svg
+from aidrill.report._chart import trend_svg
 from aidrill.report._collect import RunRecord, collect_runs
 from aidrill.report._evidence_copy import copy_redacted
 from aidrill.report._findings import load_findings_file
@@ -22,7 +22,7 @@ from aidrill.report._posture import DEFAULT_POSTURE, load_posture
 from aidrill.report._quarter import Quarter
 from aidrill.report._quarterly import QuarterlyReport, RunSection, build_report
 from aidrill.report._render import FORMATS, WRITERS
-from aidrill.report._sparkline import timeline_sparkline
+from aidrill.report._sparkline import downsample, timeline_sparkline
 from aidrill.report._tabletop import collect_tabletops
 
 Progress = Callable[[str], None]
@@ -150,17 +150,19 @@ def _charts(sections: list[RunSection], plan: Plan) -> list[str]:
 def _chart_of(record: RunRecord, plan: Plan) -> str:
     if record.kind != "aidrill":
         return ""
-    try:
-        buckets = record.timeline()
-    except DrillError:
-        return ""
+    buckets = record.chart_buckets
+    if buckets is None:
+        try:
+            buckets = downsample(record.timeline())
+        except DrillError:
+            return ""
     if not buckets:
         return ""
     result = record.run_result
     if result is None:
         return ""
     return timeline_sparkline(
-        downsample(buckets),
+        buckets,
         result.fault_at,
         result.observation_end,
         result.inference_recovered_at,

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import orjson
 import yaml
 
 from aidrill._documents import DocumentLimit, parse_bounded, read_bytes
@@ -29,20 +30,38 @@ def copy_redacted(source: Path, destination: Path) -> str | None:
         shutil.copy2(source, destination, follow_symlinks=False)
         return None
     raw = read_bytes(source, _READ_LIMIT)
-    safe = _redacted_text(raw, source.suffix)
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest not in _SAFE:  # a quarter's runs share plan and experiment copies
+        if len(_SAFE) >= 512:
+            _SAFE.clear()
+        _SAFE[digest] = _redacted_text(raw, source.suffix)
+    safe = _SAFE[digest]
     if safe is None:
         destination.write_bytes(raw)
         shutil.copystat(source, destination, follow_symlinks=False)
         return None
     destination.write_text(safe, encoding="utf-8")
-    return hashlib.sha256(raw).hexdigest()
+    return digest
+
+
+_SAFE: dict[str, str | None] = {}  # by the original's SHA-256: its redacted text, if any
+
+
+def _parse(raw: bytes, suffix: str) -> Any:
+    """JSON through orjson (every run holds several JSON files), else bounded YAML."""
+    if suffix == ".json":
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # NaN and friends: the YAML reader below takes them
+    return parse_bounded(raw.decode("utf-8"))
 
 
 def _redacted_text(raw: bytes, suffix: str) -> str | None:
     """The document with its secrets masked, or None when it holds none (or cannot be
     parsed: a file aidrill cannot read as a document is copied as it is)."""
     try:
-        data: Any = parse_bounded(raw.decode("utf-8"))
+        data: Any = _parse(raw, suffix)
     except (ValueError, yaml.YAMLError, DocumentLimit, RecursionError):
         return None
     if not isinstance(data, dict):

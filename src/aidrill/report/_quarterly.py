@@ -47,6 +47,24 @@ class RunSection:
     caveats: list[str] = field(default_factory=list)
     chart: str = ""
 
+    @property
+    def nothing_to_note(self) -> bool:
+        """A valid aidrill run that completed, met every target, deviated from nothing,
+        rolled back cleanly and carries no caveat: the print layout of a large quarter
+        lists such a run on one line (its full section stays in the HTML)."""
+        record = self.record
+        return (
+            record.kind == "aidrill"
+            and record.valid
+            and record.status == "completed"
+            and not record.disagreements
+            and not self.deviations
+            and not self.caveats
+            and bool(record.components)
+            and all(c.get("verdict") == "met" for c in record.components)
+            and all(r.get("status") == "succeeded" for r in self.rollbacks)
+        )
+
 
 @dataclass
 class QuarterlyReport:
@@ -67,6 +85,44 @@ class QuarterlyReport:
     posture: dict[str, Any] | None = None  # the latest `aidrill posture` record
     posture_rows: list[dict[str, Any]] = field(default_factory=list)
     governance: Governance | None = None
+
+    # From this many runs up, the PDF prints a full section only for the runs that need
+    # reading and lists the others one per line: 400 sections would be 800 pages.
+    PRINT_IN_FULL_UP_TO = 60
+
+    @property
+    def evidence_digest(self) -> list[dict[str, Any]]:
+        """The evidence appendix in print: one row per copied run (its files, their
+        bytes, and the SHA-256 of the run's own sealed manifest, which lists each file's
+        hash), redacted copies named, other evidence files one row each. manifest.json
+        lists every file; ``aidrill verify`` checks them all."""
+        rows: list[dict[str, Any]] = []
+        runs: dict[str, dict[str, Any]] = {}
+        for entry in self.evidence_files:
+            parts = str(entry["path"]).split("/")
+            if len(parts) > 3 and parts[:2] == ["evidence", "runs"]:
+                row = runs.get(parts[2])
+                if row is None:
+                    row = runs[parts[2]] = {"run": parts[2], "files": 0, "bytes": 0,
+                                            "seal": None, "redacted": []}  # fmt: skip
+                    rows.append(row)
+                row["files"] += 1
+                row["bytes"] += int(entry.get("size") or 0)
+                if parts[3:] == ["manifest.json"]:
+                    row["seal"] = entry["sha256"]
+                if entry.get("redacted"):
+                    row["redacted"].append("/".join(parts[3:]))
+            else:
+                rows.append({"path": entry["path"], "sha256": entry["sha256"],
+                             "bytes": entry.get("size")})  # fmt: skip
+        return rows
+
+    @property
+    def listed_in_print(self) -> list[RunSection]:
+        """The runs the print layout lists one per line instead of in full."""
+        if len(self.runs) <= self.PRINT_IN_FULL_UP_TO:
+            return []
+        return [s for s in self.runs if s.nothing_to_note]
 
     @property
     def invalid_runs(self) -> list[RunSection]:

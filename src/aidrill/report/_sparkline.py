@@ -9,7 +9,7 @@ recovery) in a few dozen nodes, built directly as SVG text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from markupsafe import escape
 
@@ -166,3 +166,37 @@ def _series(name: str) -> Callable[[Bucket], float | None]:
         return None if result is None else float(result)
 
     return value
+
+
+def downsample(buckets: Sequence[Bucket], points: int = 240) -> list[Bucket]:
+    """At most ``points`` buckets, keeping the worst of each group (max latency and
+    failures, min quality) so a short outage still shows in a long timeline."""
+    if len(buckets) <= points:
+        return list(buckets)
+    size = -(-len(buckets) // points)
+    merged = []
+    for start in range(0, len(buckets), size):
+        group = buckets[start : start + size]
+        worst = max(group, key=lambda b: (b.failures / b.requests) if b.requests else 1.0)
+        merged.append(
+            Bucket(
+                start=group[0].start,
+                width=group[-1].end - group[0].start,
+                requests=worst.requests,
+                failures=worst.failures,
+                p50=_max_of(b.p50 for b in group),
+                p95=_max_of(b.p95 for b in group),
+                p99=_max_of(b.p99 for b in group),
+                max=_max_of(b.max for b in group),
+                correct=min(group, key=lambda b: b.quality if b.quality is not None else 2).correct,
+                scored=min(group, key=lambda b: b.quality if b.quality is not None else 2).scored,
+                series=group[0].series,
+                max_age=_max_of(b.max_age for b in group),
+            )
+        )
+    return merged
+
+
+def _max_of(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
