@@ -258,5 +258,12 @@ def _collect_final_reports(environment: Any, timeout: float = 10.0) -> None:
     for client in list(clients.all):
         runner.server.send_to_client(Message("quit", None, client.id))  # type: ignore[no-untyped-call]
     deadline = time.monotonic() + timeout
-    while list(clients.all) and time.monotonic() < deadline:
+    while _still_reporting(clients) and time.monotonic() < deadline:
         gevent.sleep(0.05)
+
+
+def _still_reporting(clients: Any) -> bool:
+    """Whether a worker that can still send its final report has not quit yet. One whose
+    heartbeat was lost never answers: waiting for it held every stop 10 s."""
+    missing = {client.id for client in clients.missing}
+    return any(client.id not in missing for client in clients.all)
