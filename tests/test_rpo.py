@@ -255,5 +255,6 @@ def test_registry_rpo_counts_versions_and_alias_moves_lost() -> None:
     assert "4 acknowledged registry changes lost" in measured.reason
     nothing_lost = registry_rpo(canary, list(range(1, 25)) + list(range(31, 41)), 2100.0)
     assert nothing_lost.seconds == 0.0 and "survived" in nothing_lost.reason
+    assert nothing_lost.detail["versions_lost"] == 0
     unread = registry_rpo(canary, None, 2100.0)
     assert unread.seconds is None and "could not be read back" in unread.reason

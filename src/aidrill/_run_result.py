@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from aidrill import _evidence as evidence
-from aidrill._documents import read_document
+from aidrill._documents import UnreadableFile, read_bytes, read_document
 from aidrill.errors import EvidenceError
 from aidrill.experiment import AidrillExtension, find_aidrill_extension
 from aidrill.load import expected_answers, min_answers
@@ -41,10 +41,12 @@ def read_run_inputs(run_dir: Path) -> tuple[Plan, AidrillExtension | None, str]:
     """The plan snapshot, the aidrill extension (None: a plain experiment) and the title
     a run directory holds."""
     plan_path = run_dir / evidence.PLAN_FILE
-    try:
-        plan = _plan_of(hashlib.sha256(plan_path.read_bytes()).hexdigest(), plan_path)
-    except OSError:
+    try:  # within the same bounds read_document keeps
+        digest = hashlib.sha256(read_bytes(plan_path)).hexdigest()
+    except (OSError, UnreadableFile):
         plan = plan_from_document(read_document(plan_path))  # it says what is wrong
+    else:
+        plan = _plan_of(digest, plan_path)
     try:
         text = (run_dir / evidence.EXPERIMENT_FILE).read_text("utf-8")
         experiment = copy.deepcopy(_experiment_of(text))

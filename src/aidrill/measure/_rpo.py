@@ -237,11 +237,15 @@ def registry_rpo(
     if surviving is None:
         return RpoMeasurement(None, "the serving registry's versions could not be read back")
     measured = feature_store_rpo(canary, surviving, audited_at)
+    reason = measured.reason.replace("canary write", "registry change (version + alias move)")
+    if measured.seconds is None:
+        return RpoMeasurement(None, reason, measured.detail)
     lost = int(measured.detail.get("lost", 0))
-    if measured.seconds is None or lost == 0:
-        reason = measured.reason.replace("canary write", "registry change (version + alias move)")
-        return RpoMeasurement(measured.seconds, reason, measured.detail)
+    # The counts are part of every measured result, zero included: a reader comparing
+    # with the restored copy should not have to infer "none lost" from a missing key.
     detail = {**measured.detail, "versions_lost": lost, "alias_changes_lost": lost}
+    if lost == 0:
+        return RpoMeasurement(measured.seconds, reason, detail)
     return RpoMeasurement(
         measured.seconds,
         f"{lost} acknowledged registry changes lost (each a version and an alias move), "
