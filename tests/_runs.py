@@ -32,11 +32,13 @@ def synthetic_run(
     experiment: str = "gpu-node-loss.yaml",
     extra_events: Events | None = None,
     participants: list[dict[str, Any]] | None = None,
+    relapse: tuple[float, float] | None = None,
     **changes: Any,
 ) -> Path:
     """A 60 s run of ``experiment``: fault at +20 s, an outage of ``outage`` seconds,
     rollbacks at +50 s. ``fault_ok``/``rollback_ok`` False make the fault or its
-    rollback fail the way a live run records it; ``changes`` replace top-level keys of
+    rollback fail the way a live run records it; ``relapse`` (offset from the start,
+    seconds) takes the service down again after it recovered; ``changes`` replace top-level keys of
     the experiment (its title, its configuration), as a run's redacted copy holds them."""
     stamp = datetime.fromtimestamp(start, UTC)
     run_dir = runs / f"{stamp:%Y%m%dT%H%M%SZ}-{slug}"
@@ -79,6 +81,8 @@ def synthetic_run(
     lines = []
     for second in range(60):
         down = fault_ok and t_fault <= start + second < t_fault + outage
+        if relapse is not None and relapse[0] <= second < relapse[0] + relapse[1]:
+            down = True
         lines.append(
             json.dumps(
                 {

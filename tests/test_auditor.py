@@ -27,10 +27,10 @@ START = QUARTER.start.timestamp() + 3600
 
 @pytest.fixture
 def report_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A quarter of synthetic runs: one recovered, one never recovered, one that
+    """A quarter of synthetic runs: one recovered (and relapsed), one never recovered, one that
     deviated after the method, one invalid; and its report, signed and signed off."""
     runs = tmp_path / "reports" / "runs"
-    synthetic_run(runs, "gpu-node-loss", START, outage=5)
+    synthetic_run(runs, "gpu-node-loss", START, outage=5, relapse=(38, 3))
     synthetic_run(runs, "gpu-node-loss-never-back", START + 100, outage=45)
     deviated = synthetic_run(runs, "gpu-node-loss-deviated", START + 200, outage=4)
     _make_deviated(deviated)
@@ -255,4 +255,11 @@ def test_the_review_checklist_finds_every_item_in_all_five_formats(report_folder
     items = checklist(report_folder)
     kinds = {kind for kind, _ in items}
     assert {"caveat", "deviation", "invalid run", "invalid because", "finding"} <= kinds, kinds
+    relapses = [text for kind, text in items if kind == "caveat" and "relapsed" in text]
+    assert relapses == [
+        "inference: relapsed after recovering: unhealthy again once, 3 s in all (first at "
+        "+18 s from the fault); the RTO counts the first sustained recovery"
+    ], relapses
+    run_page = next(report_folder.parent.glob("runs/*-gpu-node-loss/report.html")).read_text()
+    assert "<strong>Relapse:</strong> relapsed after recovering: unhealthy again once" in run_page
     assert missing_from_formats(report_folder) == {}

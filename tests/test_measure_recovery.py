@@ -159,3 +159,35 @@ def test_recovery_after_impact_requires_a_sustained_healthy_run(
         run = [b for b in buckets if m.t_recovered <= b.start < m.t_recovered + sustain]
         assert run and all(b.p95 == 0.2 for b in run)
         assert run[-1].end - m.t_recovered >= sustain - 1e-9
+
+
+def test_a_relapse_after_the_sustained_recovery_is_kept_apart_from_the_rto() -> None:
+    # Recovered at +6 for 10 s, then down again twice: 3 s at +20, and 2 s at +25 with a
+    # missing second between its buckets (two relapses, not one).
+    pattern = "hhhhh" + "xxxxxx" + "h" * 10 + "xxx" + "hh" + "x.x" + "hhhh"
+    m = measure_recovery(series(pattern), T0 + 5, T0 + len(pattern), RULE, sustain=10)
+    assert m.rto == pytest.approx(6)
+    assert [(r.start - T0, r.seconds) for r in m.relapses] == [(21, 3), (26, 1), (28, 1)]
+    clean = measure_recovery(series("hhhhh" + "xx" + "h" * 15), T0 + 5, T0 + 22, RULE, 10)
+    assert clean.relapses == ()
+    never = measure_recovery(series("hhhhh" + "x" * 15), T0 + 5, T0 + 20, RULE, sustain=10)
+    assert never.relapses == ()
+
+
+@given(patterns, st.floats(1, 20))
+def test_relapses_are_every_unhealthy_bucket_after_the_recovery(
+    pattern: str, sustain: float
+) -> None:
+    m = measure_recovery(series(pattern), T0, T0 + len(pattern), RULE, sustain)
+    if m.t_recovered is None or not m.impact:
+        assert m.relapses == ()
+        return
+    after = int(m.t_recovered - T0)
+    expected = [i for i, mark in enumerate(pattern) if mark == "x" and i >= after]
+    covered = [i for r in m.relapses for i in range(int(r.start - T0), int(r.end - T0))]
+    assert covered == expected
+    # Each relapse is a maximal run: the seconds either side are not unhealthy.
+    for r in m.relapses:
+        before, past = int(r.start - T0) - 1, int(r.end - T0)
+        assert before < 0 or pattern[before] != "x"
+        assert past >= len(pattern) or pattern[past] != "x"

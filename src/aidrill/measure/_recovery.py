@@ -55,6 +55,18 @@ def is_healthy(bucket: Bucket, rule: HealthRule) -> bool:
 
 
 @dataclass(frozen=True)
+class Relapse:
+    """A stretch of unhealthy buckets after the sustained recovery, in UTC epoch seconds."""
+
+    start: float
+    end: float
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
 class RecoveryMeasurement:
     """What the series showed after a fault, in UTC epoch seconds."""
 
@@ -69,6 +81,9 @@ class RecoveryMeasurement:
     # Unknown stretches longer than a bucket plus the grace, from the start of coverage
     # (the steady-state check) to the end of the window.
     gaps: tuple[Gap, ...] = ()
+    # Unhealthy stretches after the sustained recovery, inside the window: the RTO counts
+    # the first recovery, and these say the service fell over again after it.
+    relapses: tuple[Relapse, ...] = ()
 
     @property
     def uncovered(self) -> Gap | None:
@@ -147,17 +162,44 @@ def measure_recovery(
         )
     after = observed[first_bad:]
     first_success = next((b.start for b in after if is_healthy(b, rule)), None)
+    t_recovered = _start_of_sustained_run(after, rule, sustain, window_end)
     return RecoveryMeasurement(
         t_fault=t_fault,
         window_end=window_end,
         sustain=sustain,
         t_first_unhealthy=max(t_fault, observed[first_bad].start),
         t_first_success=first_success,
-        t_recovered=_start_of_sustained_run(after, rule, sustain, window_end),
+        t_recovered=t_recovered,
         t_detected=observed[first_bad].end,
         resolution=resolution,
         gaps=gaps,
+        relapses=() if t_recovered is None else _unhealthy_stretches(after, rule, t_recovered),
     )
+
+
+def _unhealthy_stretches(
+    buckets: Sequence[Bucket], rule: HealthRule, since: float
+) -> tuple[Relapse, ...]:
+    """Runs of unhealthy buckets starting at or after ``since``; a healthy or unknown
+    bucket, or a hole in the series, ends a run."""
+    stretches: list[Relapse] = []
+    start: float | None = None
+    end = 0.0
+    for bucket in buckets:
+        if bucket.start < since - 1e-9:
+            continue
+        unhealthy = bucket_state(bucket, rule) == "unhealthy"
+        contiguous = start is not None and bucket.start - end <= _CONTIGUITY_SLACK * bucket.width
+        if start is not None and not (unhealthy and contiguous):
+            stretches.append(Relapse(start, end))
+            start = None
+        if unhealthy:
+            if start is None:
+                start = bucket.start
+            end = bucket.end
+    if start is not None:
+        stretches.append(Relapse(start, end))
+    return tuple(stretches)
 
 
 def _width(buckets: Sequence[Bucket]) -> float:

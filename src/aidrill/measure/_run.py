@@ -99,6 +99,17 @@ class ComponentResult:
                     {"from": iso(g.start), "to": iso(g.end), "seconds": _round(g.seconds)}
                     for g in m.gaps
                 ]
+            if m.relapses:
+                # Times from the fault, like the RTO, and the instants themselves.
+                achieved["relapses"] = [
+                    {
+                        "from": iso(r.start),
+                        "to": iso(r.end),
+                        "from_fault_seconds": _round(r.start - m.t_fault),
+                        "seconds": _round(r.seconds),
+                    }
+                    for r in m.relapses
+                ]
             if self.episodes:
                 achieved["episodes"] = self.episodes
         achieved.update(self.extra)

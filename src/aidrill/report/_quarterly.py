@@ -28,6 +28,7 @@ from aidrill.report._findings import (
 from aidrill.report._governance import Governance, build_governance, next_due
 from aidrill.report._posture import posture_findings, posture_rows
 from aidrill.report._quarter import Quarter
+from aidrill.report._relapse import relapse_text
 from aidrill.report._tabletop import Tabletop
 
 CADENCE_TYPES = ("tabletop", "component", "full-region", "chaos")
@@ -429,7 +430,8 @@ def _run_section(record: RunRecord, plan: Plan) -> RunSection:
 
 def run_caveats(record: RunRecord) -> list[str]:
     """What a verdict does not say by itself and a reader must not miss: data served
-    staler than the RPO while the target was met, a fault not borne gracefully. Every
+    staler than the RPO while the target was met, a relapse after the recovery the RTO
+    counts, a fault not borne gracefully. Every
     format prints these same sentences."""
     found = []
     for c in record.components:
@@ -442,6 +444,9 @@ def run_caveats(record: RunRecord) -> list[str]:
                 f"{c['name']}: freshness served {format_seconds(float(worst))} old during "
                 f"the fault, beyond {beyond}"
             )
+        relapses = [r for r in achieved.get("relapses") or [] if isinstance(r, dict)]
+        if relapses:
+            found.append(f"{c['name']}: {relapse_text(relapses)}")
         degradation = c.get("degradation") or {}
         if degradation.get("status") == "not graceful":
             found.append(f"{c['name']}: not graceful during the fault, {degradation.get('reason')}")

@@ -13,6 +13,7 @@ from aidrill import _evidence as evidence
 from aidrill._durations import format_measured, format_seconds
 from aidrill.errors import EvidenceError
 from aidrill.report._chart import timeline_svg
+from aidrill.report._relapse import relapse_text
 
 _ENV = Environment(
     loader=PackageLoader("aidrill.report", "templates"),
@@ -21,6 +22,7 @@ _ENV = Environment(
 # One way to write a duration in every page: ``3.7 s``, ``20 s``, ``5 min``.
 _ENV.filters["seconds"] = format_seconds
 _ENV.filters["measured"] = format_measured
+_ENV.filters["relapses"] = relapse_text
 
 _TIMELINE_KINDS = {
     "run_started": "run started",
