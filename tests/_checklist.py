@@ -75,3 +75,24 @@ def missing_from_formats(folder: Path) -> dict[str, list[str]]:
             if needle not in haystack:
                 missing.setdefault(name, []).append(f"{kind}: {text}")
     return missing
+
+
+def stranded_headings(folder: Path) -> list[tuple[int, str]]:
+    """Headings printed as the last line of a page (above its page-number footer),
+    their text on the next page: (page number, heading)."""
+    page = (folder / "index.html").read_text(encoding="utf-8")
+    headings = {
+        " ".join(html.unescape(re.sub(r"<[^>]+>", "", inner)).split())
+        for inner in re.findall(r"<h[2-4][^>]*>(.*?)</h[2-4]>", page, flags=re.S)
+    }
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(folder / "report.pdf"), "-"],
+        check=True, capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    found = []
+    for number, printed in enumerate(text.split("\f"), start=1):
+        lines = [" ".join(line.split()) for line in printed.splitlines() if line.strip()]
+        body = [line for line in lines if not re.fullmatch(r"page \d+ of \d+", line)]
+        if body and body[-1] in headings:
+            found.append((number, body[-1]))
+    return found

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import subprocess
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -17,7 +19,7 @@ from aidrill.experiment import load_experiment
 from aidrill.plan import load_plan
 from aidrill.report import Quarter
 
-from ._checklist import checklist, missing_from_formats
+from ._checklist import checklist, missing_from_formats, stranded_headings
 from ._runs import synthetic_run
 from .conftest import PLAN, REPO
 
@@ -238,6 +240,7 @@ def test_the_pdf_has_contents_and_no_table_past_the_page_edge(
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True,
                           capture_output=True, text=True, timeout=60).stdout  # fmt: skip
     assert "Contents" in text and "Runs that did not test what they were meant to" in text
+    assert stranded_headings(report_folder) == []
     subprocess.run(["pdftoppm", "-png", "-r", "40", str(pdf), str(tmp_path / "page")],
                    check=True, timeout=120)  # fmt: skip
     pages = sorted(tmp_path.glob("page-*.png"))
@@ -263,3 +266,66 @@ def test_the_review_checklist_finds_every_item_in_all_five_formats(report_folder
     run_page = next(report_folder.parent.glob("runs/*-gpu-node-loss/report.html")).read_text()
     assert "<strong>Relapse:</strong> relapsed after recovering: unhealthy again once" in run_page
     assert missing_from_formats(report_folder) == {}
+
+
+def _boxes(box: Any) -> Iterator[Any]:
+    yield box
+    for child in getattr(box, "children", None) or []:
+        yield from _boxes(child)
+
+
+def _first_run(pages: list[Any]) -> tuple[Any, Any]:
+    """The elements of the first run section's heading and of the line under it."""
+    for page in pages:
+        for box in _boxes(page._page_box):
+            element = getattr(box, "element", None)
+            if element is not None and "run" in (element.get("class") or "").split():
+                heading, meta = list(element)[:2]
+                return heading, meta
+    raise AssertionError("no run section printed")
+
+
+def _where(pages: list[Any], element: Any) -> tuple[int, Any]:
+    """The page index and the first box of ``element``."""
+    for number, page in enumerate(pages):
+        for box in _boxes(page._page_box):
+            if getattr(box, "element", None) is element:
+                return number, box
+    raise AssertionError(f"{element.tag} not printed")
+
+
+def test_a_run_heading_never_ends_a_printed_page(tmp_path: Path) -> None:
+    # Push the first run's heading down until it just fits at the foot of its page:
+    # the print layout must carry it over to the next page with its run.
+    from weasyprint import HTML
+
+    from aidrill.report._build import write_quarterly_report
+    from aidrill.report._render import render_html
+
+    runs = tmp_path / "runs"
+    synthetic_run(runs, "gpu-node-loss", START, outage=5)
+    synthetic_run(runs, "gpu-node-loss-again", START + 100, outage=7)
+    none = tmp_path / "none"
+    report = write_quarterly_report(
+        load_plan(PLAN), PLAN, QUARTER, runs, tmp_path / "out", ["html"], none, none
+    )
+    printed = render_html(report, for_print=True)
+    marker = '<div class="run"'
+    assert marker in printed
+
+    def layout(spacer: float) -> list[Any]:
+        pushed = printed.replace(marker, f'<div style="height: {spacer:.2f}px"></div>' + marker, 1)
+        return HTML(string=pushed).render().pages
+
+    pages = layout(0)
+    page_index, heading = _where(pages, _first_run(pages)[0])
+    page = pages[page_index]._page_box
+    content_bottom = page.content_box_y() + page.height
+    room = content_bottom - (heading.position_y + heading.margin_height())
+    spacer = room - 2 if room > 2 else room + page.height - 2  # fits, with 2 px to spare
+    pages = layout(spacer)
+    heading_element, meta_element = _first_run(pages)
+    assert heading_element.tag == "h3" and "meta" in meta_element.get("class")
+    assert _where(pages, heading_element)[0] == _where(pages, meta_element)[0], (
+        "the run's heading was left alone at a page's foot"
+    )
