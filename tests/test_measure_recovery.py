@@ -191,3 +191,25 @@ def test_relapses_are_every_unhealthy_bucket_after_the_recovery(
         before, past = int(r.start - T0) - 1, int(r.end - T0)
         assert before < 0 or pattern[before] != "x"
         assert past >= len(pattern) or pattern[past] != "x"
+
+
+@given(
+    st.floats(0, 2e9),
+    st.integers(0, 100),
+    st.integers(0, 100),
+    st.one_of(st.none(), st.floats(0, 10)),
+    st.one_of(st.none(), st.integers(0, 100_000).map(lambda ms: ms / 1000)),  # as written
+    st.dictionaries(st.text(max_size=5), st.integers(0, 9), max_size=2),
+)
+def test_a_bucket_read_from_its_record_equals_the_one_written(
+    start: float, requests: int, failures: int, p95: float | None, age: float | None,
+    regions: dict[str, int],
+) -> None:  # fmt: skip
+    import dataclasses
+
+    written = Bucket(start, 1.0, requests, failures, p95=p95, correct=3.0, scored=4,
+                     regions=regions, max_age=age)  # fmt: skip
+    read = Bucket.from_record(written.to_record() | {"start": start})
+    assert read == written and vars(read) == vars(written)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        read.start = 0.0  # type: ignore[misc]

@@ -53,6 +53,12 @@ class RunSection:
         """A valid aidrill run that completed, met every target, deviated from nothing,
         rolled back cleanly and carries no caveat: the print layout of a large quarter
         lists such a run on one line (its full section stays in the HTML)."""
+        return self.met_everything and not self.caveats
+
+    @property
+    def met_everything(self) -> bool:
+        """Valid, completed, every target met, no deviation, every rollback succeeded,
+        its result.json in agreement with its evidence."""
         record = self.record
         return (
             record.kind == "aidrill"
@@ -60,7 +66,6 @@ class RunSection:
             and record.status == "completed"
             and not record.disagreements
             and not self.deviations
-            and not self.caveats
             and bool(record.components)
             and all(c.get("verdict") == "met" for c in record.components)
             and all(r.get("status") == "succeeded" for r in self.rollbacks)
@@ -124,6 +129,15 @@ class QuarterlyReport:
         if len(self.runs) <= self.PRINT_IN_FULL_UP_TO:
             return []
         return [s for s in self.runs if s.nothing_to_note]
+
+    @property
+    def brief_in_print(self) -> list[RunSection]:
+        """The runs of a large quarter printed briefly: every target met, with caveats.
+        Their figures, caveats and rollbacks are printed; their chart and the
+        experiment's scenario, blast radius and abort criteria are in the HTML."""
+        if len(self.runs) <= self.PRINT_IN_FULL_UP_TO:
+            return []
+        return [s for s in self.runs if s.met_everything and s.caveats]
 
     @property
     def invalid_runs(self) -> list[RunSection]:

@@ -9,7 +9,7 @@ recovery) in a few dozen nodes, built directly as SVG text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 from markupsafe import escape
 
@@ -67,8 +67,20 @@ def timeline_sparkline(
         f'<text x="{_WIDTH - _PAD - 4}" y="{slo_y - 3:.1f}" text-anchor="end" fill="#495057">'
         f"SLO p95 {slo_p95 * 1000:.0f} ms</text>"
     )
+    # A bucket whose every request failed has no latency worth drawing (fast failures
+    # would read as a fast service): it is shaded instead, and the lines break there.
+    for first, last in _failed_stretches(buckets):
+        parts.append(
+            f'<rect x="{x(first):.1f}" y="{latency_top:.1f}" '
+            f'width="{max(x(last) - x(first), 0.5):.1f}" height="{_BAND:.1f}" '
+            'fill="#adb5bd" fill-opacity="0.45"/>'
+        )
     for name, color in (("p50", "#2b8a3e"), ("p95", "#e67700"), ("p99", "#c92a2a")):
-        parts.append(_polyline(buckets, x, _series(name), latency_top, top_latency, color))
+        parts.append(
+            _polyline(
+                buckets, x, _unless_all_failed(_series(name)), latency_top, top_latency, color
+            )
+        )
     parts.append(
         _polyline(
             buckets,
@@ -89,7 +101,8 @@ def timeline_sparkline(
     parts += _x_ticks(start, end, origin, x, bottom)
     parts.append(
         f'<text x="{_PAD}" y="{_FONT + 2}">p50 green · p95 orange · p99 red · errors red · '
-        "quality blue · shaded: fault to rollback · dashed green: recovered</text>"
+        "quality blue · pink: fault to rollback · grey: every request failed · dashed "
+        "green: recovered</text>"
     )
     parts.append("</svg>")
     return "".join(parts)
@@ -101,7 +114,7 @@ def _x_ticks(
     """Ticks in seconds (or minutes) from the fault, zero at the fault."""
     span = end - start
     step = next(s for s in (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 1e9)
-                if span / s <= 8)  # fmt: skip
+                if span / s <= 6)  # fmt: skip
     unit, scale = ("min", 60.0) if step >= 120 else ("s", 1.0)
     first = -((origin - start) // step) * step
     parts = []
@@ -148,16 +161,56 @@ def _polyline(
     ceiling: float,
     color: str,
 ) -> str:
-    points = []
+    """One polyline per stretch of buckets holding a value: nothing is drawn across a
+    bucket without one (no quality where nothing was scored). Points in the middle of a
+    level run are left out: they draw nothing the run's ends do not."""
+    segments: list[list[tuple[str, str]]] = [[]]
     for bucket in buckets:
         v = value(bucket)
         if v is None:
+            if segments[-1]:
+                segments.append([])
             continue
         y = top + _BAND * (1 - min(max(v / ceiling, 0.0), 1.0))
-        points.append(f"{x(bucket.start + bucket.width / 2):.1f},{y:.1f}")
-    return (
-        f'<polyline points="{" ".join(points)}" fill="none" stroke="{color}" stroke-width="1.2"/>'
+        segments[-1].append((f"{x(bucket.start + bucket.width / 2):.1f}", f"{y:.1f}"))
+    return "".join(
+        f'<polyline points="{_level_runs_trimmed(points)}" fill="none" stroke="{color}" '
+        'stroke-width="1.2"/>'
+        for points in segments
+        if points
     )
+
+
+def _level_runs_trimmed(points: list[tuple[str, str]]) -> str:
+    kept = [
+        point
+        for i, point in enumerate(points)
+        if i in (0, len(points) - 1) or not (points[i - 1][1] == point[1] == points[i + 1][1])
+    ]
+    return " ".join(f"{px},{py}" for px, py in kept)
+
+
+def _failed_stretches(buckets: Sequence[Bucket]) -> list[tuple[float, float]]:
+    """(start, end) of each run of contiguous buckets in which every request failed."""
+    stretches: list[tuple[float, float]] = []
+    for bucket in buckets:
+        if not _all_failed(bucket):
+            continue
+        if stretches and abs(stretches[-1][1] - bucket.start) <= 0.05 * bucket.width:
+            stretches[-1] = (stretches[-1][0], bucket.end)
+        else:
+            stretches.append((bucket.start, bucket.end))
+    return stretches
+
+
+def _all_failed(bucket: Bucket) -> bool:
+    return bool(bucket.requests) and bucket.failures >= bucket.requests
+
+
+def _unless_all_failed(
+    value: Callable[[Bucket], float | None],
+) -> Callable[[Bucket], float | None]:
+    return lambda bucket: None if _all_failed(bucket) else value(bucket)
 
 
 def _series(name: str) -> Callable[[Bucket], float | None]:
@@ -177,26 +230,36 @@ def downsample(buckets: Sequence[Bucket], points: int = 240) -> list[Bucket]:
     merged = []
     for start in range(0, len(buckets), size):
         group = buckets[start : start + size]
-        worst = max(group, key=lambda b: (b.failures / b.requests) if b.requests else 1.0)
+        worst = max(group, key=_failure_ratio)
+        poorest = min(group, key=_quality_or_two)
         merged.append(
             Bucket(
                 start=group[0].start,
                 width=group[-1].end - group[0].start,
                 requests=worst.requests,
                 failures=worst.failures,
-                p50=_max_of(b.p50 for b in group),
-                p95=_max_of(b.p95 for b in group),
-                p99=_max_of(b.p99 for b in group),
-                max=_max_of(b.max for b in group),
-                correct=min(group, key=lambda b: b.quality if b.quality is not None else 2).correct,
-                scored=min(group, key=lambda b: b.quality if b.quality is not None else 2).scored,
+                p50=_max_of([b.p50 for b in group]),
+                p95=_max_of([b.p95 for b in group]),
+                p99=_max_of([b.p99 for b in group]),
+                max=_max_of([b.max for b in group]),
+                correct=poorest.correct,
+                scored=poorest.scored,
                 series=group[0].series,
-                max_age=_max_of(b.max_age for b in group),
+                max_age=_max_of([b.max_age for b in group]),
             )
         )
     return merged
 
 
-def _max_of(values: Iterable[float | None]) -> float | None:
+def _failure_ratio(bucket: Bucket) -> float:
+    return bucket.failures / bucket.requests if bucket.requests else 1.0
+
+
+def _quality_or_two(bucket: Bucket) -> float:
+    quality = bucket.quality
+    return 2.0 if quality is None else quality
+
+
+def _max_of(values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return max(present) if present else None
