@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from aidrill._manifest import seal_run
+from aidrill._signing import seal_run
 from aidrill.run._results import write_run_page, write_run_result
 
 REPO = Path(__file__).resolve().parents[1]

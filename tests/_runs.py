@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from aidrill._manifest import seal_run
+from aidrill._signing import seal_run
 from aidrill.run._results import write_run_page, write_run_result
 
 from .conftest import REPO

@@ -58,7 +58,7 @@ def _make_deviated(run_dir: Path) -> None:
     (run_dir / "probes.jsonl").write_text(json.dumps(record) + "\n")
     for name in ("result.json", "report.html"):
         (run_dir / name).unlink()
-    from aidrill._manifest import seal_run
+    from aidrill._signing import seal_run
     from aidrill.run._results import write_run_page, write_run_result
 
     write_run_result(run_dir, "completed", True)

@@ -205,22 +205,6 @@ def verify_manifest(root: Path) -> Verification:
     return Verification(changed, missing, added, chain_broken, links, recorded_links, redacted)
 
 
-SIGNING_KEY_ENV = "AIDRILL_SIGNING_KEY"
-
-
-def seal_run(run_dir: Path) -> dict[str, Any]:
-    """A run directory's own manifest, written when the run ends: from then on any
-    change to its evidence or result shows (``aidrill verify RUN_DIR``, and the report).
-    Signed when ``AIDRILL_SIGNING_KEY`` names a private key."""
-    manifest = write_manifest(run_dir)
-    key = os.environ.get(SIGNING_KEY_ENV)
-    if key:
-        from aidrill._signing import sign_manifest
-
-        sign_manifest(run_dir, Path(key))
-    return manifest
-
-
 def run_changes(run_dir: Path, copied_from: dict[str, str] | None = None) -> list[str]:
     """What changed in a run directory since the run sealed it (empty: nothing; a run
     recorded before runs were sealed has no manifest and says so). ``copied_from`` maps

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from aidrill._manifest import SIGNATURE as SIGNATURE_FILE
+from aidrill._manifest import write_manifest
 from aidrill.errors import InputError
 
 SIGNOFFS_FILE = "signoffs.json"
@@ -213,3 +214,17 @@ def _signed_ok(record: dict[str, Any], who: str) -> tuple[bool, str]:
     except InvalidSignature:
         return False, f"{who}: the signature does not match the sign-off (it was edited)"
     return True, f"{who}, signed by key {record['key_fingerprint']}"
+
+
+SIGNING_KEY_ENV = "AIDRILL_SIGNING_KEY"
+
+
+def seal_run(run_dir: Path) -> dict[str, Any]:
+    """A run directory's own manifest, written when the run ends: from then on any
+    change to its evidence or result shows (``aidrill verify RUN_DIR``, and the report).
+    Signed when ``AIDRILL_SIGNING_KEY`` names a private key."""
+    manifest = write_manifest(run_dir)
+    key = os.environ.get(SIGNING_KEY_ENV)
+    if key:
+        sign_manifest(run_dir, Path(key))
+    return manifest

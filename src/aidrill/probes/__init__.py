@@ -24,7 +24,7 @@ from typing import Any
 from aidrill._evidence import PROBES_FILE
 from aidrill._http import HttpClient
 from aidrill.probes._checks import run_inference_check
-from aidrill.probes._sets import (
+from aidrill.probes.sets import (
     InferenceCheck,
     LabCapacityCheck,
     LabDataCheck,

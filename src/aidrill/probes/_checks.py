@@ -11,7 +11,7 @@ from typing import Any
 
 from aidrill._http import HttpClient
 from aidrill.measure import LatencyHistogram
-from aidrill.probes._sets import InferenceCheck
+from aidrill.probes.sets import InferenceCheck
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from aidrill import _evidence as evidence
-from aidrill._manifest import MANIFEST, seal_run
+from aidrill._manifest import MANIFEST
+from aidrill._signing import seal_run
 from aidrill.errors import DrillError
 from aidrill.measure import GROUND_TRUTH_PREFIX
 from aidrill.run._results import write_run_page, write_run_result

@@ -15,9 +15,9 @@ from typing import Any
 import yaml
 
 from aidrill import _evidence as evidence
-from aidrill._manifest import seal_run
 from aidrill._redact import collect_secret_values, redact, redact_text
 from aidrill._run_result import recovered_so_far
+from aidrill._signing import seal_run
 from aidrill.errors import RefusedError
 from aidrill.experiment import (
     AidrillExtension,

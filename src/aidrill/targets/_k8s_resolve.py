@@ -26,11 +26,13 @@ from aidrill.targets._target import Resolved, undeclared_action
 if TYPE_CHECKING:
     from aidrill.targets.kubernetes import KubernetesTarget
 
+# The modules whose actions act on a Kubernetes cluster: chaostoolkit-kubernetes, and
+# aidrill's own few (GPU faults) beside it.
+KUBERNETES_MODULES = ("chaosk8s", "aidrill.targets.kubernetes_actions")
+
 
 def resolve_actions(target: KubernetesTarget, experiment: dict[str, Any]) -> list[Resolved]:
     from chaoslib.configuration import load_configuration
-
-    from aidrill.targets.kubernetes import KUBERNETES_MODULES
 
     configuration = load_configuration(dict(experiment.get("configuration") or {}))
     found = []

@@ -29,6 +29,7 @@ from aidrill.experiment import driver_context
 from aidrill.plan import KubernetesEstate, KubernetesRegion, Plan
 from aidrill.targets._endpoints import Endpoints
 from aidrill.targets._estate import data_problems, estate_endpoints, serving_problems
+from aidrill.targets._k8s_resolve import KUBERNETES_MODULES, resolve_actions
 from aidrill.targets._target import (
     Admission,
     Heal,
@@ -38,7 +39,6 @@ from aidrill.targets._target import (
 )
 
 KubeError = (ApiException, ConfigException, HTTPError, OSError)
-KUBERNETES_MODULES = ("chaosk8s", "aidrill.targets.kubernetes_actions")
 GPU_FAULT_ANNOTATION = "aidrill.dev/gpu-fault"
 TIMEOUT = 10
 
@@ -261,8 +261,6 @@ class KubernetesTarget:
         )
 
     def resolve(self, experiment: dict[str, Any]) -> list[Resolved]:
-        from aidrill.targets._k8s_resolve import resolve_actions
-
         return resolve_actions(self, experiment)
 
     def admit(self, experiment: dict[str, Any]) -> Admission:

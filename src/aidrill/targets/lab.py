@@ -10,7 +10,7 @@ from aidrill.errors import ProbeSetError, RefusedError
 from aidrill.experiment import PlannedFault, describe_fault, planned_faults
 from aidrill.lab import LabClient
 from aidrill.plan import Plan
-from aidrill.probes import LabCapacityCheck, LabDataCheck
+from aidrill.probes.sets import LabCapacityCheck, LabDataCheck
 from aidrill.targets._endpoints import Address, ArtifactStore, Endpoints
 from aidrill.targets._target import (
     Admission,

@@ -1,4 +1,7 @@
-"""Probe sets: reusable steady-state checks written in YAML under ``probes/``."""
+"""Probe sets: reusable steady-state checks written in YAML under ``probes/``.
+
+Public so that targets can name the checks they answer without importing the probe
+activity of ``aidrill.probes``, which itself asks the targets (no import circle)."""
 
 from __future__ import annotations
 
