@@ -95,6 +95,12 @@ def test_failover_without_dr_gpu_capacity_never_restores_serving(lab: LabClient)
     assert not status["regions"][1]["nodes"]
     refused = [r for r in lab.ground_truth(since) if r["kind"] == "provisioning_refused"]
     assert refused[0]["reason"] == "no GPU capacity in region lab-west"
+    # The supervisor's activity list (its control API, as an operator sees it) says the
+    # same: a failed launch in lab-west, with the reason, and no launch that succeeded.
+    west = [a for a in lab.activities(since) if a["region"] == "lab-west"]
+    failed = [a for a in west if a["status"] == "failed"]
+    assert failed and failed[0]["cause"] == refused[0]["reason"], west
+    assert not [a for a in west if a["status"] == "succeeded"], west
 
 
 def test_reset_clears_faults_left_in_the_ledger(lab: LabClient) -> None:

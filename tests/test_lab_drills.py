@@ -98,7 +98,16 @@ def _no_gpu_capacity(run_dir: Path, result: dict[str, Any]) -> None:
     assert inference["verdict"] == "missed"
     assert inference["achieved"]["recovered"] is False
     assert inference["achieved"]["rto_seconds"] is None
-    assert inference["cause"] == "no GPU capacity in region lab-west"
+    # The cause comes from what the lab's supervisor showed through its control API
+    # during the run (as an Auto Scaling group's failed activity would), and it says
+    # what the lab's ground truth says happened.
+    refused = _truth(run_dir, "provisioning_refused")[0]
+    assert inference["cause"] == (
+        f"{refused['reason']} (lab supervisor of lab-west: launch a GPU node failed)"
+    )
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    failed = [e for e in events if e["kind"] == "target_activity" and e["status"] == "failed"]
+    assert failed and failed[0]["region"] == "lab-west", failed
     assert "no GPU capacity in region lab-west" in inference["explanation"]
     assert result["deviated"], "the steady state after the method does not hold"
     page = (run_dir / "report.html").read_text()

@@ -213,3 +213,20 @@ def test_a_bucket_read_from_its_record_equals_the_one_written(
     assert read == written and vars(read) == vars(written)
     with pytest.raises(dataclasses.FrozenInstanceError):
         read.start = 0.0  # type: ignore[misc]
+
+
+def test_a_miss_names_its_cause_only_from_what_the_target_showed_through_its_api() -> None:
+    from aidrill.measure import ACTIVITY_EVENT, GROUND_TRUTH_PREFIX, Event
+    from aidrill.measure._run import _cause
+
+    truth = Event(T0 + 3, f"{GROUND_TRUTH_PREFIX}provisioning_refused", {"reason": "no GPUs"})
+    assert _cause([truth], T0, T0 + 60) is None, "the lab's own log is not evidence"
+    said = {"source": "asg gpu", "action": "launch"}
+    launched = Event(T0 + 4, ACTIVITY_EVENT, {**said, "status": "succeeded", "cause": ""})
+    failed = Event(T0 + 5, ACTIVITY_EVENT, {**said, "status": "failed", "cause": "no capacity"})
+    before = Event(T0 - 5, ACTIVITY_EVENT, {**failed.data, "cause": "earlier"})
+    assert _cause([before, truth, launched, failed], T0, T0 + 60) == (
+        "no capacity (asg gpu: launch failed)"
+    )
+    silent = Event(T0 + 6, ACTIVITY_EVENT, {**failed.data, "cause": ""})
+    assert _cause([silent], T0, T0 + 60) == "asg gpu: launch failed"

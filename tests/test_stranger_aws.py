@@ -347,3 +347,53 @@ def test_a_rollback_wait_that_gave_up_is_a_failed_rollback(moto: str) -> None:
     reason = _wait_that_timed_out(activity, {"status": "succeeded", "output": output})
     assert reason is not None and group in reason and "never came back" in reason
     assert _wait_that_timed_out(activity, {"status": "succeeded", "output": 2}) is None
+
+
+def test_auto_scaling_activities_are_the_targets_activities(
+    moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan's groups' activity histories, read-only: a launch that failed (and the
+    cloud's reason) is a failed activity, one that succeeded a succeeded one; an older
+    activity is not the run's. moto answers the call but keeps no history, so the
+    histories come from botocore's Stubber (a test double of the API's answers) on
+    the primary region's client; the DR region's group is read from moto's server."""
+    from datetime import UTC, datetime, timedelta
+
+    from botocore.stub import Stubber
+
+    from aidrill.plan import load_plan
+    from aidrill.targets._cloud_errors import guarded
+    from aidrill.targets.aws import AwsTarget
+
+    estate = build_estate(12)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(estate["plan"]))
+    target = AwsTarget(load_plan(tmp_path / "plan.yaml"))
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    assert target.activities(since.timestamp()) == [], "moto keeps no activity history"
+    raw = target.raw_client("autoscaling", PRIMARY)
+    stubber = Stubber(raw)
+    why = "We currently do not have sufficient g5.2xlarge capacity in the AZ you requested"
+
+    def entry(group: str, status: str, at: datetime, message: str = "") -> dict[str, Any]:
+        said = {"StatusMessage": message} if message else {}
+        return {"ActivityId": f"{group}-{status}", "AutoScalingGroupName": group,
+                "Description": f"Launching a new EC2 instance ({status})", "Cause": "scaling",
+                "StartTime": at, "StatusCode": status, **said}  # fmt: skip
+
+    first, second = estate["groups"]
+    stubber.add_response("describe_scaling_activities", {"Activities": [
+        entry(first, "Failed", since + timedelta(seconds=20), why),
+        entry(first, "Successful", since - timedelta(hours=2)),
+    ]}, {"AutoScalingGroupName": first})  # fmt: skip
+    stubber.add_response("describe_scaling_activities", {"Activities": [
+        entry(second, "Successful", since + timedelta(seconds=30)),
+    ]}, {"AutoScalingGroupName": second})  # fmt: skip
+    with stubber:
+        target._clients["autoscaling", PRIMARY] = guarded(raw, "autoscaling", PRIMARY)
+        found = target.activities(since.timestamp())
+    assert [(a.status, a.region, a.source) for a in found] == [
+        ("failed", PRIMARY, f"auto scaling group {first}"),
+        ("succeeded", PRIMARY, f"auto scaling group {second}"),
+    ], found
+    assert found[0].cause == why and "Launching a new EC2 instance" in found[0].action

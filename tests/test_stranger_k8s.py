@@ -298,3 +298,54 @@ def test_an_unreachable_cluster_is_one_line_and_exit_two(
         assert "Traceback" not in result.output
         errors = [line for line in result.output.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and estate["team"] + "-prod-east" in result.output, result.output
+
+
+def _event(name: str, namespace: str, kind: str, reason: str, message: str, at: str,
+           involved: str) -> dict[str, Any]:  # fmt: skip
+    return {"apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name, "namespace": namespace},
+            "involvedObject": {"kind": "Pod", "name": involved, "namespace": namespace},
+            "reason": reason, "message": message, "type": kind,
+            "firstTimestamp": at, "lastTimestamp": at, "count": 1}  # fmt: skip
+
+
+def test_a_clusters_events_are_its_activities(
+    servers: dict[str, ApiServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the cluster's own automation did, read through its API: a pod it could not
+    # place (and why) is a failed activity, one it placed a succeeded one; an event from
+    # before the run, or from another team's namespace, is not the run's.
+    from datetime import UTC, datetime, timedelta
+
+    from aidrill.lab._k8s_api import EVENTS
+    from aidrill.plan import load_plan
+    from aidrill.targets.kubernetes import KubernetesTarget
+
+    estate = build_estate(1, servers, tmp_path)
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(estate["plan"]))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "kubeconfig"))
+    now = datetime.now(UTC)
+    stamp = lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    ns, other = estate["namespace"], estate["other_ns"]
+    east = servers["east"]
+    why = "0/5 nodes are available: 5 Insufficient nvidia.com/gpu."
+    for event in (
+        _event("a", ns, "Warning", "FailedScheduling", why, stamp(now), "llm-new"),
+        _event("b", ns, "Normal", "Scheduled", "assigned", stamp(now + timedelta(seconds=2)),
+               "llm-new-2"),
+        _event("c", ns, "Warning", "FailedScheduling", "old", stamp(now - timedelta(hours=1)),
+               "llm-old"),
+        _event("d", other, "Warning", "BackOff", "not ours", stamp(now), "batch-1"),
+    ):  # fmt: skip
+        east.call(east.api.store(EVENTS, event["metadata"]["namespace"], event))
+    try:
+        target = KubernetesTarget(load_plan(tmp_path / "plan.yaml"))
+        found = target.activities((now - timedelta(minutes=1)).timestamp())
+    finally:
+        for name, namespace in (("a", ns), ("b", ns), ("c", ns), ("d", other)):
+            east.call(east.api.drop(EVENTS, namespace, name))
+    assert [(a.status, a.action, a.region) for a in found] == [
+        ("failed", "FailedScheduling pod llm-new", "east"),
+        ("succeeded", "Scheduled pod llm-new-2", "east"),
+    ], found
+    assert found[0].cause == why and estate["namespace"] in found[0].source

@@ -99,6 +99,12 @@ class LabClient:
         result: dict[str, Any] = self._get("/nominal")
         return [str(p) for p in result.get("problems") or []]
 
+    def activities(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """The region supervisors' activities (launches, and what failed and why), as
+        the lab's control API shows them to any operator."""
+        result: list[dict[str, Any]] = self._get(f"/activities?since={since}")
+        return result
+
     def ground_truth(self, since: float = 0.0) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._get(f"/ground-truth?since={since}")
         return result

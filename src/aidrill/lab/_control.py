@@ -174,6 +174,9 @@ def control_handler(lab: Lab) -> type[JsonHandler]:
             elif url.path == "/nominal":
                 problems = lab.problems()
                 self.send_json(200, {"nominal": not problems, "problems": problems})
+            elif url.path == "/activities":
+                since = float(parse_qs(url.query).get("since", ["0"])[0])
+                self.send_json(200, lab.activities(since))
             elif url.path == "/ground-truth":
                 since = float(parse_qs(url.query).get("since", ["0"])[0])
                 self.send_json(200, lab.truth.since(since))

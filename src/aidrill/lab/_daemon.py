@@ -236,6 +236,11 @@ class Lab:
                 )
             return at_capacity
 
+    def activities(self, since: float) -> list[dict[str, Any]]:
+        """Every region supervisor's activities since ``since``, oldest first."""
+        found = [a for region in self.regions.values() for a in region.activities(since)]
+        return sorted(found, key=lambda a: a["time"])
+
     def capacity(self) -> dict[str, Any]:
         """Serving capacity and the fault ledger: what answers at once, whatever a fault
         does to the stores (``status`` also checks the data tiers, which downloads the

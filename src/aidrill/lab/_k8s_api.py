@@ -36,6 +36,7 @@ NAMESPACES = resource("", "v1", "namespaces")
 SERVICES = resource("", "v1", "services")
 DEPLOYMENTS = resource("apps", "v1", "deployments")
 REPLICASETS = resource("apps", "v1", "replicasets")
+EVENTS = resource("", "v1", "events")
 _RESOURCES = {
     NODES: ResourceInfo(kind="Node", singular="node", namespaced=False, subresources={"status"}),
     PODS: ResourceInfo(
@@ -47,6 +48,7 @@ _RESOURCES = {
         kind="Deployment", singular="deployment", namespaced=True, subresources={"scale", "status"}
     ),
     REPLICASETS: ResourceInfo(kind="ReplicaSet", singular="replicaset", namespaced=True),
+    EVENTS: ResourceInfo(kind="Event", singular="event", namespaced=True),
 }
 _SCALE_META = ("name", "namespace", "uid", "resourceVersion")
 _VERBS = {"get", "list", "watch", "create", "delete", "patch"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import http.client
 import itertools
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,11 +74,28 @@ class Region:
         self.record = record
         self.lock = threading.Lock()
         self.state = RegionState(desired=desired)
+        # The supervisor's activities as its API shows them (an Auto Scaling group's
+        # activity history): what it launched, and what failed and why.
+        self._activities: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
+        self._activity_lock = threading.Lock()  # never held with ``lock``
         self._serial = itertools.count(1)
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
         self.server = QuietServer(("127.0.0.1", 0), _balancer_handler(self))
         self.port = self.server.server_address[1]
+
+    # -- activities (the supervisor's own API) ------------------------------------
+    def _activity(self, status: str, node: str | None = None, cause: str = "") -> None:
+        with self._activity_lock:
+            self._activities.append(
+                {"time": round(time.time(), 3), "region": self.name, "status": status,
+                 "action": f"launch GPU node {node}" if node else "launch a GPU node",
+                 "cause": cause}
+            )  # fmt: skip
+
+    def activities(self, since: float) -> list[dict[str, Any]]:
+        with self._activity_lock:
+            return [dict(a) for a in self._activities if a["time"] >= since]
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
@@ -305,11 +324,9 @@ class Region:
                 sorted(state.nodes.values(), key=lambda n: n.name)[-surplus:] if surplus > 0 else []
             )
         if report:
-            self.record(
-                "provisioning_refused",
-                region=self.name,
-                reason=f"no GPU capacity in region {self.name}",
-            )
+            reason = f"no GPU capacity in region {self.name}"
+            self.record("provisioning_refused", region=self.name, reason=reason)
+            self._activity("failed", cause=reason)
         for _ in range(max(0, missing)):
             threading.Thread(target=self._provision, daemon=True).start()
         for node in spare:
@@ -321,14 +338,17 @@ class Region:
     def _provision(self, delay: float | None = None) -> None:
         name = f"{self.name}-node-{next(self._serial)}"
         self.record("node_provisioning", region=self.name, node=name)
+        self._activity("started", name)
         try:
             wait = self.settings.provisioning_delay if delay is None else delay
             if self._stopping.wait(wait):
                 return
             with self.lock:
                 alive = sum(n.alive for n in self.state.nodes.values())
-                if self.state.failed or alive >= self.state.desired:
-                    return
+                unneeded = self.state.failed or alive >= self.state.desired
+            if unneeded:
+                self._activity("cancelled", name, "no longer needed")
+                return
             node = self._boot(name)
             if node is None:
                 return
@@ -340,8 +360,10 @@ class Region:
             if not keep:
                 _kill(node.process)
                 self.record("node_released", region=self.name, node=name)
+                self._activity("cancelled", name, "no longer needed once it had booted")
                 return
             self.record("node_booted", region=self.name, node=name, pid=node.process.pid)
+            self._activity("succeeded", name)
         finally:
             with self.lock:
                 self.state.provisioning -= 1
@@ -371,6 +393,7 @@ class Region:
             _kill(process)
             reason = " ".join(ready[1:]) if ready and ready[0] == "REFUSED" else "no answer"
             self.record("node_boot_failed", region=self.name, node=name, reason=reason)
+            self._activity("failed", name, f"the node did not start: {reason}")
             return None
         port = int(ready[1])
         load_seconds = float(ready[3]) if len(ready) > 3 else None

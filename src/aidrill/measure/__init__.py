@@ -29,6 +29,7 @@ from aidrill.measure._rpo import (
     vector_canary_rpo,
 )
 from aidrill.measure._run import (
+    ACTIVITY_EVENT,
     GROUND_TRUTH_PREFIX,
     ComponentResult,
     Coverage,
@@ -42,6 +43,7 @@ from aidrill.measure._validity import InvalidReason, Validity, judge_validity
 from aidrill.measure._verdict import Verdict, VerdictStatus, judge_rto
 
 __all__ = [
+    "ACTIVITY_EVENT",
     "GROUND_TRUTH_PREFIX",
     "RESULT_SCHEMA",
     "ApparatusStop",

@@ -558,13 +558,22 @@ def _with_rpo(
     )
 
 
+ACTIVITY_EVENT = "target_activity"  # what the run read of the target's own activities
+
+
 def _cause(events: Sequence[Event], start: float, end: float) -> str | None:
+    """What stood in the way of recovery, as the target's own automation reported it
+    through its API during the window (a failed launch, a pod that could not be
+    placed): the first such activity. Never the target's ground-truth log."""
     for event in events:
         if (
             start <= event.time <= end
-            and event.kind == f"{GROUND_TRUTH_PREFIX}provisioning_refused"
+            and event.kind == ACTIVITY_EVENT
+            and event.data.get("status") == "failed"
         ):
-            return str(event.data.get("reason") or "GPU nodes could not be provisioned")
+            said = str(event.data.get("cause") or "").strip()
+            what = f"{event.data.get('source')}: {event.data.get('action')} failed"
+            return f"{said} ({what})" if said else what
     return None
 
 

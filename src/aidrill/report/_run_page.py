@@ -41,6 +41,7 @@ _TIMELINE_KINDS = {
     "load_stopped": "load stopped",
     "lab:router_switched": "lab: router switched",
     "lab:provisioning_refused": "lab: provisioning refused",
+    "target_activity": "target activity (its own API)",
     "lab:serving_capacity_lost": "lab: serving capacity lost",
     "lab:serving_capacity_restored": "lab: serving capacity restored",
     "lab:region_failed": "lab: region failed",
@@ -100,7 +101,8 @@ def _iso(epoch: float) -> str:
 
 
 def _detail(data: dict[str, Any]) -> str:
-    keep = ("activity", "status", "region", "node", "reason", "serving", "nominal", "error")
+    keep = ("activity", "source", "action", "status", "region", "node", "reason", "cause",
+            "serving", "nominal", "error")  # fmt: skip
     return ", ".join(f"{k}={data[k]}" for k in keep if data.get(k) is not None)
 
 

@@ -347,6 +347,7 @@ class DrillSession:
             self.side.stop_load()
             if not self.refused:  # a refused run injected nothing: it leaves the target be
                 self.side.check_after(self._a_rollback_failed())
+            self.side.collect_activities(self.started)
             self.side.collect_ground_truth(self.started)
         steps: list[tuple[str, Callable[[], Any]]] = [
             ("journal", lambda: self._write_journal(journal)),

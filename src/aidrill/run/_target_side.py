@@ -14,7 +14,7 @@ from aidrill import _evidence as evidence
 from aidrill.errors import DrillError, InputError, TargetNotNominalError
 from aidrill.experiment import AidrillExtension
 from aidrill.load import LoadGenerator, LoadProfile
-from aidrill.measure import GROUND_TRUTH_PREFIX
+from aidrill.measure import ACTIVITY_EVENT, GROUND_TRUTH_PREFIX
 from aidrill.plan import Plan
 from aidrill.run._watch import ApparatusWatch
 from aidrill.targets import Target, TierObserver, target_for
@@ -186,6 +186,18 @@ class TargetSide:
                 "the target is still not nominal after a reset: %s",
                 "; ".join(healed.problems_after),
             )
+
+    def collect_activities(self, since: float) -> None:
+        """What the target's automation did during the run, read through its own API
+        (Auto Scaling activities, cluster events, the lab supervisor's list): the
+        evidence a measurement may name as the cause of a recovery that did not come."""
+        try:
+            found = self.connect().activities(since)
+        except Exception as exc:  # evidence beside the measurement: never worth the run's end
+            self.events.append("activities_unavailable", error=f"{type(exc).__name__}: {exc}")
+            return
+        for activity in found:
+            self.events.append(ACTIVITY_EVENT, when=activity.time, **activity.to_record())
 
     def collect_ground_truth(self, since: float) -> None:
         """What the target itself recorded during the run (a lab keeps this), beside

@@ -19,6 +19,7 @@ from aidrill.targets._observer import TierObserver
 from aidrill.targets._target import (
     CAP,
     STALL,
+    Activity,
     Admission,
     Heal,
     Resolved,
@@ -29,6 +30,7 @@ from aidrill.targets._target import (
 __all__ = [
     "CAP",
     "STALL",
+    "Activity",
     "Address",
     "Admission",
     "ArtifactStore",

@@ -43,6 +43,30 @@ class Heal:
 
 
 @dataclass(frozen=True)
+class Activity:
+    """Something the target's own automation did, read through the target's API as any
+    operator would (an Auto Scaling group's activities, a cluster's events, the lab
+    supervisor's activity list): evidence of why a recovery did or did not happen."""
+
+    time: float  # UTC epoch seconds
+    source: str  # whose activity: "auto scaling group gpu-east", "kubernetes events"
+    action: str  # "launch a GPU node", "schedule pod inference-7d9"
+    status: str  # "started", "succeeded" or "failed"
+    region: str | None = None
+    cause: str = ""  # what the target said, verbatim
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "activity_time": round(self.time, 3),
+            "source": self.source,
+            "action": self.action,
+            "status": self.status,
+            "region": self.region,
+            "cause": self.cause,
+        }
+
+
+@dataclass(frozen=True)
 class Resolved:
     """One fault action's blast radius, resolved against the live target."""
 
@@ -102,6 +126,9 @@ class Target(Protocol):
 
     def ground_truth(self, since: float) -> list[dict[str, Any]]:
         """What the target itself recorded happening (only a lab keeps this)."""
+
+    def activities(self, since: float) -> list[Activity]:
+        """What the target's automation did since ``since``, from its own API."""
 
     def check_injection(
         self, activity: dict[str, Any], configuration: dict[str, Any], full_outage: bool

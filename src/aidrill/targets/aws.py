@@ -26,6 +26,7 @@ from aidrill.targets._cloud_errors import guarded
 from aidrill.targets._endpoints import Endpoints
 from aidrill.targets._estate import data_problems, estate_endpoints, serving_problems
 from aidrill.targets._target import (
+    Activity,
     Admission,
     Heal,
     Resolved,
@@ -34,6 +35,8 @@ from aidrill.targets._target import (
 )
 
 AwsError = (BotoCoreError, ClientError, CloudError, OSError)
+# An Auto Scaling activity's StatusCode, in the words of every target's activities.
+_STATUS = {"Successful": "succeeded", "Failed": "failed", "Cancelled": "cancelled"}
 _RUNNING_FIS = ("pending", "initiating", "running")
 
 
@@ -197,6 +200,37 @@ class AwsTarget:
 
     def ground_truth(self, since: float) -> list[dict[str, Any]]:
         return []  # a cloud keeps no record of what really happened for aidrill
+
+    def activities(self, since: float) -> list[Activity]:
+        """The plan's Auto Scaling groups' activities since ``since`` (read-only
+        ``DescribeScalingActivities``): launches, terminations, and why one failed."""
+        found: list[Activity] = []
+        for region, estate in self.estate.regions.items():
+            for group in estate.gpu_groups:
+                try:
+                    pages = (
+                        self.client("autoscaling", region)
+                        .get_paginator("describe_scaling_activities")
+                        .paginate(AutoScalingGroupName=group, PaginationConfig={"MaxItems": 200})
+                    )
+                    entries = [a for page in pages for a in page.get("Activities", [])]
+                except AwsError as exc:
+                    found.append(Activity(time.time(), f"auto scaling group {group}",
+                                          "describe its activities", "failed", region,
+                                          str(exc)))  # fmt: skip
+                    continue
+                for entry in entries:
+                    started = entry.get("StartTime")
+                    at = started.timestamp() if started is not None else None
+                    if at is None or at < since:
+                        continue
+                    found.append(Activity(
+                        at, f"auto scaling group {group}",
+                        str(entry.get("Description") or "scaling activity"),
+                        _STATUS.get(str(entry.get("StatusCode")), "started"), region,
+                        str(entry.get("StatusMessage") or entry.get("Cause") or ""),
+                    ))  # fmt: skip
+        return sorted(found, key=lambda a: a.time)
 
     # -- safety -----------------------------------------------------------------------
     def check_injection(

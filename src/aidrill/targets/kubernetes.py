@@ -31,6 +31,7 @@ from aidrill.targets._endpoints import Endpoints
 from aidrill.targets._estate import data_problems, estate_endpoints, serving_problems
 from aidrill.targets._k8s_resolve import KUBERNETES_MODULES, resolve_actions
 from aidrill.targets._target import (
+    Activity,
     Admission,
     Heal,
     Resolved,
@@ -240,6 +241,34 @@ class KubernetesTarget:
 
     def ground_truth(self, since: float) -> list[dict[str, Any]]:
         return []  # a cluster keeps no record of what really happened for aidrill
+
+    def activities(self, since: float) -> list[Activity]:
+        """The inference namespaces' events since ``since`` (read-only): pods created,
+        scheduled, and a pod that could not be placed (``FailedScheduling``) and why."""
+        found: list[Activity] = []
+        for region, cluster in self.estate.regions.items():
+            source = f"kubernetes events in {cluster.context}/{cluster.namespace}"
+            try:
+                events = (
+                    self.core(cluster.context)
+                    .list_namespaced_event(cluster.namespace, _request_timeout=TIMEOUT)
+                    .items
+                )
+            except KubeError as exc:
+                found.append(Activity(time.time(), source, "list events", "failed", region,
+                                      str(exc)))  # fmt: skip
+                continue
+            for event in events:
+                stamp = event.last_timestamp or event.first_timestamp or event.event_time
+                at = stamp.timestamp() if stamp is not None else None
+                if at is None or at < since:
+                    continue
+                involved = event.involved_object
+                what = f"{(involved.kind or '').lower()} {involved.name or ''}".strip()
+                status = "failed" if (event.type or "") == "Warning" else "succeeded"
+                found.append(Activity(at, source, f"{event.reason or 'event'} {what}".strip(),
+                                      status, region, event.message or ""))  # fmt: skip
+        return sorted(found, key=lambda a: a.time)
 
     # -- safety -----------------------------------------------------------------------
     def check_injection(

@@ -13,6 +13,7 @@ from aidrill.plan import Plan
 from aidrill.probes.sets import LabCapacityCheck, LabDataCheck
 from aidrill.targets._endpoints import Address, ArtifactStore, Endpoints
 from aidrill.targets._target import (
+    Activity,
     Admission,
     Heal,
     Resolved,
@@ -104,6 +105,22 @@ class LabTarget:
 
     def ground_truth(self, since: float) -> list[dict[str, Any]]:
         return self.client.ground_truth(since=since)
+
+    def activities(self, since: float) -> list[Activity]:
+        """The region supervisors' activity lists, from the lab's control API (not its
+        ground-truth log): what an operator of the lab would see."""
+        return [
+            Activity(
+                time=float(a["time"]),
+                source=f"lab supervisor of {a.get('region')}",
+                action=str(a.get("action") or "launch a GPU node"),
+                status=str(a.get("status") or "unknown"),
+                region=a.get("region"),
+                cause=str(a.get("cause") or ""),
+            )
+            for a in self.client.activities(since)
+            if isinstance(a, dict) and isinstance(a.get("time"), int | float)
+        ]
 
     # -- safety -----------------------------------------------------------------------
     def check_injection(
