@@ -29,8 +29,9 @@ from aidrill.measure import Bucket
 from aidrill.measure._rpo import feature_store_rpo
 from aidrill.plan import load_plan
 from aidrill.probes import LabCapacityCheck
-from aidrill.targets import Address, Endpoints, TierObserver
+from aidrill.targets import Address, Endpoints
 from aidrill.targets.lab import LabTarget
+from aidrill.targets.observer import TierObserver
 
 from ._drill import result, run_aidrill, run_dir_of, wait_until, write_experiment
 from .conftest import PLAN

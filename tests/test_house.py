@@ -131,3 +131,19 @@ def test_the_never_rules_of_contributing_hold() -> None:
         if _package(module) == package and _package(target) in forbidden
     ]
     assert broken == []
+
+
+def test_asking_a_target_loads_no_cloud_or_store_client() -> None:
+    # The probe activity and the target registry run in every probe call of a drill:
+    # they load boto3, Redis or the Kubernetes client only for the target that needs it.
+    import subprocess
+    import sys
+
+    heavy = ("boto3", "redis", "kubernetes", "locust", "weasyprint", "matplotlib")
+    code = (
+        "import sys, aidrill.probes, aidrill.targets; "
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                            text=True, timeout=60).stdout.strip()  # fmt: skip
+    assert loaded == "", loaded

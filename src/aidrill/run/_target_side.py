@@ -17,7 +17,8 @@ from aidrill.load import LoadGenerator, LoadProfile
 from aidrill.measure import ACTIVITY_EVENT, GROUND_TRUTH_PREFIX
 from aidrill.plan import Plan
 from aidrill.run._watch import ApparatusWatch
-from aidrill.targets import Target, TierObserver, target_for
+from aidrill.targets import Target, target_for
+from aidrill.targets.observer import TierObserver
 
 logger = logging.getLogger(__name__)
 _OBSERVE_BEFORE = 10.0

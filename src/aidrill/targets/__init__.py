@@ -4,6 +4,9 @@ A target answers pre-flight (nominal per the plan, or what is off), where the lo
 goes and where each tier is probed from outside, the blast radius of each action
 resolved against it, what it forbids at injection, and how to heal it. Run, probes
 and validation ask the target; no other module knows a target's internals.
+
+The tier observer (``aidrill.targets.observer``), which needs Redis and boto3, is not
+imported here: a probe activity asks a target without loading either.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from typing import Any
 from aidrill.errors import RefusedError
 from aidrill.plan import DEFAULT_PLAN_PATH, Plan, load_plan
 from aidrill.targets._endpoints import Address, ArtifactStore, Endpoints
-from aidrill.targets._observer import TierObserver
 from aidrill.targets._target import (
     CAP,
     STALL,
@@ -38,7 +40,6 @@ __all__ = [
     "Heal",
     "Resolved",
     "Target",
-    "TierObserver",
     "default_state_dir",
     "target_for",
     "target_of_configuration",
