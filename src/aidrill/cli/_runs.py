@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,8 @@ from rich.table import Table
 from aidrill._durations import format_seconds
 from aidrill.cli._common import console
 from aidrill.cli._live import LiveView
-from aidrill.errors import InputError, RefusedError
+from aidrill.errors import DrillError, InputError, RefusedError
 from aidrill.experiment import LoadedExperiment, Participant, load_experiment
-from aidrill.lab import LabClient
 from aidrill.plan import Plan, load_plan
 from aidrill.report import write_index
 from aidrill.run import (
@@ -25,7 +25,7 @@ from aidrill.run import (
     owner_alive,
     run_experiment_file,
 )
-from aidrill.targets import Admission, target_for
+from aidrill.targets import Admission, Target, target_for
 
 _STYLE = {"met": "green", "missed": "red", "inconclusive": "yellow", "not measured": "dim"}
 
@@ -198,9 +198,13 @@ def run_all(
     nominal target. A SIGINT/SIGTERM during a drill rolls that drill back (its own
     guard) and ends the suite there; between drills it ends the suite at once. Returns
     the outcomes of the drills that ran."""
-    if any(e.extension is not None and e.extension.target == "lab" for e in experiments):
-        clear_faults_left_behind(LabClient(state_dir))
     plan = load_plan(plan_path)
+    for kind in sorted({e.extension.target for e in experiments if e.extension is not None}):
+        try:
+            target = target_for(kind, plan, state_dir)
+        except DrillError:
+            continue  # the drill itself says why it cannot reach its target
+        clear_faults_left_behind(target)
     outcomes = []
     for number, experiment in enumerate(experiments, start=1):
         if interrupt.signal is not None:
@@ -262,7 +266,9 @@ def describe(outcome: RunOutcome) -> None:
     console.print(f"    report: {outcome.run_dir / 'report.html'}")
 
 
-def report_aborted_runs(faults: list[dict[str, Any]], by: str, lab: LabClient) -> None:
+def report_aborted_runs(
+    faults: list[dict[str, Any]], by: str, ground_truth: Callable[[float], list[dict[str, Any]]]
+) -> None:
     """Say which faults were cleared and mark the runs that left them as aborted."""
     for fault in faults:
         owner = fault.get("owner") or {}
@@ -271,13 +277,13 @@ def report_aborted_runs(faults: list[dict[str, Any]], by: str, lab: LabClient) -
             f"{owner.get('run_id') or 'unknown'}"
         )
     reason = f"the run ended without rolling back; its faults were cleared by {by}"
-    for run_dir in mark_runs_aborted(faults, reason, lambda since: lab.ground_truth(since=since)):
+    for run_dir in mark_runs_aborted(faults, reason, ground_truth):
         console.print(f"marked run {run_dir.name} aborted (evidence in {run_dir})")
 
 
-def clear_faults_left_behind(lab: LabClient) -> None:
+def clear_faults_left_behind(target: Target) -> None:
     """Before a run: faults of a killed run are cleared; a live run's faults refuse ours."""
-    faults = lab.capacity()["faults"]
+    faults = target.faults_left_behind()
     if not faults:
         return
     live = [f for f in faults if owner_alive(f)]
@@ -288,8 +294,8 @@ def clear_faults_left_behind(lab: LabClient) -> None:
             f"{live[0]['kind']} active in {live[0]['region']}; wait for it to finish"
         )
     with console.status("clearing faults left by an earlier run…"):
-        cleared = lab.reset()["cleared"]
-    report_aborted_runs(cleared, "`aidrill run`", lab)
+        cleared = target.clear_faults()
+    report_aborted_runs(cleared, "`aidrill run`", target.ground_truth)
 
 
 def print_summary(outcomes: list[RunOutcome], title: str = "Drills") -> None:

@@ -48,7 +48,7 @@ def up(state_dir: Path, plan_path: Path, topology: str | None, twins: str) -> No
     left_behind = read_fault_ledger(state_dir)
     with console.status("starting the lab (training the model, booting GPU nodes)…"):
         client = start_lab(state_dir, plan_path, topology, twins=wanted)
-    report_aborted_runs(left_behind, "`aidrill lab up`", client)
+    report_aborted_runs(left_behind, "`aidrill lab up`", client.ground_truth)
     info = client.info
     console.print(
         f"lab up in {time.perf_counter() - started:.1f}s: {info.topology}, "
@@ -161,7 +161,7 @@ def reset(state_dir: Path) -> None:
     """Clear every fault in the ledger (including a killed run's) and restore the lab."""
     with console.status("clearing faults and restoring nominal capacity…"):
         result = LabClient(state_dir).reset()
-    report_aborted_runs(result["cleared"], "`aidrill lab reset`", LabClient(state_dir))
+    report_aborted_runs(result["cleared"], "`aidrill lab reset`", LabClient(state_dir).ground_truth)
     console.print(
         "lab restored" if result["restored"] else "[red]lab not back at nominal capacity yet[/]"
     )

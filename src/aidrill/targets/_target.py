@@ -130,6 +130,13 @@ class Target(Protocol):
     def activities(self, since: float) -> list[Activity]:
         """What the target's automation did since ``since``, from its own API."""
 
+    def faults_left_behind(self) -> list[dict[str, Any]]:
+        """Faults still active from runs that ended, as the target's fault ledger holds
+        them (each with its owner run); a target that keeps no ledger has none."""
+
+    def clear_faults(self) -> list[dict[str, Any]]:
+        """Clear the faults left behind; the ones cleared."""
+
     def check_injection(
         self, activity: dict[str, Any], configuration: dict[str, Any], full_outage: bool
     ) -> None:

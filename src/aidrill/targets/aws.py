@@ -201,6 +201,12 @@ class AwsTarget:
     def ground_truth(self, since: float) -> list[dict[str, Any]]:
         return []  # a cloud keeps no record of what really happened for aidrill
 
+    def faults_left_behind(self) -> list[dict[str, Any]]:
+        return []  # an account keeps no fault ledger for aidrill: rollbacks undo each fault
+
+    def clear_faults(self) -> list[dict[str, Any]]:
+        return []
+
     def activities(self, since: float) -> list[Activity]:
         """The plan's Auto Scaling groups' activities since ``since`` (read-only
         ``DescribeScalingActivities``): launches, terminations, and why one failed."""

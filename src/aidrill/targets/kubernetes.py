@@ -242,6 +242,12 @@ class KubernetesTarget:
     def ground_truth(self, since: float) -> list[dict[str, Any]]:
         return []  # a cluster keeps no record of what really happened for aidrill
 
+    def faults_left_behind(self) -> list[dict[str, Any]]:
+        return []  # a cluster keeps no fault ledger for aidrill: rollbacks undo each fault
+
+    def clear_faults(self) -> list[dict[str, Any]]:
+        return []
+
     def activities(self, since: float) -> list[Activity]:
         """The inference namespaces' events since ``since`` (read-only): pods created,
         scheduled, and a pod that could not be placed (``FailedScheduling``) and why."""

@@ -77,6 +77,10 @@ class LabTarget:
         result: list[dict[str, Any]] = self.client.capacity()["faults"]
         return result
 
+    def clear_faults(self) -> list[dict[str, Any]]:
+        cleared: list[dict[str, Any]] = self.client.reset().get("cleared") or []
+        return cleared
+
     # -- where things are -------------------------------------------------------------
     def endpoints(self) -> Endpoints:
         info = self.client.info
