@@ -194,5 +194,15 @@ def test_aws_experiments_run_valid_on_the_twin_against_the_labs_truth(
     measured = inference["achieved"]["rto_seconds"]
     assert truth is not None and abs(measured - truth) <= 1.0, (measured, truth)
     assert lab.problems() == [], "the rollbacks left the lab (and its twin) nominal"
+    # The groups' own activity histories, read through the Auto Scaling API during the
+    # run, are in the evidence: the replacements the group launched.
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    read = [e for e in events if e["kind"] == "target_activity"]
+    launched = [
+        e
+        for e in read
+        if e["source"].startswith("auto scaling group ") and e["status"] == "succeeded"
+    ]
+    assert launched, read
     plan = load_plan(twin["AIDRILL_PLAN"])
     assert plan.target == "aws" and outcome["target"] == "aws"

@@ -27,6 +27,7 @@ class _StandInRegion:
     desired: int
     nodes: list[dict[str, Any]] = field(default_factory=list)
     killed: list[str] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.state = _State(self.desired)
@@ -39,6 +40,9 @@ class _StandInRegion:
 
     def kill_node(self, name: str, reason: str) -> None:
         self.killed.append(name)
+
+    def activities(self, since: float) -> list[dict[str, Any]]:
+        return [a for a in self.history if a["time"] >= since]
 
     def boot(self, count: int) -> None:
         self.state.desired = count
@@ -100,3 +104,40 @@ def test_a_scale_in_and_its_lost_nodes_reconcile_in_one_round(
     assert _members(made, "west") == []
     assert sorted(made.claims) == ["east-gpu-0", "east-gpu-1"]
     assert {m["HealthStatus"] for m in _members(made, "east")} == {"Healthy"}
+
+
+def test_a_twin_groups_activity_history_is_its_lab_regions_supervisor(
+    twin: tuple[AwsTwin, dict[str, _StandInRegion]],
+) -> None:
+    """moto keeps no scaling activity history: the twin's endpoint answers it for its own
+    groups from the lab region's supervisor, in the Query API's XML that botocore reads
+    (newest first, as AWS lists them); any other group's call goes on to moto."""
+    import threading
+    import time
+
+    import boto3
+
+    made, regions = twin
+    now = time.time()
+    why = "no GPU capacity in region west"
+    regions["west"].history = [
+        {"time": now - 3, "region": "west", "status": "started", "action": "launch a GPU node",
+         "cause": ""},
+        {"time": now - 2, "region": "west", "status": "failed", "action": "launch a GPU node",
+         "cause": why},
+    ]  # fmt: skip
+    serving = threading.Thread(target=made.router.server.serve_forever, daemon=True)
+    serving.start()
+    try:
+        client = boto3.client("autoscaling", region_name=made.aws_region["west"],
+                              endpoint_url=made.router.url, aws_access_key_id="twin",
+                              aws_secret_access_key="twin")  # fmt: skip
+        listed = client.describe_scaling_activities(AutoScalingGroupName=group_name("west"))
+        other = client.describe_scaling_activities(AutoScalingGroupName="someone-elses")
+    finally:
+        made.router.server.shutdown()
+    activities = listed["Activities"]
+    assert [a["StatusCode"] for a in activities] == ["Failed", "InProgress"]
+    assert activities[0]["StatusMessage"] == why
+    assert abs(activities[0]["StartTime"].timestamp() - (now - 2)) < 0.01
+    assert other["Activities"] == []

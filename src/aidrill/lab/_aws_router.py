@@ -3,15 +3,22 @@ bucket (through its fault proxy, so storage faults still apply); every other ser
 (EC2, Auto Scaling, FIS, SSM, STS) goes to the twin's moto server.
 
 ``AWS_ENDPOINT_URL`` points boto3, chaostoolkit-aws and aidrill at this one address.
+``DescribeScalingActivities`` of a twin group is answered here from the lab region's
+supervisor (moto keeps no activity history), as the group's own history would read.
 ``GET /aidrill-twin/serving`` answers which AWS region the global router serves from,
 as a Route 53 health check would.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import re
+import urllib.parse
+import uuid
 from collections.abc import Callable
+from typing import Any
+from xml.sax.saxutils import escape
 
 from aidrill.lab._http import JsonHandler, QuietServer
 
@@ -25,10 +32,12 @@ class AwsRouter:
         services_port: int,
         bucket_ports: dict[str, int],
         serving: Callable[[], list[str]],
+        activities: Callable[[str], list[dict[str, Any]] | None] = lambda group: None,
     ) -> None:
         self.services_port = services_port
         self.bucket_ports = bucket_ports  # bucket -> the port of its region's store proxy
         self.serving = serving
+        self.activities = activities  # a twin group's supervisor activities; None: not one
         self.server = QuietServer(("127.0.0.1", 0), _handler(self))
         self.port = self.server.server_address[1]
 
@@ -72,6 +81,47 @@ def _merged_bucket_list(router: AwsRouter, headers: dict[str, str]) -> bytes:
     return re.sub(r"<Buckets>.*?</Buckets>|<Buckets/>", merged, text, count=1, flags=re.S).encode()
 
 
+_STATUS_CODE = {"started": "InProgress", "succeeded": "Successful", "failed": "Failed",
+                "cancelled": "Cancelled"}  # fmt: skip
+
+
+def _scaling_activities(router: AwsRouter, service: str | None, body: bytes) -> bytes | None:
+    """The Query API's answer to DescribeScalingActivities for a twin group, or None."""
+    if service != "autoscaling" or b"DescribeScalingActivities" not in body:
+        return None
+    form = urllib.parse.parse_qs(body.decode(errors="replace"))
+    group = (form.get("AutoScalingGroupName") or [""])[0]
+    if (form.get("Action") or [""])[0] != "DescribeScalingActivities" or not group:
+        return None
+    found = router.activities(group)
+    if found is None:
+        return None
+    members = []
+    for activity in sorted(found, key=lambda a: a["time"], reverse=True):  # newest first
+        started = dt.datetime.fromtimestamp(float(activity["time"]), dt.UTC)
+        message = str(activity.get("cause") or "")
+        members.append(
+            "<member>"
+            f"<ActivityId>{uuid.uuid5(uuid.NAMESPACE_OID, f'{group}{activity}')}</ActivityId>"
+            f"<AutoScalingGroupName>{escape(group)}</AutoScalingGroupName>"
+            f"<Description>{escape(str(activity.get('action') or ''))}</Description>"
+            "<Cause>the group's desired capacity is above its running instances</Cause>"
+            f"<StartTime>{started.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}</StartTime>"
+            f"<StatusCode>{_STATUS_CODE.get(str(activity.get('status')), 'InProgress')}"
+            "</StatusCode>"
+            + (f"<StatusMessage>{escape(message)}</StatusMessage>" if message else "")
+            + "<Progress>100</Progress></member>"
+        )
+    return (
+        '<DescribeScalingActivitiesResponse xmlns="http://autoscaling.amazonaws.com/doc/'
+        '2011-01-01/"><DescribeScalingActivitiesResult><Activities>'
+        + "".join(members)
+        + "</Activities></DescribeScalingActivitiesResult><ResponseMetadata><RequestId>"
+        + str(uuid.uuid4())
+        + "</RequestId></ResponseMetadata></DescribeScalingActivitiesResponse>"
+    ).encode()
+
+
 def _handler(router: AwsRouter) -> type[JsonHandler]:
     class RouterHandler(JsonHandler):
         def _relay(self) -> None:
@@ -84,8 +134,11 @@ def _handler(router: AwsRouter) -> type[JsonHandler]:
             service = match.group(1) if match else None
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             port = router.upstream(service, self.path)
+            activities = _scaling_activities(router, service, body)
             try:
-                if port is None and self.command == "GET":
+                if activities is not None:
+                    status, reply_headers, payload = 200, [("Content-Type", "text/xml")], activities
+                elif port is None and self.command == "GET":
                     status, reply_headers, payload = 200, [], _merged_bucket_list(router, headers)
                     reply_headers = [("Content-Type", "application/xml")]
                 else:

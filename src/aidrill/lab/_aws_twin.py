@@ -86,6 +86,7 @@ class AwsTwin:
             self.services_port,
             bucket_ports,
             lambda: [self.aws_region[name] for name in serving()],
+            self._group_activities,
         )
         self.templates: dict[str, str] = {}
         self.claims: dict[str, str] = {}  # node name -> instance id
@@ -94,6 +95,11 @@ class AwsTwin:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str], BaseClient] = {}
+
+    def _group_activities(self, group: str) -> list[dict[str, Any]] | None:
+        """A twin group's history: its lab region's supervisor activities."""
+        region = next((r for name, r in self.regions.items() if group_name(name) == group), None)
+        return None if region is None else region.activities(0.0)
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> None:
