@@ -170,3 +170,9 @@ def test_kubernetes_experiments_run_valid_on_the_twin_against_the_labs_truth(
         scaled = [r for r in truth_log if r["kind"] == "region_scaled"]
         assert scaled[0]["region"] == "lab-east" and scaled[0]["desired"] == 0, scaled
     assert lab.problems() == [], "the rollbacks left the lab (and its twin) nominal"
+    # The clusters' own events, read through the API during the run, are in the
+    # evidence: the replacement pods the scheduler placed.
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    read = [e for e in events if e["kind"] == "target_activity"]
+    scheduled = [e for e in read if e["action"].startswith("Scheduled pod ")]
+    assert scheduled and all(e["status"] == "succeeded" for e in scheduled), read

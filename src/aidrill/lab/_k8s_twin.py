@@ -20,6 +20,7 @@ bound to a Node. Every half second the reconciler:
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import threading
 import time
@@ -30,7 +31,15 @@ from typing import Any
 
 import yaml
 
-from aidrill.lab._k8s_api import DEPLOYMENTS, NAMESPACES, NODES, PODS, SERVICES, ApiServer
+from aidrill.lab._k8s_api import (
+    DEPLOYMENTS,
+    EVENTS,
+    NAMESPACES,
+    NODES,
+    PODS,
+    SERVICES,
+    ApiServer,
+)
 from aidrill.lab._region import Region
 
 Record = Callable[..., None]
@@ -212,11 +221,15 @@ class KubeTwin:
             if worker in cluster.bound:
                 continue
             if not free:
+                why = f"0/{len(nodes)} nodes are available: no schedulable GPU node free"
+                _event(cluster, _pod_name(worker), "Warning", "FailedScheduling", why)
                 region.kill_node(worker, "no schedulable GPU node in its cluster")
                 continue
             node = free.pop(0)
             cluster.bound[worker] = node
             cluster.call(api.store(PODS, NAMESPACE, _pod(worker, node, workers[worker]["healthy"])))
+            assigned = f"Successfully assigned {NAMESPACE}/{_pod_name(worker)} to {node}"
+            _event(cluster, _pod_name(worker), "Normal", "Scheduled", assigned)
             pods[_pod_name(worker)] = {}
         region.set_room(len(free))
         self._sync_status(cluster, workers, pods)
@@ -330,6 +343,23 @@ class KubeTwin:
 
 
 # -- object bodies --------------------------------------------------------------------
+def _event(cluster: _Cluster, pod: str, kind: str, reason: str, message: str) -> None:
+    """An Event about ``pod``, as the scheduler writes one; the same reason for the same
+    pod is one Event, rewritten with the latest time (a cluster dedups them too)."""
+    now = datetime.datetime.now(datetime.UTC)
+    event = {
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": f"{pod}.{reason.lower()}", "namespace": NAMESPACE},
+        "involvedObject": {"kind": "Pod", "name": pod, "namespace": NAMESPACE},
+        "reason": reason, "message": message, "type": kind,
+        "source": {"component": "default-scheduler"},
+        "firstTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "lastTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "count": 1,
+    }  # fmt: skip
+    cluster.call(cluster.server.api.store(EVENTS, NAMESPACE, event))
+
+
 def _node(name: str, region: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
