@@ -97,3 +97,21 @@ def test_a_kubernetes_plan_names_a_cluster_for_every_region(tmp_path: Path) -> N
     one_cluster += "  regions:\n    a: {context: ctx-a}\n"
     with pytest.raises(PlanError, match=r"no cluster for the plan's regions \['b'\]"):
         load_plan(_write(tmp_path, one_cluster))
+
+
+def test_a_plan_read_again_unchanged_is_not_parsed_again_and_never_shared(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    from aidrill.plan import _load
+
+    path = tmp_path / "drplan.yaml"
+    shutil.copy(REPO / "drplan.yaml", path)
+    first = load_plan(path)
+    first.components.clear()  # a caller's change to its copy reaches no other caller
+    second = load_plan(path)
+    assert second.components and second is not first
+    assert any(key[0] == str(path.resolve()) for key in _load._LOADED)
+    path.write_text(path.read_text().replace("system: ", "system: Changed ", 1))
+    assert load_plan(path).system.startswith("Changed "), "an edited plan is read again"

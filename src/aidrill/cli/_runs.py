@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -56,12 +55,6 @@ load_workers_option = click.option(
 )
 
 
-def apply_load_workers(workers: int | None) -> None:
-    """Hand ``--load-workers`` to the runs (and to Locust's processes) by environment."""
-    if workers is not None:
-        os.environ["AIDRILL_LOAD_WORKERS"] = str(workers)
-
-
 def parse_participants(texts: tuple[str, ...]) -> list[dict[str, str]]:
     people = []
     for text in texts:
@@ -82,6 +75,7 @@ def run_suite(
     name: str,
     interrupt: SuiteInterrupt,
     live: bool = True,
+    load_workers: int | None = None,
 ) -> list[RunOutcome]:
     """Validate every drill and check it is allowed before the first runs, run them in
     order (each run's pre-flight checks its target is nominal), print the summary.
@@ -99,6 +93,7 @@ def run_suite(
         heal=heal,
         participants=participants,
         live=live,
+        load_workers=load_workers,
     )
     write_index(reports_dir)
     elapsed = time.perf_counter() - started
@@ -193,6 +188,7 @@ def run_all(
     heal: bool = False,
     participants: list[dict[str, str]] | None = None,
     live: bool = True,
+    load_workers: int | None = None,
 ) -> list[RunOutcome]:
     """Run each experiment in turn, shown live; with ``heal``, each starts from a
     nominal target. A SIGINT/SIGTERM during a drill rolls that drill back (its own
@@ -222,6 +218,7 @@ def run_all(
                         state_dir,
                         heal=heal,
                         participants=participants,
+                        load_workers=load_workers,
                     )
                 finally:
                     interrupt.drill_running = False

@@ -13,7 +13,6 @@ from aidrill.cli._common import (
     state_dir_option,
 )
 from aidrill.cli._runs import (
-    apply_load_workers,
     live_option,
     load_workers_option,
     parse_participants,
@@ -65,12 +64,20 @@ def drill(
     was rolled back, and no further drill ran).
     """
     people = parse_participants(participants)
-    apply_load_workers(load_workers)
     plan = load_plan(plan_path)
     paths = suite_paths(plan, plan_path, suite)
     with SuiteInterrupt() as interrupt:
         outcomes = run_suite(
-            paths, plan_path, reports_dir, state_dir, heal, people, suite, interrupt, live
+            paths,
+            plan_path,
+            reports_dir,
+            state_dir,
+            heal,
+            people,
+            suite,
+            interrupt,
+            live,
+            load_workers,
         )
     if interrupt.signal is not None:
         raise SystemExit(interrupt.exit_code)

@@ -14,7 +14,6 @@ from aidrill.cli._common import (
     state_dir_option,
 )
 from aidrill.cli._runs import (
-    apply_load_workers,
     check_before_running,
     live_option,
     load_all,
@@ -77,7 +76,6 @@ def run(
     no further experiment runs.
     """
     people = parse_participants(participants)
-    apply_load_workers(load_workers)
     plan, loaded = load_all(list(experiments), plan_path)
     admissions = check_before_running(loaded, plan, state_dir)
     if dry_run:
@@ -100,6 +98,7 @@ def run(
             heal=heal,
             participants=people,
             live=live,
+            load_workers=load_workers,
         )
         write_index(reports_dir)
         print_not_run(loaded[len(outcomes) :], interrupt)

@@ -53,8 +53,10 @@ def run_experiment_file(
     state_dir: Path | None = None,
     heal: bool = False,
     participants: list[dict[str, str]] | None = None,
+    load_workers: int | None = None,
 ) -> RunOutcome:
-    """Run one validated experiment and return where its evidence is."""
+    """Run one validated experiment and return where its evidence is; ``load_workers``
+    (``--load-workers``) replaces the experiment's ``load.workers``."""
     from chaoslib.exceptions import InterruptExecution
     from chaoslib.experiment import run_experiment
 
@@ -68,6 +70,7 @@ def run_experiment_file(
                 "plan": str(plan_path),
                 "heal": heal,
                 "participants": participants or [],
+                "load_workers": load_workers,
             }
     config_vars: dict[str, Any] = {}
     if state_dir is not None:

@@ -59,6 +59,7 @@ class DrillSession:
         plan: str | None = None,
         heal: bool = False,
         participants: list[dict[str, str]] | None = None,
+        load_workers: int | None = None,
     ) -> None:
         found = find_aidrill_extension(experiment)
         # Without aidrill settings an experiment runs plain: rollbacks always, redaction
@@ -112,7 +113,13 @@ class DrillSession:
         )
         self.side = (
             TargetSide(
-                self.extension, self.plan, self.run_dir, self.run_id, self.events, self._state_dir()
+                self.extension,
+                self.plan,
+                self.run_dir,
+                self.run_id,
+                self.events,
+                self._state_dir(),
+                load_workers=load_workers,
             )
             if self.extension is not None
             else None

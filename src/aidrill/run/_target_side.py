@@ -4,7 +4,6 @@ injection, the post-flight check and heal, and the target's own record of events
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +33,9 @@ class TargetSide:
         run_id: str,
         events: evidence.EventLog,
         state_dir: Path | None,
+        load_workers: int | None = None,
     ) -> None:
+        self.load_workers = load_workers  # --load-workers, over the experiment's own
         self.extension = extension
         self.plan = plan
         self.run_dir = run_dir
@@ -91,7 +92,7 @@ class TargetSide:
             settings.rate_per_user,
             settings.request_timeout,
             self.extension.bucket or self.plan.slo.bucket,
-            load_workers(settings.workers),
+            load_workers(settings.workers, self.load_workers),
         )
         self.load = LoadGenerator(
             endpoints.inference,
@@ -214,16 +215,11 @@ class TargetSide:
             self.events.append(f"{GROUND_TRUTH_PREFIX}{kind}", when=when, **record)
 
 
-def load_workers(declared: int) -> int:
-    """Locust workers for this run: ``AIDRILL_LOAD_WORKERS`` (what ``--load-workers``
-    sets) over the experiment's ``load.workers``."""
-    given = os.environ.get("AIDRILL_LOAD_WORKERS")
-    if given is None or not given.strip():
+def load_workers(declared: int, given: int | None) -> int:
+    """Locust workers for this run: ``--load-workers`` (handed to the run's control as
+    an argument) over the experiment's ``load.workers``."""
+    if given is None:
         return declared
-    try:
-        workers = int(given)
-    except ValueError:
-        raise InputError(f"AIDRILL_LOAD_WORKERS={given!r} is not a number") from None
-    if not 0 <= workers <= 64:
-        raise InputError(f"AIDRILL_LOAD_WORKERS={workers}: between 0 and 64")
-    return workers
+    if not isinstance(given, int) or isinstance(given, bool) or not 0 <= given <= 64:
+        raise InputError(f"load_workers={given!r}: a whole number between 0 and 64")
+    return given

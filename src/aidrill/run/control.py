@@ -51,6 +51,7 @@ def configure_control(
     plan: str | None = None,
     heal: bool = False,
     participants: list[dict[str, str]] | None = None,
+    load_workers: int | None = None,
     event_registry: Any = None,
     **_: Any,
 ) -> None:
@@ -63,6 +64,7 @@ def configure_control(
             plan=plan,
             heal=bool(heal),
             participants=participants,
+            load_workers=load_workers,
         )
     except DrillError as exc:
         logger.error("aidrill refuses this run: %s", exc)
