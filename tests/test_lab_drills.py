@@ -171,9 +171,13 @@ def _model_registry_loss(run_dir: Path, result: dict[str, Any]) -> None:
     back = _truth(run_dir, "model_registry_restored")[0]
     registry = _component(result, "model-registry")
     assert registry["verdict"] == "met", registry
-    assert (
-        registry["achieved"]["rpo_detail"]["versions_lost"] == lost["versions"] - back["versions"]
-    )
+    # The lab counts every version its lost database held; aidrill counts the changes
+    # the canary had acknowledged. A change whose version was registered when the
+    # registry died, before its alias move was answered, is lost but was never
+    # acknowledged: at most that one change separates the two.
+    measured = registry["achieved"]["rpo_detail"]["versions_lost"]
+    held = lost["versions"] - back["versions"]
+    assert held - 1 <= measured <= held, (measured, held)
     outage = back["time"] - lost["time"]
     assert abs(registry["achieved"]["rto_seconds"] - outage) <= TOLERANCE, (registry, outage)
 
