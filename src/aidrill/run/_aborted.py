@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from aidrill import _evidence as evidence
 from aidrill._manifest import MANIFEST
 from aidrill._signing import seal_run
@@ -36,10 +38,11 @@ def owner_alive(fault: dict[str, Any]) -> bool:
 
 def _not_zombie(pid: int) -> bool:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:
+        return True  # cannot tell: a run that may be alive keeps its faults
 
 
 GroundTruth = Callable[[float], list[dict[str, Any]]]
