@@ -23,7 +23,8 @@ EXPECTED = {
     "aidrill.run": {"run_experiment_file", "RunOutcome"},
     "aidrill.report": {"write_run_report", "write_index"},
     "aidrill.probes": {"probe_set_holds", "load_probe_set"},
-    "aidrill.targets": {"Target", "Endpoints", "TierObserver", "target_for", "Heal"},
+    "aidrill.targets": {"Target", "Endpoints", "Activity", "target_for", "Heal"},
+    "aidrill.targets.observer": {"TierObserver"},
 }
 
 

@@ -459,3 +459,6 @@ class TierObserver:
             if not handle.closed:
                 handle.write(json.dumps(record) + "\n")
                 handle.flush()
+
+
+__all__ = ["TierObserver"]
