@@ -228,5 +228,7 @@ def test_a_miss_names_its_cause_only_from_what_the_target_showed_through_its_api
     assert _cause([before, truth, launched, failed], T0, T0 + 60) == (
         "no capacity (asg gpu: launch failed)"
     )
+    unread = Event(T0 + 5, ACTIVITY_EVENT, {**said, "status": "unreadable", "cause": "timeout"})
+    assert _cause([unread], T0, T0 + 60) is None, "a history that could not be read says nothing"
     silent = Event(T0 + 6, ACTIVITY_EVENT, {**failed.data, "cause": ""})
     assert _cause([silent], T0, T0 + 60) == "asg gpu: launch failed"

@@ -51,7 +51,9 @@ class Activity:
     time: float  # UTC epoch seconds
     source: str  # whose activity: "auto scaling group gpu-east", "kubernetes events"
     action: str  # "launch a GPU node", "schedule pod inference-7d9"
-    status: str  # "started", "succeeded" or "failed"
+    # "started", "succeeded", "failed", "cancelled"; "unreadable" when the history itself
+    # could not be read (never a cause of anything)
+    status: str
     region: str | None = None
     cause: str = ""  # what the target said, verbatim
 

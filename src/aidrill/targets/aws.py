@@ -222,7 +222,7 @@ class AwsTarget:
                     entries = [a for page in pages for a in page.get("Activities", [])]
                 except AwsError as exc:
                     found.append(Activity(time.time(), f"auto scaling group {group}",
-                                          "describe its activities", "failed", region,
+                                          "describe its activities", "unreadable", region,
                                           str(exc)))  # fmt: skip
                     continue
                 for entry in entries:

@@ -261,7 +261,7 @@ class KubernetesTarget:
                     .items
                 )
             except KubeError as exc:
-                found.append(Activity(time.time(), source, "list events", "failed", region,
+                found.append(Activity(time.time(), source, "list events", "unreadable", region,
                                       str(exc)))  # fmt: skip
                 continue
             for event in events:
