@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from aidrill.errors import DrillError, LabNotRunningError
+from aidrill.kinds import target_kind
 from aidrill.lab import LabClient, start_lab, stop_lab
 from aidrill.plan import Plan, load_plan
 
@@ -149,7 +150,7 @@ class DrillItem(pytest.Item):
         plan = load_plan(plan_path)
         loaded = load_experiment(self.experiment, plan)
         state_dir = None
-        if loaded.extension is not None and loaded.extension.target == "lab":
+        if loaded.extension is not None and target_kind(loaded.extension.target).embedded:
             lab = self.config.stash[_LAB].client()
             lab.reset()
             state_dir = lab.state_dir

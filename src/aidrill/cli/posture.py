@@ -8,8 +8,10 @@ import click
 from rich.table import Table
 
 from aidrill.cli._common import console, plan_option, reports_errors
+from aidrill.errors import RefusedError
+from aidrill.kinds import target_kind, target_kinds
 from aidrill.plan import load_plan
-from aidrill.posture import check_posture, write_posture
+from aidrill.posture import Posture, write_posture
 
 _STYLE = {"pass": "green", "fail": "bold red", "unknown": "yellow"}
 
@@ -31,8 +33,15 @@ def posture(plan_path: Path, out_dir: Path) -> None:
     failover records, backups. Exit 0: no check failed (unknowns are listed); 1: a check
     failed; 2: bad input or refused."""
     plan = load_plan(plan_path)
+    read = target_kind(plan.target).posture
+    if read is None:
+        able = sorted(name for name, kind in target_kinds().items() if kind.posture)
+        raise RefusedError(
+            f"target {plan.target!r} has no posture checks (kinds that have: "
+            f"{', '.join(able) or 'none'}; set the plan's target and its section)"
+        )
     with console.status("reading the estate's configuration…"):
-        result = check_posture(plan)
+        result: Posture = read(plan)
     table = Table(title=f"Configuration posture of {plan.system} (account {result.account})")
     for column in ("check", "result", "why"):
         table.add_column(column)

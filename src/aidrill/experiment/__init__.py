@@ -9,8 +9,9 @@ from aidrill.experiment._blast import (
     extension_scopes,
     planned_faults,
 )
+from aidrill.experiment._estate_names import unknown_name
 from aidrill.experiment._extension import AidrillExtension, LoadSettings, Participant
-from aidrill.experiment._known import driver_context, driver_region, driver_share, known_scope
+from aidrill.experiment._known import driver_region, driver_share, known_scope
 from aidrill.experiment._load import (
     CONTROL_MODULE,
     LoadedExperiment,
@@ -30,7 +31,6 @@ __all__ = [
     "declared_scope",
     "describe_fault",
     "describe_limits",
-    "driver_context",
     "driver_region",
     "driver_share",
     "experiment_from_document",
@@ -39,4 +39,5 @@ __all__ = [
     "known_scope",
     "load_experiment",
     "planned_faults",
+    "unknown_name",
 ]

@@ -9,7 +9,8 @@ from typing import Any
 
 from aidrill._scope import FaultScope, scope_of
 from aidrill.errors import ExperimentError, RefusedError
-from aidrill.experiment._known import driver_context, driver_region, driver_share, known_scope
+from aidrill.experiment._known import driver_region, driver_share, known_scope
+from aidrill.kinds import kind_of_driver
 from aidrill.plan import Plan
 
 
@@ -191,21 +192,16 @@ def describe_fault(fault: PlannedFault, plan: Plan) -> str:
 
 
 def _foreign_context(experiment: dict[str, Any], plan: Plan, index: int) -> str | None:
-    """Why a Kubernetes action has no region: the kube context it will use is none of
-    the plan's clusters."""
+    """Why a known driver action has no region, as its kind of target says (for
+    Kubernetes: the kube context it will use is none of the plan's clusters)."""
     method = experiment.get("method") or []
     activity = method[index] if index < len(method) else None
     provider = activity.get("provider") if isinstance(activity, dict) else None
-    if not isinstance(provider, dict) or plan.kubernetes is None:
+    if not isinstance(provider, dict):
         return None
-    context = driver_context(experiment, provider)
-    if context is None:
-        return None
-    known = sorted(r.context for r in plan.kubernetes.regions.values())
-    return (
-        f"fault action {activity.get('name')!r} would run in kube context {context!r}, which "  # type: ignore[union-attr]
-        f"is none of the plan's clusters ({', '.join(known)})"
-    )
+    kind = kind_of_driver(str(provider.get("module", "")))
+    reason = kind.why_no_region(experiment, provider, plan) if kind and kind.why_no_region else None
+    return f"fault action {activity.get('name')!r}: {reason}" if reason else None  # type: ignore[union-attr]
 
 
 def describe_limits(plan: Plan, full_outage: bool) -> str:

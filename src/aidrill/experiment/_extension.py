@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aidrill._durations import Duration
 from aidrill._scope import ScopeKind
+from aidrill.kinds import TargetName
 from aidrill.plan import Guardrails
 
 
@@ -59,7 +60,7 @@ class AidrillExtension(BaseModel):
     name: Literal["aidrill"]
     components: list[str] = Field(min_length=1)
     test_type: Literal["component", "full-region", "chaos"] = Field(alias="test-type")
-    target: Literal["lab", "aws", "kubernetes"] = "lab"
+    target: TargetName = "lab"
     load: LoadSettings = LoadSettings()
     max_duration: Duration = Field(default=600.0, alias="max-duration")
     bucket: Duration | None = None

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from aidrill._durations import Duration
+from aidrill.kinds import TargetName, target_kind
 
 Tier = Literal[
     "inference",
@@ -21,7 +22,6 @@ Tier = Literal[
     "evaluation",
 ]
 Topology = Literal["active-passive", "active-active"]
-TargetKind = Literal["lab", "aws", "kubernetes"]
 STATEFUL_TIERS: frozenset[str] = frozenset(get_args(Tier)) - {"inference"}
 
 
@@ -136,7 +136,7 @@ class Governance(_Strict):
 class AllowList(_Strict):
     """What a run may touch; anything else is refused before any write."""
 
-    targets: list[TargetKind] = ["lab"]
+    targets: list[str] = ["lab"]  # names of kinds of target (aidrill.kinds)
     aws_accounts: list[str] = []
     aws_regions: list[str] = []
     kubernetes_contexts: list[str] = []
@@ -297,7 +297,7 @@ class Plan(_Strict):
     _base_dir: Path = PrivateAttr(default=Path("."))
     system: str = Field(min_length=1)
     version: int = 1
-    target: TargetKind = "lab"
+    target: TargetName = "lab"
     topology: Topology = "active-passive"
     regions: list[Region] = Field(min_length=2, max_length=2)
     slo: ServingSlo
@@ -312,6 +312,9 @@ class Plan(_Strict):
     lab: LabSettings = LabSettings()
     aws: AwsEstate | None = None
     kubernetes: KubernetesEstate | None = None
+    # Settings of kinds of target a plug-in adds (aidrill.kinds), by kind name: the
+    # kind's own check_plan reads and checks its section.
+    estates: dict[str, dict[str, Any]] = {}
     # Ordered drill suites: name -> experiment files (relative to the plan's folder).
     suites: dict[str, list[str]] = {}
 
@@ -338,18 +341,10 @@ class Plan(_Strict):
                 raise ValueError(f"suites: {suite!r} is not a name (lowercase, digits, - or _)")
             if not files:
                 raise ValueError(f"suites.{suite}: name at least one experiment")
-        if self.target == "aws":
-            if self.aws is None:
-                raise ValueError("target aws: add an aws section naming the estate")
-            missing = sorted({r.name for r in self.regions} - set(self.aws.regions))
-            if missing:
-                raise ValueError(f"aws.regions: no endpoints for the plan's regions {missing}")
-        if self.target == "kubernetes":
-            if self.kubernetes is None:
-                raise ValueError("target kubernetes: add a kubernetes section naming the clusters")
-            missing = sorted({r.name for r in self.regions} - set(self.kubernetes.regions))
-            if missing:
-                raise ValueError(f"kubernetes.regions: no cluster for the plan's regions {missing}")
+        check = target_kind(self.target).check_plan
+        problems = check(self) if check is not None else []
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aidrill.errors import RefusedError
+from aidrill.kinds import target_kind
 from aidrill.plan import DEFAULT_PLAN_PATH, Plan, load_plan
 from aidrill.targets._endpoints import Address, ArtifactStore, Endpoints
 from aidrill.targets._target import (
@@ -61,19 +62,8 @@ def target_for(kind: str, plan: Plan, state_dir: Path | None = None) -> Target:
             f"the plan's allow-list does not name target {kind!r} "
             f"(allow.targets: {', '.join(plan.allow.targets) or 'none'})"
         )
-    if kind == "lab":
-        from aidrill.targets.lab import LabTarget
-
-        return LabTarget(state_dir or default_state_dir(), plan)
-    if kind == "aws":
-        from aidrill.targets.aws import AwsTarget
-
-        return AwsTarget(plan)
-    if kind == "kubernetes":
-        from aidrill.targets.kubernetes import KubernetesTarget
-
-        return KubernetesTarget(plan)
-    raise RefusedError(f"target {kind!r} cannot be drilled yet")
+    made: Target = target_kind(kind).target(plan, state_dir)
+    return made
 
 
 def target_of_configuration(configuration: dict[str, Any]) -> Target:

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from chaoslib import substitute
 
-from aidrill.experiment import declared_scope, driver_context, extension_scopes, known_scope
+from aidrill.experiment import declared_scope, extension_scopes, known_scope
+from aidrill.targets._kube_context import driver_context
 from aidrill.targets._limits import apply_limits
 from aidrill.targets._target import Resolved, undeclared_action
 

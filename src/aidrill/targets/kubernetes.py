@@ -25,11 +25,11 @@ from urllib3.exceptions import HTTPError
 
 from aidrill._http import HttpClient
 from aidrill.errors import CloudError, ProbeSetError, RefusedError
-from aidrill.experiment import driver_context
 from aidrill.plan import KubernetesEstate, KubernetesRegion, Plan
 from aidrill.targets._endpoints import Endpoints
 from aidrill.targets._estate import data_problems, estate_endpoints, serving_problems
 from aidrill.targets._k8s_resolve import KUBERNETES_MODULES, resolve_actions
+from aidrill.targets._kube_context import driver_context
 from aidrill.targets._target import (
     Activity,
     Admission,
