@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from aidrill.plan import ProtocolSettings
 from aidrill.probes import InferenceCheck, decisive_outcomes
 from aidrill.probes import _sample_inference as sample_inference
 
@@ -48,7 +49,8 @@ def target(tmp_path: Path) -> Iterator[SimpleNamespace]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowAtFirst)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
-    endpoints = SimpleNamespace(inference=url, golden_set=golden, http=None)
+    endpoints = SimpleNamespace(inference=url, golden_set=golden, http=None,
+                                protocol=ProtocolSettings())  # fmt: skip
     try:
         yield SimpleNamespace(endpoints=lambda: endpoints)
     finally:

@@ -36,6 +36,12 @@ def test_redact_masks_secret_sections_keys_and_values() -> None:
     assert safe["configuration"]["db_password"] == REDACTED
     assert safe["configuration"]["region"] == "lab-east"
     assert CONFIG_SECRET not in str(safe)
+    # The rates of generated tokens are figures; a key naming a token is a secret.
+    figures = {"slo": {"min_tokens_per_second": 20, "token_seconds": 1.5},
+               "auth_token": "abcd-1234", "tokens": ["t-1"]}  # fmt: skip
+    masked = redact(figures, set())
+    assert masked["slo"] == figures["slo"]
+    assert masked["auth_token"] == REDACTED and masked["tokens"] == [REDACTED]
 
 
 def test_a_run_with_secrets_leaks_none_of_them(workspace, lab) -> None:  # type: ignore[no-untyped-def]

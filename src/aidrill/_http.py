@@ -98,10 +98,16 @@ class HttpClient:
             return response.status, None
 
     def post_raw(
-        self, url: str, body: bytes, timeout: float, content_type: str = "application/json"
+        self,
+        url: str,
+        body: bytes,
+        timeout: float,
+        content_type: str = "application/json",
+        extra: dict[str, str] | None = None,
     ) -> tuple[int, bytes]:
-        """A request whose answer is read as bytes (the probes score it themselves)."""
-        headers = {**self.settings.headers, "Content-Type": content_type}
+        """A request whose answer is read as bytes (the probes score it themselves);
+        ``extra``: headers of this request alone (a signature)."""
+        headers = {**self.settings.headers, "Content-Type": content_type, **(extra or {})}
         response = self._request("POST", url, body, headers, timeout)
         return (0, b"") if response is None else (response.status, response.data)
 

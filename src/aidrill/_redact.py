@@ -6,8 +6,12 @@ import re
 from typing import Any
 
 REDACTED = "***redacted***"
+# A key naming a secret; "token" but not the measured rates of generated tokens
+# (``min_tokens_per_second``, ``token_seconds``), which are figures, not credentials.
 _SECRET_KEY = re.compile(
-    r"(pass(word)?|secret|token|api[_-]?key|credential|private[_-]?key)", re.IGNORECASE
+    r"(pass(word)?|secret|token(?!s?_per_second|_seconds)|api[_-]?key|credential"
+    r"|private[_-]?key)",
+    re.IGNORECASE,
 )
 
 

@@ -1,4 +1,5 @@
-"""``aidrill validate FILE...``: plans, experiments and probe sets, told from content."""
+"""``aidrill validate FILE...``: plans, experiments, probe sets and golden sets, told
+from content."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from aidrill._documents import Document, read_document, validate_as
 from aidrill.cli._common import console, errors
 from aidrill.errors import InputError, ProbeSetError, RefusedError
 from aidrill.experiment import experiment_from_document
+from aidrill.load.golden import golden_set_problems
 from aidrill.plan import Plan, load_plan, plan_from_document
 from aidrill.probes import ProbeSet
 from aidrill.report import (
@@ -48,10 +50,16 @@ def validate_document(document: Document, plan: Plan | None) -> str:
     if "components" in data and "regions" in data:
         plan_from_document(document)
         return "plan"
+    if "samples" in data:
+        protocol = plan.protocol if plan is not None else None
+        problems = golden_set_problems(data, protocol)
+        if problems:
+            raise InputError("; ".join(problems), file=document.path)
+        return f"golden set, {protocol.kind} protocol" if protocol else "golden set"
     raise InputError(
         "cannot tell what this is: a plan has regions and components, an "
-        "experiment has a method, a probe set has kind: probe-set, a journal has "
-        "experiment and run",
+        "experiment has a method, a probe set has kind: probe-set, a golden set has "
+        "samples, a journal has experiment and run",
         file=document.path,
     )
 

@@ -34,6 +34,17 @@ class _OpenBucket:
     scored: int = 0
     regions: Counter[str] = field(default_factory=Counter)
     max_age: float | None = None
+    # Streamed answers only: time to first token, inter-token gaps, output tokens and
+    # the seconds spent streaming them.
+    ttft: LatencyHistogram | None = None
+    itl: LatencyHistogram | None = None
+    tokens: int = 0
+    token_seconds: float = 0.0
+
+    def streamed(self) -> tuple[LatencyHistogram, LatencyHistogram]:
+        if self.ttft is None or self.itl is None:
+            self.ttft, self.itl = LatencyHistogram(), LatencyHistogram()
+        return self.ttft, self.itl
 
     def older(self, age: float | None) -> None:
         if age is not None and (self.max_age is None or age > self.max_age):
@@ -55,10 +66,25 @@ class _OpenBucket:
             regions=dict(self.regions),
             series=self.series,
             max_age=self.max_age,
+            ttft_p95=None if self.ttft is None else self.ttft.quantile(0.95),
+            itl_p95=None if self.itl is None else self.itl.quantile(0.95),
+            tokens=self.tokens,
+            token_seconds=self.token_seconds,
         )
 
 
 _BATCH = 256  # results counted together
+
+
+def _streamed_partial(
+    partial: dict[str, Any],
+) -> tuple[LatencyHistogram, LatencyHistogram, int, float] | None:
+    """A worker's streamed-answer figures for one bucket, or None when it had none."""
+    if "ttft_bins" not in partial:
+        return None
+    ttft = LatencyHistogram({int(b): int(n) for b, n in partial["ttft_bins"]})
+    itl = LatencyHistogram({int(b): int(n) for b, n in partial["itl_bins"]})
+    return ttft, itl, int(partial["tokens"]), float(partial["token_seconds"])
 
 
 class BucketAggregator:
@@ -94,6 +120,27 @@ class BucketAggregator:
         self._pending.append((start_time, latency, ok, quality, region, series, age))
         if len(self._pending) >= _BATCH:
             self._count_pending()
+
+    def add_stream(
+        self,
+        start_time: float,
+        series: str,
+        ttft: float | None,
+        gaps: list[float],
+        tokens: int,
+        seconds: float,
+    ) -> None:
+        """What one streamed answer showed beyond its latency: its time to first token,
+        the gaps between its tokens, and its output tokens over the seconds they took.
+        The answer itself is counted by ``add``."""
+        bucket = self._bucket((series, math.floor(start_time / self.width)))
+        first, between = bucket.streamed()
+        if ttft is not None:
+            first.record(ttft)
+        for gap in gaps:
+            between.record(gap)
+        bucket.tokens += tokens
+        bucket.token_seconds += seconds
 
     def _count_pending(self) -> None:
         pending, self._pending = self._pending, []
@@ -135,6 +182,16 @@ class BucketAggregator:
                 "regions": sorted(b.regions.items()),
                 "bins": sorted(b.histogram.bins().items()),
                 "max_age": b.max_age,
+                **(
+                    {}
+                    if b.ttft is None or b.itl is None
+                    else {
+                        "ttft_bins": sorted(b.ttft.bins().items()),
+                        "itl_bins": sorted(b.itl.bins().items()),
+                        "tokens": b.tokens,
+                        "token_seconds": b.token_seconds,
+                    }
+                ),
             }
             for (series, index), b in sorted(self._open.items())
         ]
@@ -151,6 +208,7 @@ class BucketAggregator:
                 regions = {str(r): int(n) for r, n in partial["regions"]}
                 counts = (int(partial["requests"]), int(partial["failures"]),
                           float(partial["correct"]), int(partial["scored"]))  # fmt: skip
+                streamed = _streamed_partial(partial)
             except (KeyError, TypeError, ValueError):
                 continue
             bucket = self._bucket(key)
@@ -162,6 +220,12 @@ class BucketAggregator:
             bucket.scored += counts[3]
             age = partial.get("max_age")
             bucket.older(float(age) if isinstance(age, int | float) else None)
+            if streamed is not None:
+                first, between = bucket.streamed()
+                first.merge(streamed[0])
+                between.merge(streamed[1])
+                bucket.tokens += streamed[2]
+                bucket.token_seconds += streamed[3]
 
     def flush(self, now: float, final: bool = False) -> int:
         """Write every bucket that can no longer receive results; return how many."""

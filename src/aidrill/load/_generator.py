@@ -20,6 +20,7 @@ from aidrill._apparatus import ApparatusPart, process_check
 from aidrill._http import HttpSettings
 from aidrill.errors import LoadError
 from aidrill.load._profile import SEARCH_USERS, LoadProfile
+from aidrill.plan import ProtocolSettings
 
 WORKERS_FILE = "load-workers.jsonl"
 
@@ -42,9 +43,11 @@ class LoadGenerator:
         max_duration: float,
         index_queries: Path | None = None,
         http: HttpSettings | None = None,
+        protocol: ProtocolSettings | None = None,
     ) -> None:
         self.host = host
         self.http = http or HttpSettings()
+        self.protocol = protocol or ProtocolSettings()
         self.index_queries = index_queries
         self.golden_set = golden_set
         self.timeline = run_dir / "timeline.jsonl"
@@ -68,6 +71,7 @@ class LoadGenerator:
             "AIDRILL_TIMELINE": str(self.timeline),
             "AIDRILL_READY_FILE": str(self.ready_file),
             "AIDRILL_WORKERS_FILE": str(self.workers_path),
+            "AIDRILL_PROTOCOL": self.protocol.model_dump_json(),
             **self.http.for_subprocess(),
         }
         if self.index_queries is not None:

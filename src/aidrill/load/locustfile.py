@@ -1,7 +1,11 @@
 """aidrill's locustfile: golden-set inference requests and vector searches, all scored.
 
-Inference answers are scored against the golden set's labels; search answers by
-recall@k against exact search over the held-out query set (when the target has one).
+Inference requests speak the plan's protocol (``aidrill.load.protocols``: the lab's
+``/predict``, the OpenAI-compatible API, the Open Inference Protocol, any JSON API) and
+each answer is scored against its golden sample (``aidrill.load.scorers``); a streamed
+answer also gives its time to first token, inter-token gaps and tokens per second.
+Search answers are scored by recall@k against exact search over the held-out query set
+(when the target has one).
 
 Runs only inside Locust's own process (``python -m locust -f``), started by
 :class:`aidrill.load.LoadGenerator`; settings arrive in ``AIDRILL_*`` variables.
@@ -16,6 +20,7 @@ HttpUser on the same machine, and every answer is still scored.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import random
@@ -30,6 +35,9 @@ from locust import FastHttpUser, constant_throughput, events
 
 from aidrill.load._aggregator import BucketAggregator
 from aidrill.load._profile import SEARCH_RATE, SEARCH_USERS
+from aidrill.load.protocols import protocol_for
+from aidrill.load.scorers import expectation, score
+from aidrill.plan import ProtocolSettings
 
 _GOLDEN = json.loads(Path(os.environ["AIDRILL_GOLDEN_SET"]).read_text())["samples"]
 _RATE = float(os.environ.get("AIDRILL_RATE_PER_USER", "3"))
@@ -45,17 +53,81 @@ _HEADERS: dict[str, str] = json.loads(os.environ.get("AIDRILL_HTTP_HEADERS") or 
 _CA_BUNDLE = os.environ.get("AIDRILL_CA_BUNDLE")
 _QUERIES_PATH = os.environ.get("AIDRILL_INDEX_QUERIES")
 _QUERIES = json.loads(Path(_QUERIES_PATH).read_text()) if _QUERIES_PATH else None
+_PROTOCOL = protocol_for(
+    ProtocolSettings.model_validate_json(os.environ.get("AIDRILL_PROTOCOL") or "{}")
+)
+# Each sample's request body and scoring rule, made once: a request then costs no
+# template rendering or JSON encoding.
+_PREPARED = [(_PROTOCOL.body(sample).decode(), expectation(sample)) for sample in _GOLDEN]
+_REQUEST_HEADERS = {"Content-Type": _PROTOCOL.content_type, "Accept-Encoding": "identity"}
 
 
-def _predict(user: _GoldenUser) -> None:
-    sample = user.samples[user.position % len(user.samples)]
+def _infer(user: _GoldenUser) -> None:
+    body, expect = user.samples[user.position % len(user.samples)]
     user.position += 1
-    user.client.post(
-        "/predict",
-        json={"entity": sample["entity"], "features": sample["features"]},
-        name="predict",
-        context={"expected": sample["label"], "series": "inference"},
-    )
+    context = {"expect": expect, "series": "inference"}
+    headers = _REQUEST_HEADERS
+    if _PROTOCOL.signs:  # a signature per request (SageMaker's SigV4)
+        url = (user.host or "").rstrip("/") + _PROTOCOL.path
+        headers = {**headers, **_PROTOCOL.headers(url, body.encode())}
+    if not _PROTOCOL.streams:
+        user.client.request(
+            "POST", _PROTOCOL.path, data=body, headers=headers, name="infer", context=context
+        )
+        return
+    with user.client.request(
+        "POST", _PROTOCOL.path, data=body, headers=headers, name="infer",
+        context=context, stream=True, catch_response=True,
+    ) as response:  # fmt: skip
+        _read_stream(response)
+
+
+def _read_stream(response: Any) -> None:
+    """Read a streamed answer as it arrives: when its first token came, the gaps between
+    tokens, how many tokens (the server's usage count where it sends one, else one per
+    event) and the text, which the request listener scores. The answer's latency is the
+    whole stream."""
+    meta = response.request_meta
+    context = meta["context"]  # Locust's own copy, which its listener receives
+    if meta.get("exception") is not None:
+        return  # refused or failed before the stream began: Locust reports it as is
+    started = meta["start_time"]
+    pieces: list[str] = []
+    arrivals: list[float] = []
+    usage = 0
+    try:
+        for piece, tokens in _PROTOCOL.events(_lines(response)):
+            usage = max(usage, tokens)
+            if piece:
+                arrivals.append(time.time())
+                pieces.append(piece)
+    except Exception as exc:  # a stream cut short is a failed answer
+        response.failure(exc)
+        return
+    finished = time.time()
+    meta["response_time"] = (finished - started) * 1000
+    context["answer"] = "".join(pieces)
+    if arrivals:
+        context["ttft"] = arrivals[0] - started
+        context["gaps"] = [b - a for a, b in itertools.pairwise(arrivals)]
+        # The tokens after the first, over the time they took: the decode rate a user
+        # reads at (the first token's wait is the TTFT).
+        context["tokens"] = max(usage, len(arrivals)) - 1
+        context["token_seconds"] = arrivals[-1] - arrivals[0]
+    response.success()
+
+
+def _lines(response: Any) -> Any:
+    """The stream's lines as bytes, each as soon as it arrives. geventhttpclient's
+    ``read(n)`` (behind Locust's ``iter_content``) waits until n bytes are in, which
+    would deliver a short answer's tokens all at once; its ``readline`` returns each
+    line when its end arrives."""
+    raw = getattr(response, "_response", None)
+    if raw is None or not hasattr(raw, "readline"):
+        yield from response.iter_content(chunk_size=64 * 1024, decode_content=False)
+        return
+    while line := raw.readline(b"\n"):
+        yield line
 
 
 def _search(user: _GoldenUser) -> None:
@@ -98,13 +170,13 @@ class _GoldenUser(FastHttpUser):
 
     def on_start(self) -> None:
         self.rng = random.Random(id(self))
-        self.samples = self.rng.sample(_GOLDEN, len(_GOLDEN))
+        self.samples = self.rng.sample(_PREPARED, len(_PREPARED))
         self.position = 0
 
 
 class InferenceUser(_GoldenUser):
     wait_time = constant_throughput(_RATE)
-    tasks = [_predict]
+    tasks = [_infer]
 
 
 class SearchUser(_GoldenUser):
@@ -119,6 +191,7 @@ class SearchUser(_GoldenUser):
 
 def _on_request(
     add: Callable[..., None],
+    add_stream: Callable[..., None],
     response_time: float,
     start_time: float | None = None,
     response: Any = None,
@@ -132,8 +205,8 @@ def _on_request(
     response_length: int | None = None,
     **_: Any,
 ) -> None:
-    """Score one answer and add it to its bucket: 1/0 for a prediction against the golden
-    label, recall@k for a search against exact search.
+    """Score one answer and add it to its bucket: 1/0 for an inference answer against its
+    golden sample, recall@k for a search against exact search.
 
     Runs once per answer, inside the load's own CPU budget (benchmarks/load_scale.py
     measures it): one function, plain operations, no per-answer allocations it can avoid.
@@ -147,15 +220,16 @@ def _on_request(
         return
     quality: float
     try:
-        # JSON is UTF-8: parse the bytes (FastResponse.json() would first guess the
-        # text's charset, which costs more than the rest of the listener), with orjson.
-        body = orjson.loads(response.content)
         if series == "search":
+            # JSON is UTF-8: parse the bytes (FastResponse.json() would first guess the
+            # text's charset, which costs more than the rest of the listener), with orjson.
+            body = orjson.loads(response.content)
             exact = set(context["exact"])
             quality = len(exact.intersection(body["ids"])) / len(exact)
         else:
-            quality = float(body["label"] == context.get("expected"))
-    except (ValueError, KeyError, TypeError, ZeroDivisionError):  # incl. orjson's errors
+            answer = context["answer"] if "answer" in context else _PROTOCOL.read(response.content)
+            quality = score(context.get("expect") or _NO_CONTEXT, answer)
+    except (ValueError, KeyError, TypeError, IndexError, ZeroDivisionError):  # incl. orjson's
         quality = 0.0
     headers = response.headers
     region = headers.get("X-Aidrill-Region")
@@ -169,6 +243,9 @@ def _on_request(
         except (ValueError, IndexError):
             age = None
     add(began, seconds, True, quality, region, series, age)
+    if "ttft" in context:
+        add_stream(began, series, context["ttft"], context["gaps"], context["tokens"],
+                  context["token_seconds"])  # fmt: skip
 
 
 _NO_CONTEXT: dict[str, Any] = {}
@@ -181,7 +258,9 @@ def _on_init(environment: Any, **_: Any) -> None:
     # benchmarks/load_scale.py measures the listener's cost by leaving it out; a drill
     # never sets this.
     if not os.environ.get("AIDRILL_BENCH_NO_LISTENER"):
-        environment.events.request.add_listener(functools.partial(_on_request, aggregator.add))
+        environment.events.request.add_listener(
+            functools.partial(_on_request, aggregator.add, aggregator.add_stream)
+        )
     if _ROLE == "worker":
         environment.events.report_to_master.add_listener(
             lambda data, **_: data.__setitem__("aidrill_buckets", aggregator.drain())

@@ -25,6 +25,18 @@ class Bucket:
     # The oldest data an answer of this bucket was built from (seconds): the features
     # behind a prediction, the index data behind a search. None: not reported.
     max_age: float | None = None
+    # Streamed answers (an openai-* protocol with stream: true): the 95th percentiles of
+    # time to first token and of inter-token latency, and each answer's output tokens
+    # after its first over the seconds from its first token to its last, summed over
+    # the bucket (their ratio is the decode rate users read at).
+    ttft_p95: float | None = None
+    itl_p95: float | None = None
+    tokens: int = 0
+    token_seconds: float = 0.0
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        return self.tokens / self.token_seconds if self.token_seconds > 0 else None
 
     @property
     def end(self) -> float:
@@ -51,6 +63,8 @@ class Bucket:
         for region, count in late.regions.items():
             regions[region] = regions.get(region, 0) + count
         ages = [b.max_age for b in parts if b.max_age is not None]
+        ttfts = [b.ttft_p95 for b in parts if b.ttft_p95 is not None]
+        itls = [b.itl_p95 for b in parts if b.itl_p95 is not None]
         return Bucket(
             start=self.start,
             width=self.width,
@@ -65,6 +79,10 @@ class Bucket:
             regions=regions,
             series=self.series,
             max_age=max(ages) if ages else None,
+            ttft_p95=max(ttfts) if ttfts else None,
+            itl_p95=max(itls) if itls else None,
+            tokens=self.tokens + late.tokens,
+            token_seconds=self.token_seconds + late.token_seconds,
         )
 
     @classmethod
@@ -88,6 +106,10 @@ class Bucket:
             regions={str(k): int(v) for k, v in (record.get("regions") or {}).items()},
             series=str(record.get("series", "inference")),
             max_age=None if age is None else float(age),
+            ttft_p95=record.get("ttft_p95"),
+            itl_p95=record.get("itl_p95"),
+            tokens=int(record.get("tokens", 0)),
+            token_seconds=float(record.get("token_seconds", 0.0)),
         )
         return bucket
 
@@ -106,6 +128,13 @@ class Bucket:
             "regions": self.regions,
             **({} if self.series == "inference" else {"series": self.series}),
             **({} if self.max_age is None else {"max_age": round(self.max_age, 3)}),
+            **({} if self.ttft_p95 is None else {"ttft_p95": self.ttft_p95}),
+            **({} if self.itl_p95 is None else {"itl_p95": self.itl_p95}),
+            **(
+                {}
+                if not self.token_seconds
+                else {"tokens": self.tokens, "token_seconds": round(self.token_seconds, 4)}
+            ),
         }
 
 

@@ -27,11 +27,31 @@ class HealthRule:
     min_quality: float
     min_answers: int = 1
     grace: float = 1.0
+    # Streamed generation, where the plan's SLO sets them (None: not judged).
+    max_ttft_p95: float | None = None
+    max_itl_p95: float | None = None
+    min_tokens_per_second: float | None = None
+
+    def streaming_broken(self, bucket: Bucket) -> bool:
+        """Whether the bucket's streamed answers break a streaming bound the SLO sets.
+        A bucket with no streamed answer is judged by the other thresholds alone."""
+        tps = bucket.tokens_per_second
+        return (
+            (self.max_ttft_p95 is not None and (bucket.ttft_p95 or 0.0) > self.max_ttft_p95)
+            or (self.max_itl_p95 is not None and (bucket.itl_p95 or 0.0) > self.max_itl_p95)
+            or (
+                self.min_tokens_per_second is not None
+                and tps is not None
+                and tps < self.min_tokens_per_second
+            )
+        )
 
 
 def bucket_state(bucket: Bucket, rule: HealthRule) -> BucketState:
-    """*unhealthy* when the answers it holds break the SLO (success ratio, p95, quality:
-    a failure is evidence however few answers came); *unknown* when it holds fewer than
+    """*unhealthy* when the answers it holds break the SLO (success ratio, p95, quality,
+    and for streamed answers the time to first token, inter-token latency and tokens
+    per second where the SLO bounds them: a failure is evidence however few answers
+    came); *unknown* when it holds fewer than
     ``min_answers`` otherwise (too little evidence to call it healthy); else *healthy*."""
     success = bucket.success_ratio
     if success is None:
@@ -43,6 +63,7 @@ def bucket_state(bucket: Bucket, rule: HealthRule) -> BucketState:
         or bucket.p95 > rule.max_p95
         or quality is None
         or quality < rule.min_quality
+        or rule.streaming_broken(bucket)
     ):
         return "unhealthy"
     return "unknown" if bucket.requests < rule.min_answers else "healthy"

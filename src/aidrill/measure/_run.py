@@ -155,7 +155,14 @@ class RunEvaluation:
 def health_rule_for(plan: Plan, min_answers: int = 1) -> HealthRule:
     slo = plan.slo
     return HealthRule(
-        slo.success_ratio, slo.p95_latency, slo.quality_floor, min_answers, slo.coverage_grace
+        slo.success_ratio,
+        slo.p95_latency,
+        slo.quality_floor,
+        min_answers,
+        slo.coverage_grace,
+        max_ttft_p95=slo.ttft_p95,
+        max_itl_p95=slo.itl_p95,
+        min_tokens_per_second=slo.min_tokens_per_second,
     )
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from aidrill._durations import Duration
 from aidrill.kinds import TargetName, target_kind
@@ -48,6 +48,12 @@ class ServingSlo(_Strict):
     # How long an unknown stretch may outlast one bucket before it is a gap that leaves
     # the verdicts that need it not measured. Default: one bucket.
     grace: Duration | None = None
+
+    # Streamed generation (an openai-* protocol with stream: true): a bucket is healthy
+    # only when its streamed answers also meet these, where set.
+    ttft_p95: Duration | None = None  # time to first token, 95th percentile
+    itl_p95: Duration | None = None  # inter-token latency, 95th percentile
+    min_tokens_per_second: float | None = Field(default=None, gt=0)
 
     @property
     def coverage_grace(self) -> float:
@@ -175,6 +181,33 @@ class EnvReference(_Strict):
     key: str = Field(min_length=1)
 
 
+def _known_protocol(kind: str) -> str:
+    from aidrill.load.protocols import protocol_names  # plan is loaded by then
+
+    if kind not in protocol_names():
+        raise ValueError(f"unknown protocol {kind!r} (known: {', '.join(protocol_names())})")
+    return kind
+
+
+class ProtocolSettings(_Strict):
+    """How the load, the probes and pre-flight ask the inference endpoint (the modules
+    of ``aidrill.load.protocols``) and what they send besides each golden sample."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    kind: Annotated[str, AfterValidator(_known_protocol)] = "aidrill"
+    path: str | None = Field(default=None, pattern=r"^/")  # default: the protocol's own
+    model: str | None = None  # the served model's name (OpenAI ``model``, v2 ``{model}``)
+    stream: bool = False  # openai-chat and openai-completions: server-sent events
+    max_tokens: int = Field(default=64, ge=1, le=32768, alias="max-tokens")
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    seed: int | None = 0
+    output: str | None = None  # open-inference: the output tensor read as the answer
+    region: str | None = None  # sagemaker: the region signed for (else AWS_REGION)
+    request: str | None = None  # http: a Jinja2 template of the body over ``sample``
+    answer: str | None = None  # http: a JMESPath expression of the answer in the reply
+    content_type: str = Field(default="application/json", alias="content-type")
+
+
 class _Serving(_Strict):
     """Every endpoint the load, probes and canaries call from outside."""
 
@@ -193,6 +226,7 @@ class _Serving(_Strict):
     feature_store: str | None = Field(default=None, alias="feature-store")  # primary endpoint
     # The registered model and alias the serving nodes resolve (``name@alias``).
     registry_model: str | None = Field(default=None, alias="registry-model")
+    protocol: ProtocolSettings = ProtocolSettings()
 
 
 class AwsRegion(_RegionData):
@@ -346,6 +380,16 @@ class Plan(_Strict):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def protocol(self) -> ProtocolSettings:
+        """How the target's inference endpoint is asked: its estate's ``protocol`` (a
+        plug-in's under ``estates.<kind>.protocol``); the lab speaks its own."""
+        estate = getattr(self, self.target, None)
+        if isinstance(estate, _Serving):
+            return estate.protocol
+        section = self.estates.get(self.target, {}).get("protocol")
+        return ProtocolSettings.model_validate(section) if section else ProtocolSettings()
 
     @property
     def primary_region(self) -> str:

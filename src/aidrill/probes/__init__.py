@@ -23,6 +23,7 @@ from typing import Any
 
 from aidrill._evidence import PROBES_FILE
 from aidrill._http import HttpClient
+from aidrill.load.protocols import protocol_for
 from aidrill.probes._checks import run_inference_check
 from aidrill.probes.sets import (
     InferenceCheck,
@@ -40,8 +41,10 @@ __all__ = [
     "ProbeSet",
     "decisive_outcomes",
     "find_probe_set",
+    "golden_set_preflight",
     "load_probe_set",
     "probe_set_holds",
+    "run_inference_check",
 ]
 
 logger = logging.getLogger(__name__)
@@ -81,7 +84,7 @@ def _sample_inference(
     for attempt in range(1, check.attempts + 1):
         if attempt > 1:
             time.sleep(check.attempt_pause)
-        outcome = run_inference_check(check, endpoints.inference, endpoints.golden_set, http)
+        outcome = run_inference_check(check, endpoints, http)
         if check.attempts > 1:
             outcome["attempt"] = f"{attempt} of {check.attempts}"
         _log(probe_set, outcome)
@@ -89,6 +92,52 @@ def _sample_inference(
         if outcome["holds"]:
             break
     return outcome
+
+
+_PREFLIGHT_REQUESTS = 20
+
+
+def golden_set_preflight(
+    endpoints: Any, quality_floor: float, timeout: float
+) -> tuple[list[str], dict[str, Any]]:
+    """Pre-flight of the golden set: a target that says it is nominal must score its
+    golden set to the quality floor, or every quality figure of the run would measure
+    the golden set (or the protocol's settings), not the system. Returns what is off and
+    the check's figures."""
+    try:
+        samples = json.loads(endpoints.golden_set.read_text(encoding="utf-8")).get("samples")
+    except (OSError, ValueError, AttributeError) as exc:
+        return [f"the golden set {endpoints.golden_set} cannot be read: {exc}"], {}
+    if not samples:
+        return [f"the golden set {endpoints.golden_set} holds no samples"], {}
+    protocol = protocol_for(endpoints.protocol)
+    try:
+        protocol.headers(endpoints.inference, b"")  # credentials a signature needs
+    except ValueError as exc:
+        return [str(exc)], {}
+    check = InferenceCheck(
+        type="inference",
+        name="golden set",
+        requests=_PREFLIGHT_REQUESTS,
+        timeout=timeout,
+        success_ratio=0.0,
+        p95_latency=3600.0,
+        quality=quality_floor,
+    )
+    outcome = run_inference_check(check, endpoints, HttpClient(endpoints.http))
+    where = f"{endpoints.inference.rstrip('/')} ({endpoints.protocol.kind} protocol)"
+    if outcome["success_ratio"] == 0:
+        return [
+            f"the inference endpoint {where} answered none of the golden set's requests: "
+            "check protocol.kind, protocol.path and the plan's headers"
+        ], outcome
+    if outcome["quality"] < quality_floor:
+        return [
+            f"the golden set scores {outcome['quality']:.2f} against the healthy endpoint "
+            f"{where}; the floor is {quality_floor:g}: check its expected answers and the "
+            "protocol's settings (model, answer, output)"
+        ], outcome
+    return [], outcome
 
 
 def decisive_outcomes(checks: list[Any]) -> list[dict[str, Any]]:

@@ -6,48 +6,57 @@ import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aidrill._http import HttpClient
+from aidrill.load.protocols import protocol_for
+from aidrill.load.scorers import expectation, score
 from aidrill.measure import LatencyHistogram
 from aidrill.probes.sets import InferenceCheck
+
+if TYPE_CHECKING:
+    from aidrill.targets import Endpoints
 
 logger = logging.getLogger(__name__)
 
 
 def run_inference_check(
-    check: InferenceCheck, inference: str, golden_set: Path, http: HttpClient | None = None
+    check: InferenceCheck, endpoints: Endpoints, http: HttpClient | None = None
 ) -> dict[str, Any]:
-    """Golden-set requests to the inference endpoint, held to the check's thresholds,
-    through the run's one HTTP client (the plan's headers and TLS)."""
+    """Golden-set requests to the inference endpoint in its protocol, each answer
+    scored against its sample, held to the check's thresholds, through the run's one
+    HTTP client (the plan's headers and TLS)."""
     client = http or HttpClient()
-    samples = json.loads(golden_set.read_text())["samples"]
-    url = inference.rstrip("/") + "/predict"
+    protocol = protocol_for(endpoints.protocol)
+    samples = json.loads(endpoints.golden_set.read_text())["samples"]
+    url = endpoints.inference.rstrip("/") + protocol.path
     # The same evenly spread requests every time: a healthy system then scores the same
     # quality on every check, so the steady state never fails by the luck of the draw.
     step = max(1, len(samples) // max(1, check.requests))
     chosen = samples[::step][: check.requests]
     histogram = LatencyHistogram()
-    outcomes: list[tuple[bool, bool]] = []
+    outcomes: list[tuple[bool, float]] = []
 
     def ask(sample: dict[str, Any]) -> None:
         started = time.perf_counter()
-        body = json.dumps({"entity": sample["entity"], "features": sample["features"]})
-        status, answer = client.post_raw(url, body.encode(), check.timeout)
+        body = protocol.body(sample)
+        extra = protocol.headers(url, body) if protocol.signs else None
+        status, answer = client.post_raw(url, body, check.timeout, protocol.content_type, extra)
         ok = status == 200
-        try:
-            correct = ok and json.loads(answer).get("label") == sample["label"]
-        except (ValueError, AttributeError):
-            correct = False
+        quality = 0.0
+        if ok:
+            try:
+                quality = score(expectation(sample), protocol.read(answer))
+            except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+                quality = 0.0
         histogram.record(time.perf_counter() - started)
-        outcomes.append((ok, correct))
+        outcomes.append((ok, quality))
 
     with ThreadPoolExecutor(check.concurrency) as pool:
         list(pool.map(ask, chosen))
     successes = sum(ok for ok, _ in outcomes)
     success_ratio = successes / len(outcomes)
-    quality = sum(c for _, c in outcomes) / successes if successes else 0.0
+    quality = sum(q for ok, q in outcomes if ok) / successes if successes else 0.0
     p95 = histogram.quantile(0.95) or 0.0
     holds = (
         success_ratio >= check.success_ratio

@@ -27,6 +27,8 @@ _COLORS = {
     "recall": "#7048e8",
     "s3": "#495057",
     "replica": "#d6336c",
+    "ttft": "#0b7285",
+    "itl": "#5f3dc4",
 }
 
 LagPoint = tuple[float, float | None, float | None]  # time, S3 backlog, feature replica lag
@@ -42,7 +44,8 @@ def timeline_svg(
     search: Sequence[Bucket] = (),
     lag: Sequence[LagPoint] = (),
 ) -> str:
-    """Latency percentiles, error ratio and quality over time, fault window shaded;
+    """Latency percentiles (and for streamed answers time to first token and
+    inter-token latency), error ratio and quality over time, fault window shaded;
     with data tiers, also search recall and a panel of replication lag and of the
     freshness served (the oldest features and index data behind the answers)."""
     if not buckets:
@@ -65,6 +68,12 @@ def timeline_svg(
             None if dead else _ms(getattr(b, name)) for b, dead in zip(buckets, failed, strict=True)
         ]
         latency.plot(xs, values, label=name, color=_COLORS[name], linewidth=1.3)
+    if any(b.ttft_p95 is not None for b in buckets):  # streamed answers (openai-*)
+        for name, label, style in (("ttft", "time to first token p95", "--"),
+                                   ("itl", "inter-token latency p95", "-.")):  # fmt: skip
+            values = [_ms(getattr(b, f"{name}_p95")) for b in buckets]
+            latency.plot(xs, values, label=label, color=_COLORS[name], linewidth=1.1,
+                         linestyle=style)  # fmt: skip
     label = "every request failed"
     for x, bucket, dead in zip(xs, buckets, failed, strict=True):
         if dead:

@@ -15,6 +15,7 @@ from aidrill.experiment import AidrillExtension
 from aidrill.load import LoadGenerator, LoadProfile
 from aidrill.measure import ACTIVITY_EVENT, GROUND_TRUTH_PREFIX
 from aidrill.plan import Plan
+from aidrill.probes import golden_set_preflight
 from aidrill.run._watch import ApparatusWatch
 from aidrill.targets import Target, target_for
 from aidrill.targets.observer import TierObserver
@@ -78,6 +79,11 @@ class TargetSide:
             healed = target.heal()
             self.events.append("target_healed", **healed.to_record())
             problems = healed.problems_after
+        if not problems:
+            problems, figures = golden_set_preflight(
+                target.endpoints(), self.plan.slo.quality_floor, self.extension.load.request_timeout
+            )
+            self.events.append("golden_set_checked", **figures)
         if problems:
             self.events.append("preflight_failed", problems=problems)
             raise TargetNotNominalError(problems, healed=heal)
@@ -102,6 +108,7 @@ class TargetSide:
             self.extension.max_duration,
             endpoints.index_queries,
             endpoints.http,
+            endpoints.protocol,
         )
         self.load.start()
         self.observer = TierObserver(
@@ -117,6 +124,7 @@ class TargetSide:
             users=settings.users,
             rate_per_user=settings.rate_per_user,
             host=endpoints.inference,
+            protocol=endpoints.protocol.kind,
         )
 
     def observe_before(self) -> None:

@@ -21,7 +21,7 @@ from chaoslib import substitute
 from aidrill.errors import CloudError
 from aidrill.experiment import declared_scope, driver_region, extension_scopes, known_scope
 from aidrill.targets._limits import apply_limits
-from aidrill.targets._target import Resolved, undeclared_action
+from aidrill.targets._target import Resolved, method_actions, undeclared_action
 
 if TYPE_CHECKING:
     from aidrill.targets.aws import AwsTarget
@@ -34,11 +34,7 @@ def resolve_actions(target: AwsTarget, experiment: dict[str, Any]) -> list[Resol
     declared = extension_scopes(experiment)
     estates: dict[str, _Estate] = {}
     found = []
-    for activity in experiment.get("method") or []:
-        if not isinstance(activity, dict) or activity.get("type") != "action":
-            continue
-        provider = activity.get("provider") or {}
-        name = str(activity.get("name"))
+    for name, provider in method_actions(experiment):
         region = driver_region(experiment, provider) or target.plan.primary_region
         func = f"{provider.get('module')}.{provider.get('func')}"
         given = provider.get("arguments")

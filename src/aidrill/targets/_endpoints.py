@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from aidrill._http import HttpSettings
+from aidrill._http import HttpSettings, resolve_headers
+from aidrill.plan import Plan, ProtocolSettings
+
+
+class DeclaresHttp(Protocol):
+    """An estate's section of the plan that says how its endpoints are reached."""
+
+    @property
+    def headers(self) -> Mapping[str, Any]: ...
+    @property
+    def ca_bundle(self) -> str | None: ...
+    @property
+    def tls_verify(self) -> bool: ...
+
+
+def http_settings(plan: Plan, estate: DeclaresHttp) -> HttpSettings:
+    """The plan's headers (environment references read now) and TLS trust."""
+    headers = resolve_headers(
+        {k: v if isinstance(v, str) else v.model_dump() for k, v in estate.headers.items()}
+    )
+    bundle = str(plan.path(estate.ca_bundle)) if estate.ca_bundle else None
+    return HttpSettings(headers, bundle, estate.tls_verify)
 
 
 @dataclass(frozen=True)
@@ -63,3 +84,5 @@ class Endpoints:
     replication: Callable[[], dict[str, Any]] | None = None
     # Headers and TLS for every outside request (the plan's; the lab needs none).
     http: HttpSettings = field(default_factory=HttpSettings)
+    # How the load, the inference checks and pre-flight ask the inference endpoint.
+    protocol: ProtocolSettings = field(default_factory=ProtocolSettings)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import redis
 
-from aidrill._http import HttpClient, HttpSettings, resolve_headers
+from aidrill._http import HttpClient
 from aidrill.plan import AwsEstate, KubernetesEstate, Plan
-from aidrill.targets._endpoints import Address, ArtifactStore, Endpoints
+from aidrill.targets._endpoints import Address, ArtifactStore, Endpoints, http_settings
 from aidrill.targets._outside import join, redis_at
 from aidrill.targets._registry_watch import RegistryWatch
 
@@ -41,16 +41,8 @@ def estate_endpoints(plan: Plan, estate: Estate) -> Endpoints:
         registry={name: r.model_registry for name, r in estate.regions.items() if r.model_registry},
         registry_model=estate.registry_model,
         http=http_settings(plan, estate),
+        protocol=estate.protocol,
     )
-
-
-def http_settings(plan: Plan, estate: Estate) -> HttpSettings:
-    """The plan's headers (environment references read now) and TLS trust."""
-    headers = resolve_headers(
-        {k: v if isinstance(v, str) else v.model_dump() for k, v in estate.headers.items()}
-    )
-    bundle = str(plan.path(estate.ca_bundle)) if estate.ca_bundle else None
-    return HttpSettings(headers, bundle, estate.tls_verify)
 
 
 def serving_problems(plan: Plan, estate: Estate, http: HttpClient) -> list[str]:

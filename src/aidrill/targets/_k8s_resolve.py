@@ -22,7 +22,7 @@ from chaoslib import substitute
 from aidrill.experiment import declared_scope, extension_scopes, known_scope
 from aidrill.targets._kube_context import driver_context
 from aidrill.targets._limits import apply_limits
-from aidrill.targets._target import Resolved, undeclared_action
+from aidrill.targets._target import Resolved, method_actions, undeclared_action
 
 if TYPE_CHECKING:
     from aidrill.targets.kubernetes import KubernetesTarget
@@ -37,11 +37,7 @@ def resolve_actions(target: KubernetesTarget, experiment: dict[str, Any]) -> lis
 
     configuration = load_configuration(dict(experiment.get("configuration") or {}))
     found = []
-    for activity in experiment.get("method") or []:
-        if not isinstance(activity, dict) or activity.get("type") != "action":
-            continue
-        provider = activity.get("provider") or {}
-        name = str(activity.get("name"))
+    for name, provider in method_actions(experiment):
         func = f"{provider.get('module')}.{provider.get('func')}"
         if not str(provider.get("module", "")).startswith(KUBERNETES_MODULES):
             found.append(Resolved(name, f"{func}: not a Kubernetes action aidrill knows"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -174,6 +174,14 @@ def wait_for_nothing_off(
             moved_at = time.monotonic()
         current = latest
     return current
+
+
+def method_actions(experiment: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each action of the experiment's method, by name, with its provider."""
+    for activity in experiment.get("method") or []:
+        if isinstance(activity, dict) and activity.get("type") == "action":
+            provider = activity.get("provider")
+            yield str(activity.get("name")), provider if isinstance(provider, dict) else {}
 
 
 def undeclared_action(name: str, func: str, region: str | None, declared: Any) -> Resolved:

@@ -1,0 +1,93 @@
+"""The OpenAI-compatible API most LLM servers and gateways speak (vLLM, TGI, SGLang,
+LiteLLM, Ollama): chat completions, completions and embeddings, streamed as
+server-sent events where the plan asks for it.
+
+Requests are deterministic where the server allows: temperature 0 and a fixed seed from
+the plan, the model and max tokens too; a golden sample may set its own ``max_tokens``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aidrill.load.protocols._base import ModelProtocol, dumps
+
+
+class _Generation(ModelProtocol):
+    streamable = True
+
+    def _common(self, sample: Mapping[str, Any]) -> dict[str, Any]:
+        settings = self.settings
+        body: dict[str, Any] = {
+            "model": settings.model,
+            "max_tokens": int(sample.get("max_tokens") or settings.max_tokens),
+            "temperature": settings.temperature,
+        }
+        if settings.seed is not None:
+            body["seed"] = settings.seed
+        if self.streams:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+
+class OpenAIChat(_Generation):
+    names = ("openai-chat",)
+    default_path = "/v1/chat/completions"
+
+    def needs(self) -> tuple[str, ...]:
+        return ("messages|prompt",)
+
+    def body(self, sample: Mapping[str, Any]) -> bytes:
+        messages = sample.get("messages") or [{"role": "user", "content": sample["prompt"]}]
+        return dumps({**self._common(sample), "messages": messages})
+
+    def answer(self, document: Any) -> Any:
+        return document["choices"][0]["message"]["content"]
+
+    def piece(self, event: Any) -> tuple[str, int]:
+        choices = event.get("choices") or []
+        if not choices:
+            usage = event.get("usage") or {}
+            return "", int(usage.get("completion_tokens") or 0)
+        return (choices[0].get("delta") or {}).get("content") or "", 0
+
+
+class OpenAICompletions(_Generation):
+    names = ("openai-completions",)
+    default_path = "/v1/completions"
+
+    def needs(self) -> tuple[str, ...]:
+        return ("prompt",)
+
+    def body(self, sample: Mapping[str, Any]) -> bytes:
+        return dumps({**self._common(sample), "prompt": sample["prompt"]})
+
+    def answer(self, document: Any) -> Any:
+        return document["choices"][0]["text"]
+
+    def piece(self, event: Any) -> tuple[str, int]:
+        choices = event.get("choices") or []
+        if not choices:
+            usage = event.get("usage") or {}
+            return "", int(usage.get("completion_tokens") or 0)
+        return choices[0].get("text") or "", 0
+
+
+class OpenAIEmbeddings(ModelProtocol):
+    names = ("openai-embeddings",)
+    default_path = "/v1/embeddings"
+
+    def needs(self) -> tuple[str, ...]:
+        return ("input|prompt",)
+
+    def body(self, sample: Mapping[str, Any]) -> bytes:
+        text = sample.get("input", sample.get("prompt"))
+        return dumps({"model": self.settings.model, "input": text})
+
+    def answer(self, document: Any) -> Any:
+        return document["data"][0]["embedding"]
+
+
+PROTOCOLS = (OpenAIChat, OpenAICompletions, OpenAIEmbeddings)
