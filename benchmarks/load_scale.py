@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -43,14 +44,9 @@ os.environ["PYTHONPATH"] = str(REPO / "src")
 from aidrill.load._aggregator import BucketAggregator  # noqa: E402
 
 LOCUSTFILE = REPO / "src/aidrill/load/locustfile.py"
-SERVER = """
-import json, socket
-from gevent.server import StreamServer
-body = json.dumps({"label": "cat", "region": "bench", "node": "bench-gpu-1",
-                   "features": "online"}).encode()
-reply = (b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nX-Aidrill-Region: bench\\r\\n"
-         b"X-Aidrill-Feature-Age: 0.412\\r\\n"
-         b"Content-Length: " + str(len(body)).encode() + b"\\r\\n\\r\\n" + body)
+# A keep-alive server answering every request with ``reply`` in one write (no
+# Nagle/delayed-ACK stall between header and body); what comes before it sets ``reply``.
+SERVE_REPLY = """
 def serve(sock, address):
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     buffered = b""
@@ -68,12 +64,24 @@ def serve(sock, address):
         while len(buffered) < length:
             buffered += sock.recv(65536)
         buffered = buffered[length:]
-        sock.sendall(reply)  # one write: no Nagle/delayed-ACK stall between header and body
+        sock.sendall(reply)
 server = StreamServer(("127.0.0.1", 0), serve)
 server.start()
 print(server.server_port, flush=True)
 server.serve_forever()
 """
+SERVER = (
+    """
+import json, socket
+from gevent.server import StreamServer
+body = json.dumps({"label": "cat", "region": "bench", "node": "bench-gpu-1",
+                   "features": "online"}).encode()
+reply = (b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nX-Aidrill-Region: bench\\r\\n"
+         b"X-Aidrill-Feature-Age: 0.412\\r\\n"
+         b"Content-Length: " + str(len(body)).encode() + b"\\r\\n\\r\\n" + body)
+"""
+    + SERVE_REPLY
+)
 
 
 def start_endpoint() -> tuple[subprocess.Popen[str], str]:
@@ -109,18 +117,14 @@ def locust_rps(
     listener: bool,
     workers: int,
     cpus: set[int] | None = None,
+    golden_set: dict[str, Any] | None = None,
+    locustfile: Path | None = None,
 ) -> tuple[float, float]:
-    """Requests/s of one Locust run, and its processes' CPU seconds per request (in us)."""
+    """Requests/s of one Locust run, and its processes' CPU seconds per request (in us);
+    ``golden_set`` and ``locustfile`` replace the lab-shaped ones (stream_load.py)."""
     golden = work / "golden.json"
-    golden.write_text(
-        json.dumps(
-            {
-                "samples": [
-                    {"entity": f"e{i}", "features": [0.1, 0.2], "label": "cat"} for i in range(50)
-                ]
-            }
-        )
-    )
+    samples = [{"entity": f"e{i}", "features": [0.1, 0.2], "label": "cat"} for i in range(50)]
+    golden.write_text(json.dumps(golden_set or {"samples": samples}))
     prefix = work / f"stats-{listener}-{workers}-{time.monotonic_ns()}"
     env = {
         **os.environ,
@@ -130,7 +134,7 @@ def locust_rps(
         "AIDRILL_READY_FILE": str(work / "ready"),  # written at the test's start
         "AIDRILL_BENCH_NO_LISTENER": "" if listener else "1",
     }
-    base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+    base = [sys.executable, "-m", "locust", "-f", str(locustfile or LOCUSTFILE), "--headless",
             "-u", str(users), "-r", str(users), "--run-time", f"{seconds}s", "--host", host,
             "--only-summary", "--loglevel", "ERROR", "--csv", str(prefix)]  # fmt: skip
     children = []

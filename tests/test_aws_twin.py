@@ -41,8 +41,9 @@ class _StandInRegion:
     def kill_node(self, name: str, reason: str) -> None:
         self.killed.append(name)
 
-    def activities(self, since: float) -> list[dict[str, Any]]:
-        return [a for a in self.history if a["time"] >= since]
+    def activities(self, since: float, kinds: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        return [a for a in self.history if a["time"] >= since
+                and (not kinds or a.get("kind", "launch") in kinds)]  # fmt: skip
 
     def boot(self, count: int) -> None:
         self.state.desired = count

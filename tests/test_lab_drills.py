@@ -76,6 +76,37 @@ def _met_near_the_truth(result: dict[str, Any]) -> None:
     assert abs(measured - truth) <= TOLERANCE, (measured, truth)
 
 
+# The lab's ground-truth records that each recovery step's activity (its control API)
+# must agree with.
+_STEP_TRUTH = {
+    "detect": ("node_removed", "node_unhealthy", "node_provisioning", "router_region_down"),
+    "provision": ("node_process_started",),
+    "load": ("node_healthy",),
+}
+
+
+def _phases_follow_the_truth(run_dir: Path, result: dict[str, Any], every: bool) -> None:
+    """The RTO split at the activities the lab's API reported, each boundary where the
+    lab's own record says that step happened, the phases adding up to the RTO; with
+    ``every``, no step left unknown."""
+    inference = _inference(result)
+    phases = inference["achieved"]["phases"]
+    assert sum(p["seconds"] for p in phases) == pytest.approx(
+        inference["achieved"]["rto_seconds"], abs=0.005
+    )
+    t_fault = _fault_time(run_dir)
+    for phase in phases[:-1]:
+        step = phase["phase"].split("+")[-1]
+        boundary = t_fault + phase["from_fault_seconds"] + phase["seconds"]
+        truth = [r["time"] for kind in _STEP_TRUTH[step] for r in _truth(run_dir, kind)]
+        # Within a bucket (the recovery instant's resolution) and a health interval.
+        assert any(abs(t - boundary) <= TOLERANCE for t in truth), (
+            phase, boundary, sorted(truth))  # fmt: skip
+    if every:
+        assert [p["phase"] for p in phases] == ["detect", "provision", "load", "warm"], phases
+    assert "Where inference" in (run_dir / "report.html").read_text()
+
+
 def _gpu_node_loss(run_dir: Path, result: dict[str, Any]) -> None:
     # A chaos test is judged for graceful degradation against the plan's budget.
     inference = _inference(result)
@@ -86,11 +117,14 @@ def _gpu_node_loss(run_dir: Path, result: dict[str, Any]) -> None:
     )
     assert inference["degradation"]["budget"]["max_error_ratio"] == 0.5
     _met_near_the_truth(result)
+    # Half the nodes cannot carry the load: users wait for the replacements.
+    _phases_follow_the_truth(run_dir, result, every=True)
 
 
 def _region_failover(run_dir: Path, result: dict[str, Any]) -> None:
     assert _inference(result)["degradation"] is None, "a full-region test is not judged for it"
     _met_near_the_truth(result)
+    _phases_follow_the_truth(run_dir, result, every=False)
 
 
 def _no_gpu_capacity(run_dir: Path, result: dict[str, Any]) -> None:

@@ -99,7 +99,8 @@ class AwsTwin:
     def _group_activities(self, group: str) -> list[dict[str, Any]] | None:
         """A twin group's history: its lab region's supervisor activities."""
         region = next((r for name, r in self.regions.items() if group_name(name) == group), None)
-        return None if region is None else region.activities(0.0)
+        # Its launches only: an Auto Scaling group lists no balancer's or node's doings.
+        return None if region is None else region.activities(0.0, kinds=("launch",))
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> None:

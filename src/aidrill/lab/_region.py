@@ -85,17 +85,36 @@ class Region:
         self.port = self.server.server_address[1]
 
     # -- activities (the supervisor's own API) ------------------------------------
-    def _activity(self, status: str, node: str | None = None, cause: str = "") -> None:
+    def _activity(
+        self,
+        status: str,
+        node: str | None = None,
+        cause: str = "",
+        action: str | None = None,
+        kind: str = "launch",
+        step: str | None = None,
+    ) -> None:
+        """One entry of the region's activity API: the supervisor's launches (``kind``
+        launch, what an Auto Scaling group lists), and what its balancer and nodes did
+        (``balancer``, ``node``), each with the recovery ``step`` it marks."""
+        if action is None:
+            action = f"launch GPU node {node}" if node else "launch a GPU node"
+            step = step or ("detect" if status == "started" else None)
         with self._activity_lock:
             self._activities.append(
                 {"time": round(time.time(), 3), "region": self.name, "status": status,
-                 "action": f"launch GPU node {node}" if node else "launch a GPU node",
-                 "cause": cause}
+                 "action": action, "cause": cause, "kind": kind,
+                 **({"step": step} if step else {})}
             )  # fmt: skip
 
-    def activities(self, since: float) -> list[dict[str, Any]]:
+    def activities(self, since: float, kinds: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """The activities since ``since`` (only those of ``kinds``, where given)."""
         with self._activity_lock:
-            return [dict(a) for a in self._activities if a["time"] >= since]
+            return [
+                dict(a)
+                for a in self._activities
+                if a["time"] >= since and (not kinds or a["kind"] in kinds)
+            ]
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
@@ -289,6 +308,9 @@ class Region:
                     self.state.nodes.pop(node.name, None)
                 if node.healthy:
                     self.record("node_removed", region=self.name, node=node.name)
+                    self._activity("succeeded", cause="its process is gone", kind="balancer",
+                                   action=f"take GPU node {node.name} out of rotation",
+                                   step="detect")  # fmt: skip
                 continue
             healthy, node.model_version = _probe(node.port)
             if healthy != node.healthy:
@@ -298,6 +320,11 @@ class Region:
                     region=self.name,
                     node=node.name,
                 )
+                verb = "admit GPU node {} to rotation" if healthy else (
+                    "take GPU node {} out of rotation")  # fmt: skip
+                self._activity("succeeded", kind="balancer", action=verb.format(node.name),
+                               cause="" if healthy else "its health check failed",
+                               step="load" if healthy else "detect")  # fmt: skip
 
     def _reconcile(self) -> None:
         with self.lock:
@@ -388,6 +415,9 @@ class Region:
             stdin=subprocess.DEVNULL,
         )
         log.close()
+        self.record("node_process_started", region=self.name, node=name, pid=process.pid)
+        self._activity("succeeded", name, kind="node", action=f"start GPU node {name}",
+                       step="provision")  # fmt: skip
         ready = _read_ready_line(process, self._waiting(name))
         if ready[0] != "READY" or len(ready) < 2:
             _kill(process)

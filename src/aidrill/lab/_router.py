@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import http.client
 import itertools
 import random
@@ -48,6 +49,9 @@ class GlobalRouter:
         self._stopping = threading.Event()
         self._health_thread: threading.Thread | None = None
         self.lock = threading.Lock()
+        # What the router did, as its API shows it (a DNS failover record's health
+        # check history): regions marked down or up, traffic switched.
+        self._activities: collections.deque[dict[str, Any]] = collections.deque(maxlen=200)
         self.server = QuietServer(("127.0.0.1", 0), _router_handler(self))
         self.port = self.server.server_address[1]
 
@@ -147,6 +151,9 @@ class GlobalRouter:
             self.up[name] = now_up
         if was_up != now_up:
             self.record("router_region_up" if now_up else "router_region_down", region=name)
+            what = "failed" if not now_up else "passes"
+            self._activity(f"mark region {name} {'up' if now_up else 'down'}", name,
+                           f"its health check {what}", None if now_up else "detect")  # fmt: skip
 
     def _route_active_passive(self) -> None:
         primary = self.regions[self.primary]
@@ -163,6 +170,19 @@ class GlobalRouter:
         with self.lock:
             self.active = region
         self.record("router_switched", region=region, reason=reason)
+        self._activity(f"switch traffic to region {region}", region, reason, None)
+
+    def _activity(self, action: str, region: str, cause: str, step: str | None) -> None:
+        with self.lock:
+            self._activities.append(
+                {"time": round(time.time(), 3), "region": region, "status": "succeeded",
+                 "action": action, "cause": cause, "kind": "router",
+                 **({"step": step} if step else {})}
+            )  # fmt: skip
+
+    def activities(self, since: float) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(a) for a in self._activities if a["time"] >= since]
 
 
 def _router_handler(router: GlobalRouter) -> type[JsonHandler]:

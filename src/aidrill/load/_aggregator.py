@@ -137,8 +137,7 @@ class BucketAggregator:
         first, between = bucket.streamed()
         if ttft is not None:
             first.record(ttft)
-        for gap in gaps:
-            between.record(gap)
+        between.record_many(gaps)
         bucket.tokens += tokens
         bucket.token_seconds += seconds
 

@@ -14,6 +14,7 @@ import jsonschema
 from jinja2 import TemplateError
 
 from aidrill.load.protocols import protocol_for
+from aidrill.load.scorers import compiled_pattern
 
 if TYPE_CHECKING:
     from aidrill.plan import ProtocolSettings
@@ -55,7 +56,7 @@ def golden_set_problems(document: Any, protocol: ProtocolSettings | None = None)
         expect = sample.get("expect") or {}
         if expect.get("scorer") == "regex":
             try:
-                re.compile(str(expect.get("value")))
+                compiled_pattern(str(expect.get("value")), 0)
             except re.error as exc:
                 problems.append(f"samples/{index}: expect.value is no regular expression: {exc}")
     return _shortened(problems)

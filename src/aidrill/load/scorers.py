@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
@@ -71,13 +72,15 @@ def _contains(expect: Mapping[str, Any], answer: Any) -> float:
 
 
 @lru_cache(maxsize=256)
-def _pattern(pattern: str, flags: int) -> re.Pattern[str]:
-    return re.compile(pattern, flags)
+def compiled_pattern(pattern: str, flags: int) -> re.Pattern[str]:
+    with warnings.catch_warnings():  # a golden set's odd pattern ("[[a]") is its own affair
+        warnings.simplefilter("ignore")
+        return re.compile(pattern, flags)
 
 
 def _regex(expect: Mapping[str, Any], answer: Any) -> float:
     flags = 0 if expect.get("case-sensitive", True) else re.IGNORECASE
-    return float(_pattern(str(expect["value"]), flags).search(_text(answer)) is not None)
+    return float(compiled_pattern(str(expect["value"]), flags).search(_text(answer)) is not None)
 
 
 def _json_field(expect: Mapping[str, Any], answer: Any) -> float:

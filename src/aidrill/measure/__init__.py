@@ -6,6 +6,7 @@ Nothing here does I/O or imports the run, load, lab or report stages.
 from aidrill.measure._coverage import ApparatusStop, Gap, find_gaps, record_gaps
 from aidrill.measure._degradation import Degradation, judge_degradation
 from aidrill.measure._histogram import LatencyHistogram, merge_histograms
+from aidrill.measure._phases import PHASES, Phase, recovery_phases
 from aidrill.measure._records import Bucket, Event
 from aidrill.measure._recovery import (
     BucketState,
@@ -45,6 +46,7 @@ from aidrill.measure._verdict import Verdict, VerdictStatus, judge_rto
 __all__ = [
     "ACTIVITY_EVENT",
     "GROUND_TRUTH_PREFIX",
+    "PHASES",
     "RESULT_SCHEMA",
     "ApparatusStop",
     "Bucket",
@@ -57,6 +59,7 @@ __all__ = [
     "HealthRule",
     "InvalidReason",
     "LatencyHistogram",
+    "Phase",
     "RecoveryMeasurement",
     "RpoMeasurement",
     "RunEvaluation",
@@ -85,6 +88,7 @@ __all__ = [
     "probe_buckets",
     "record_gaps",
     "recovered_since_last_fault",
+    "recovery_phases",
     "registry_rpo",
     "vector_canary_rpo",
 ]

@@ -28,6 +28,14 @@ class LatencyHistogram:
             self._bins[1 + math.floor(math.log(seconds / _SMALLEST) / _LOG_GROWTH)] += 1
         self.count += 1
 
+    def record_many(self, values: list[float]) -> None:
+        """Every value at once (a streamed answer's inter-token gaps)."""
+        log, floor, smallest, growth = math.log, math.floor, _SMALLEST, _LOG_GROWTH
+        self._bins.update(
+            [0 if v <= smallest else 1 + floor(log(v / smallest) / growth) for v in values]
+        )
+        self.count += len(values)
+
     def merge(self, other: LatencyHistogram) -> None:
         self._bins.update(other._bins)
         self.count += other.count

@@ -8,6 +8,7 @@ from typing import Any
 
 from aidrill.measure._coverage import ApparatusStop, explain_gap, record_gaps
 from aidrill.measure._degradation import Degradation, judge_degradation
+from aidrill.measure._phases import Phase, over_reference, recovery_phases
 from aidrill.measure._records import Bucket, Event
 from aidrill.measure._recovery import HealthRule, RecoveryMeasurement, measure_recovery
 from aidrill.measure._result import iso
@@ -64,6 +65,7 @@ class ComponentResult:
     extra: dict[str, Any] = field(default_factory=dict)
     resolution: float = 1.0  # the bucket width the series was measured at
     degradation: Degradation | None = None  # judged where the plan sets a budget
+    phases: list[Phase] = field(default_factory=list)  # where the RTO went (serving only)
 
     def to_record(self) -> dict[str, Any]:
         m = self.measurement
@@ -110,6 +112,10 @@ class ComponentResult:
                     }
                     for r in m.relapses
                 ]
+            if self.phases:
+                reference = self.component.reference
+                achieved["phases"] = [p.to_record(m.t_fault, reference) for p in self.phases]
+                achieved["phase_over_reference"] = over_reference(achieved["phases"])
             if self.episodes:
                 achieved["episodes"] = self.episodes
         achieved.update(self.extra)
@@ -302,6 +308,12 @@ def _evaluate_component(
                 buckets, causing[-1], window_end, rule, sustain, covered_from
             )
     cause = None if measurement.recovered else _cause(events, t_fault, window_end)
+    phases = []
+    if component.tier == "inference" and measurement.impact and measurement.t_recovered:
+        activities = [e for e in events if e.kind == ACTIVITY_EVENT]
+        phases = recovery_phases(
+            measurement.t_fault, measurement.t_recovered, activities, buckets[0].width
+        )
     episodes = _episodes(buckets, faults, window_end, rule, sustain) if len(faults) > 1 else []
     extra = {}
     if component.tier == "vector-index" and tiers.search:
@@ -340,6 +352,7 @@ def _evaluate_component(
         extra=extra,
         resolution=buckets[0].width,
         degradation=degradation,
+        phases=phases,
     )
 
 
@@ -562,6 +575,7 @@ def _with_rpo(
         extra=result.extra,
         resolution=result.resolution,
         degradation=result.degradation,
+        phases=result.phases,
     )
 
 

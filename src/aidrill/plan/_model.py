@@ -81,11 +81,18 @@ class Component(_Strict):
     owner: str | None = None
     degradation: DegradationBudget | None = None
     bia: str | None = None  # where in the business-impact analysis its targets come from
+    # What each recovery phase should take (detect, provision, load, warm), e.g. from a
+    # vendor's published cold start: the report says which phase ate the margin.
+    reference: dict[str, Duration] = {}
 
     @model_validator(mode="after")
     def _stateless_has_no_rpo(self) -> Component:
         if self.tier == "inference" and self.rpo is not None:
             raise ValueError("the inference tier is stateless: leave rpo out (n/a)")
+        unknown = sorted(set(self.reference) - {"detect", "provision", "load", "warm"})
+        if unknown:
+            raise ValueError(f"reference: {unknown} are no recovery phases "
+                             "(detect, provision, load, warm)")  # fmt: skip
         return self
 
     @property

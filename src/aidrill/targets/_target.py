@@ -56,6 +56,10 @@ class Activity:
     status: str
     region: str | None = None
     cause: str = ""  # what the target said, verbatim
+    # The recovery step this activity marks, where the target can tell: "detect" (the
+    # system acted on the fault), "provision" (replacement capacity exists), "load"
+    # (the replacement serves). See ``aidrill.measure.recovery_phases``.
+    step: str | None = None
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -65,6 +69,7 @@ class Activity:
             "status": self.status,
             "region": self.region,
             "cause": self.cause,
+            **({"step": self.step} if self.step else {}),
         }
 
 

@@ -230,11 +230,14 @@ class AwsTarget:
                     at = started.timestamp() if started is not None else None
                     if at is None or at < since:
                         continue
+                    status = _STATUS.get(str(entry.get("StatusCode")), "started")
                     found.append(Activity(
                         at, f"auto scaling group {group}",
                         str(entry.get("Description") or "scaling activity"),
-                        _STATUS.get(str(entry.get("StatusCode")), "started"), region,
+                        status, region,
                         str(entry.get("StatusMessage") or entry.get("Cause") or ""),
+                        # The group acting on the loss: its activity's start.
+                        "detect" if status in ("started", "succeeded") else None,
                     ))  # fmt: skip
         return sorted(found, key=lambda a: a.time)
 

@@ -44,6 +44,17 @@ GPU_FAULT_ANNOTATION = "aidrill.dev/gpu-fault"
 TIMEOUT = 10
 
 
+# The recovery step a cluster event marks (aidrill.measure.recovery_phases): a
+# controller acting on the loss, then the replacement pod placed on a node.
+_EVENT_STEPS = {
+    "SuccessfulCreate": "detect",
+    "Killing": "detect",
+    "NodeNotReady": "detect",
+    "Evicted": "detect",
+    "Scheduled": "provision",
+}
+
+
 class KubernetesTarget:
     kind = "kubernetes"
 
@@ -273,7 +284,8 @@ class KubernetesTarget:
                 what = f"{(involved.kind or '').lower()} {involved.name or ''}".strip()
                 status = "failed" if (event.type or "") == "Warning" else "succeeded"
                 found.append(Activity(at, source, f"{event.reason or 'event'} {what}".strip(),
-                                      status, region, event.message or ""))  # fmt: skip
+                                      status, region, event.message or "",
+                                      _EVENT_STEPS.get(event.reason or "")))  # fmt: skip
         return sorted(found, key=lambda a: a.time)
 
     # -- safety -----------------------------------------------------------------------

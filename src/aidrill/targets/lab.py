@@ -25,6 +25,13 @@ _SERVING_FAULTS = ("kill-nodes", "fail-region")
 _LAB_KEYS = ("lab", "lab")  # the lab's S3 accepts any key
 
 
+_SOURCES = {
+    "balancer": "lab load balancer of {}",
+    "node": "lab GPU nodes of {}",
+    "router": "lab global router",
+}
+
+
 class _OnlyLedgerFaults(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
@@ -116,11 +123,14 @@ class LabTarget:
         return [
             Activity(
                 time=float(a["time"]),
-                source=f"lab supervisor of {a.get('region')}",
+                source=_SOURCES.get(str(a.get("kind")), "lab supervisor of {}").format(
+                    a.get("region")
+                ),
                 action=str(a.get("action") or "launch a GPU node"),
                 status=str(a.get("status") or "unknown"),
                 region=a.get("region"),
                 cause=str(a.get("cause") or ""),
+                step=str(a["step"]) if a.get("step") in ("detect", "provision", "load") else None,
             )
             for a in self.client.activities(since)
             if isinstance(a, dict) and isinstance(a.get("time"), int | float)

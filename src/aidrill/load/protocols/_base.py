@@ -7,7 +7,7 @@ values) and ``aidrill.load.scorers`` judges it against the sample.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
@@ -58,17 +58,28 @@ class ModelProtocol:
     def answer(self, document: Any) -> Any:
         raise NotImplementedError
 
-    def events(self, lines: Any) -> Iterator[tuple[str, int]]:
-        """(text piece, output tokens it carried) per server-sent event of a stream; a
-        usage-only event gives ("", completion tokens)."""
-        for raw in lines:
-            line = raw.strip()
-            if not line.startswith(b"data:"):
-                continue
-            data = line[5:].strip()
-            if data == _DONE:
-                return
-            yield self.piece(orjson.loads(data))
+    def events(self, lines: Any) -> list[tuple[str, int]]:
+        """(text piece, output tokens it carried) per ``data:`` line of a stream, in
+        order, up to ``[DONE]``; a usage-only event gives ("", completion tokens). The
+        events are parsed as one JSON array: one parse per answer, not per token (runs
+        once per streamed answer in the load: ``benchmarks/stream_load.py``)."""
+        payloads = [line[5:] for line in lines if line.startswith(b"data:")]
+        while payloads and payloads[-1].strip() in (_DONE, b""):
+            payloads.pop()
+        if not payloads:
+            return []
+        try:
+            documents = orjson.loads(b"[" + b",".join(payloads) + b"]")
+        except orjson.JSONDecodeError:  # an event after [DONE], or one that is no JSON
+            documents = []
+            for payload in payloads:
+                if payload.strip() == _DONE:
+                    break
+                documents.append(orjson.loads(payload))
+        return self.pieces(documents)
+
+    def pieces(self, events: list[Any]) -> list[tuple[str, int]]:
+        return [self.piece(event) for event in events]
 
     def piece(self, event: Any) -> tuple[str, int]:
         raise NotImplementedError

@@ -53,6 +53,17 @@ class OpenAIChat(_Generation):
             return "", int(usage.get("completion_tokens") or 0)
         return (choices[0].get("delta") or {}).get("content") or "", 0
 
+    def pieces(self, events: list[Any]) -> list[tuple[str, int]]:
+        found = []
+        for event in events:  # piece() inlined: once per token of every streamed answer
+            choices = event.get("choices")
+            if choices:
+                delta = choices[0].get("delta")
+                found.append(((delta and delta.get("content")) or "", 0))
+            else:
+                found.append(self.piece(event))
+        return found
+
 
 class OpenAICompletions(_Generation):
     names = ("openai-completions",)

@@ -1,0 +1,104 @@
+"""Where the recovery time went: an RTO split into phases at the moments the target's
+own API says its automation reached each step (DESIGN.md "Recovery phases").
+
+The boundaries, in order, each the first activity of its step at or after the one
+before (never the target's ground-truth log):
+
+- *detect*: fault → the system acted on it (a balancer or router took the node or
+  region out, an autoscaler started a launch, a Deployment created a replacement);
+- *provision*: → replacement capacity exists (instance or pod running, node up);
+- *load*: → the replacement serves (model loaded and ready: admitted to rotation);
+- *warm*: → users' series healthy and sustained (the measured recovery).
+
+The phases partition the fault → recovery interval, so they add up to the RTO. A
+boundary no evidence marks before the recovery is unknown: its two phases are shown as
+one ("provision+load"), never split by a guess. Steps reached only after users had
+recovered (spare capacity carried the load) are off the recovery path and left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aidrill.measure._records import Event
+
+STEPS = ("detect", "provision", "load")  # the activities that end the first three phases
+PHASES = (*STEPS, "warm")
+_NOT_DONE = ("failed", "cancelled", "unreadable")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One interval of a recovery, in UTC epoch seconds; ``name`` joins the phases an
+    unknown boundary leaves unsplit ("provision+load")."""
+
+    name: str
+    start: float
+    end: float
+    evidence: str  # what marked its end
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+    def to_record(self, t_fault: float, reference: Mapping[str, float]) -> dict[str, Any]:
+        """The phase, with the plan's reference for it (a joined phase: the sum of its
+        parts' references, where the plan states each)."""
+        parts = self.name.split("+")
+        expected = sum(reference[p] for p in parts) if all(p in reference for p in parts) else None
+        return {
+            "phase": self.name,
+            "from_fault_seconds": round(self.start - t_fault, 3),
+            "seconds": round(self.seconds, 3),
+            "evidence": self.evidence,
+            **({} if expected is None else {"reference_seconds": expected}),
+        }
+
+
+def over_reference(records: Sequence[Mapping[str, Any]]) -> str | None:
+    """Which phase ate the margin: the one furthest over the plan's reference."""
+    over = [
+        (float(r["seconds"]) - float(r["reference_seconds"]), str(r["phase"]))
+        for r in records
+        if r.get("reference_seconds") is not None
+    ]
+    worst = max(over, default=None)
+    if worst is None or worst[0] <= 0:
+        return None
+    return f"{worst[1]} took {worst[0]:.1f} s more than the plan's reference"
+
+
+def recovery_phases(
+    t_fault: float, t_recovered: float, activities: Sequence[Event], resolution: float = 1.0
+) -> list[Phase]:
+    """The fault → recovery interval split at each step's first activity (``step`` in
+    the activity's record); see the module's description. The recovery instant is a
+    bucket's start (``resolution`` wide): a step inside that bucket is on the path and
+    its boundary is the recovery instant; one later than that is off the path."""
+    marks = sorted(
+        (e for e in activities if e.data.get("step") in STEPS
+         and e.data.get("status") not in _NOT_DONE),
+        key=lambda e: e.time,
+    )  # fmt: skip
+    phases: list[Phase] = []
+    start, pending, later = t_fault, [], []
+    for step in STEPS:
+        mark = next((e for e in marks if e.data["step"] == step and start <= e.time), None)
+        if mark is not None and mark.time > t_recovered + resolution:
+            later.append(step)  # reached after users had recovered: off the path
+            continue
+        pending.append(step)
+        if mark is None:
+            continue  # unknown: this phase runs on into the next, unsplit
+        what = f"{mark.data.get('source')}: {mark.data.get('action')}"
+        end = min(mark.time, t_recovered)
+        phases.append(Phase("+".join(pending), start, end, what))
+        start, pending = end, []
+    pending.append("warm")
+    evidence = "users' series healthy, sustained"
+    if later:
+        evidence += f" (before {' and '.join(later)}: the capacity left carried the load)"
+    phases.append(Phase("+".join(pending), start, t_recovered, evidence))
+    return phases
