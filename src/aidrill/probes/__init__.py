@@ -19,7 +19,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aidrill._evidence import PROBES_FILE
 from aidrill._http import HttpClient
@@ -33,6 +33,9 @@ from aidrill.probes.sets import (
     find_probe_set,
     load_probe_set,
 )
+
+if TYPE_CHECKING:
+    from aidrill.targets import Endpoints
 
 __all__ = [
     "InferenceCheck",
@@ -98,7 +101,7 @@ _PREFLIGHT_REQUESTS = 20
 
 
 def golden_set_preflight(
-    endpoints: Any, quality_floor: float, timeout: float
+    endpoints: Endpoints, quality_floor: float, timeout: float
 ) -> tuple[list[str], dict[str, Any]]:
     """Pre-flight of the golden set: a target that says it is nominal must score its
     golden set to the quality floor, or every quality figure of the run would measure
@@ -124,7 +127,11 @@ def golden_set_preflight(
         p95_latency=3600.0,
         quality=quality_floor,
     )
-    outcome = run_inference_check(check, endpoints, HttpClient(endpoints.http))
+    client = HttpClient(endpoints.http)
+    try:
+        outcome = run_inference_check(check, endpoints, client)
+    finally:
+        client.close()
     where = f"{endpoints.inference.rstrip('/')} ({endpoints.protocol.kind} protocol)"
     if outcome["success_ratio"] == 0:
         return [

@@ -52,8 +52,12 @@ def run_inference_check(
         histogram.record(time.perf_counter() - started)
         outcomes.append((ok, quality))
 
-    with ThreadPoolExecutor(check.concurrency) as pool:
-        list(pool.map(ask, chosen))
+    try:
+        with ThreadPoolExecutor(check.concurrency) as pool:
+            list(pool.map(ask, chosen))
+    finally:
+        if http is None:  # a client made here is closed here
+            client.close()
     successes = sum(ok for ok, _ in outcomes)
     success_ratio = successes / len(outcomes)
     quality = sum(q for ok, q in outcomes if ok) / successes if successes else 0.0
