@@ -185,7 +185,11 @@ _SUSTAIN_CUT = 10.0 - FAST_SUSTAIN
 # A fault held for a while to see how the system bears it (no recovery to wait for):
 # the suite checks that its verdict rests on covered evidence, which 14 s shows as
 # well as the demo's 60 s.
-_PAUSE_CAP = {"network-degradation": 14}
+_PAUSE_CAP = {
+    "network-degradation": 14,
+    # A blind fault as shipped is never seen: users are hurt from its first second.
+    **dict.fromkeys(("lying-health", "wrong-model", "stuck-loading", "gpu-degradation"), 8),
+}
 
 
 def make_fast(experiment: dict[str, Any], stem: str) -> dict[str, Any]:

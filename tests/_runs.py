@@ -33,13 +33,16 @@ def synthetic_run(
     extra_events: Events | None = None,
     participants: list[dict[str, Any]] | None = None,
     relapse: tuple[float, float] | None = None,
+    health: list[tuple[float, dict[str, bool]]] | None = None,
     **changes: Any,
 ) -> Path:
     """A 60 s run of ``experiment``: fault at +20 s, an outage of ``outage`` seconds,
     rollbacks at +50 s. ``fault_ok``/``rollback_ok`` False make the fault or its
     rollback fail the way a live run records it; ``relapse`` (offset from the start,
-    seconds) takes the service down again after it recovered; ``changes`` replace top-level keys of
-    the experiment (its title, its configuration), as a run's redacted copy holds them."""
+    seconds) takes the service down again after it recovered; ``health`` (offset from the
+    start, signals) is what the target's health checks claimed (health.jsonl);
+    ``changes`` replace top-level keys of the experiment (its title, its configuration),
+    as a run's redacted copy holds them."""
     stamp = datetime.fromtimestamp(start, UTC)
     run_dir = runs / f"{stamp:%Y%m%dT%H%M%SZ}-{slug}"
     run_dir.mkdir(parents=True)
@@ -101,6 +104,11 @@ def synthetic_run(
             )
         )
     (run_dir / "timeline.jsonl").write_text("\n".join(lines) + "\n")
+    if health is not None:
+        (run_dir / "health.jsonl").write_text("".join(
+            json.dumps({"time": start + offset, "signals": signals}) + "\n"
+            for offset, signals in health
+        ))  # fmt: skip
     write_run_result(run_dir, "completed", False)
     write_run_page(run_dir)
     seal_run(run_dir)  # as a run does when it ends

@@ -4,7 +4,7 @@ the lab's own record of what happened (measurement never reads that record; test
 The short demo (test_demo.py) runs two of the drills as shipped, end to end: their
 checks read the demo's runs. The others run here as their fast variants (the same
 faults and measurement, a 4 s sustain and windows shortened to match: see
-``fast_variant``), so each drill runs exactly once in the whole suite. The twelve
+``fast_variant``), so each drill runs exactly once in the whole suite. The nineteen
 drills as shipped are README's first command.
 """
 
@@ -235,6 +235,58 @@ def _network_degradation(run_dir: Path, result: dict[str, Any]) -> None:
             assert "coverage_gaps" not in component["achieved"], component
 
 
+def _until_rollbacks(run_dir: Path) -> float:
+    return float(next(r["time"] for r in _events(run_dir) if r["kind"] == "rollbacks_started"))
+
+
+# The lab's own record of its balancer reacting to a node (never read by measurement).
+_REACTIONS = ("node_unhealthy", "node_removed", "router_region_down")
+
+
+def _blind_never_seen(run_dir: Path, result: dict[str, Any]) -> None:
+    """As shipped, the lab's health checks pass through the fault: the blind time is the
+    whole window, the lab's own record shows no reaction in it, users were hurt, the
+    verdict says so and the run page shows the health checks passing meanwhile."""
+    t_fault, t_end = _fault_time(run_dir), _until_rollbacks(run_dir)
+    reacted = [r for k in _REACTIONS for r in _truth(run_dir, k) if t_fault <= r["time"] <= t_end]
+    assert reacted == [], reacted
+    inference = _inference(result)
+    blind = inference["achieved"]["blind"]
+    assert blind["detected"] is False and blind["reaction"] == "never during the window", blind
+    assert abs(blind["seconds"] - (t_end - t_fault)) <= _SETTINGS.slo.bucket, (
+        blind,
+        t_end - t_fault,
+    )
+    assert blind["seconds"] == blind["window_seconds"]
+    assert blind["users_hurt"] is True and blind["over_limit"] is True, blind
+    assert blind["limit_seconds"] == _SETTINGS.slo.max_blind
+    # Most polls of the balancer's rotation and the nodes' health endpoints said healthy
+    # (a poll may time out on a loaded machine; none should be missing).
+    assert blind["health_samples"] >= (t_end - t_fault) / 0.5 - 3, blind
+    assert blind["health_said_healthy"] >= 0.8, blind
+    assert "served blind for the whole" in inference["explanation"], inference["explanation"]
+    assert "Served blind: inference" in (run_dir / "report.html").read_text()
+
+
+def _blind_bounded(run_dir: Path, result: dict[str, Any]) -> None:
+    """With the balancer's outlier ejection on, the blind time ends when the balancer
+    ejected the node, where the lab's own record says it did, and users recover."""
+    t_fault = _fault_time(run_dir)
+    ejected = [
+        r for r in _truth(run_dir, "node_unhealthy")
+        if r["time"] >= t_fault and "quality check" in r.get("cause", "")
+    ]  # fmt: skip
+    assert ejected, _truth(run_dir, "node_unhealthy")
+    inference = _inference(result)
+    blind = inference["achieved"]["blind"]
+    assert blind["detected"] is True, blind
+    truth = ejected[0]["time"] - t_fault
+    assert abs(blind["seconds"] - truth) <= _SETTINGS.slo.bucket, (blind["seconds"], truth)
+    assert blind["over_limit"] is False, blind
+    assert inference["verdict"] == "met", inference
+    assert _truth(run_dir, "node_replaced"), "the ejected node is replaced"
+
+
 CHECKS: dict[str, Callable[[Path, dict[str, Any]], None]] = {
     "gpu-node-loss": _gpu_node_loss,
     "region-failover": _region_failover,
@@ -247,6 +299,13 @@ CHECKS: dict[str, Callable[[Path, dict[str, Any]], None]] = {
     "model-alias-bad-version": _model_alias_bad_version,
     "full-region-failover": _full_region_failover,
     "network-degradation": _network_degradation,
+    "lying-health": _blind_never_seen,
+    "wrong-model": _blind_never_seen,
+    "stuck-loading": _blind_never_seen,
+    "gpu-degradation": _blind_never_seen,
+    "slow-drip": _blind_never_seen,
+    "lying-health-ejected": _blind_bounded,
+    "wrong-model-ejected": _blind_bounded,
 }
 
 

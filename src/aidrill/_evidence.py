@@ -34,6 +34,7 @@ INDEX_CANARY_FILE = "index-canary.jsonl"  # canary vectors written through the i
 REGISTRY_CANARY_FILE = "registry-canary.jsonl"  # canary changes to the model registry
 REGISTRY_AUDIT_FILE = "registry-audit.json"  # which registry canary changes survived
 COMPONENTS_FILE = "components.jsonl"  # probes of each stateful tier
+HEALTH_FILE = "health.jsonl"  # the target's health signals, polled beside the load
 ARTIFACT_VERSIONS_FILE = "artifact-versions.json"  # model versions before and after
 DEFAULT_REPORTS_DIR = Path("reports")
 EVIDENCE_LIMIT = 256 * 1024 * 1024  # no evidence file of a run is read past this size

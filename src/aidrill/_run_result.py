@@ -25,6 +25,7 @@ from aidrill.measure import (
     RESULT_SCHEMA,
     Bucket,
     Event,
+    HealthSample,
     Sample,
     TierEvidence,
     evaluate_run,
@@ -280,7 +281,13 @@ def read_tier_evidence(
         versions = json.loads(
             (run_dir / evidence.ARTIFACT_VERSIONS_FILE).read_text(encoding="utf-8")
         )
+    health_raw, _ = evidence.read_jsonl(run_dir / evidence.HEALTH_FILE)
+    health = []
+    for record in health_raw:
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            health.append(HealthSample.from_record(record))
     return TierEvidence(
+        health=health,
         samples=samples,
         canary=canary,
         index_canary=index_canary,

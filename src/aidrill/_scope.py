@@ -19,6 +19,7 @@ ScopeKind = Literal[
     "storage",
     "network",
     "recovery",
+    "setup",
 ]
 _ATTRIBUTE = "__aidrill_fault_scope__"
 
@@ -31,7 +32,9 @@ class FaultScope:
     argument; ``removes_serving`` is true when it takes serving capacity away (node
     kills, region failure) rather than only what could be added later (GPU quota).
     A ``recovery`` action (restore a snapshot, recover an artifact) takes nothing away:
-    it is an operator's recovery step placed in the method, so it can be timed.
+    it is an operator's recovery step placed in the method, so it can be timed. A
+    ``setup`` action changes how the system behaves before the fault (switches on a
+    safeguard the drill tests) and takes nothing away either; its rollback undoes it.
     """
 
     kind: ScopeKind
@@ -52,6 +55,15 @@ def recovery_action(function: F) -> F:
     """Decorator for a method action that recovers rather than injects."""
     setattr(function, _ATTRIBUTE, FaultScope("recovery", removes_serving=False))
     return function
+
+
+def setup_action(function: F) -> F:
+    """Decorator for a method action that configures the system before its fault."""
+    setattr(function, _ATTRIBUTE, FaultScope("setup", removes_serving=False))
+    return function
+
+
+NOT_FAULTS = ("recovery", "setup")  # method actions that take nothing away
 
 
 def scope_of(function: Callable[..., Any]) -> FaultScope | None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from aidrill._scope import FaultScope, scope_of
+from aidrill._scope import NOT_FAULTS, FaultScope, scope_of
 from aidrill.errors import ExperimentError, RefusedError
 from aidrill.experiment._known import driver_region, driver_share, known_scope
 from aidrill.kinds import kind_of_driver
@@ -114,7 +114,7 @@ def check_blast_radius(
         if fraction is not None:
             taken.setdefault(item.region, []).append((item, fraction))
             _check_together(taken[item.region], limits.max_gpu_node_fraction, file)
-        if item.scope.kind != "recovery":
+        if item.scope.kind not in NOT_FAULTS:
             faults.append(item)
     hit = {f.region for f in faults if f.scope.removes_serving}
     if len(hit) > 1 and not (full_outage or limits.allow_both_regions):
@@ -175,6 +175,7 @@ _TOUCHES = {
     "storage": "{region}'s artifact store, slowed (nothing is removed)",
     "network": "one network path toward {region}, degraded (nothing is removed)",
     "recovery": "a recovery step in {region} (takes nothing away)",
+    "setup": "a safeguard switched on in {region} before the fault (takes nothing away)",
 }
 
 

@@ -91,6 +91,11 @@ class LabClient:
         result: dict[str, Any] = self._get("/capacity")
         return result
 
+    def balancers(self) -> list[dict[str, Any]]:
+        """Each region's balancer: its nodes, their ports and whether it rotates them."""
+        result: list[dict[str, Any]] = self._get("/balancers", timeout=2.0)
+        return result
+
     def data(self) -> dict[str, Any]:
         """The data tiers as the lab reports them, with the regions now serving."""
         result: dict[str, Any] = self._get("/data")

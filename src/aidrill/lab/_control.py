@@ -36,6 +36,18 @@ _FAULTS = {
         str(b.get("through", "clients")), b["region"], _impairment(b), _owner(b)
     ),
     "/rollbacks/restore-network": lambda lab, b: lab.restore_network(b["region"]),
+    "/faults/node-fault": lambda lab, b: lab.node_fault(
+        b["region"],
+        str(b.get("mode")),
+        b.get("count"),
+        b.get("fraction"),
+        b.get("params") or {},
+        _owner(b),
+    ),
+    "/rollbacks/clear-node-fault": lambda lab, b: lab.clear_node_fault(b["region"]),
+    "/setup/outlier-ejection": lambda lab, b: lab.set_outlier_ejection(
+        b["region"], bool(b.get("enabled")), _owner(b)
+    ),
     # -- data tiers ---------------------------------------------------------------------
     "/faults/fail-feature-primary": lambda lab, b: lab.data_fault(
         "fail-feature-primary",
@@ -167,6 +179,8 @@ def control_handler(lab: Lab) -> type[JsonHandler]:
                 self.send_json(200, lab.status())
             elif url.path == "/capacity":
                 self.send_json(200, lab.capacity())
+            elif url.path == "/balancers":
+                self.send_json(200, [r.snapshot() for r in lab.regions.values()])
             elif url.path == "/data":
                 self.send_json(
                     200, {**lab.data.snapshot(), "serving": lab.router.serving_regions()}

@@ -23,6 +23,7 @@ from aidrill.lab._http import QuietServer
 from aidrill.lab._ledger import FaultLedger, GroundTruthLog
 from aidrill.lab._model import mislabelled, model_bytes, train_model, write_golden_set
 from aidrill.lab._network import PATHS, Impairment
+from aidrill.lab._node_faults import MODES as NODE_FAULT_MODES
 from aidrill.lab._region import Region
 from aidrill.lab._router import GlobalRouter
 from aidrill.lab._twin_plan import KUBE_PLAN, TWIN_PLAN, write_kube_plan, write_twin_plan
@@ -55,6 +56,8 @@ def _affected_by(kind: str, region: str) -> set[str]:
         "degrade-network": {"network"},
         "lose-model-registry": {"data:registry"},
         "move-model-alias": {"data:registry", "models"},
+        "node-fault": {region},  # an ejected node is replaced while the fault is active
+        "outlier-ejection": set(),
     }.get(kind, {_EVERYTHING})
 
 
@@ -325,6 +328,44 @@ class Lab:
         self.regions[region].set_capacity_exhausted(False)
         return {"restored": True, "cleared": self.ledger.remove("exhaust-gpu-capacity", region)}
 
+    # -- faults a health check does not see ----------------------------------------------
+    def node_fault(
+        self,
+        region: str,
+        mode: str,
+        count: int | None,
+        fraction: float | None,
+        params: dict[str, Any],
+        owner: Owner,
+    ) -> dict[str, Any]:
+        if mode not in NODE_FAULT_MODES:
+            raise Refused(f"unknown node fault {mode!r}: {', '.join(NODE_FAULT_MODES)}")
+        serving = self.regions[region].healthy_count()
+        if count is None:
+            count = max(1, int(serving * fraction + 0.5)) if fraction else 1
+        if not 1 <= count <= serving:
+            raise Refused(f"{mode}: {count} nodes asked, {region} serves on {serving}")
+        entry = self.ledger.add("node-fault", region, owner=owner, mode=mode, count=count)
+        taken = self.regions[region].set_node_fault(count, {"mode": mode, **params})
+        if len(taken) < count:
+            self.regions[region].clear_node_faults()
+            self.ledger.remove("node-fault", region)
+            raise Refused(f"{mode}: only {len(taken)} of {count} nodes of {region} took it")
+        return {"fault": entry, "nodes": taken}
+
+    def clear_node_fault(self, region: str) -> dict[str, Any]:
+        self.regions[region].clear_node_faults()
+        cleared = self.ledger.remove("node-fault", region)
+        return self._settle(cleared)
+
+    def set_outlier_ejection(self, region: str, enabled: bool, owner: Owner) -> dict[str, Any]:
+        """``region``'s balancer quality checks on (a change the ledger keeps until its
+        rollback, so a killed run's is found) or off."""
+        self.ledger.remove("outlier-ejection", region)
+        entry = self.ledger.add("outlier-ejection", region, owner=owner) if enabled else None
+        self.regions[region].set_outlier_ejection(enabled)
+        return {"outlier_ejection": enabled, "entry": entry}
+
     # -- degraded networks ----------------------------------------------------------------
     def degrade_network(
         self, path: str, region: str, impairment: Impairment, owner: Owner
@@ -367,6 +408,10 @@ class Lab:
     def reset(self) -> dict[str, Any]:
         cleared = self.ledger.take_all()
         self.router.impairments.clear()
+        for region in self.regions.values():
+            region.set_outlier_ejection(False)
+            if any(e["kind"] == "node-fault" and e["region"] == region.name for e in cleared):
+                region.clear_node_faults()
         if self.aws is not None:
             self.aws.reset()
         if self.kube is not None:

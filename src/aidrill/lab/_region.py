@@ -17,11 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aidrill.lab._http import JsonHandler, QuietServer, UpstreamPool, get_json
+from aidrill.lab._http import JsonHandler, QuietServer, UpstreamPool, get_json, post_json
+from aidrill.lab._node_faults import NodeFault
+from aidrill.lab._outliers import OutlierEjection
 from aidrill.plan import LabSettings
 
 Record = Callable[..., None]
 _BOOT_TIMEOUT = 15.0
+# With outlier ejection on, a node out of rotation this long is replaced, as an Auto
+# Scaling group whose health check type is the load balancer's replaces an instance.
+_REPLACE_EJECTED_AFTER = 2.0
 
 
 @dataclass
@@ -81,6 +86,7 @@ class Region:
         self._serial = itertools.count(1)
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
+        self.ejection: OutlierEjection | None = None  # off unless switched on
         self.server = QuietServer(("127.0.0.1", 0), _balancer_handler(self))
         self.port = self.server.server_address[1]
 
@@ -144,6 +150,7 @@ class Region:
     def stop(self) -> None:
         self._stopping.set()
         self.server.shutdown()
+        self.set_outlier_ejection(False)
         with self.lock:
             nodes = list(self.state.nodes.values())
         for node in nodes:
@@ -177,6 +184,35 @@ class Region:
         _kill(node.process)
         self.record("node_killed", region=self.name, node=name, reason=reason)
         return True
+
+    def set_node_fault(self, count: int, body: dict[str, Any]) -> list[str]:
+        """Put ``count`` serving nodes into a fault mode (``body``: see _node_faults);
+        the names of those that took it."""
+        with self.lock:
+            chosen = sorted(
+                (n for n in self.state.nodes.values() if n.alive and n.healthy),
+                key=lambda n: n.name,
+            )[:count]
+        taken = [node.name for node in chosen if _admin(node.port, body)]
+        for name in taken:
+            self.record("node_fault_set", region=self.name, node=name, **body)
+        return taken
+
+    def clear_node_faults(self) -> list[str]:
+        """Every live node back to normal; the names of those that answered."""
+        with self.lock:
+            nodes = [n for n in self.state.nodes.values() if n.alive]
+        cleared = [node.name for node in nodes if _admin(node.port, {"mode": "none"})]
+        self.record("node_faults_cleared", region=self.name, nodes=cleared)
+        return cleared
+
+    def set_outlier_ejection(self, enabled: bool) -> None:
+        with self.lock:
+            current, self.ejection = self.ejection, OutlierEjection() if enabled else None
+        if current is not None:
+            current.close()
+        if (current is not None) != enabled and not self._stopping.is_set():
+            self.record("outlier_ejection", region=self.name, enabled=enabled)
 
     def set_launch_suspended(self, suspended: bool) -> None:
         with self.lock:
@@ -302,6 +338,7 @@ class Region:
     def _check_nodes(self) -> None:
         with self.lock:
             nodes = list(self.state.nodes.values())
+        probed: dict[str, tuple[bool, str | None]] = {}
         for node in nodes:
             if not node.alive:
                 with self.lock:
@@ -312,19 +349,42 @@ class Region:
                                    action=f"take GPU node {node.name} out of rotation",
                                    step="detect")  # fmt: skip
                 continue
-            healthy, node.model_version = _probe(node.port)
+            probed[node.name] = _probe(node.port)
+        ejection = self.ejection
+        if ejection is not None:
+            up = {n.name: n.port for n in nodes if n.alive and probed.get(n.name, (False,))[0]}
+            ejection.check(up)
+        for node in nodes:
+            if node.name not in probed:
+                continue
+            healthy, node.model_version = probed[node.name]
+            cause = "its health check failed"
+            if healthy and ejection is not None and node.name in ejection.ejected:
+                why = ejection.ejected[node.name][0]
+                healthy, cause = False, f"it failed the quality check: {why}"
             if healthy != node.healthy:
                 node.healthy = healthy
                 self.record(
                     "node_healthy" if healthy else "node_unhealthy",
                     region=self.name,
                     node=node.name,
+                    **({} if healthy else {"cause": cause}),
                 )
                 verb = "admit GPU node {} to rotation" if healthy else (
                     "take GPU node {} out of rotation")  # fmt: skip
                 self._activity("succeeded", kind="balancer", action=verb.format(node.name),
-                               cause="" if healthy else "its health check failed",
+                               cause="" if healthy else cause,
                                step="load" if healthy else "detect")  # fmt: skip
+            if ejection is not None and node.name in ejection.ejected:
+                self._replace_if_ejected_long(node, ejection.ejected[node.name])
+
+    def _replace_if_ejected_long(self, node: Node, ejected: tuple[str, float]) -> None:
+        if time.monotonic() - ejected[1] < _REPLACE_EJECTED_AFTER:
+            return
+        _kill(node.process)
+        self.record("node_replaced", region=self.name, node=node.name, cause=ejected[0])
+        self._activity("succeeded", kind="launch", action=f"terminate GPU node {node.name}",
+                       cause="out of rotation: it failed the quality check")  # fmt: skip
 
     def _reconcile(self) -> None:
         with self.lock:
@@ -487,6 +547,9 @@ def _balancer_handler(region: Region) -> type[JsonHandler]:
             if self.path == "/search":
                 self._forward_search(body)
                 return
+            if self.path.startswith(NodeFault.ADMIN_PATH):
+                self.send_json(404, {"error": "not found"})  # a node's own port only
+                return
             node = region.pick_node()
             if node is None or node.pool is None:
                 self.send_json(503, {"error": f"no free GPU node in region {region.name}"})
@@ -545,6 +608,14 @@ def _probe(port: int) -> tuple[bool, str | None]:
         return False, None
     version = body.get("model_version") if isinstance(body, dict) else None
     return status == 200, None if version is None else str(version)
+
+
+def _admin(port: int, body: dict[str, Any]) -> bool:
+    try:
+        status, _ = post_json("127.0.0.1", port, NodeFault.ADMIN_PATH, body, timeout=2.0)
+    except (OSError, http.client.HTTPException, ValueError):
+        return False
+    return status == 200
 
 
 def _read_ready_line(process: subprocess.Popen[bytes], waiting: Callable[[str], None]) -> list[str]:

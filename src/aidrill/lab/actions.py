@@ -14,18 +14,23 @@ from pathlib import Path
 from typing import Any
 
 from aidrill._durations import parse_duration
-from aidrill._scope import fault_scope, recovery_action
+from aidrill._scope import fault_scope, recovery_action, setup_action
 from aidrill.errors import LabError
 from aidrill.lab._client import LabClient, default_state_dir
 
 __all__ = [
+    "degrade_gpu",
     "delete_model_artifact",
     "delete_vector_index",
+    "disable_outlier_ejection",
     "drop_online_features",
+    "enable_outlier_ejection",
     "exhaust_gpu_capacity",
     "fail_feature_store_primary",
     "fail_region",
+    "heal_gpu_nodes",
     "kill_gpu_nodes",
+    "lie_about_health",
     "lose_model_registry",
     "move_model_alias",
     "pause_replication",
@@ -39,6 +44,9 @@ __all__ = [
     "restore_region",
     "restore_vector_index",
     "resume_replication",
+    "serve_wrong_model",
+    "slow_drip",
+    "stick_loading",
     "throttle_storage",
     "unthrottle_storage",
 ]
@@ -354,6 +362,133 @@ def restore_network(region: str, configuration: Configuration = None) -> dict[st
         _client(configuration).call("/rollbacks/restore-network", region=region),
         f"the network toward {region}",
     )
+
+
+# -- faults a health check does not see (every node keeps answering its health check
+# 200 with the production version; see aidrill.lab._node_faults) --------------------
+def _node_fault(
+    mode: str,
+    region: str,
+    count: int | None,
+    fraction: float | None,
+    configuration: Configuration,
+    **params: float,
+) -> dict[str, Any]:
+    if count is not None and fraction is not None:
+        raise LabError(f"{mode}: give count or fraction, not both")
+    if fraction is not None and not 0 < fraction <= 1:
+        raise LabError(f"{mode}: fraction must be in (0, 1], got {fraction}")
+    if count is not None and count < 1:
+        raise LabError(f"{mode}: count must be at least 1, got {count}")
+    return _client(configuration).call(
+        "/faults/node-fault",
+        region=region,
+        mode=mode,
+        count=count,
+        fraction=fraction,
+        params=params,
+        owner=_owner(configuration),
+    )
+
+
+@fault_scope("gpu-nodes")
+def lie_about_health(
+    region: str,
+    count: int | None = None,
+    fraction: float | None = None,
+    configuration: Configuration = None,
+) -> dict[str, Any]:
+    """The engine of ``count`` nodes (default 1) dies behind a live HTTP front: every
+    inference fails at once while the health endpoint keeps answering 200."""
+    return _node_fault("lying-health", region, count, fraction, configuration)
+
+
+@fault_scope("gpu-nodes")
+def serve_wrong_model(
+    region: str,
+    count: int | None = None,
+    fraction: float | None = None,
+    configuration: Configuration = None,
+) -> dict[str, Any]:
+    """``count`` nodes (default 1) answer from a mislabelled model while reporting the
+    production version: fast, 200, wrong."""
+    return _node_fault("wrong-model", region, count, fraction, configuration)
+
+
+@fault_scope("gpu-nodes")
+def stick_loading(
+    region: str,
+    count: int | None = None,
+    fraction: float | None = None,
+    configuration: Configuration = None,
+) -> dict[str, Any]:
+    """``count`` nodes' model servers come back from a restart reporting ready with the
+    model still loading: every inference hangs until the caller gives up."""
+    return _node_fault("stuck-loading", region, count, fraction, configuration)
+
+
+@fault_scope("gpu-nodes")
+def degrade_gpu(
+    region: str,
+    count: int | None = None,
+    fraction: float | None = None,
+    factor: float = 6.0,
+    error_share: float = 0.3,
+    configuration: Configuration = None,
+) -> dict[str, Any]:
+    """An XID-like GPU fault on ``count`` nodes: service time times ``factor`` and
+    ``error_share`` of their answers fail."""
+    if factor < 1 or not 0 <= error_share <= 1:
+        raise LabError("degrade_gpu: factor at least 1, error_share in [0, 1]")
+    return _node_fault(
+        "gpu-degradation", region, count, fraction, configuration,
+        factor=factor, error_share=error_share,
+    )  # fmt: skip
+
+
+@fault_scope("gpu-nodes")
+def slow_drip(
+    region: str,
+    count: int | None = None,
+    fraction: float | None = None,
+    ramp: str | float = 0.03,
+    ceiling: str | float = "2s",
+    configuration: Configuration = None,
+) -> dict[str, Any]:
+    """A slow leak on ``count`` nodes: each answer takes ``ramp`` seconds longer per
+    second since the fault (up to ``ceiling`` more); every answer still succeeds."""
+
+    def seconds(value: str | float) -> float:
+        return parse_duration(value) if isinstance(value, str) else float(value)
+
+    return _node_fault(
+        "slow-drip", region, count, fraction, configuration,
+        ramp=seconds(ramp), ceiling=seconds(ceiling),
+    )  # fmt: skip
+
+
+def heal_gpu_nodes(region: str, configuration: Configuration = None) -> dict[str, Any]:
+    """Rollback of the faults above: every node of ``region`` serves normally again."""
+    return _checked(
+        _client(configuration).call("/rollbacks/clear-node-fault", region=region),
+        f"the GPU nodes of {region}",
+    )
+
+
+@setup_action
+def enable_outlier_ejection(region: str, configuration: Configuration = None) -> dict[str, Any]:
+    """Switch on ``region``'s balancer quality checks: a canary inference to every node
+    each health round, a node that errs, is slow or disagrees with its peers ejected
+    and replaced (aidrill.lab._outliers). A change to the system, not a fault; its
+    rollback is ``disable_outlier_ejection``."""
+    return _client(configuration).call(
+        "/setup/outlier-ejection", region=region, enabled=True, owner=_owner(configuration)
+    )
+
+
+def disable_outlier_ejection(region: str, configuration: Configuration = None) -> dict[str, Any]:
+    """Rollback: ``region``'s balancer checks health alone again, as shipped."""
+    return _client(configuration).call("/setup/outlier-ejection", region=region, enabled=False)
 
 
 def _checked(result: dict[str, Any], what: str) -> dict[str, Any]:

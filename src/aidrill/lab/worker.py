@@ -33,7 +33,8 @@ import redis
 
 from aidrill.lab._artifacts import ArtifactRefused, fetch_verified
 from aidrill.lab._http import JsonHandler, QuietServer, exit_when_orphaned
-from aidrill.lab._model import FEATURES, REQUEST_FEATURES, Model, model_from_bytes
+from aidrill.lab._model import FEATURES, REQUEST_FEATURES, Model, mislabelled, model_from_bytes
+from aidrill.lab._node_faults import NodeFault
 from aidrill.lab._redis import redis_client
 from aidrill.lab.registry import RegistryError, resolve_alias, source_key, version_tags
 
@@ -144,12 +145,19 @@ class Serving:
 
 
 def _make_handler(
-    serving: Serving, features: FeatureReader, region: str, node: str, service_time: float
+    serving: Serving,
+    features: FeatureReader,
+    region: str,
+    node: str,
+    service_time: float,
+    fault: NodeFault,
 ) -> type[JsonHandler]:
     gpu = threading.Lock()
 
     class NodeHandler(JsonHandler):
         def do_GET(self) -> None:
+            # Whatever the node's fault, its health check reports what it was told to
+            # serve: a health endpoint that lies, as the blind faults' servers' do.
             if self.path == "/healthz":
                 self.send_json(200, {"ok": True, "region": region, "node": node,
                                      "model_version": serving.current[1]})  # fmt: skip
@@ -157,6 +165,12 @@ def _make_handler(
                 self.send_json(404, {"error": "not found"})
 
         def do_POST(self) -> None:
+            if self.path == NodeFault.ADMIN_PATH:
+                try:
+                    self.send_json(200, fault.set(self.read_json()))
+                except ValueError as exc:
+                    self.send_json(400, {"error": str(exc)})
+                return
             if self.path != "/predict":
                 self.send_json(404, {"error": "not found"})
                 return
@@ -170,14 +184,24 @@ def _make_handler(
             if len(given) != REQUEST_FEATURES:
                 self.send_json(400, {"error": f"expected {REQUEST_FEATURES} request features"})
                 return
+            refusal = fault.refusal()
+            if refusal is not None:
+                self.send_json(*refusal)
+                return
             stored, source, age = features.read(entity)
             model = serving.current[0]
+            if fault.wrong_model:
+                model = mislabelled(model)
             with gpu:
                 started = time.perf_counter()
                 label = int(model.predict(np.asarray(given + stored, dtype=float)))
-                remaining = service_time - (time.perf_counter() - started)
+                remaining = fault.service_time(service_time) - (time.perf_counter() - started)
                 if remaining > 0:
                     time.sleep(remaining)
+                failed = fault.fails_now()
+            if failed is not None:
+                self.send_json(*failed)
+                return
             headers = {"X-Aidrill-Region": region}
             if age is not None:
                 headers[FEATURE_AGE_HEADER] = f"{age:.3f}"
@@ -228,7 +252,8 @@ def main(argv: list[str] | None = None) -> None:
             target=serving.follow, args=(source, threading.Event()), daemon=True
         ).start()
     reader = FeatureReader(args.features_port, args.feature_max_age)
-    handler = _make_handler(serving, reader, args.region, args.node, args.service_time)
+    fault = NodeFault()
+    handler = _make_handler(serving, reader, args.region, args.node, args.service_time, fault)
     server = QuietServer(("127.0.0.1", 0), handler)
     load_seconds = time.perf_counter() - started
     print(f"READY {server.server_address[1]} {metadata.get('version', '?')} {load_seconds:.3f}",

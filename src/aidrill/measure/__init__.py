@@ -3,6 +3,7 @@
 Nothing here does I/O or imports the run, load, lab or report stages.
 """
 
+from aidrill.measure._blind import Blind, HealthSample, served_blind
 from aidrill.measure._coverage import ApparatusStop, Gap, find_gaps, record_gaps
 from aidrill.measure._degradation import Degradation, judge_degradation
 from aidrill.measure._histogram import LatencyHistogram, merge_histograms
@@ -49,6 +50,7 @@ __all__ = [
     "PHASES",
     "RESULT_SCHEMA",
     "ApparatusStop",
+    "Blind",
     "Bucket",
     "BucketState",
     "ComponentResult",
@@ -57,6 +59,7 @@ __all__ = [
     "Event",
     "Gap",
     "HealthRule",
+    "HealthSample",
     "InvalidReason",
     "LatencyHistogram",
     "Phase",
@@ -90,5 +93,6 @@ __all__ = [
     "recovered_since_last_fault",
     "recovery_phases",
     "registry_rpo",
+    "served_blind",
     "vector_canary_rpo",
 ]

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from aidrill.measure._blind import HealthSample, served_blind
 from aidrill.measure._coverage import ApparatusStop, explain_gap, record_gaps
 from aidrill.measure._degradation import Degradation, judge_degradation
 from aidrill.measure._phases import Phase, over_reference, recovery_phases
@@ -50,6 +51,7 @@ class TierEvidence:
     registry_audited_at: float = float("inf")
     search: Sequence[Bucket] = ()
     regions: tuple[str, str] | None = None  # (primary, dr)
+    health: Sequence[HealthSample] = ()  # the target's health signals, polled by aidrill
 
 
 @dataclass(frozen=True)
@@ -315,7 +317,13 @@ def _evaluate_component(
             measurement.t_fault, measurement.t_recovered, activities, buckets[0].width
         )
     episodes = _episodes(buckets, faults, window_end, rule, sustain) if len(faults) > 1 else []
-    extra = {}
+    extra: dict[str, Any] = {}
+    if component.tier == "inference":
+        activities = [e for e in events if e.kind == ACTIVITY_EVENT]
+        blind = served_blind(measurement.t_fault, window_end, activities, tiers.health)
+        limit = component.max_blind if component.max_blind is not None else plan.slo.max_blind
+        extra["blind"] = blind.to_record(limit, users_hurt=measurement.impact)
+        extra["blind"]["summary"] = blind.sentence(limit)
     if component.tier == "vector-index" and tiers.search:
         before = [b for b in buckets if b.end <= t_fault]
         after = [
@@ -324,10 +332,10 @@ def _evaluate_component(
             if measurement.t_recovered is not None
             and measurement.t_recovered <= b.start < window_end
         ]
-        extra = {
-            "recall_before_fault": _mean_quality(before),
-            "recall_after_recovery": _mean_quality(after),
-        }
+        extra.update(
+            recall_before_fault=_mean_quality(before),
+            recall_after_recovery=_mean_quality(after),
+        )
     gap = measurement.uncovered
     uncovered = None
     if gap is not None:
@@ -337,6 +345,9 @@ def _evaluate_component(
             gap, measurement.t_fault, window_end, what, series, coverage.stops, tolerance
         )
     verdict = judge_rto(component.rto, measurement, cause, uncovered)
+    blind_record = extra.get("blind")
+    if blind_record and blind_record["over_limit"]:
+        verdict = Verdict(verdict.status, f"{verdict.reason}; {blind_record['summary']}")
     degradation = None
     if graceful and component.degradation is not None:
         degradation = judge_degradation(

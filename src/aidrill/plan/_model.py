@@ -54,6 +54,9 @@ class ServingSlo(_Strict):
     ttft_p95: Duration | None = None  # time to first token, 95th percentile
     itl_p95: Duration | None = None  # inter-token latency, 95th percentile
     min_tokens_per_second: float | None = Field(default=None, gt=0)
+    # Time served blind (README "Faults your health checks do not see"): the longest
+    # the serving tier may hurt users after a fault before its own health signals react.
+    max_blind: Duration | None = None
 
     @property
     def coverage_grace(self) -> float:
@@ -84,6 +87,7 @@ class Component(_Strict):
     # What each recovery phase should take (detect, provision, load, warm), e.g. from a
     # vendor's published cold start: the report says which phase ate the margin.
     reference: dict[str, Duration] = {}
+    max_blind: Duration | None = None  # this component's own limit over slo.max_blind
 
     @model_validator(mode="after")
     def _stateless_has_no_rpo(self) -> Component:

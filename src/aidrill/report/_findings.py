@@ -4,9 +4,10 @@ and cadence gaps; an open finding is carried every quarter until a passing retes
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -149,6 +150,13 @@ def gather_findings(
         for component in run.components
         if component["verdict"] == "missed"
     ]
+    findings += [
+        _from_blind(run, component, past, owners)
+        for run in past
+        if run.kind == "aidrill" and run.valid
+        for component in run.components
+        if _blind_over(component)
+    ]
     findings += [_from_invalid(run, past) for run in past if run.kind != "broken" and not run.valid]
     findings += [_from_deviation(run, past) for run in past if run.valid and _deviated(run)]
     findings += [_from_disagreement(run) for run in past if run.disagreements]
@@ -211,20 +219,7 @@ def _from_missed(
     run: RunRecord, component: dict[str, object], past: list[RunRecord], owners: dict[str, str]
 ) -> Finding:
     name = str(component["name"])
-    started = run.started or dt.datetime.min.replace(tzinfo=dt.UTC)
-    retest = next(
-        (
-            later
-            for later in past
-            if later.kind == "aidrill"
-            and later.valid
-            and later.started
-            and later.started > started
-            and later.title == run.title
-            and _component_met(later, name)
-        ),
-        None,
-    )
+    retest = _retest(run, past, lambda later: _component_met(later, name))
     which = "RPO" if component.get("rpo_verdict") == "missed" else "RTO"
     if component.get("rto_verdict") == "missed" and which == "RPO":
         which = "RTO and RPO"
@@ -234,15 +229,87 @@ def _from_missed(
         title=f"{name} missed its {which} target in the drill {run.title!r}",
         root_cause=str(cause) if cause else Finding.root_cause,
         retest_plan=f"rerun {run.title!r}; it closes when {name} is measured met in a valid run",
-        severity="high",
-        owner=owners.get(name, "unassigned"),
-        due=str((started + dt.timedelta(days=30)).date()),
-        opened=str(started.date()),
-        source=f"run {run.run_id}",
-        component=name,
-        status="closed" if retest else "open",
-        retest=f"closed by passing retest {retest.run_id}" if retest else "no passing retest yet",
+        **_opened_by(run, name, retest, owners),
     )
+
+
+def _opened_by(
+    run: RunRecord, name: str, retest: RunRecord | None, owners: dict[str, str]
+) -> dict[str, Any]:
+    """What a finding a run opened on component ``name`` says of its origin and status."""
+    started = run.started or dt.datetime.min.replace(tzinfo=dt.UTC)
+    return {
+        "severity": "high",
+        "owner": owners.get(name, "unassigned"),
+        "due": str((started + dt.timedelta(days=30)).date()),
+        "opened": str(started.date()),
+        "source": f"run {run.run_id}",
+        "component": name,
+        "status": "closed" if retest else "open",
+        "retest": f"closed by passing retest {retest.run_id}"
+        if retest
+        else "no passing retest yet",
+    }
+
+
+def _retest(
+    run: RunRecord, past: list[RunRecord], passes: Callable[[RunRecord], bool]
+) -> RunRecord | None:
+    """The first later valid aidrill run of the same drill that ``passes``."""
+    started = run.started or dt.datetime.min.replace(tzinfo=dt.UTC)
+    return next(
+        (
+            later
+            for later in past
+            if later.kind == "aidrill"
+            and later.valid
+            and later.started
+            and later.started > started
+            and later.title == run.title
+            and passes(later)
+        ),
+        None,
+    )
+
+
+def _blind_over(component: dict[str, object]) -> bool:
+    achieved = component.get("achieved")
+    blind = achieved.get("blind") if isinstance(achieved, dict) else None
+    return isinstance(blind, dict) and blind.get("over_limit") is True
+
+
+def _from_blind(
+    run: RunRecord, component: dict[str, object], past: list[RunRecord], owners: dict[str, str]
+) -> Finding:
+    """Users served badly for longer than the plan allows before the system's own health
+    signals reacted; a later valid run of the same drill within the limit closes it."""
+    name = str(component["name"])
+    achieved = component["achieved"]
+    assert isinstance(achieved, dict)
+    blind = achieved["blind"]
+    retest = _retest(
+        run,
+        past,
+        lambda later: not any(_blind_over(c) for c in later.components if c.get("name") == name),
+    )
+    return Finding(
+        id=f"BLIND-{run.run_id}-{name}",
+        title=f"{name} was {blind.get('summary')} in the drill {run.title!r}",
+        root_cause="the health checks ask whether the server is up, not whether its answers "
+        "are right and fast",
+        action=BLIND_REMEDIATION,
+        retest_plan=f"rerun {run.title!r}; it closes when the blind time is within the plan's "
+        "limit in a valid run",
+        **_opened_by(run, name, retest, owners),
+    )
+
+
+# What aidrill asks for when a fault was served blind (the team decides its own action).
+BLIND_REMEDIATION = (
+    "suggested: check answers, not liveness: a known-answer canary inference per node "
+    "each health round (or outlier detection on errors, latency and answer quality) that "
+    "takes a failing node out of rotation and replaces it"
+)
 
 
 def _from_invalid(run: RunRecord, past: list[RunRecord]) -> Finding:

@@ -19,6 +19,7 @@ from aidrill.experiment import (
 from aidrill.plan import Plan
 from aidrill.report._collect import RunRecord
 from aidrill.report._findings import (
+    BLIND_REMEDIATION,
     Decision,
     Finding,
     ManualFinding,
@@ -143,6 +144,40 @@ class QuarterlyReport:
     def invalid_runs(self) -> list[RunSection]:
         """Runs that did not test what they were meant to: they count for nothing."""
         return [s for s in self.runs if s.record.kind != "broken" and not s.record.valid]
+
+    @property
+    def blind_faults(self) -> list[dict[str, Any]]:
+        """Faults your health checks did not see: each valid drill of a blind fault (an
+        experiment tagged ``blind-fault``) or whose blind time was over the plan's limit,
+        with that time, the limit and the remediation asked for."""
+        rows = []
+        for section in self.runs:
+            record = section.record
+            if record.kind != "aidrill" or not record.valid:
+                continue
+            tags = (record.experiment or {}).get("tags") or []
+            for component in record.components:
+                achieved = component.get("achieved")
+                blind = achieved.get("blind") if isinstance(achieved, dict) else None
+                if not isinstance(blind, dict):
+                    continue
+                if "blind-fault" not in tags and not blind.get("over_limit"):
+                    continue
+                rows.append({
+                    "run_id": record.run_id,
+                    "experiment": record.title,
+                    "component": component.get("name"),
+                    "seconds": blind.get("seconds"),
+                    "detected": bool(blind.get("detected")),
+                    "window_seconds": blind.get("window_seconds"),
+                    "reaction": blind.get("reaction"),
+                    "limit_seconds": blind.get("limit_seconds"),
+                    "over_limit": bool(blind.get("over_limit")),
+                    "users_hurt": bool(blind.get("users_hurt")),
+                    "health_said_healthy": blind.get("health_said_healthy"),
+                    "remediation": BLIND_REMEDIATION if blind.get("over_limit") else None,
+                })  # fmt: skip
+        return rows
 
     @property
     def counts(self) -> dict[str, int]:

@@ -57,6 +57,7 @@ def results_document(report: QuarterlyReport) -> dict[str, Any]:
         "evidence_hash": report.evidence_hash,
         "summary": report.counts,
         "invalid_runs": [s.record.run_id for s in report.invalid_runs],
+        "blind_faults": report.blind_faults,
         "left_out": report.left_out,
         "components": report.components,
         "cadence": report.cadence,

@@ -12,6 +12,7 @@ from markupsafe import Markup
 from aidrill import _evidence as evidence
 from aidrill._durations import format_measured, format_seconds
 from aidrill.errors import EvidenceError
+from aidrill.measure import Bucket
 from aidrill.report._chart import timeline_svg
 from aidrill.report._relapse import relapse_text
 
@@ -84,8 +85,43 @@ def render_run_page(run_dir: Path) -> str:
         if e.kind in _TIMELINE_KINDS
     ]
     return _ENV.get_template("run.html.j2").render(
-        result=run_result.record, chart=Markup(chart), timeline=timeline, buckets=len(buckets)
+        result=run_result.record,
+        chart=Markup(chart),
+        timeline=timeline,
+        buckets=len(buckets),
+        health_rows=_health_beside_users(run_dir, buckets, t_fault, window_end),
     )
+
+
+_HEALTH_ROWS = 60
+
+
+def _health_beside_users(
+    run_dir: Path, buckets: list[Bucket], t_fault: float | None, window_end: float | None
+) -> list[dict[str, Any]]:
+    """Per bucket from the fault to the window's end: what the target's health checks
+    claimed (health.jsonl) beside what users got (the timeline)."""
+    records, _ = evidence.read_jsonl(run_dir / evidence.HEALTH_FILE)
+    if not records or t_fault is None or window_end is None:
+        return []
+    rows = []
+    for bucket in buckets:
+        if bucket.series != "inference" or bucket.end <= t_fault or bucket.start >= window_end:
+            continue
+        inside = [
+            r for r in records
+            if bucket.start <= float(r.get("time") or 0) < bucket.end and r.get("signals")
+        ]  # fmt: skip
+        signals = [bool(v) for r in inside for v in dict(r["signals"]).values()]
+        rows.append({
+            "offset": round(bucket.start - t_fault, 1),
+            "health": None if not signals else f"{sum(signals)} of {len(signals)} passing",
+            "all_passing": bool(signals) and all(signals),
+            "success": bucket.success_ratio,
+            "quality": bucket.quality,
+            "p95": bucket.p95,
+        })  # fmt: skip
+    return rows[:_HEALTH_ROWS]
 
 
 def write_run_report(run_dir: Path) -> Path:

@@ -17,6 +17,7 @@ import yaml
 from aidrill import _evidence as evidence
 from aidrill._redact import collect_secret_values, redact, redact_text
 from aidrill._run_result import recovered_so_far
+from aidrill._scope import NOT_FAULTS
 from aidrill._signing import seal_run
 from aidrill.errors import RefusedError
 from aidrill.experiment import (
@@ -265,8 +266,9 @@ class DrillSession:
 
     def activity_started(self, activity: dict[str, Any]) -> None:
         if self.phase == "method" and activity.get("type") == "action":
-            if _is_recovery(activity):
-                self.events.append("recovery_started", activity=activity.get("name"))
+            step = _not_a_fault(activity)
+            if step is not None:
+                self.events.append(f"{step}_started", activity=activity.get("name"))
                 return
             if self.side is not None:
                 self.side.check_injection(activity, self.configuration)
@@ -279,7 +281,8 @@ class DrillSession:
         if self.phase == "rollbacks":
             kind = "rollback_ran"
         elif self.phase == "method" and activity.get("type") == "action":
-            kind = "recovery_ended" if _is_recovery(activity) else "fault_action_ended"
+            step = _not_a_fault(activity)
+            kind = "fault_action_ended" if step is None else f"{step}_ended"
         else:
             kind = "probe_ended" if activity.get("type") == "probe" else "action_ended"
         data: dict[str, Any] = {"activity": name, "status": status, "phase": self.phase}
@@ -467,6 +470,7 @@ def _error_of(exception: list[str]) -> str:
     return message[-500:]
 
 
-def _is_recovery(activity: dict[str, Any]) -> bool:
+def _not_a_fault(activity: dict[str, Any]) -> str | None:
+    """``recovery`` or ``setup`` for a method action that takes nothing away."""
     scope = declared_scope(activity.get("provider") or {})
-    return scope is not None and scope.kind == "recovery"
+    return scope.kind if scope is not None and scope.kind in NOT_FAULTS else None

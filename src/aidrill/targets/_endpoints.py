@@ -86,3 +86,7 @@ class Endpoints:
     http: HttpSettings = field(default_factory=HttpSettings)
     # How the load, the inference checks and pre-flight ask the inference endpoint.
     protocol: ProtocolSettings = field(default_factory=ProtocolSettings)
+    # The target's own health signals as aidrill can see them from outside (its
+    # balancer's rotation, each node's health endpoint): name -> healthy. Polled beside
+    # the load into health.jsonl; only evidence of what the health checks claimed.
+    health_signals: Callable[[], dict[str, bool]] | None = None

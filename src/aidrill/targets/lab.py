@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import time
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,23 @@ class LabTarget:
             registry={r: f"http://{local}:{p}" for r, p in info.registry_ports.items()},
             registry_model=info.registry_model,
             replication=lambda: dict(self.client.data().get("replication") or {}),
+            health_signals=self.health_signals,
         )
+
+    def health_signals(self) -> dict[str, bool]:
+        """What the lab's health checks claim, seen from outside: whether each region's
+        balancer keeps each node in rotation (its API), and each node's own health
+        endpoint, asked directly."""
+        signals: dict[str, bool] = {}
+        for region in self.client.balancers():
+            if region.get("failed"):
+                signals[f"{region.get('name')} balancer"] = False
+                continue
+            for node in region.get("nodes") or []:
+                name = str(node.get("name"))
+                signals[f"{name} in rotation"] = bool(node.get("healthy"))
+                signals[f"{name} /healthz"] = _answers_health(int(node.get("port") or 0))
+        return signals
 
     def ground_truth(self, since: float) -> list[dict[str, Any]]:
         return self.client.ground_truth(since=since)
@@ -234,3 +251,18 @@ def _share(fault: PlannedFault, plan: Plan) -> float | None:
     if isinstance(count, int):
         return count / plan.lab.nodes_per_region
     return None
+
+
+def _answers_health(port: int) -> bool:
+    if not port:
+        return False
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=0.5)
+    try:
+        connection.request("GET", "/healthz")
+        response = connection.getresponse()
+        response.read()
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+    return response.status == 200

@@ -50,6 +50,7 @@ from aidrill._evidence import (
     CANARY_AUDIT_FILE,
     CANARY_FILE,
     COMPONENTS_FILE,
+    HEALTH_FILE,
     INDEX_CANARY_FILE,
     REGISTRY_AUDIT_FILE,
     REGISTRY_CANARY_FILE,
@@ -79,6 +80,7 @@ _FEEDS = {
     "pipeline-probe": ("training", "evaluation"),
 }
 _ARTIFACT_INTERVAL = 1.0
+_HEALTH_INTERVAL = 0.5
 _REGISTRY_INTERVAL = 0.5
 _PIPELINE_STALL = 2.0  # eight missed steps of a quarter second: stalled, not just slow
 _REDIS_ERRORS = (redis.RedisError, OSError, ValueError)
@@ -120,6 +122,7 @@ class TierObserver:
             "a", encoding="utf-8"
         )
         self._registry_lock = threading.Lock()  # one canary change or the audit
+        self._health: IO[str] | None = None
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> None:
@@ -136,6 +139,9 @@ class TierObserver:
         self._schedule("vector-index", _SAMPLE_INTERVAL, self._index_sample)
         if self.endpoints.artifacts:
             self._schedule("model-artifacts", _ARTIFACT_INTERVAL, self._artifact_sample)
+        if self.endpoints.health_signals is not None:
+            self._health = (self.run_dir / HEALTH_FILE).open("a", encoding="utf-8")
+            self._schedule("health", _HEALTH_INTERVAL, self._health_sample)
         if self._registry is not None:
             self._registry.begin()
             self._schedule("model-registry", _SAMPLE_INTERVAL, self._registry_sample)
@@ -242,6 +248,8 @@ class TierObserver:
             self._components.close()
             self._index_canary.close()
             self._registry_canary.close()
+            if self._health is not None:
+                self._health.close()
 
     def _running(self) -> bool:
         return not self._stop.is_set() and time.monotonic() < self.deadline
@@ -408,6 +416,16 @@ class TierObserver:
             region = str(serving[0]) if serving else None
             self._serving = (time.monotonic(), region)
             return region
+
+    def _health_sample(self, now: float) -> None:
+        """What the target's health checks claim now (never fails the schedule: a
+        signal that cannot be read is recorded as an error, not as unhealthy)."""
+        assert self.endpoints.health_signals is not None and self._health is not None
+        try:
+            record: dict[str, Any] = {"time": now, "signals": self.endpoints.health_signals()}
+        except Exception as exc:
+            record = {"time": now, "signals": {}, "error": f"{type(exc).__name__}: {exc}"[:200]}
+        self._write(self._health, record)
 
     def _artifact_sample(self, now: float) -> None:
         """Fetch and verify the model artifact from the serving region's store."""

@@ -1,0 +1,118 @@
+"""Time served blind: how long the system served after a fault before its own health
+signals reacted (DESIGN.md "Time served blind", README "Faults your health checks do
+not see").
+
+The reaction is the first activity of the target's own API at or after the fault that
+marks the *detect* step (a balancer took a node out of rotation, a router failed over,
+an autoscaler started a replacement): the same evidence the recovery phases start
+from, never the target's ground-truth log. No such activity before the observation
+window closes (the rollbacks start) is "never during the window": the blind time is
+then the whole window, a lower bound.
+
+Beside it, the health signals aidrill polled itself during the run (``health.jsonl``:
+the balancer's rotation, each node's health endpoint) say what the health checks
+claimed while users were served: the share of samples in the blind stretch where every
+signal said healthy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aidrill.measure._records import Event
+
+
+@dataclass(frozen=True)
+class HealthSample:
+    """One poll of the target's health signals (``health.jsonl``): name -> healthy."""
+
+    time: float
+    signals: dict[str, bool]
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> HealthSample:
+        signals = record["signals"]
+        if not isinstance(signals, dict):
+            raise TypeError("signals: expected a mapping")
+        return cls(float(record["time"]), {str(k): bool(v) for k, v in signals.items()})
+
+    @property
+    def all_healthy(self) -> bool:
+        return bool(self.signals) and all(self.signals.values())
+
+
+@dataclass(frozen=True)
+class Blind:
+    t_fault: float
+    seconds: float
+    detected: bool
+    reaction: str  # what reacted, or why nothing is known to have
+    window_seconds: float
+    health_passing: float | None  # share of health samples in the blind stretch all healthy
+    health_samples: int
+
+    def to_record(self, limit: float | None, users_hurt: bool) -> dict[str, Any]:
+        over = limit is not None and users_hurt and self.seconds > limit
+        return {
+            "seconds": round(self.seconds, 3),
+            "detected": self.detected,
+            "reaction": self.reaction,
+            "window_seconds": round(self.window_seconds, 3),
+            "limit_seconds": limit,
+            "users_hurt": users_hurt,
+            "over_limit": over,
+            "health_said_healthy": None
+            if self.health_passing is None
+            else round(self.health_passing, 3),
+            "health_samples": self.health_samples,
+        }
+
+    def sentence(self, limit: float | None) -> str:
+        if self.detected:
+            text = f"served blind for {self.seconds:.1f} s until {self.reaction}"
+        else:
+            text = (
+                f"served blind for the whole {self.window_seconds:.1f} s window: no health "
+                "signal of the target reacted"
+            )
+        if self.health_passing is not None:
+            text += f" (its health checks passed in {self.health_passing:.0%} of the samples)"
+        if limit is not None:
+            text += f"; the plan allows {limit:g} s"
+        return text
+
+
+def served_blind(
+    t_fault: float,
+    window_end: float,
+    activities: Sequence[Event],
+    health: Sequence[HealthSample] = (),
+) -> Blind:
+    """The blind time after the fault at ``t_fault`` (see the module's description)."""
+    reactions = sorted(
+        (e for e in activities if e.data.get("step") == "detect" and t_fault <= e.time),
+        key=lambda e: e.time,
+    )
+    first = reactions[0] if reactions and reactions[0].time <= window_end else None
+    end = first.time if first is not None else window_end
+    inside = [s for s in health if t_fault <= s.time <= end]
+    passing = sum(s.all_healthy for s in inside) / len(inside) if inside else None
+    if first is not None:
+        source = str(first.data.get("source") or "the target")
+        reaction = f"{source} reacted: {first.data.get('action') or 'an activity'}"
+        cause = first.data.get("cause")
+        if cause:
+            reaction += f" ({cause})"
+    else:
+        reaction = "never during the window"
+    return Blind(
+        t_fault,
+        max(0.0, end - t_fault),
+        first is not None,
+        reaction,
+        max(0.0, window_end - t_fault),
+        passing,
+        len(inside),
+    )

@@ -1,0 +1,170 @@
+"""Faults a health check does not see (issue 29): the blind time, measured from the
+target's own API; the health signals beside users' answers; the finding and the
+quarterly section. Synthetic evidence here (the lab drills are in test_lab_drills)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from aidrill.cli.main import cli
+from aidrill.experiment import check_blast_radius, load_experiment
+from aidrill.lab._node_faults import NodeFault
+from aidrill.lab._outliers import LATENCY, Answer, judge
+from aidrill.measure import ACTIVITY_EVENT, Event, HealthSample, served_blind
+from aidrill.plan import load_plan
+from aidrill.report import Quarter
+
+from ._runs import synthetic_run
+from .conftest import PLAN, REPO, copy_shipped_files
+
+
+def _detect(at: float, action: str = "take GPU node east-1 out of rotation") -> Event:
+    return Event(at, ACTIVITY_EVENT, {"source": "lab load balancer of east", "action": action,
+                                      "status": "succeeded", "step": "detect",
+                                      "cause": "it failed the quality check"})  # fmt: skip
+
+
+def test_blind_until_the_first_reaction_of_the_targets_own_api() -> None:
+    launch = Event(101.0, ACTIVITY_EVENT, {"action": "launch", "step": "provision"})
+    blind = served_blind(100.0, 130.0, [launch, _detect(103.5), _detect(104.0)])
+    assert blind.detected and blind.seconds == pytest.approx(3.5)
+    assert blind.reaction.startswith("lab load balancer of east reacted: take GPU node east-1")
+    assert "quality check" in blind.reaction
+
+
+def test_never_seen_is_the_whole_window_and_says_so() -> None:
+    before = _detect(99.0)  # a reaction to something earlier is not to this fault
+    after = _detect(131.0)  # after the rollbacks began: the rollback ended the fault
+    blind = served_blind(100.0, 130.0, [before, after])
+    assert not blind.detected and blind.seconds == blind.window_seconds == 30.0
+    assert blind.reaction == "never during the window"
+    record = blind.to_record(limit=5.0, users_hurt=True)
+    assert record["over_limit"] is True
+    assert "whole 30.0 s window" in blind.sentence(5.0)
+    # Not over the limit when users were never hurt (a leak that never crossed the SLO).
+    assert blind.to_record(limit=5.0, users_hurt=False)["over_limit"] is False
+    assert blind.to_record(limit=None, users_hurt=True)["over_limit"] is False
+
+
+def test_the_health_checks_claim_beside_the_blind_stretch() -> None:
+    health = [HealthSample(100.0 + i, {"n1 in rotation": True, "n1 /healthz": i != 2})
+              for i in range(10)]  # fmt: skip
+    blind = served_blind(100.0, 130.0, [_detect(104.5)], health)
+    assert blind.health_samples == 5 and blind.health_passing == pytest.approx(0.8)
+    with pytest.raises(TypeError):
+        HealthSample.from_record({"time": 1, "signals": ["x"]})
+
+
+def test_the_plan_sets_a_limit_and_a_component_its_own(tmp_path: Path) -> None:
+    plan = load_plan(PLAN)
+    assert plan.slo.max_blind == 5.0
+    text = PLAN.read_text().replace(
+        "    tier: inference\n", "    tier: inference\n    max_blind: 2s\n", 1
+    )
+    (tmp_path / "drplan.yaml").write_text(text)
+    assert load_plan(tmp_path / "drplan.yaml").component("inference").max_blind == 2.0  # type: ignore[union-attr]
+
+
+def test_a_safeguard_switched_on_in_the_method_is_no_fault() -> None:
+    experiment = load_experiment(REPO / "experiments/lab/wrong-model-ejected.yaml").raw
+    faults = check_blast_radius(experiment, load_plan(PLAN), full_outage=False)
+    assert [f.name for f in faults] == ["serve-a-wrong-model-on-one-gpu-node"]
+
+
+def test_node_fault_modes() -> None:
+    fault = NodeFault()
+    assert fault.refusal() is None and fault.service_time(0.08) == 0.08
+    fault.set({"mode": "lying-health"})
+    assert fault.refusal() == (500, {"error": "EngineDeadError: the engine loop is not running"})
+    fault.set({"mode": "gpu-degradation", "factor": 4, "error_share": 1.0})
+    assert fault.service_time(0.1) == pytest.approx(0.4) and fault.fails_now() is not None
+    fault.set({"mode": "slow-drip", "ramp": 0.1, "ceiling": 0.5})
+    fault.since -= 10  # ten seconds into the leak: capped at the ceiling
+    assert fault.service_time(0.1) == pytest.approx(0.6)
+    fault.set({"mode": "wrong-model"})
+    assert fault.wrong_model and fault.refusal() is None
+    with pytest.raises(ValueError, match="unknown fault mode"):
+        fault.set({"mode": "meltdown"})
+    assert fault.set({"mode": "none"}) == {"mode": "none"} and fault.mode is None
+
+
+def test_the_outlier_check_judges_errors_latency_and_disagreement() -> None:
+    answers = {
+        "a": Answer(3, 0.1, None),
+        "b": Answer(3, 0.1, None),
+        "c": Answer(4, 0.1, None),
+        "d": Answer(3, LATENCY + 0.5, None),
+        "e": Answer(None, 2.0, "no answer (TimeoutError)"),
+    }
+    verdicts = judge(answers)
+    assert verdicts["a"] is None and verdicts["b"] is None
+    assert verdicts["c"] == "answered 4 where its peers answered 3"
+    assert verdicts["d"] is not None and "limit" in verdicts["d"]
+    assert verdicts["e"] == "no answer (TimeoutError)"
+    # Two nodes that disagree have no majority: neither is judged wrong on its label.
+    assert judge({"a": Answer(1, 0.1, None), "b": Answer(2, 0.1, None)}) == {"a": None, "b": None}
+
+
+_ALL_HEALTHY = {"lab-east-node-1 in rotation": True, "lab-east-node-1 /healthz": True}
+
+
+def _blind_quarter(root: Path) -> tuple[Path, Path]:
+    """Two runs of the lying-health drill: the first never seen by the health checks
+    (the endpoint says 200 throughout a 5 s outage), the second caught in 1 s."""
+    runs = root / "reports" / "runs"
+    start = time.time() - 600
+    first = synthetic_run(
+        runs, "lying-health", start, outage=8.0, experiment="lying-health.yaml",
+        health=[(20 + i / 2, _ALL_HEALTHY) for i in range(60)],
+    )  # fmt: skip
+    seen = [(start + 321.0, ACTIVITY_EVENT, {"source": "lab load balancer of lab-east",
+             "action": "take GPU node lab-east-node-1 out of rotation", "status": "succeeded",
+             "step": "detect", "cause": "it failed the quality check"})]  # fmt: skip
+    second = synthetic_run(
+        runs, "lying-health", start + 300, outage=2.0, experiment="lying-health.yaml",
+        extra_events=seen, health=[(20 + i / 2, _ALL_HEALTHY) for i in range(2)],
+    )  # fmt: skip
+    return first, second
+
+
+def test_a_blind_fault_is_a_finding_and_has_its_section(tmp_path: Path) -> None:
+    copy_shipped_files(tmp_path)
+    first, second = _blind_quarter(tmp_path)
+    result: dict[str, Any] = json.loads((first / "result.json").read_text())
+    inference = result["components"][0]
+    blind = inference["achieved"]["blind"]
+    assert blind["detected"] is False and blind["seconds"] == 30.0 and blind["over_limit"]
+    assert blind["health_said_healthy"] == 1.0
+    assert "served blind for the whole 30.0 s window" in inference["explanation"]
+    page = (first / "report.html").read_text()
+    assert "Served blind: inference" in page and "all healthy" in page
+    later = json.loads((second / "result.json").read_text())["components"][0]["achieved"]["blind"]
+    assert later["detected"] is True and later["seconds"] == 1.0 and not later["over_limit"]
+
+    cwd = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        quarter = str(Quarter.current())
+        done = CliRunner().invoke(cli, ["report", "--quarter", quarter, "--format", "html,json,md"])
+        assert done.exit_code == 0, done.output
+    finally:
+        os.chdir(cwd)
+    out = tmp_path / "reports" / quarter
+    document = json.loads((out / "results.json").read_text())
+    rows = document["blind_faults"]
+    assert [(r["run_id"], r["detected"], r["over_limit"]) for r in rows] == [
+        (first.name, False, True), (second.name, True, False)]  # fmt: skip
+    assert rows[0]["remediation"].startswith("suggested: check answers, not liveness")
+    findings = {f["id"]: f for f in document["findings"]}
+    finding = findings[f"BLIND-{first.name}-inference"]
+    assert finding["status"] == "closed", "the later run within the limit retests it"
+    html = (out / "index.html").read_text()
+    assert "Faults your health checks did not see" in html and "never seen" in html
+    assert "Faults your health checks did not see" in (out / "summary.md").read_text()
