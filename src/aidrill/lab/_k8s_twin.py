@@ -15,13 +15,16 @@ bound to a Node. Every half second the reconciler:
   how many more it can place (a cordoned or drained Node gets no worker);
 - applies a Deployment scaled through the API to the region's desired nodes, and the
   lab's own scaling (failover) to the Deployment;
-- keeps the Deployment's and Pods' status true to the workers.
+- keeps the Deployment's and Pods' status true to the workers;
+- applies an inference fault marked on a Pod (``aidrill.dev/inference-fault``, by
+  aidrill.targets.kubernetes_actions) to its worker, which stays Ready meanwhile.
 """
 
 from __future__ import annotations
 
 import datetime
 import itertools
+import json
 import threading
 import time
 import traceback
@@ -49,6 +52,8 @@ APP_LABEL = {"app": "inference"}
 GPU_LABEL = ("nvidia.com/gpu.present", "true")
 GPU_RESOURCE = "nvidia.com/gpu"
 _POLL = 0.5
+# What aidrill's pod-level actions mark (aidrill.targets.kubernetes's name for it).
+INFERENCE_FAULT = "aidrill.dev/inference-fault"
 _REPLICASET = "inference-7f9c6d5b8"
 _OWNER = {
     "apiVersion": "apps/v1",
@@ -75,6 +80,7 @@ class _Cluster:
         self.replacing: list[float] = []  # when the node group registers a replacement
         self.seen_replicas: int | None = None
         self.last_status: dict[str, Any] = {}
+        self.faulted: dict[str, str] = {}  # lab node -> the inference fault applied to it
 
     def call(self, coroutine: Any) -> Any:
         return self.server.call(coroutine)
@@ -232,7 +238,19 @@ class KubeTwin:
             _event(cluster, _pod_name(worker), "Normal", "Scheduled", assigned)
             pods[_pod_name(worker)] = {}
         region.set_room(len(free))
+        self._apply_inference_faults(cluster, pods)
         self._sync_status(cluster, workers, pods)
+
+    def _apply_inference_faults(self, cluster: _Cluster, pods: dict[str, Any]) -> None:
+        for worker in list(cluster.bound):
+            pod = pods.get(_pod_name(worker)) or {}
+            mode = _inference_fault(pod)
+            if mode == cluster.faulted.get(worker, "none"):
+                continue
+            if cluster.region.set_fault_of(worker, {"mode": mode}):
+                cluster.faulted[worker] = mode
+        for worker in [w for w in cluster.faulted if w not in cluster.bound]:
+            del cluster.faulted[worker]
 
     def _replace_nodes(self, cluster: _Cluster, nodes: dict[str, Any]) -> None:
         """The node group keeps the cluster at the region's GPU quota: a Node deleted is
@@ -320,6 +338,11 @@ class KubeTwin:
                     )
             if cluster.seen_replicas is None:
                 found.append((name, f"{context_name(name)}: Deployment {DEPLOYMENT} is missing"))
+            found += [
+                (name, f"{context_name(name)}: Pod {p['metadata']['name']} has an inference fault")
+                for p in cluster.call(cluster.server.api.live(PODS))
+                if _inference_fault(p) != "none"
+            ]
         return found
 
     def reset(self) -> None:
@@ -334,6 +357,10 @@ class KubeTwin:
                         fresh = _node(name, cluster.region.name)
                         repair = {"spec": fresh["spec"], "status": fresh["status"]}
                         cluster.call(api.amend(NODES, None, name, repair))
+                for pod in cluster.call(api.live(PODS)):
+                    if _inference_fault(pod) != "none":
+                        cluster.call(api.amend(PODS, NAMESPACE, pod["metadata"]["name"], {
+                            "metadata": {"annotations": {INFERENCE_FAULT: None}}}))  # fmt: skip
                 if cluster.seen_replicas is None:
                     desired = cluster.region.state.desired
                     cluster.call(api.store(DEPLOYMENTS, NAMESPACE, _deployment(desired)))
@@ -437,6 +464,17 @@ def _pod_status(healthy: bool) -> dict[str, Any]:
 def _pod_ready(pod: dict[str, Any]) -> bool:
     conditions = (pod.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _inference_fault(pod: dict[str, Any]) -> str:
+    """The fault mode marked on a Pod, or ``none``."""
+    mark = ((pod.get("metadata") or {}).get("annotations") or {}).get(INFERENCE_FAULT)
+    if not mark:
+        return "none"
+    try:
+        return str(json.loads(mark).get("mode") or "none")
+    except (ValueError, AttributeError):
+        return "none"
 
 
 def _gpu_healthy(node: dict[str, Any]) -> bool:

@@ -198,6 +198,15 @@ class Region:
             self.record("node_fault_set", region=self.name, node=name, **body)
         return taken
 
+    def set_fault_of(self, name: str, body: dict[str, Any]) -> bool:
+        """Put the named node into a fault mode (or, with ``{"mode": "none"}``, out)."""
+        with self.lock:
+            node = self.state.nodes.get(name)
+        if node is None or not node.alive or not _admin(node.port, body):
+            return False
+        self.record("node_fault_set", region=self.name, node=name, **body)
+        return True
+
     def clear_node_faults(self) -> list[str]:
         """Every live node back to normal; the names of those that answered."""
         with self.lock:

@@ -202,6 +202,10 @@ def _cordon(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved
 
 
 def _terminate_pods(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
+    return _pods_hit(cluster, name, arguments, "terminated")
+
+
+def _pods_hit(cluster: _Cluster, name: str, arguments: dict[str, Any], what: str) -> Resolved:
     namespace = str(arguments.get("ns") or "default")
     selector = arguments.get("label_selector")
     pods = cluster.core.list_namespaced_pod(
@@ -222,7 +226,7 @@ def _terminate_pods(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> 
     return Resolved(
         name,
         f"{hit} of {len(names)} pods matching {selector or 'everything'} in "
-        f"{cluster.where()}/{namespace} terminated",
+        f"{cluster.where()}/{namespace} {what}",
         share=share,
         refused=cluster.pod_refusal(namespace, pods),
         resources=tuple(f"{namespace}/{n}" for n in names),
@@ -297,6 +301,14 @@ def _gpu_fault(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resol
     )
 
 
+def _lying_pods(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
+    return _pods_hit(cluster, name, arguments, "fail every inference while they stay Ready")
+
+
+def _stuck_pods(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
+    return _pods_hit(cluster, name, arguments, "hang every inference while they stay Ready")
+
+
 _RESOLVERS = {
     "delete_nodes": _delete_nodes,
     "drain_nodes": _drain_nodes,
@@ -305,4 +317,6 @@ _RESOLVERS = {
     "delete_pods": _terminate_pods,
     "scale_deployment": _scale,
     "mark_gpus_unhealthy": _gpu_fault,
+    "lie_about_health_in_pods": _lying_pods,
+    "stick_pods_loading": _stuck_pods,
 }

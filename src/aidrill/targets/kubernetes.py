@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 from chaoslib import substitute
@@ -41,6 +42,9 @@ from aidrill.targets._target import (
 
 KubeError = (ApiException, ConfigException, HTTPError, OSError)
 GPU_FAULT_ANNOTATION = "aidrill.dev/gpu-fault"
+# A pod-level inference fault aidrill's actions mark (kubernetes_actions): the pod stays
+# Ready while its inference fails or hangs, as a server whose health check lies does.
+INFERENCE_FAULT_ANNOTATION = "aidrill.dev/inference-fault"
 TIMEOUT = 10
 
 
@@ -161,6 +165,10 @@ class KubernetesTarget:
             try:
                 found += self._node_problems(cluster)
                 found += self._deployment_problems(cluster, serving)
+                found += [
+                    f"{cluster.context}: pod {pod.metadata.name} has an inference fault marked"
+                    for pod in self._marked_pods(cluster)
+                ]
             except KubeError as exc:
                 found.append(f"{cluster.context} does not answer: {_reason(exc)}")
         endpoints = self.endpoints()
@@ -211,6 +219,33 @@ class KubernetesTarget:
             found.append(f"{where}: {available} of {wanted} replicas available")
         return found
 
+    def _pods(self, cluster: KubernetesRegion) -> list[Any]:
+        return list(
+            self.core(cluster.context)
+            .list_namespaced_pod(
+                cluster.namespace, label_selector=cluster.pod_selector, _request_timeout=TIMEOUT
+            )
+            .items
+        )
+
+    def _marked_pods(self, cluster: KubernetesRegion) -> list[Any]:
+        return [
+            pod
+            for pod in self._pods(cluster)
+            if INFERENCE_FAULT_ANNOTATION in (pod.metadata.annotations or {})
+        ]
+
+    def health_signals(self) -> dict[str, bool]:
+        """What the clusters' health checks claim: each inference pod's Ready condition
+        (its readiness probe, as the kubelet reports it through the API)."""
+        signals: dict[str, bool] = {}
+        for cluster in self.estate.regions.values():
+            for pod in self._pods(cluster):
+                conditions = (pod.status.conditions if pod.status else None) or []
+                ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
+                signals[f"{cluster.context}/{pod.metadata.name} Ready"] = ready
+        return signals
+
     def wait_nominal(self) -> list[str]:
         return wait_for_nothing_off(self.problems)
 
@@ -240,6 +275,8 @@ class KubernetesTarget:
             marked = (node.metadata.annotations or {}).get(GPU_FAULT_ANNOTATION)
             if marked:
                 clear_gpu_mark(core, name, marked)
+        for pod in self._marked_pods(cluster):
+            clear_inference_mark(core, cluster.namespace, pod.metadata.name)
         serving = primary or self.plan.topology == "active-active"
         if serving and cluster.replicas is not None:
             self.apps(cluster.context).patch_namespaced_deployment_scale(
@@ -248,7 +285,7 @@ class KubernetesTarget:
 
     # -- where things are -------------------------------------------------------------
     def endpoints(self) -> Endpoints:
-        return estate_endpoints(self.plan, self.estate)
+        return replace(estate_endpoints(self.plan, self.estate), health_signals=self.health_signals)
 
     def ground_truth(self, since: float) -> list[dict[str, Any]]:
         return []  # a cluster keeps no record of what really happened for aidrill
@@ -333,6 +370,16 @@ def activity_namespaces(provider: dict[str, Any], configuration: dict[str, Any])
     if module.startswith(("chaosk8s.pod", "chaosk8s.deployment")) and "ns" not in arguments:
         found.add("default")
     return found
+
+
+def clear_inference_mark(core: client.CoreV1Api, namespace: str, pod: str) -> None:
+    """Take aidrill's inference fault off a pod (gone already is cleared)."""
+    patch = {"metadata": {"annotations": {INFERENCE_FAULT_ANNOTATION: None}}}
+    try:
+        core.patch_namespaced_pod(pod, namespace, patch, _request_timeout=TIMEOUT)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
 
 
 def clear_gpu_mark(core: client.CoreV1Api, name: str, marked: str) -> None:

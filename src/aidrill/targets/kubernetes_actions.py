@@ -1,5 +1,15 @@
-"""A GPU fault as the NVIDIA device plugin reports one, for drills on Kubernetes
-(python providers: ``module: aidrill.targets.kubernetes_actions``).
+"""Faults chaostoolkit-kubernetes has no action for, for drills on Kubernetes (python
+providers: ``module: aidrill.targets.kubernetes_actions``): a GPU fault as the NVIDIA
+device plugin reports one, and pod-level faults a readiness probe does not see.
+
+Pod-level (``lie_about_health_in_pods``, ``stick_pods_loading``, rolled back by
+``clear_inference_faults``): the pod stays Ready while its inference fails at once (an
+engine dead behind a live health endpoint) or hangs (a model stuck loading). The
+actions mark the pods with the ``aidrill.dev/inference-fault`` annotation; the lab's
+Kubernetes twin applies the mark to the pod's model server. On a real cluster inject
+the same fault with a proxy that breaks the inference path and leaves the health path
+alone (Chaos Mesh HTTPChaos ``abort`` or ``delay`` on the inference path, or an Istio
+fault on its route) and keep ``clear_inference_faults`` as the rollback of the mark.
 
 chaostoolkit-kubernetes has no action for it. After an XID error the device plugin
 marks the GPU unhealthy, the node's allocatable ``nvidia.com/gpu`` drops to 0, and the
@@ -26,9 +36,20 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from aidrill._scope import fault_scope, recovery_action
-from aidrill.targets.kubernetes import GPU_FAULT_ANNOTATION, clear_gpu_mark
+from aidrill.targets.kubernetes import (
+    GPU_FAULT_ANNOTATION,
+    INFERENCE_FAULT_ANNOTATION,
+    clear_gpu_mark,
+    clear_inference_mark,
+)
 
-__all__ = ["clear_gpu_fault", "mark_gpus_unhealthy"]
+__all__ = [
+    "clear_gpu_fault",
+    "clear_inference_faults",
+    "lie_about_health_in_pods",
+    "mark_gpus_unhealthy",
+    "stick_pods_loading",
+]
 
 
 @fault_scope("gpu-nodes")
@@ -116,3 +137,61 @@ def _evict_gpu_pods(core: client.CoreV1Api, node: str, resource: str) -> None:
         except ApiException as exc:
             if exc.status != 404:  # gone already is what an eviction wants
                 raise ActivityFailed(f"cannot evict {pod.metadata.name}: {exc.reason}") from exc
+
+
+@fault_scope("gpu-nodes")
+def lie_about_health_in_pods(
+    label_selector: str,
+    ns: str = "default",
+    qty: int = 1,
+    secrets: dict[str, Any] | None = None,
+) -> list[str]:
+    """The engine of ``qty`` pods (the first by name of those selected) dies behind a
+    live health endpoint: inference fails at once, the pod stays Ready."""
+    return _mark_pods("lying-health", label_selector, ns, qty, secrets)
+
+
+@fault_scope("gpu-nodes")
+def stick_pods_loading(
+    label_selector: str,
+    ns: str = "default",
+    qty: int = 1,
+    secrets: dict[str, Any] | None = None,
+) -> list[str]:
+    """``qty`` pods come back Ready with their model still loading: inference hangs."""
+    return _mark_pods("stuck-loading", label_selector, ns, qty, secrets)
+
+
+def clear_inference_faults(
+    label_selector: str, ns: str = "default", secrets: dict[str, Any] | None = None
+) -> list[str]:
+    """Rollback: every selected pod serves normally again; the pods cleared."""
+    core = client.CoreV1Api(create_k8s_api_client(secrets))
+    cleared = []
+    for pod in _pods(core, label_selector, ns):
+        if INFERENCE_FAULT_ANNOTATION in (pod.metadata.annotations or {}):
+            clear_inference_mark(core, ns, pod.metadata.name)
+            cleared.append(pod.metadata.name)
+    return cleared
+
+
+def _mark_pods(
+    mode: str, label_selector: str, ns: str, qty: int, secrets: dict[str, Any] | None
+) -> list[str]:
+    if qty < 1:
+        raise ActivityFailed(f"qty must be at least 1, got {qty}")
+    core = client.CoreV1Api(create_k8s_api_client(secrets))
+    pods = _pods(core, label_selector, ns)[:qty]
+    if not pods:
+        raise ActivityFailed(f"no pod matches {label_selector} in {ns}: no fault injected")
+    mark = json.dumps({"mode": mode, "at": round(time.time(), 3)})
+    for pod in pods:
+        core.patch_namespaced_pod(
+            pod.metadata.name, ns, {"metadata": {"annotations": {INFERENCE_FAULT_ANNOTATION: mark}}}
+        )
+    return [pod.metadata.name for pod in pods]
+
+
+def _pods(core: client.CoreV1Api, label_selector: str, ns: str) -> list[Any]:
+    found = core.list_namespaced_pod(ns, label_selector=label_selector, _request_timeout=10).items
+    return sorted(found, key=lambda p: p.metadata.name)
