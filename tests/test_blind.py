@@ -18,6 +18,7 @@ from aidrill.experiment import check_blast_radius, load_experiment
 from aidrill.lab._node_faults import NodeFault
 from aidrill.lab._outliers import LATENCY, Answer, judge
 from aidrill.measure import ACTIVITY_EVENT, Event, HealthSample, served_blind
+from aidrill.measure._run import _ground_truth_blind, _ground_truth_rto
 from aidrill.plan import load_plan
 from aidrill.report import Quarter
 
@@ -51,6 +52,26 @@ def test_never_seen_is_the_whole_window_and_says_so() -> None:
     # Not over the limit when users were never hurt (a leak that never crossed the SLO).
     assert blind.to_record(limit=5.0, users_hurt=False)["over_limit"] is False
     assert blind.to_record(limit=None, users_hurt=True)["over_limit"] is False
+
+
+def test_the_labs_own_account_of_a_node_fault() -> None:
+    """The truth tests compare with: fault → the first faulted node out of rotation, or
+    the window; no RTO truth for a node that keeps serving (its share decides that)."""
+    lab = "lab:"
+    events = [
+        Event(100.0, "fault_injected", {"activity": "x"}),
+        Event(100.1, f"{lab}node_fault_set", {"node": "n2", "mode": "wrong-model"}),
+        Event(100.5, f"{lab}serving_capacity_lost", {}),
+        Event(101.0, f"{lab}node_unhealthy", {"node": "n1"}),  # another node: not it
+        Event(101.3, f"{lab}node_unhealthy", {"node": "n2"}),
+        Event(104.0, f"{lab}serving_capacity_restored", {}),
+    ]
+    assert _ground_truth_blind(events, 100.0, 130.0) == pytest.approx(1.3)
+    assert _ground_truth_rto(events, 100.0, 130.0) is None
+    assert _ground_truth_blind(events[:3], 100.0, 130.0) == pytest.approx(30.0)
+    plain = [e for e in events if e.data.get("mode") is None]
+    assert _ground_truth_blind(plain, 100.0, 130.0) is None
+    assert _ground_truth_rto(plain, 100.0, 130.0) == pytest.approx(4.0)
 
 
 def test_the_health_checks_claim_beside_the_blind_stretch() -> None:

@@ -258,6 +258,8 @@ def _blind_never_seen(run_dir: Path, result: dict[str, Any]) -> None:
         t_end - t_fault,
     )
     assert blind["seconds"] == blind["window_seconds"]
+    assert result["ground_truth"]["blind_seconds"] == pytest.approx(blind["seconds"], abs=0.01)
+    assert result["ground_truth"]["rto_seconds"] is None, "users' RTO is not the lab's to say"
     assert blind["users_hurt"] is True and blind["over_limit"] is True, blind
     assert blind["limit_seconds"] == _SETTINGS.slo.max_blind
     # Most polls of the balancer's rotation and the nodes' health endpoints said healthy
@@ -282,6 +284,7 @@ def _blind_bounded(run_dir: Path, result: dict[str, Any]) -> None:
     assert blind["detected"] is True, blind
     truth = ejected[0]["time"] - t_fault
     assert abs(blind["seconds"] - truth) <= _SETTINGS.slo.bucket, (blind["seconds"], truth)
+    assert result["ground_truth"]["blind_seconds"] == pytest.approx(truth, abs=0.01)
     assert blind["over_limit"] is False, blind
     assert inference["verdict"] == "met", inference
     assert _truth(run_dir, "node_replaced"), "the ejected node is replaced"

@@ -137,6 +137,9 @@ def compute_run_result(
             "rto_seconds": None
             if evaluation.ground_truth_rto is None
             else round(evaluation.ground_truth_rto, 3),
+            "blind_seconds": None
+            if evaluation.ground_truth_blind is None
+            else round(evaluation.ground_truth_blind, 3),
         },
         "rollbacks": [
             {

@@ -150,6 +150,7 @@ class RunEvaluation:
     window_end: float | None
     components: list[ComponentResult]
     ground_truth_rto: float | None = None
+    ground_truth_blind: float | None = None
     notes: list[str] = field(default_factory=list)
     validity: Validity = field(default_factory=Validity)
 
@@ -260,6 +261,7 @@ def evaluate_run(
         window_end,
         results,
         _ground_truth_rto(events, t_fault, window_end),
+        _ground_truth_blind(events, t_fault, window_end),
         notes,
         validity,
     )
@@ -609,11 +611,26 @@ def _cause(events: Sequence[Event], start: float, end: float) -> str | None:
     return None
 
 
+def _faulted_nodes(events: Sequence[Event], t_fault: float, window_end: float) -> set[str]:
+    """The serving nodes the lab put into a fault mode during the window (they keep
+    serving, badly: see aidrill.lab._node_faults)."""
+    return {
+        str(e.data.get("node"))
+        for e in events
+        if e.kind == f"{GROUND_TRUTH_PREFIX}node_fault_set"
+        and e.data.get("mode") not in (None, "none")
+        and t_fault <= e.time <= window_end
+    }
+
+
 def _ground_truth_rto(
     events: Sequence[Event], t_fault: float | None, window_end: float | None
 ) -> float | None:
-    """What the lab itself says: fault injected → serving capacity restored."""
-    if t_fault is None or window_end is None:
+    """What the lab itself says: fault injected → serving capacity restored. None for a
+    fault put into serving nodes: how long users' buckets stay unhealthy depends on the
+    share of answers the node served, which the lab does not decide; its truth for
+    those is the blind time (``_ground_truth_blind``)."""
+    if t_fault is None or window_end is None or _faulted_nodes(events, t_fault, window_end):
         return None
     lost = [
         e.time
@@ -629,6 +646,26 @@ def _ground_truth_rto(
         and lost[0] < e.time <= window_end
     ]
     return restored[0] - t_fault if restored else None
+
+
+def _ground_truth_blind(
+    events: Sequence[Event], t_fault: float | None, window_end: float | None
+) -> float | None:
+    """What the lab says of a node fault: fault → its balancer took the first faulted
+    node out of rotation; the window's length when it never did. None for other faults."""
+    if t_fault is None or window_end is None:
+        return None
+    faulted = _faulted_nodes(events, t_fault, window_end)
+    if not faulted:
+        return None
+    out = [
+        e.time
+        for e in events
+        if e.kind in (f"{GROUND_TRUTH_PREFIX}node_unhealthy", f"{GROUND_TRUTH_PREFIX}node_removed")
+        and str(e.data.get("node")) in faulted
+        and t_fault <= e.time <= window_end
+    ]
+    return (min(out) if out else window_end) - t_fault
 
 
 def _steady_state_start(events: Sequence[Event]) -> float | None:
