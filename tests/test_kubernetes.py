@@ -178,6 +178,17 @@ def test_kubernetes_experiments_run_valid_on_the_twin_against_the_labs_truth(
     read = [e for e in events if e["kind"] == "target_activity"]
     scheduled = [e for e in read if e["action"].startswith("Scheduled pod ")]
     assert scheduled and all(e["status"] == "succeeded" for e in scheduled), read
+    # Where the RTO went: a replacement pod turning Ready ends the load phase, where the
+    # lab says the replacement's worker was admitted to rotation.
+    phases = inference["achieved"].get("phases") or []
+    t_fault = next(e["time"] for e in events if e["kind"] == "fault_injected")
+    healthy = [r["time"] for r in truth_log if r["kind"] == "node_healthy"]
+    for phase in phases:
+        if phase["phase"].split("+")[-1] == "load":
+            boundary = t_fault + phase["from_fault_seconds"] + phase["seconds"]
+            assert any(abs(t - boundary) <= 1.5 for t in healthy), (phase, healthy)
+    if name in ("gpu-node-loss", "gpu-xid-fault"):
+        assert "load" in [p["phase"] for p in phases], phases
 
 
 def test_a_pod_whose_engine_died_stays_ready_and_is_served_blind(

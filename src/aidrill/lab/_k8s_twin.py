@@ -455,10 +455,14 @@ def _pod(worker: str, node: str, healthy: bool) -> dict[str, Any]:
 
 
 def _pod_status(healthy: bool) -> dict[str, Any]:
+    """A Running pod's status; its Ready condition carries when it last changed (to the
+    microsecond here; a kubelet writes whole seconds)."""
+    now = datetime.datetime.now(datetime.UTC)
     return {
         "phase": "Running",
-        "conditions": [{"type": "Ready", "status": "True" if healthy else "False"}],
-    }
+        "conditions": [{"type": "Ready", "status": "True" if healthy else "False",
+                        "lastTransitionTime": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}],
+    }  # fmt: skip
 
 
 def _pod_ready(pod: dict[str, Any]) -> bool:

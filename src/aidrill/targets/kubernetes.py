@@ -323,7 +323,30 @@ class KubernetesTarget:
                 found.append(Activity(at, source, f"{event.reason or 'event'} {what}".strip(),
                                       status, region, event.message or "",
                                       _EVENT_STEPS.get(event.reason or "")))  # fmt: skip
+            found += self._ready_transitions(region, cluster, since)
         return sorted(found, key=lambda a: a.time)
+
+    def _ready_transitions(
+        self, region: str, cluster: KubernetesRegion, since: float
+    ) -> list[Activity]:
+        """Inference pods that turned Ready since ``since`` (their Ready condition's last
+        transition): a replacement that serves, the *load* step of a recovery."""
+        source = f"kubernetes pods in {cluster.context}/{cluster.namespace}"
+        try:
+            pods = self._pods(cluster)
+        except KubeError as exc:
+            return [Activity(time.time(), source, "list pods", "unreadable", region, str(exc))]
+        found = []
+        for pod in pods:
+            for condition in (pod.status.conditions if pod.status else None) or []:
+                stamp = condition.last_transition_time
+                if condition.type != "Ready" or condition.status != "True" or stamp is None:
+                    continue
+                if stamp.timestamp() >= since:
+                    found.append(Activity(stamp.timestamp(), source,
+                                          f"pod {pod.metadata.name} Ready", "succeeded", region,
+                                          "its readiness probe passed", "load"))  # fmt: skip
+        return found
 
     # -- safety -----------------------------------------------------------------------
     def check_injection(
