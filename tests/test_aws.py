@@ -204,5 +204,16 @@ def test_aws_experiments_run_valid_on_the_twin_against_the_labs_truth(
         if e["source"].startswith("auto scaling group ") and e["status"] == "succeeded"
     ]
     assert launched, read
+    # Where the RTO went: a launch that succeeded ends the provision phase when its
+    # instance was in service, where the lab says the replacement's worker booted.
+    phases = inference["achieved"].get("phases") or []
+    t_fault = next(e["time"] for e in events if e["kind"] == "fault_injected")
+    booted = [r["time"] for r in lab.ground_truth(since=started) if r["kind"] == "node_booted"]
+    for phase in phases:
+        if phase["phase"].split("+")[-1] == "provision":
+            boundary = t_fault + phase["from_fault_seconds"] + phase["seconds"]
+            assert any(abs(t - boundary) <= 1.5 for t in booted), (phase, booted)
+    if name == "gpu-node-loss":
+        assert [p["phase"] for p in phases][:2] == ["detect", "provision"], phases
     plan = load_plan(twin["AIDRILL_PLAN"])
     assert plan.target == "aws" and outcome["target"] == "aws"

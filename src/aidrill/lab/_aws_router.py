@@ -85,6 +85,30 @@ _STATUS_CODE = {"started": "InProgress", "succeeded": "Successful", "failed": "F
                 "cancelled": "Cancelled"}  # fmt: skip
 
 
+def _stamp(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _one_per_launch(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The supervisor lists a launch when it starts and again when it ends; an Auto
+    Scaling group lists it once, with its start, its end and its final status."""
+    merged: list[dict[str, Any]] = []
+    open_launches: dict[str, dict[str, Any]] = {}
+    for activity in sorted(found, key=lambda a: a["time"]):
+        action = str(activity.get("action") or "")
+        if activity.get("status") == "started":
+            entry = dict(activity)
+            open_launches[action] = entry
+            merged.append(entry)
+        elif action in open_launches:
+            entry = open_launches.pop(action)
+            entry.update(status=activity.get("status"), ended=activity["time"],
+                         cause=activity.get("cause") or entry.get("cause"))  # fmt: skip
+        else:
+            merged.append({**activity, "ended": activity["time"]})
+    return merged
+
+
 def _scaling_activities(router: AwsRouter, service: str | None, body: bytes) -> bytes | None:
     """The Query API's answer to DescribeScalingActivities for a twin group, or None."""
     if service != "autoscaling" or b"DescribeScalingActivities" not in body:
@@ -97,8 +121,8 @@ def _scaling_activities(router: AwsRouter, service: str | None, body: bytes) -> 
     if found is None:
         return None
     members = []
-    for activity in sorted(found, key=lambda a: a["time"], reverse=True):  # newest first
-        started = dt.datetime.fromtimestamp(float(activity["time"]), dt.UTC)
+    for activity in sorted(_one_per_launch(found), key=lambda a: a["time"], reverse=True):
+        ended = activity.get("ended")
         message = str(activity.get("cause") or "")
         members.append(
             "<member>"
@@ -106,8 +130,9 @@ def _scaling_activities(router: AwsRouter, service: str | None, body: bytes) -> 
             f"<AutoScalingGroupName>{escape(group)}</AutoScalingGroupName>"
             f"<Description>{escape(str(activity.get('action') or ''))}</Description>"
             "<Cause>the group's desired capacity is above its running instances</Cause>"
-            f"<StartTime>{started.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}</StartTime>"
-            f"<StatusCode>{_STATUS_CODE.get(str(activity.get('status')), 'InProgress')}"
+            f"<StartTime>{_stamp(float(activity['time']))}</StartTime>"
+            + ("" if ended is None else f"<EndTime>{_stamp(float(ended))}</EndTime>")
+            + f"<StatusCode>{_STATUS_CODE.get(str(activity.get('status')), 'InProgress')}"
             "</StatusCode>"
             + (f"<StatusMessage>{escape(message)}</StatusMessage>" if message else "")
             + "<Progress>100</Progress></member>"

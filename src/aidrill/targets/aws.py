@@ -231,14 +231,22 @@ class AwsTarget:
                     if at is None or at < since:
                         continue
                     status = _STATUS.get(str(entry.get("StatusCode")), "started")
+                    what = str(entry.get("Description") or "scaling activity")
                     found.append(Activity(
-                        at, f"auto scaling group {group}",
-                        str(entry.get("Description") or "scaling activity"),
+                        at, f"auto scaling group {group}", what,
                         status, region,
                         str(entry.get("StatusMessage") or entry.get("Cause") or ""),
                         # The group acting on the loss: its activity's start.
                         "detect" if status in ("started", "succeeded") else None,
                     ))  # fmt: skip
+                    ended = entry.get("EndTime")
+                    if status == "succeeded" and ended is not None and "launch" in what.lower():
+                        # A launch that succeeded ended when its instance was in service:
+                        # the replacement capacity exists.
+                        found.append(Activity(
+                            ended.timestamp(), f"auto scaling group {group}",
+                            f"{what}: in service", status, region, "", "provision",
+                        ))  # fmt: skip
         return sorted(found, key=lambda a: a.time)
 
     # -- safety -----------------------------------------------------------------------
