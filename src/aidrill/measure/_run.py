@@ -313,15 +313,14 @@ def _evaluate_component(
             )
     cause = None if measurement.recovered else _cause(events, t_fault, window_end)
     phases = []
+    activities = [e for e in events if e.kind == ACTIVITY_EVENT]  # the target's own API
     if component.tier == "inference" and measurement.impact and measurement.t_recovered:
-        activities = [e for e in events if e.kind == ACTIVITY_EVENT]
         phases = recovery_phases(
             measurement.t_fault, measurement.t_recovered, activities, buckets[0].width
         )
     episodes = _episodes(buckets, faults, window_end, rule, sustain) if len(faults) > 1 else []
     extra: dict[str, Any] = {}
     if component.tier == "inference":
-        activities = [e for e in events if e.kind == ACTIVITY_EVENT]
         blind = served_blind(measurement.t_fault, window_end, activities, tiers.health)
         limit = component.max_blind if component.max_blind is not None else plan.slo.max_blind
         extra["blind"] = blind.to_record(limit, users_hurt=measurement.impact)
