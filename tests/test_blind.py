@@ -189,3 +189,44 @@ def test_a_blind_fault_is_a_finding_and_has_its_section(tmp_path: Path) -> None:
     html = (out / "index.html").read_text()
     assert "Faults your health checks did not see" in html and "never seen" in html
     assert "Faults your health checks did not see" in (out / "summary.md").read_text()
+
+
+def test_a_run_that_could_not_watch_the_health_reactions_has_no_blind_time(
+    tmp_path: Path,
+) -> None:
+    """No activity log read and no health signal polled (an endpoint nobody here built):
+    the blind time is not measured, never "the whole window", and is no finding."""
+    copy_shipped_files(tmp_path)
+    runs = tmp_path / "reports" / "runs"
+    unwatched = synthetic_run(runs, "unwatched", time.time() - 600, outage=8.0)
+    inference = json.loads((unwatched / "result.json").read_text())["components"][0]
+    blind = inference["achieved"]["blind"]
+    assert blind["measured"] is False and blind["seconds"] is None, blind
+    assert not blind["over_limit"] and blind["users_hurt"]
+    assert "not measured" in blind["summary"]
+    assert "served blind for" not in inference["explanation"]
+    assert (
+        "not measured: the target exposed no activity log"
+        in (unwatched / "report.html").read_text()
+    )
+    # A log that was read and held nothing is evidence: the whole window, over the limit.
+    read_at = time.time() - 250
+    read = synthetic_run(
+        runs, "read", read_at - 50, outage=8.0, extra_events=[(read_at, "activities_read", {})]
+    )
+    watched = json.loads((read / "result.json").read_text())["components"][0]["achieved"]
+    assert watched["blind"]["measured"] is True and watched["blind"]["over_limit"] is True
+
+    cwd = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        quarter = str(Quarter.current())
+        done = CliRunner().invoke(cli, ["report", "--quarter", quarter, "--format", "json,md"])
+        assert done.exit_code == 0, done.output
+    finally:
+        os.chdir(cwd)
+    document = json.loads((tmp_path / "reports" / quarter / "results.json").read_text())
+    assert [r["run_id"] for r in document["blind_faults"]] == [read.name]
+    ids = {f["id"] for f in document["findings"]}
+    assert f"BLIND-{read.name}-inference" in ids
+    assert f"BLIND-{unwatched.name}-inference" not in ids

@@ -125,6 +125,12 @@ def test_an_endpoint_nobody_here_built_is_drilled_and_its_rto_measured(tmp_path:
     fault = next(e.data.get("when") or e.time for e in events if e.kind == "fault_injected")
     truth = restored[0] - fault
     assert abs(inference["achieved"]["rto_seconds"] - truth) <= 1.0, (inference["achieved"], truth)
+    # An endpoint has no activity log and no health signal aidrill polls: when its own
+    # health checks reacted is unknown, so its blind time is not measured (not "the
+    # whole window", which would be a finding made of missing evidence).
+    blind = inference["achieved"]["blind"]
+    assert blind["measured"] is False and blind["seconds"] is None and not blind["over_limit"]
+    assert any(e.kind == "activities_unavailable" for e in events)
     # Streamed answers were timed through the whole run, and the golden set was checked
     # against the healthy server before the fault.
     streamed = [b for b in evidence.read_timeline(run_dir) if b.ttft_p95 is not None]

@@ -31,6 +31,7 @@ from aidrill.measure._rpo import (
     vector_canary_rpo,
 )
 from aidrill.measure._run import (
+    ACTIVITIES_READ,
     ACTIVITY_EVENT,
     GROUND_TRUTH_PREFIX,
     ComponentResult,
@@ -45,6 +46,7 @@ from aidrill.measure._validity import InvalidReason, Validity, judge_validity
 from aidrill.measure._verdict import Verdict, VerdictStatus, judge_rto
 
 __all__ = [
+    "ACTIVITIES_READ",
     "ACTIVITY_EVENT",
     "GROUND_TRUTH_PREFIX",
     "PHASES",

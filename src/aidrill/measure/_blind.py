@@ -56,6 +56,7 @@ class Blind:
     def to_record(self, limit: float | None, users_hurt: bool) -> dict[str, Any]:
         over = limit is not None and users_hurt and self.seconds > limit
         return {
+            "measured": True,
             "seconds": round(self.seconds, 3),
             "detected": self.detected,
             "reaction": self.reaction,
@@ -116,3 +117,28 @@ def served_blind(
         passing,
         len(inside),
     )
+
+
+NOT_WATCHED = (
+    "not measured: the target exposed no activity log and no health signal aidrill "
+    "could read, so when its own health checks reacted is unknown"
+)
+
+
+def blind_not_measured(
+    window_seconds: float, limit: float | None, users_hurt: bool
+) -> dict[str, Any]:
+    """The blind record of a run that watched none of the target's health reactions."""
+    return {
+        "measured": False,
+        "seconds": None,
+        "detected": False,
+        "reaction": NOT_WATCHED,
+        "window_seconds": round(max(0.0, window_seconds), 3),
+        "limit_seconds": limit,
+        "users_hurt": users_hurt,
+        "over_limit": False,
+        "health_said_healthy": None,
+        "health_samples": 0,
+        "summary": f"time served blind {NOT_WATCHED}",
+    }

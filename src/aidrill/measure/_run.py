@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from aidrill.measure._blind import HealthSample, served_blind
+from aidrill.measure._blind import HealthSample, blind_not_measured, served_blind
 from aidrill.measure._coverage import ApparatusStop, explain_gap, record_gaps
 from aidrill.measure._degradation import Degradation, judge_degradation
 from aidrill.measure._phases import Phase, over_reference, recovery_phases
@@ -321,10 +321,15 @@ def _evaluate_component(
     episodes = _episodes(buckets, faults, window_end, rule, sustain) if len(faults) > 1 else []
     extra: dict[str, Any] = {}
     if component.tier == "inference":
-        blind = served_blind(measurement.t_fault, window_end, activities, tiers.health)
         limit = component.max_blind if component.max_blind is not None else plan.slo.max_blind
-        extra["blind"] = blind.to_record(limit, users_hurt=measurement.impact)
-        extra["blind"]["summary"] = blind.sentence(limit)
+        if activities or tiers.health or any(e.kind == ACTIVITIES_READ for e in events):
+            blind = served_blind(measurement.t_fault, window_end, activities, tiers.health)
+            extra["blind"] = blind.to_record(limit, users_hurt=measurement.impact)
+            extra["blind"]["summary"] = blind.sentence(limit)
+        else:
+            extra["blind"] = blind_not_measured(
+                window_end - measurement.t_fault, limit, users_hurt=measurement.impact
+            )
     if component.tier == "vector-index" and tiers.search:
         before = [b for b in buckets if b.end <= t_fault]
         after = [
@@ -592,6 +597,9 @@ def _with_rpo(
 
 
 ACTIVITY_EVENT = "target_activity"  # what the run read of the target's own activities
+# The run read the target's activity log (even when it held nothing): a blind time can
+# be measured from it.
+ACTIVITIES_READ = "activities_read"
 
 
 def _cause(events: Sequence[Event], start: float, end: float) -> str | None:

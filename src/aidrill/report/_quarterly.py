@@ -167,6 +167,7 @@ class QuarterlyReport:
                     "run_id": record.run_id,
                     "experiment": record.title,
                     "component": component.get("name"),
+                    "measured": blind.get("measured") is not False,
                     "seconds": blind.get("seconds"),
                     "detected": bool(blind.get("detected")),
                     "window_seconds": blind.get("window_seconds"),

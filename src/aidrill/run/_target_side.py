@@ -13,7 +13,7 @@ from aidrill import _evidence as evidence
 from aidrill.errors import DrillError, InputError, TargetNotNominalError
 from aidrill.experiment import AidrillExtension
 from aidrill.load import LoadGenerator, LoadProfile
-from aidrill.measure import ACTIVITY_EVENT, GROUND_TRUTH_PREFIX
+from aidrill.measure import ACTIVITIES_READ, ACTIVITY_EVENT, GROUND_TRUTH_PREFIX
 from aidrill.plan import Plan
 from aidrill.probes import golden_set_preflight
 from aidrill.run._watch import ApparatusWatch
@@ -206,6 +206,12 @@ class TargetSide:
         except Exception as exc:  # evidence beside the measurement: never worth the run's end
             self.events.append("activities_unavailable", error=f"{type(exc).__name__}: {exc}")
             return
+        if found is None:
+            self.events.append(
+                "activities_unavailable", error="the target keeps no activity log aidrill can read"
+            )
+            return
+        self.events.append(ACTIVITIES_READ, count=len(found))
         for activity in found:
             self.events.append(ACTIVITY_EVENT, when=activity.time, **activity.to_record())
 

@@ -134,8 +134,9 @@ class Target(Protocol):
     def ground_truth(self, since: float) -> list[dict[str, Any]]:
         """What the target itself recorded happening (only a lab keeps this)."""
 
-    def activities(self, since: float) -> list[Activity]:
-        """What the target's automation did since ``since``, from its own API."""
+    def activities(self, since: float) -> list[Activity] | None:
+        """What the target's automation did since ``since``, from its own API; None
+        when the target keeps no activity log (then no blind time can be measured)."""
 
     def faults_left_behind(self) -> list[dict[str, Any]]:
         """Faults still active from runs that ended, as the target's fault ledger holds

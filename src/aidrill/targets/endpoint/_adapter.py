@@ -77,8 +77,8 @@ class EndpointTarget:
     def ground_truth(self, since: float) -> list[dict[str, Any]]:
         return []
 
-    def activities(self, since: float) -> list[Activity]:
-        return []  # an endpoint exposes no automation log
+    def activities(self, since: float) -> list[Activity] | None:
+        return None  # an endpoint exposes no automation log
 
     def faults_left_behind(self) -> list[dict[str, Any]]:
         return []
