@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import time
@@ -12,17 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from aidrill._manifest import files_under, hash_files, run_seal, write_manifest
-from aidrill.errors import DrillError, InputError
+from aidrill.errors import InputError
 from aidrill.plan import Plan
 from aidrill.report._chart import trend_svg
-from aidrill.report._collect import RunRecord, collect_runs
+from aidrill.report._collect import collect_runs, draw_chart
 from aidrill.report._evidence_copy import copy_redacted
 from aidrill.report._findings import load_findings_file
+from aidrill.report._gc import rare_collections
 from aidrill.report._posture import DEFAULT_POSTURE, load_posture
 from aidrill.report._quarter import Quarter
 from aidrill.report._quarterly import QuarterlyReport, RunSection, build_report
+from aidrill.report._raster import chart_picture
 from aidrill.report._render import FORMATS, WRITERS
-from aidrill.report._sparkline import downsample, timeline_sparkline
 from aidrill.report._tabletop import collect_tabletops
 
 Progress = Callable[[str], None]
@@ -46,8 +48,27 @@ def write_quarterly_report(
         raise InputError(
             f"unknown format(s) {unknown}; choose from {', '.join(FORMATS)}", field="--format"
         )
+    with rare_collections():
+        return _write_quarterly_report(
+            plan, plan_path, quarter, runs_dir, out_dir, formats, tabletops_dir,
+            findings_path, progress, posture_path,
+        )  # fmt: skip
+
+
+def _write_quarterly_report(
+    plan: Plan,
+    plan_path: Path,
+    quarter: Quarter,
+    runs_dir: Path,
+    out_dir: Path,
+    formats: Sequence[str],
+    tabletops_dir: Path,
+    findings_path: Path,
+    progress: Progress,
+    posture_path: Path,
+) -> QuarterlyReport:
     progress("reading runs, tabletops and findings")
-    runs = collect_runs(runs_dir)
+    runs = collect_runs(runs_dir, chart_p95=plan.slo.p95_latency)
     tabletops = collect_tabletops(tabletops_dir)
     findings_file = load_findings_file(findings_path)
     posture = load_posture(posture_path)
@@ -75,7 +96,12 @@ def write_quarterly_report(
     progress(f"drawing {len(report.runs)} chart(s)")
     for section, chart in zip(report.runs, _charts(report.runs, plan), strict=True):
         section.chart = chart
+    if "pdf" in formats:
+        printed = report.pictures_in_print
+        for section, picture in zip(printed, _pictures([s.chart for s in printed]), strict=True):
+            section.print_chart = picture
     report.trend_chart = trend_svg(report.trend, {c.name: c.rto for c in plan.components})
+    gc.freeze()  # the measured quarter stays alive to the end: out of the collector's way
     for name in formats:
         progress(f"writing {name}")
         WRITERS[name](report, out_dir)
@@ -138,33 +164,19 @@ def _copy_evidence(
 
 
 def _charts(sections: list[RunSection], plan: Plan) -> list[str]:
-    """Charts of every run; many runs are read and drawn on every core."""
-    records = [section.record for section in sections]
-    if len(records) < _PARALLEL_FROM:
-        return [_chart_of(record, plan) for record in records]
-    workers = min(os.cpu_count() or 1, 4)
-    with ProcessPoolExecutor(workers) as pool:
-        return list(pool.map(_chart_of, records, [plan] * len(records), chunksize=8))
+    """Charts of every run: drawn already where each run was read, else here."""
+    p95 = plan.slo.p95_latency
+    return [
+        section.record.chart
+        if section.record.chart is not None
+        else draw_chart(section.record, p95)
+        for section in sections
+    ]
 
 
-def _chart_of(record: RunRecord, plan: Plan) -> str:
-    if record.kind != "aidrill":
-        return ""
-    buckets = record.chart_buckets
-    if buckets is None:
-        try:
-            buckets = downsample(record.timeline())
-        except DrillError:
-            return ""
-    if not buckets:
-        return ""
-    result = record.run_result
-    if result is None:
-        return ""
-    return timeline_sparkline(
-        buckets,
-        result.fault_at,
-        result.observation_end,
-        result.inference_recovered_at,
-        plan.slo.p95_latency,
-    )
+def _pictures(charts: list[str]) -> list[str]:
+    """The charts as pictures for print, drawn on every core."""
+    if len(charts) < _PARALLEL_FROM:
+        return [chart_picture(chart) for chart in charts]
+    with ProcessPoolExecutor(min(os.cpu_count() or 1, 4)) as pool:
+        return list(pool.map(chart_picture, charts, chunksize=8))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -31,7 +32,7 @@ from aidrill.report._journal import (
     sanitize_experiment,
 )
 from aidrill.report._recompute import recompute
-from aidrill.report._sparkline import downsample
+from aidrill.report._sparkline import downsample, timeline_sparkline
 
 RunKind = Literal["aidrill", "plain", "broken"]
 _EVIDENCE_LIMIT = 64 * 1024 * 1024  # a journal or result larger than this is not read
@@ -60,6 +61,7 @@ class RunRecord:
     # The inference series downsampled for its chart, taken while the run's timeline
     # was read anyway (None: not taken; the chart reads the timeline itself).
     chart_buckets: list[Bucket] | None = None
+    chart: str | None = None  # drawn where the timeline was read (collect_runs)
 
     @property
     def run_result(self) -> RunResult | None:
@@ -148,31 +150,35 @@ def check_runs_path(path: Path) -> bool:
 _PARALLEL_FROM = 16  # below this many runs a process pool costs more than it saves
 
 
-def collect_runs(runs_dir: Path) -> list[RunRecord]:
+def collect_runs(runs_dir: Path, chart_p95: float | None = None) -> list[RunRecord]:
     """Every run directory and loose journal under ``runs_dir`` (or the one journal
     ``runs_dir`` is), oldest first. Whatever cannot be read becomes a broken record with
-    its reason; nothing here raises."""
+    its reason; nothing here raises. With ``chart_p95`` (the plan's p95 SLO, seconds)
+    each run's chart is drawn too, where its timeline was just read."""
     records: list[RunRecord] = []
     if runs_dir.is_file() and not runs_dir.is_symlink():
         return [_read_loose_journal(runs_dir)]
     if not runs_dir.is_dir():
         return records
     entries = sorted(runs_dir.iterdir())
+    read = functools.partial(_read_safely, chart_p95=chart_p95)
     if len(entries) < _PARALLEL_FROM:
-        found = [_read_safely(entry) for entry in entries]
+        found = [read(entry) for entry in entries]
     else:  # each run is measured again from its evidence: on every core
         with ProcessPoolExecutor(min(os.cpu_count() or 1, 4)) as pool:
-            found = list(pool.map(_read_safely, entries, chunksize=8))
+            found = list(pool.map(read, entries, chunksize=8))
     records = [record for record in found if record is not None]
     return sorted(records, key=lambda r: (r.started or datetime.min.replace(tzinfo=UTC), r.run_id))
 
 
-def _read_safely(entry: Path) -> RunRecord | None:
+def _read_safely(entry: Path, chart_p95: float | None = None) -> RunRecord | None:
     try:
         record = _read_entry(entry)
         if record is not None and record.kind == "aidrill":
             with contextlib.suppress(DrillError):
                 record.chart_buckets = downsample(record.timeline())
+            if chart_p95 is not None:
+                record.chart = draw_chart(record, chart_p95)
         return record
     except Exception as exc:  # one bad input must never take the report down
         return _broken(entry, f"cannot be read: {type(exc).__name__}: {exc}", [])
@@ -412,3 +418,25 @@ def _stamp_of(name: str) -> datetime | None:
         return datetime.strptime(name[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except ValueError:
         return None
+
+
+def draw_chart(record: RunRecord, p95_latency: float) -> str:
+    """The run's timeline chart (SVG), or "" for a run without one."""
+    if record.kind != "aidrill":
+        return ""
+    buckets = record.chart_buckets
+    if buckets is None:
+        try:
+            buckets = downsample(record.timeline())
+        except DrillError:
+            return ""
+    result = record.run_result
+    if not buckets or result is None:
+        return ""
+    return timeline_sparkline(
+        buckets,
+        result.fault_at,
+        result.observation_end,
+        result.inference_recovered_at,
+        p95_latency,
+    )

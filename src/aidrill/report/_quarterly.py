@@ -48,6 +48,7 @@ class RunSection:
     rollbacks: list[dict[str, Any]]
     caveats: list[str] = field(default_factory=list)
     chart: str = ""
+    print_chart: str = ""  # the chart as a picture (data: URI) for a large quarter's PDF
 
     @property
     def nothing_to_note(self) -> bool:
@@ -132,9 +133,19 @@ class QuarterlyReport:
         return [s for s in self.runs if s.nothing_to_note]
 
     @property
+    def pictures_in_print(self) -> list[RunSection]:
+        """The runs of a large quarter printed in full: their charts go into the PDF as
+        pictures drawn from the same SVG (``_raster``), which WeasyPrint embeds as they
+        are instead of laying out each label and line of a hundred inline charts."""
+        if len(self.runs) <= self.PRINT_IN_FULL_UP_TO:
+            return []
+        shortened = {id(s) for s in (*self.listed_in_print, *self.brief_in_print)}
+        return [s for s in self.runs if id(s) not in shortened and s.chart]
+
+    @property
     def brief_in_print(self) -> list[RunSection]:
         """The runs of a large quarter printed briefly: every target met, with caveats.
-        Their figures, caveats and rollbacks are printed; their chart and the
+        Their figures, caveats and rollbacks are printed; their timeline, chart and the
         experiment's scenario, blast radius and abort criteria are in the HTML."""
         if len(self.runs) <= self.PRINT_IN_FULL_UP_TO:
             return []
