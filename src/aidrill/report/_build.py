@@ -174,7 +174,7 @@ def _charts(sections: list[RunSection], plan: Plan) -> list[str]:
     ]
 
 
-def _pictures(charts: list[str]) -> list[str]:
+def _pictures(charts: list[str]) -> list[bytes]:
     """The charts as pictures for print, drawn on every core."""
     if len(charts) < _PARALLEL_FROM:
         return [chart_picture(chart) for chart in charts]

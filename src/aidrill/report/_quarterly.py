@@ -48,7 +48,7 @@ class RunSection:
     rollbacks: list[dict[str, Any]]
     caveats: list[str] = field(default_factory=list)
     chart: str = ""
-    print_chart: str = ""  # the chart as a picture (data: URI) for a large quarter's PDF
+    print_chart: bytes = b""  # the chart as a JPEG for a large quarter's PDF (_raster)
 
     @property
     def nothing_to_note(self) -> bool:

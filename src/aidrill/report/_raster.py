@@ -12,7 +12,6 @@ refuses anything else, so a new mark in the chart cannot silently go missing in 
 
 from __future__ import annotations
 
-import base64
 import io
 import xml.etree.ElementTree as ET
 from functools import cache
@@ -26,8 +25,8 @@ _SCALE = 2.0  # pixels per SVG unit: a 720-unit chart printed 180 mm wide is ~20
 _QUALITY = 80
 
 
-def chart_picture(svg: str) -> str:
-    """``svg`` (a chart ``_sparkline`` drew) as a ``data:`` URI of a JPEG."""
+def chart_picture(svg: str) -> bytes:
+    """``svg`` (a chart ``_sparkline`` drew) as a JPEG."""
     root = ET.fromstring(svg)
     _, _, width, height = (float(v) for v in root.attrib["viewBox"].split())
     font_size = float(root.attrib.get("font-size", 12))
@@ -37,7 +36,7 @@ def chart_picture(svg: str) -> str:
         _draw(draw, element, font_size)
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=_QUALITY, subsampling=0)
-    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+    return out.getvalue()
 
 
 def _draw(draw: ImageDraw.ImageDraw, element: ET.Element, font_size: float) -> None:

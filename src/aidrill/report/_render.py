@@ -24,9 +24,13 @@ _MARKDOWN = Environment(loader=PackageLoader("aidrill.report", "templates"), aut
 _MARKDOWN.filters.update(_ENV.filters)
 
 
-def render_html(report: QuarterlyReport, for_print: bool = False) -> str:
+def render_html(
+    report: QuarterlyReport,
+    for_print: bool = False,
+    chart_url: Callable[[Any], str] = lambda _: "",
+) -> str:
     return _ENV.get_template("quarterly.html.j2").render(
-        r=report, for_print=for_print, Markup=Markup
+        r=report, for_print=for_print, Markup=Markup, chart_url=chart_url
     )
 
 
@@ -42,8 +46,33 @@ def write_pdf(report: QuarterlyReport, out: Path) -> Path:
     for name in ("weasyprint", "fontTools"):
         logging.getLogger(name).setLevel(logging.ERROR)
     path = out / "report.pdf"
-    HTML(string=render_html(report, for_print=True), base_url=str(out)).write_pdf(path)
+    pictures: dict[str, bytes] = {}
+
+    def chart_url(section: Any) -> str:
+        url = f"{_PICTURE_SCHEME}:{len(pictures)}"
+        pictures[url] = section.print_chart
+        return url
+
+    page = render_html(report, for_print=True, chart_url=chart_url)
+    HTML(string=page, base_url=str(out), url_fetcher=_pictures_fetcher(pictures)).write_pdf(path)
     return path
+
+
+_PICTURE_SCHEME = "aidrill-chart"
+
+
+def _pictures_fetcher(pictures: dict[str, bytes]) -> Any:
+    """WeasyPrint's fetcher, answering the print charts' URLs from memory: a JPEG it
+    reads this way is embedded as it is (no base64 in the page, no decoding)."""
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    class Fetcher(URLFetcher):  # type: ignore[misc]
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            if url in pictures:
+                return URLFetcherResponse(url, pictures[url], {"Content-Type": "image/jpeg"})
+            return super().fetch(url, headers)
+
+    return Fetcher()
 
 
 def results_document(report: QuarterlyReport) -> dict[str, Any]:
