@@ -57,7 +57,7 @@ def large_quarter(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
 
 
 def _one_run(runs: Path, kind: str, start: float, outage: float) -> Path:
-    return synthetic_run(runs, kind, start, outage=outage)
+    return synthetic_run(runs, kind, start, outage=outage, page=False)
 
 
 def _pdf_text(folder: Path) -> str:
