@@ -271,7 +271,7 @@ class KubernetesTarget:
         for node in self.gpu_nodes(cluster.context):
             name = node.metadata.name
             if node.spec is not None and node.spec.unschedulable:
-                core.patch_node(name, {"spec": {"unschedulable": False}})
+                core.patch_node(name, {"spec": {"unschedulable": False}}, _request_timeout=TIMEOUT)
             marked = (node.metadata.annotations or {}).get(GPU_FAULT_ANNOTATION)
             if marked:
                 clear_gpu_mark(core, name, marked)
@@ -412,8 +412,10 @@ def clear_gpu_mark(core: client.CoreV1Api, name: str, marked: str) -> None:
     except (ValueError, AttributeError):
         before = {}
     if before:
-        core.patch_node_status(name, {"status": {"allocatable": before}})
-    core.patch_node(name, {"metadata": {"annotations": {GPU_FAULT_ANNOTATION: None}}})
+        core.patch_node_status(name, {"status": {"allocatable": before}}, _request_timeout=TIMEOUT)
+    core.patch_node(
+        name, {"metadata": {"annotations": {GPU_FAULT_ANNOTATION: None}}}, _request_timeout=TIMEOUT
+    )
 
 
 def _activities(experiment: dict[str, Any]) -> list[dict[str, Any]]:

@@ -39,6 +39,7 @@ from aidrill._scope import fault_scope, recovery_action
 from aidrill.targets.kubernetes import (
     GPU_FAULT_ANNOTATION,
     INFERENCE_FAULT_ANNOTATION,
+    TIMEOUT,
     clear_gpu_mark,
     clear_inference_mark,
 )
@@ -75,8 +76,14 @@ def mark_gpus_unhealthy(
         offered = {resource: allocatable.get(resource, "1")}
         mark = json.dumps({"allocatable": offered, "xid": xid, "at": round(time.time(), 3)})
         annotations = {GPU_FAULT_ANNOTATION: mark}
-        core.patch_node(node.metadata.name, {"metadata": {"annotations": annotations}})
-        core.patch_node_status(node.metadata.name, {"status": {"allocatable": {resource: "0"}}})
+        core.patch_node(
+            node.metadata.name, {"metadata": {"annotations": annotations}}, _request_timeout=TIMEOUT
+        )
+        core.patch_node_status(
+            node.metadata.name,
+            {"status": {"allocatable": {resource: "0"}}},
+            _request_timeout=TIMEOUT,
+        )
         _evict_gpu_pods(core, node.metadata.name, resource)
     return [node.metadata.name for node in nodes]
 
@@ -105,21 +112,25 @@ def _select(
     pod_label_selector: str | None,
     pod_namespace: str | None,
 ) -> list[Any]:
-    query: dict[str, Any] = {"_request_timeout": 10}
+    query: dict[str, Any] = {"_request_timeout": TIMEOUT}
     if name:
         query["field_selector"] = f"metadata.name={name}"
     if label_selector:
         query["label_selector"] = label_selector
     nodes = sorted(core.list_node(**query).items, key=lambda n: n.metadata.name)
     if pod_label_selector and pod_namespace:
-        pods = core.list_namespaced_pod(pod_namespace, label_selector=pod_label_selector).items
+        pods = core.list_namespaced_pod(
+            pod_namespace, label_selector=pod_label_selector, _request_timeout=TIMEOUT
+        ).items
         hosting = {p.spec.node_name for p in pods if p.spec is not None}
         nodes = [n for n in nodes if n.metadata.name in hosting]
     return nodes
 
 
 def _evict_gpu_pods(core: client.CoreV1Api, node: str, resource: str) -> None:
-    pods = core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node}").items
+    pods = core.list_pod_for_all_namespaces(
+        field_selector=f"spec.nodeName={node}", _request_timeout=TIMEOUT
+    ).items
     for pod in pods:
         containers = (pod.spec.containers if pod.spec else None) or []
         holds = any(
@@ -132,7 +143,7 @@ def _evict_gpu_pods(core: client.CoreV1Api, node: str, resource: str) -> None:
         )
         try:
             core.create_namespaced_pod_eviction(
-                pod.metadata.name, pod.metadata.namespace, body=eviction
+                pod.metadata.name, pod.metadata.namespace, body=eviction, _request_timeout=TIMEOUT
             )
         except ApiException as exc:
             if exc.status != 404:  # gone already is what an eviction wants
@@ -187,11 +198,16 @@ def _mark_pods(
     mark = json.dumps({"mode": mode, "at": round(time.time(), 3)})
     for pod in pods:
         core.patch_namespaced_pod(
-            pod.metadata.name, ns, {"metadata": {"annotations": {INFERENCE_FAULT_ANNOTATION: mark}}}
+            pod.metadata.name,
+            ns,
+            {"metadata": {"annotations": {INFERENCE_FAULT_ANNOTATION: mark}}},
+            _request_timeout=TIMEOUT,
         )
     return [pod.metadata.name for pod in pods]
 
 
 def _pods(core: client.CoreV1Api, label_selector: str, ns: str) -> list[Any]:
-    found = core.list_namespaced_pod(ns, label_selector=label_selector, _request_timeout=10).items
+    found = core.list_namespaced_pod(
+        ns, label_selector=label_selector, _request_timeout=TIMEOUT
+    ).items
     return sorted(found, key=lambda p: p.metadata.name)
