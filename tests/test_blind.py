@@ -155,6 +155,19 @@ def _blind_quarter(root: Path) -> tuple[Path, Path]:
     return first, second
 
 
+def _quarterly_report(workspace: Path, formats: str) -> Path:
+    """`aidrill report` for this quarter, run in ``workspace``; its output folder."""
+    cwd = Path.cwd()
+    os.chdir(workspace)
+    try:
+        quarter = str(Quarter.current())
+        done = CliRunner().invoke(cli, ["report", "--quarter", quarter, "--format", formats])
+        assert done.exit_code == 0, done.output
+    finally:
+        os.chdir(cwd)
+    return workspace / "reports" / quarter
+
+
 def test_a_blind_fault_is_a_finding_and_has_its_section(tmp_path: Path) -> None:
     copy_shipped_files(tmp_path)
     first, second = _blind_quarter(tmp_path)
@@ -169,15 +182,7 @@ def test_a_blind_fault_is_a_finding_and_has_its_section(tmp_path: Path) -> None:
     later = json.loads((second / "result.json").read_text())["components"][0]["achieved"]["blind"]
     assert later["detected"] is True and later["seconds"] == 1.0 and not later["over_limit"]
 
-    cwd = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        quarter = str(Quarter.current())
-        done = CliRunner().invoke(cli, ["report", "--quarter", quarter, "--format", "html,json,md"])
-        assert done.exit_code == 0, done.output
-    finally:
-        os.chdir(cwd)
-    out = tmp_path / "reports" / quarter
+    out = _quarterly_report(tmp_path, "html,json,md")
     document = json.loads((out / "results.json").read_text())
     rows = document["blind_faults"]
     assert [(r["run_id"], r["detected"], r["over_limit"]) for r in rows] == [
@@ -217,15 +222,7 @@ def test_a_run_that_could_not_watch_the_health_reactions_has_no_blind_time(
     watched = json.loads((read / "result.json").read_text())["components"][0]["achieved"]
     assert watched["blind"]["measured"] is True and watched["blind"]["over_limit"] is True
 
-    cwd = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        quarter = str(Quarter.current())
-        done = CliRunner().invoke(cli, ["report", "--quarter", quarter, "--format", "json,md"])
-        assert done.exit_code == 0, done.output
-    finally:
-        os.chdir(cwd)
-    document = json.loads((tmp_path / "reports" / quarter / "results.json").read_text())
+    document = json.loads((_quarterly_report(tmp_path, "json,md") / "results.json").read_text())
     assert [r["run_id"] for r in document["blind_faults"]] == [read.name]
     ids = {f["id"] for f in document["findings"]}
     assert f"BLIND-{read.name}-inference" in ids
