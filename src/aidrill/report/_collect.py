@@ -179,6 +179,7 @@ def _read_safely(entry: Path, chart_p95: float | None = None) -> RunRecord | Non
                 record.chart_buckets = downsample(record.timeline())
             if chart_p95 is not None:
                 record.chart = draw_chart(record, chart_p95)
+                record.chart_buckets = None  # drawn: not pickled back to the parent
         return record
     except Exception as exc:  # one bad input must never take the report down
         return _broken(entry, f"cannot be read: {type(exc).__name__}: {exc}", [])
