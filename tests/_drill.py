@@ -134,6 +134,28 @@ SECRET_ENV_VAR = "AIDRILL_TEST_TOKEN"
 SECRET_VALUES = (LITERAL_SECRET, CONFIG_SECRET, ENV_SECRET)
 
 
+def truth_recovery_window(lab: LabClient, run_dir: Path) -> tuple[float, float] | None:
+    """The lab's own account of when users could be served again, from the fault:
+    no earlier than the first replacement node turning healthy after serving capacity
+    was lost, no later than serving capacity restored in full. Users are served again
+    once enough of the lost capacity is back, and how much is enough depends on how
+    fast this machine answers (two of four nodes shed a share of the load; three do
+    not), so the lab's truth for users is this span, not one of its ends."""
+    recorded = events(run_dir)
+    t_fault = next(e["time"] for e in recorded if e["kind"] == "fault_injected")
+    end = next(e["time"] for e in recorded if e["kind"] == "rollbacks_started")
+    truth = lab.ground_truth(since=t_fault)
+    lost = next((r["time"] for r in truth if r["kind"] == "serving_capacity_lost"), None)
+    if lost is None:
+        return None
+    after = [r for r in truth if lost < r["time"] <= end]
+    first = next((r["time"] for r in after if r["kind"] == "node_healthy"), None)
+    back = next((r["time"] for r in after if r["kind"] == "serving_capacity_restored"), None)
+    if back is None:
+        return None
+    return (first if first is not None else back) - t_fault, back - t_fault
+
+
 def _echo(name: str, reference: str) -> dict[str, Any]:
     return {
         "type": "probe",

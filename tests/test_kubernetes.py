@@ -19,7 +19,7 @@ from kubernetes import client, config
 
 from aidrill.lab import LabClient
 
-from ._drill import fast_variant, result, run_with_env, twin_env
+from ._drill import fast_variant, result, run_with_env, truth_recovery_window, twin_env
 from .conftest import REPO
 
 K8S_EXPERIMENTS = sorted((REPO / "experiments/kubernetes").glob("*.yaml"))
@@ -115,18 +115,6 @@ def test_a_context_or_namespace_outside_the_allow_list_is_refused_before_any_wri
     assert _objects(twin) == before, "refused before any call that writes"
 
 
-def _truth_rto(lab: LabClient, run_dir: Path) -> float | None:
-    """The lab's own account: fault injected -> serving capacity restored."""
-    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
-    t_fault = next(e["time"] for e in events if e["kind"] == "fault_injected")
-    end = next(e["time"] for e in events if e["kind"] == "rollbacks_started")
-    truth = lab.ground_truth(since=t_fault)
-    lost = [r["time"] for r in truth if r["kind"] == "serving_capacity_lost"]
-    back = [r["time"] for r in truth if r["kind"] == "serving_capacity_restored"
-            and lost and lost[0] < r["time"] <= end]  # fmt: skip
-    return back[0] - t_fault if back else None
-
-
 _WHY_KILLED = {
     "gpu-node-loss": "its Node",
     "gpu-node-drain": "its Pod",
@@ -160,9 +148,9 @@ def test_kubernetes_experiments_run_valid_on_the_twin_against_the_labs_truth(
     assert outcome["target"] == "kubernetes"
     inference = next(c for c in outcome["components"] if c["tier"] == "inference")
     assert inference["verdict"] == "met", inference
-    truth = _truth_rto(lab, run_dir)
+    truth = truth_recovery_window(lab, run_dir)
     measured = inference["achieved"]["rto_seconds"]
-    assert truth is not None and abs(measured - truth) <= 1.0, (measured, truth)
+    assert truth is not None and truth[0] - 1.0 <= measured <= truth[1] + 1.0, (measured, truth)
     # The twin applied the fault to the real lab processes, for the reason the API gave.
     truth_log = lab.ground_truth(since=started)
     if name in _WHY_KILLED:
