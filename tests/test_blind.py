@@ -83,6 +83,45 @@ def test_the_health_checks_claim_beside_the_blind_stretch() -> None:
         HealthSample.from_record({"time": 1, "signals": ["x"]})
 
 
+def test_a_polled_health_signal_turning_unhealthy_is_a_reaction() -> None:
+    """A model server's own health endpoint saying 503 after the fault, in two polls
+    running, is what a load balancer polling it acts on: it ends the blind stretch at
+    the first of them, even where the target keeps no activity log. Only a signal that
+    said healthy just before the fault counts; one slow poll is no reaction."""
+
+    def polls(*rows: tuple[float, dict[str, bool]]) -> list[HealthSample]:
+        return [HealthSample(t, signals) for t, signals in rows]
+
+    ok, down = {"GET /health": True}, {"GET /health": False}
+    honest = polls((99.5, ok), (100.2, ok), (100.7, down), (101.2, down))
+    blind = served_blind(100.0, 130.0, [], honest)
+    assert blind.detected and blind.seconds == pytest.approx(0.7)
+    assert blind.reaction == "health signal GET /health said unhealthy"
+    assert blind.health_samples == 2 and blind.health_passing == pytest.approx(0.5)
+    # An activity of the target's API earlier than the poll wins, and the other way round.
+    assert served_blind(100.0, 130.0, [_detect(100.4)], honest).seconds == pytest.approx(0.4)
+    assert served_blind(100.0, 130.0, [_detect(103.0)], honest).seconds == pytest.approx(0.7)
+    # One slow poll between healthy ones (a busy host) is not a reaction; the next turn is.
+    blip = polls((99.5, ok), (100.5, down), (101.0, ok), (104.0, down), (104.5, {}), (105.0, down))
+    assert served_blind(100.0, 130.0, [], blip).seconds == pytest.approx(4.0)
+    # A lying health endpoint: 200 all through, so blind for the whole window, with its
+    # health checks passing in every sample.
+    lying = served_blind(100.0, 130.0, [], polls(*((100.0 + i / 2, ok) for i in range(-2, 60))))
+    assert not lying.detected and lying.seconds == 30.0 and lying.health_passing == 1.0
+    # Not reactions: a signal already unhealthy before the fault, one first seen after it
+    # (a replacement node), a poll that could not be read, a turn after the window.
+    stale = {"GET /health": True, "old node": False}
+    after = {"GET /health": True, "old node": False, "new node": False}
+    late = polls((99.5, stale), (100.5, after), (101.0, after), (101.5, {}), (131.0, down),
+                 (131.5, down))  # fmt: skip
+    assert not served_blind(100.0, 130.0, [], late).detected
+    # No poll before the fault: nothing said healthy, so nothing can be seen to turn.
+    assert not served_blind(100.0, 130.0, [], polls((100.5, down), (101.0, down))).detected
+    both, gone = {"a": True, "b": True}, {"a": False, "b": False}
+    many = served_blind(100.0, 130.0, [], polls((99.0, both), (100.5, gone), (101.0, gone)))
+    assert many.reaction == "health signal a said unhealthy (and 1 more)"
+
+
 def test_the_plan_sets_a_limit_and_a_component_its_own(tmp_path: Path) -> None:
     plan = load_plan(PLAN)
     assert plan.slo.max_blind == 5.0

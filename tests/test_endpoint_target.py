@@ -34,7 +34,7 @@ def _plan(folder: Path, url: str) -> Path:
     regions = [{"name": "east", "role": "primary"}, {"name": "west", "role": "dr"}]
     plan.update(target="endpoint", allow={"targets": ["endpoint"]}, regions=regions)
     plan["slo"].update(success_ratio=0.95, p95_latency="1s", quality_floor=0.6, sustain="3s",
-                       ttft_p95="900ms")  # fmt: skip
+                       ttft_p95="900ms", max_blind="5s")  # fmt: skip
     plan["components"] = [c for c in plan["components"] if c["name"] == "inference"]
     plan["components"][0]["rto"] = "30s"
     plan["estates"] = {"endpoint": {
@@ -95,9 +95,43 @@ def _restore_after_the_fault(server: Any, restored: list[float], ended: threadin
         restored.append(time.time())
 
 
-@pytest.mark.lab  # a whole drill: the slow tier, though it needs no lab
-def test_an_endpoint_nobody_here_built_is_drilled_and_its_rto_measured(tmp_path: Path) -> None:
+def test_the_endpoints_own_health_url_is_polled_as_a_load_balancer_would(tmp_path: Path) -> None:
+    """Honest, lying and unreachable health endpoints, read as the health series is:
+    healthy only on a 2xx answer; named without the URL's credentials or query."""
+    from aidrill.plan import load_plan
+    from aidrill.targets import target_for
+
     with model_server() as server:
+        plan = load_plan(_plan(tmp_path, server.url))
+        target = target_for("endpoint", plan)
+        poll = target.endpoints().health_signals
+        assert poll is not None
+        name = f"GET 127.0.0.1:{server.server_address[1]}/health"
+        assert poll() == {name: True}
+        server.down = True
+        assert poll() == {name: False}, "503 while down"
+        server.lying_health = True  # vLLM's /health answering 200 with its engine dead
+        assert poll() == {name: True}
+    assert poll() == {name: False}, "no answer is a failed health check"
+    secret = yaml.safe_load(_plan(tmp_path, "http://user:hunter2@127.0.0.1:9").read_text())
+    secret["estates"]["endpoint"]["health"] = "http://user:hunter2@127.0.0.1:9/health?token=s3"
+    (tmp_path / "secret.yaml").write_text(yaml.safe_dump(secret))
+    polled = target_for("endpoint", load_plan(tmp_path / "secret.yaml")).endpoints().health_signals
+    assert polled is not None and polled() == {"GET 127.0.0.1:9/health": False}
+    # A plan that names no health URL: nothing to poll, so no health series at all.
+    secret["estates"]["endpoint"].pop("health")
+    (tmp_path / "no-health.yaml").write_text(yaml.safe_dump(secret))
+    quiet = target_for("endpoint", load_plan(tmp_path / "no-health.yaml")).endpoints()
+    assert quiet.health_signals is None
+
+
+@pytest.mark.lab  # a whole drill: the slow tier, though it needs no lab
+@pytest.mark.parametrize("health", ["honest", "lying"])
+def test_an_endpoint_nobody_here_built_is_drilled_and_its_rto_measured(
+    tmp_path: Path, health: str
+) -> None:
+    with model_server() as server:
+        server.lying_health = health == "lying"
         plan = _plan(tmp_path, server.url)
         experiment = _experiment(tmp_path, server.url)
         restored: list[float] = []
@@ -112,6 +146,7 @@ def test_an_endpoint_nobody_here_built_is_drilled_and_its_rto_measured(tmp_path:
         )  # fmt: skip
         ended.set()
         helper.join(timeout=30)
+        server_host = f"127.0.0.1:{server.server_address[1]}"
     output = done.stdout + done.stderr
     assert "Traceback" not in output, output
     assert done.returncode == 0, output
@@ -125,12 +160,27 @@ def test_an_endpoint_nobody_here_built_is_drilled_and_its_rto_measured(tmp_path:
     fault = next(e.data.get("when") or e.time for e in events if e.kind == "fault_injected")
     truth = restored[0] - fault
     assert abs(inference["achieved"]["rto_seconds"] - truth) <= 1.0, (inference["achieved"], truth)
-    # An endpoint has no activity log and no health signal aidrill polls: when its own
-    # health checks reacted is unknown, so its blind time is not measured (not "the
-    # whole window", which would be a finding made of missing evidence).
+    # An endpoint keeps no activity log; aidrill polled its health URL beside the load.
     blind = inference["achieved"]["blind"]
-    assert blind["measured"] is False and blind["seconds"] is None and not blind["over_limit"]
     assert any(e.kind == "activities_unavailable" for e in events)
+    assert blind["measured"] is True, blind
+    signal = f"GET {server_host}/health"
+    polls = [json.loads(line) for line in (run_dir / evidence.HEALTH_FILE).read_text().splitlines()]
+    if health == "honest":
+        # The server's 503 there is the reaction that ends the blind stretch: within
+        # one health poll (0.5 s) and a bucket of the fault, named, in the evidence.
+        assert blind["detected"] is True and blind["seconds"] <= 1.5, blind
+        assert not blind["over_limit"], blind
+        assert blind["reaction"] == f"health signal {signal} said unhealthy", blind
+        assert any(p["signals"] == {signal: False} for p in polls)
+    else:
+        # 200 all through the outage (vLLM's /health with its engine dead): served blind
+        # for the whole window while every health sample said healthy, over the plan's
+        # 5 s, and the run page says so beside what users got.
+        assert blind["detected"] is False and blind["reaction"] == "never during the window"
+        assert blind["seconds"] == blind["window_seconds"] > 5.0, blind
+        assert blind["health_said_healthy"] == 1.0 and blind["over_limit"] is True, blind
+        assert polls and all(p["signals"] == {signal: True} for p in polls)
     # Streamed answers were timed through the whole run, and the golden set was checked
     # against the healthy server before the fault.
     streamed = [b for b in evidence.read_timeline(run_dir) if b.ttft_p95 is not None]

@@ -2,17 +2,18 @@
 signals reacted (DESIGN.md "Time served blind", README "Faults your health checks do
 not see").
 
-The reaction is the first activity of the target's own API at or after the fault that
-marks the *detect* step (a balancer took a node out of rotation, a router failed over,
-an autoscaler started a replacement): the same evidence the recovery phases start
-from, never the target's ground-truth log. No such activity before the observation
-window closes (the rollbacks start) is "never during the window": the blind time is
-then the whole window, a lower bound.
+The reaction is whichever came first at or after the fault: an activity of the
+target's own API that marks the *detect* step (a balancer took a node out of rotation,
+a router failed over, an autoscaler started a replacement: the same evidence the
+recovery phases start from), or a health signal aidrill polled itself
+(``health.jsonl``: a balancer's rotation, a node's or a model server's health
+endpoint) turning unhealthy in two polls running where it said healthy just before
+the fault: what a load balancer polling it acts on. Never the target's ground-truth
+log. No reaction before the observation window closes (the rollbacks start) is "never
+during the window": the blind time is then the whole window, a lower bound.
 
-Beside it, the health signals aidrill polled itself during the run (``health.jsonl``:
-the balancer's rotation, each node's health endpoint) say what the health checks
-claimed while users were served: the share of samples in the blind stretch where every
-signal said healthy.
+The same polled signals also say what the health checks claimed while users were
+served: the share of samples in the blind stretch where every signal said healthy.
 """
 
 from __future__ import annotations
@@ -92,31 +93,69 @@ def served_blind(
     health: Sequence[HealthSample] = (),
 ) -> Blind:
     """The blind time after the fault at ``t_fault`` (see the module's description)."""
-    reactions = sorted(
-        (e for e in activities if e.data.get("step") == "detect" and t_fault <= e.time),
-        key=lambda e: e.time,
-    )
-    first = reactions[0] if reactions and reactions[0].time <= window_end else None
-    end = first.time if first is not None else window_end
+    found = [
+        r
+        for r in (_activity_reaction(t_fault, activities), _health_reaction(t_fault, health))
+        if r is not None and r[0] <= window_end
+    ]
+    first = min(found, key=lambda r: r[0]) if found else None
+    end = first[0] if first is not None else window_end
     inside = [s for s in health if t_fault <= s.time <= end]
     passing = sum(s.all_healthy for s in inside) / len(inside) if inside else None
-    if first is not None:
-        source = str(first.data.get("source") or "the target")
-        reaction = f"{source} reacted: {first.data.get('action') or 'an activity'}"
-        cause = first.data.get("cause")
-        if cause:
-            reaction += f" ({cause})"
-    else:
-        reaction = "never during the window"
     return Blind(
         t_fault,
         max(0.0, end - t_fault),
         first is not None,
-        reaction,
+        first[1] if first is not None else "never during the window",
         max(0.0, window_end - t_fault),
         passing,
         len(inside),
     )
+
+
+def _activity_reaction(t_fault: float, activities: Sequence[Event]) -> tuple[float, str] | None:
+    """The first detect-step activity of the target's own API at or after the fault."""
+    reactions = sorted(
+        (e for e in activities if e.data.get("step") == "detect" and t_fault <= e.time),
+        key=lambda e: e.time,
+    )
+    if not reactions:
+        return None
+    first = reactions[0]
+    source = str(first.data.get("source") or "the target")
+    reaction = f"{source} reacted: {first.data.get('action') or 'an activity'}"
+    cause = first.data.get("cause")
+    if cause:
+        reaction += f" ({cause})"
+    return first.time, reaction
+
+
+def _health_reaction(t_fault: float, health: Sequence[HealthSample]) -> tuple[float, str] | None:
+    """The first poll at or after the fault from which a signal said unhealthy in
+    ``CONFIRM_POLLS`` polls running, where it said healthy in the last poll before the
+    fault (one slow answer is not a reaction: a load balancer acts on consecutive
+    failures too). A signal first seen after the fault (a replacement node) or a poll
+    that could not be read reacts to nothing."""
+    ordered = sorted(health, key=lambda s: s.time)
+    before = [s for s in ordered if s.time < t_fault and s.signals]
+    watched = {n for n, ok in (before[-1].signals if before else {}).items() if ok}
+    since: dict[str, tuple[float, int]] = {}  # signal -> (first unhealthy poll, polls)
+    for sample in ordered:
+        if sample.time < t_fault or not sample.signals:
+            continue
+        since = {
+            n: (since[n][0], since[n][1] + 1) if n in since else (sample.time, 1)
+            for n in sorted(watched)
+            if sample.signals.get(n) is False
+        }
+        confirmed = sorted((t, n) for n, (t, polls) in since.items() if polls >= CONFIRM_POLLS)
+        if confirmed:
+            more = f" (and {len(confirmed) - 1} more)" if len(confirmed) > 1 else ""
+            return confirmed[0][0], f"health signal {confirmed[0][1]} said unhealthy{more}"
+    return None
+
+
+CONFIRM_POLLS = 2
 
 
 NOT_WATCHED = (

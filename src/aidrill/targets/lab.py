@@ -24,6 +24,7 @@ from aidrill.targets._target import (
 
 _SERVING_FAULTS = ("kill-nodes", "fail-region")
 _LAB_KEYS = ("lab", "lab")  # the lab's S3 accepts any key
+_HEALTHZ_TIMEOUT = 1.0  # what the lab's balancer waits for a node's /healthz (lab/_region.py)
 
 
 _SOURCES = {
@@ -256,7 +257,7 @@ def _share(fault: PlannedFault, plan: Plan) -> float | None:
 def _answers_health(port: int) -> bool:
     if not port:
         return False
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=0.5)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=_HEALTHZ_TIMEOUT)
     try:
         connection.request("GET", "/healthz")
         response = connection.getresponse()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from aidrill.errors import ProbeSetError
 from aidrill.experiment import declared_scope, extension_scopes
@@ -50,6 +51,22 @@ class EndpointTarget:
         answer = "does not answer" if status == 0 else f"answers {status}"
         return [f"the endpoint's health check {self.estate.health} {answer}"]
 
+    def health_signals(self) -> dict[str, bool]:
+        """The endpoint's own health URL as a load balancer polling it would see it:
+        healthy on a 2xx answer within the timeout, unhealthy on any other answer or
+        none. Polled beside the load (``health.jsonl``): what the server claimed while
+        users were served, and the moment its health check first reacted to a fault.
+        Named without credentials or query (secrets never reach evidence)."""
+        assert self.estate.health is not None
+        from aidrill._http import HttpClient
+
+        client = HttpClient(http_settings(self.plan, self.estate))
+        try:
+            status, _ = client.json("GET", self.estate.health, timeout=_HEALTH_TIMEOUT)
+        finally:
+            client.close()
+        return {_signal_name(self.estate.health): 200 <= status < 300}
+
     def focus(self, tiers: frozenset[str]) -> None:
         pass  # an endpoint has no data tiers aidrill reaches
 
@@ -72,6 +89,7 @@ class EndpointTarget:
             serving_health=None,
             http=http_settings(self.plan, self.estate),
             protocol=self.estate.protocol,
+            health_signals=self.health_signals if self.estate.health is not None else None,
         )
 
     def ground_truth(self, since: float) -> list[dict[str, Any]]:
@@ -116,3 +134,12 @@ class EndpointTarget:
         return Admission(
             f"the endpoint {self.estate.inference}", resolved, limit_refusals(resolved)
         )
+
+
+def _signal_name(url: str) -> str:
+    """``GET host:port/path``: the health URL without user, password or query."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host += f":{parts.port}"
+    return f"GET {host}{parts.path or '/'}"
