@@ -182,6 +182,15 @@ def test_aws_experiments_run_valid_on_the_twin_against_the_labs_truth(
     measured = inference["achieved"]["rto_seconds"]
     assert truth is not None and truth[0] - 1.0 <= measured <= truth[1] + 1.0, (measured, truth)
     assert lab.problems() == [], "the rollbacks left the lab (and its twin) nominal"
+    # The groups' health checks, polled beside the load (once a second): each sample
+    # names the GPU groups' instances, and the blind time is measured from them and
+    # from the groups' activities.
+    polls = [json.loads(line) for line in (run_dir / "health.jsonl").read_text().splitlines()]
+    groups = {g for r in yaml.safe_load(Path(twin["AIDRILL_PLAN"]).read_text())["aws"]["regions"]
+              .values() for g in r["gpu-groups"]}  # fmt: skip
+    assert len(polls) >= 5 and any(p["signals"] for p in polls), polls[:3]
+    assert {n.split()[0] for p in polls for n in p["signals"]} <= groups
+    assert inference["achieved"]["blind"]["measured"] is True, inference["achieved"]["blind"]
     # The groups' own activity histories, read through the Auto Scaling API during the
     # run, are in the evidence: the replacements the group launched.
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]

@@ -397,3 +397,28 @@ def test_auto_scaling_activities_are_the_targets_activities(
         ("succeeded", PRIMARY, f"auto scaling group {second}"),
     ], found
     assert found[0].cause == why and "Launching a new EC2 instance" in found[0].action
+
+
+def test_the_groups_health_checks_are_polled_as_the_group_reports_them(
+    moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The health series on AWS: each instance of the plan's GPU groups, healthy while
+    its group reports it InService and Healthy; the estate's other group and its bastion
+    are no signal; an instance the group marked Unhealthy says so at the next poll."""
+    from aidrill.plan import load_plan
+    from aidrill.targets.aws import AwsTarget
+
+    estate = build_estate(21)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(estate["plan"]))
+    endpoints = AwsTarget(load_plan(tmp_path / "plan.yaml")).endpoints()
+    poll = endpoints.health_signals
+    assert poll is not None and endpoints.health_interval == 1.0
+    first = poll()
+    assert len(first) == 4 and all(first.values()), first  # two groups of two, the DR at 0
+    assert {name.split()[0] for name in first} == set(estate["groups"])
+    reply = _c("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=estate["groups"])
+    instance = reply["AutoScalingGroups"][0]["Instances"][0]["InstanceId"]
+    _c("autoscaling").set_instance_health(InstanceId=instance, HealthStatus="Unhealthy")
+    second = poll()
+    assert [n for n, ok in second.items() if not ok] == [f"{estate['groups'][0]} {instance}"]

@@ -90,3 +90,6 @@ class Endpoints:
     # balancer's rotation, each node's health endpoint): name -> healthy. Polled beside
     # the load into health.jsonl; only evidence of what the health checks claimed.
     health_signals: Callable[[], dict[str, bool]] | None = None
+    # How often: twice a second where a poll is cheap; a cloud API that rate-limits
+    # its callers (and updates a health status no faster) is asked less often.
+    health_interval: float = 0.5

@@ -11,6 +11,7 @@ drills a real account and the lab's AWS twin.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -38,6 +39,7 @@ AwsError = (BotoCoreError, ClientError, CloudError, OSError)
 # An Auto Scaling activity's StatusCode, in the words of every target's activities.
 _STATUS = {"Successful": "succeeded", "Failed": "failed", "Cancelled": "cancelled"}
 _RUNNING_FIS = ("pending", "initiating", "running")
+_HEALTH_INTERVAL = 1.0  # an Auto Scaling group updates its health status no faster
 
 
 class AwsTarget:
@@ -196,7 +198,34 @@ class AwsTarget:
 
     # -- where things are -------------------------------------------------------------
     def endpoints(self) -> Endpoints:
-        return estate_endpoints(self.plan, self.estate)
+        return replace(
+            estate_endpoints(self.plan, self.estate),
+            health_signals=self.health_signals,
+            health_interval=_HEALTH_INTERVAL,
+        )
+
+    def health_signals(self) -> dict[str, bool]:
+        """What the plan's GPU Auto Scaling groups claim of each instance (read-only
+        ``DescribeAutoScalingGroups``, one call per region): healthy while it is
+        ``InService`` and ``Healthy``, as the group's own health check decides. An
+        instance gone from its group is no longer a signal."""
+        signals: dict[str, bool] = {}
+        for region, estate in self.estate.regions.items():
+            if not estate.gpu_groups:
+                continue
+            pages = (
+                self.client("autoscaling", region)
+                .get_paginator("describe_auto_scaling_groups")
+                .paginate(AutoScalingGroupNames=list(estate.gpu_groups))
+            )
+            for group in (g for page in pages for g in page.get("AutoScalingGroups") or []):
+                for instance in group.get("Instances") or []:
+                    name = f"{group['AutoScalingGroupName']} {instance['InstanceId']}"
+                    signals[name] = (
+                        instance.get("LifecycleState") == "InService"
+                        and instance.get("HealthStatus") == "Healthy"
+                    )
+        return signals
 
     def ground_truth(self, since: float) -> list[dict[str, Any]]:
         return []  # a cloud keeps no record of what really happened for aidrill

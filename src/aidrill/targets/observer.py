@@ -80,7 +80,6 @@ _FEEDS = {
     "pipeline-probe": ("training", "evaluation"),
 }
 _ARTIFACT_INTERVAL = 1.0
-_HEALTH_INTERVAL = 0.5
 _REGISTRY_INTERVAL = 0.5
 _PIPELINE_STALL = 2.0  # eight missed steps of a quarter second: stalled, not just slow
 _REDIS_ERRORS = (redis.RedisError, OSError, ValueError)
@@ -141,7 +140,7 @@ class TierObserver:
             self._schedule("model-artifacts", _ARTIFACT_INTERVAL, self._artifact_sample)
         if self.endpoints.health_signals is not None:
             self._health = (self.run_dir / HEALTH_FILE).open("a", encoding="utf-8")
-            self._schedule("health", _HEALTH_INTERVAL, self._health_sample)
+            self._schedule("health", self.endpoints.health_interval, self._health_sample)
         if self._registry is not None:
             self._registry.begin()
             self._schedule("model-registry", _SAMPLE_INTERVAL, self._registry_sample)
