@@ -148,6 +148,12 @@ def test_an_account_or_region_outside_the_allow_list_is_refused_before_any_write
     assert _estate(twin) == before, "refused before any call that writes"
 
 
+def twin_checks(env: dict[str, str]) -> list[str]:
+    """The Route 53 health checks the twin's plan names, the primary's first."""
+    regions = yaml.safe_load(Path(env["AIDRILL_PLAN"]).read_text())["aws"]["regions"]
+    return [c for name in ("us-east-1", "us-west-2") for c in regions[name]["health-checks"]]
+
+
 def _chaos_run(workspace: Path, env: dict[str, str], experiment: str) -> Any:
     chaos = Path(sys.executable).with_name("chaos")
     return subprocess.run(
@@ -189,8 +195,19 @@ def test_aws_experiments_run_valid_on_the_twin_against_the_labs_truth(
     groups = {g for r in yaml.safe_load(Path(twin["AIDRILL_PLAN"]).read_text())["aws"]["regions"]
               .values() for g in r["gpu-groups"]}  # fmt: skip
     assert len(polls) >= 5 and any(p["signals"] for p in polls), polls[:3]
-    assert {n.split()[0] for p in polls for n in p["signals"]} <= groups
+    named = {n.split()[0] for p in polls for n in p["signals"] if not n.startswith("route 53")}
+    assert named <= groups, named
     assert inference["achieved"]["blind"]["measured"] is True, inference["achieved"]["blind"]
+    # The primary region's Route 53 health check (the twin answers it from the region's
+    # balancer) said healthy before the fault; in a region failover it turns unhealthy,
+    # and that is what the blind time ends on.
+    primary = f"route 53 health check {twin_checks(twin)[0]} (us-east-1)"
+    said = [p["signals"][primary] for p in polls if primary in p["signals"]]
+    assert said and said[0] is True, polls[:3]
+    if name == "region-failover":
+        assert False in said, said
+        blind = inference["achieved"]["blind"]
+        assert blind["detected"] is True and blind["seconds"] <= 3.0, blind
     # The groups' own activity histories, read through the Auto Scaling API during the
     # run, are in the evidence: the replacements the group launched.
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]

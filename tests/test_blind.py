@@ -120,6 +120,11 @@ def test_a_polled_health_signal_turning_unhealthy_is_a_reaction() -> None:
     both, gone = {"a": True, "b": True}, {"a": False, "b": False}
     many = served_blind(100.0, 130.0, [], polls((99.0, both), (100.5, gone), (101.0, gone)))
     assert many.reaction == "health signal a said unhealthy (and 1 more)"
+    # What the health checks claimed: a standby's check, unhealthy by design before the
+    # fault (a pilot-light DR region), does not make every sample read "unhealthy".
+    standby = {"primary check": True, "dr check": False}
+    lying_with_standby = polls(*((100.0 + i / 2, standby) for i in range(-2, 60)))
+    assert served_blind(100.0, 130.0, [], lying_with_standby).health_passing == 1.0
 
 
 def test_the_plan_sets_a_limit_and_a_component_its_own(tmp_path: Path) -> None:

@@ -409,13 +409,20 @@ def test_the_groups_health_checks_are_polled_as_the_group_reports_them(
     from aidrill.targets.aws import AwsTarget
 
     estate = build_estate(21)
+    check = _c("route53").create_health_check(CallerReference="stranger", HealthCheckConfig={
+        "IPAddress": "127.0.0.1", "Port": 9, "Type": "HTTP", "ResourcePath": "/ping",
+    })["HealthCheck"]["Id"]  # fmt: skip
+    estate["plan"]["aws"]["regions"][PRIMARY]["health-checks"] = [check]
     monkeypatch.chdir(tmp_path)
     (tmp_path / "plan.yaml").write_text(yaml.safe_dump(estate["plan"]))
     endpoints = AwsTarget(load_plan(tmp_path / "plan.yaml")).endpoints()
     poll = endpoints.health_signals
     assert poll is not None and endpoints.health_interval == 1.0
     first = poll()
-    assert len(first) == 4 and all(first.values()), first  # two groups of two, the DR at 0
+    # Two groups of two instances (the DR group at 0), and the Route 53 health check the
+    # plan names (moto's checkers always report success).
+    assert first.pop(f"route 53 health check {check} ({PRIMARY})") is True
+    assert len(first) == 4 and all(first.values()), first
     assert {name.split()[0] for name in first} == set(estate["groups"])
     reply = _c("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=estate["groups"])
     instance = reply["AutoScalingGroups"][0]["Instances"][0]["InstanceId"]

@@ -5,8 +5,9 @@ bucket (through its fault proxy, so storage faults still apply); every other ser
 ``AWS_ENDPOINT_URL`` points boto3, chaostoolkit-aws and aidrill at this one address.
 ``DescribeScalingActivities`` of a twin group is answered here from the lab region's
 supervisor (moto keeps no activity history), as the group's own history would read.
-``GET /aidrill-twin/serving`` answers which AWS region the global router serves from,
-as a Route 53 health check would.
+``GetHealthCheckStatus`` of a twin health check carries the lab region's health (moto
+reports every check healthy). ``GET /aidrill-twin/serving`` answers which AWS region
+the global router serves from.
 """
 
 from __future__ import annotations
@@ -33,11 +34,13 @@ class AwsRouter:
         bucket_ports: dict[str, int],
         serving: Callable[[], list[str]],
         activities: Callable[[str], list[dict[str, Any]] | None] = lambda group: None,
+        check_healthy: Callable[[str], bool | None] = lambda check: None,
     ) -> None:
         self.services_port = services_port
         self.bucket_ports = bucket_ports  # bucket -> the port of its region's store proxy
         self.serving = serving
         self.activities = activities  # a twin group's supervisor activities; None: not one
+        self.check_healthy = check_healthy  # a twin health check's verdict; None: not one
         self.server = QuietServer(("127.0.0.1", 0), _handler(self))
         self.port = self.server.server_address[1]
 
@@ -147,6 +150,27 @@ def _scaling_activities(router: AwsRouter, service: str | None, body: bytes) -> 
     ).encode()
 
 
+_CHECK_STATUS = re.compile(r"^/2013-04-01/healthcheck/([^/?]+)/status")
+_OBSERVED = re.compile(r"<Status>[^<]*</Status>")
+
+
+def _health_check_status(
+    router: AwsRouter, service: str | None, method: str, path: str, payload: bytes
+) -> bytes:
+    """moto's answer to GetHealthCheckStatus with each checker's status set from the
+    lab (moto reports every check healthy); any other answer unchanged."""
+    match = _CHECK_STATUS.match(path) if service == "route53" and method == "GET" else None
+    healthy = router.check_healthy(match.group(1)) if match else None
+    if healthy is None:
+        return payload
+    status = (
+        "Success: HTTP Status Code 200, OK"
+        if healthy
+        else "Failure: HTTP Status Code 503, Service Unavailable"
+    )
+    return _OBSERVED.sub(f"<Status>{status}</Status>", payload.decode()).encode()
+
+
 def _handler(router: AwsRouter) -> type[JsonHandler]:
     class RouterHandler(JsonHandler):
         def _relay(self) -> None:
@@ -171,6 +195,10 @@ def _handler(router: AwsRouter) -> type[JsonHandler]:
                     status, reply_headers, payload = _forward(
                         target, self.command, self.path, headers, body
                     )
+                    if status == 200:
+                        payload = _health_check_status(
+                            router, service, self.command, self.path, payload
+                        )
             except OSError as exc:
                 self.send_json(502, {"error": f"the twin's upstream failed: {exc}"})
                 return

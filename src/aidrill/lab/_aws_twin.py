@@ -10,6 +10,8 @@ buckets answer at the same endpoint. Every half second the reconciler:
   Unhealthy until then, so ``wait_desired_equals_healthy`` waits for real boots);
 - suspends the region's replacements while the group's ``Launch`` is suspended;
 - keeps the group's desired capacity at the region's (failover scales the DR region);
+- answers ``GetHealthCheckStatus`` of each region's Route 53 health check from the
+  region's balancer (a node in rotation: success), as Route 53's checkers would;
 - applies the FIS experiments it knows while they run and undoes them when they stop
   or their duration ends: ``aws:ec2:api-insufficient-instance-capacity-error`` (the
   region of the AZs named has no GPU capacity) and ``aws:ssm:send-command`` with the
@@ -87,7 +89,9 @@ class AwsTwin:
             bucket_ports,
             lambda: [self.aws_region[name] for name in serving()],
             self._group_activities,
+            self._check_healthy,
         )
+        self.health_checks: dict[str, str] = {}  # AWS region -> its Route 53 health check id
         self.templates: dict[str, str] = {}
         self.claims: dict[str, str] = {}  # node name -> instance id
         self.applied: dict[str, _Applied] = {}  # FIS experiment id -> what it does
@@ -102,6 +106,16 @@ class AwsTwin:
         # Its launches only: an Auto Scaling group lists no balancer's or node's doings.
         return None if region is None else region.activities(0.0, kinds=("launch",))
 
+    def _check_healthy(self, check: str) -> bool | None:
+        """A twin health check's verdict: whether its region's balancer answers its
+        health check (a node in rotation, the region not failed); None for a check the
+        twin did not create."""
+        aws = next((a for a, c in self.health_checks.items() if c == check), None)
+        if aws is None:
+            return None
+        region = self.regions[self.lab_region[aws]]
+        return not region.state.failed and region.healthy_count() > 0
+
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> None:
         threading.Thread(
@@ -112,6 +126,7 @@ class AwsTwin:
         ).start()
         for lab, aws in self.aws_region.items():
             self._create_group(lab, aws)
+            self._create_health_check(lab, aws)
         self._create_templates()
         self.reconcile()
         threading.Thread(target=self._loop, daemon=True, name="aws-twin").start()
@@ -179,6 +194,22 @@ class AwsTwin:
                 {"Key": "aidrill:gpu", "Value": "true", "PropagateAtLaunch": True},
             ],
         )
+
+    def _create_health_check(self, lab: str, aws: str) -> None:
+        """A Route 53 health check of the region's balancer, as DNS failover uses; its
+        status is answered from the lab (moto reports every check healthy)."""
+        reply = self.client("route53").create_health_check(
+            CallerReference=f"aidrill-twin-{aws}-{time.time_ns()}",
+            HealthCheckConfig={
+                "IPAddress": "127.0.0.1",
+                "Port": self.regions[lab].port,
+                "Type": "HTTP",
+                "ResourcePath": "/healthz",
+                "RequestInterval": 10,
+                "FailureThreshold": 1,
+            },
+        )
+        self.health_checks[aws] = str(reply["HealthCheck"]["Id"])
 
     def _create_templates(self) -> None:
         """The FIS experiment templates a team would keep for its drills (in the

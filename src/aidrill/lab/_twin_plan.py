@@ -47,6 +47,7 @@ def write_twin_plan(path: Path, plan: Plan, info: dict[str, Any], twin: AwsTwin)
     for lab_region, aws_region in aws.items():
         regions[aws_region] = {
             "gpu-groups": [group_name(lab_region)],
+            "health-checks": [twin.health_checks[aws_region]],
             **_data_endpoints(info, lab_region),
         }
     document.update(

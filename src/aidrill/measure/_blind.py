@@ -101,7 +101,8 @@ def served_blind(
     first = min(found, key=lambda r: r[0]) if found else None
     end = first[0] if first is not None else window_end
     inside = [s for s in health if t_fault <= s.time <= end]
-    passing = sum(s.all_healthy for s in inside) / len(inside) if inside else None
+    watched = _watched(t_fault, health)
+    passing = sum(_passes(s, watched) for s in inside) / len(inside) if inside else None
     return Blind(
         t_fault,
         max(0.0, end - t_fault),
@@ -130,6 +131,25 @@ def _activity_reaction(t_fault: float, activities: Sequence[Event]) -> tuple[flo
     return first.time, reaction
 
 
+def _watched(t_fault: float, health: Sequence[HealthSample]) -> set[str] | None:
+    """The signals that said healthy in the last readable poll before the fault (a DR
+    region's standby check, unhealthy by design, is not one); None without such a poll."""
+    before = [s for s in health if s.time < t_fault and s.signals]
+    if not before:
+        return None
+    return {n for n, ok in max(before, key=lambda s: s.time).signals.items() if ok}
+
+
+def _passes(sample: HealthSample, watched: set[str] | None) -> bool:
+    """Whether the health checks said all is well in this poll: every signal that was
+    healthy before the fault and is still listed says healthy (every signal, where no
+    poll before the fault says which were)."""
+    if watched is None:
+        return sample.all_healthy
+    listed = [ok for n, ok in sample.signals.items() if n in watched]
+    return bool(listed) and all(listed)
+
+
 def _health_reaction(t_fault: float, health: Sequence[HealthSample]) -> tuple[float, str] | None:
     """The first poll at or after the fault from which a signal said unhealthy in
     ``CONFIRM_POLLS`` polls running, where it said healthy in the last poll before the
@@ -137,8 +157,7 @@ def _health_reaction(t_fault: float, health: Sequence[HealthSample]) -> tuple[fl
     failures too). A signal first seen after the fault (a replacement node) or a poll
     that could not be read reacts to nothing."""
     ordered = sorted(health, key=lambda s: s.time)
-    before = [s for s in ordered if s.time < t_fault and s.signals]
-    watched = {n for n, ok in (before[-1].signals if before else {}).items() if ok}
+    watched = _watched(t_fault, ordered) or set()
     since: dict[str, tuple[float, int]] = {}  # signal -> (first unhealthy poll, polls)
     for sample in ordered:
         if sample.time < t_fault or not sample.signals:

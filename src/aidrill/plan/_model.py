@@ -244,6 +244,9 @@ class AwsRegion(_RegionData):
     """One region of an AWS estate: where its GPU nodes and data tiers are."""
 
     gpu_groups: list[str] = Field(min_length=1, alias="gpu-groups")  # Auto Scaling groups
+    # Route 53 health checks watching this region's serving endpoint (their IDs): polled
+    # read-only during a run, as what DNS failover acts on.
+    health_checks: list[str] = Field(default=[], alias="health-checks")
 
 
 class ReplicatedBucket(_Strict):

@@ -40,6 +40,8 @@ AwsError = (BotoCoreError, ClientError, CloudError, OSError)
 _STATUS = {"Successful": "succeeded", "Failed": "failed", "Cancelled": "cancelled"}
 _RUNNING_FIS = ("pending", "initiating", "running")
 _HEALTH_INTERVAL = 1.0  # an Auto Scaling group updates its health status no faster
+_ROUTE53_REGION = "us-east-1"  # Route 53 is global; its API answers there
+_ROUTE53_HEALTHY_SHARE = 0.18
 
 
 class AwsTarget:
@@ -207,10 +209,13 @@ class AwsTarget:
     def health_signals(self) -> dict[str, bool]:
         """What the plan's GPU Auto Scaling groups claim of each instance (read-only
         ``DescribeAutoScalingGroups``, one call per region): healthy while it is
-        ``InService`` and ``Healthy``, as the group's own health check decides. An
-        instance gone from its group is no longer a signal."""
+        ``InService`` and ``Healthy``, as the group's own health check decides; an
+        instance gone from its group is no longer a signal. And each Route 53 health
+        check the plan names per region (``GetHealthCheckStatus``)."""
         signals: dict[str, bool] = {}
         for region, estate in self.estate.regions.items():
+            for check in estate.health_checks:
+                signals[f"route 53 health check {check} ({region})"] = self._check_healthy(check)
             if not estate.gpu_groups:
                 continue
             pages = (
@@ -226,6 +231,17 @@ class AwsTarget:
                         and instance.get("HealthStatus") == "Healthy"
                     )
         return signals
+
+    def _check_healthy(self, check: str) -> bool:
+        """Route 53's own rule: a health check is healthy while more than 18 % of its
+        checkers' latest observations report success."""
+        reply = self.client("route53", _ROUTE53_REGION).get_health_check_status(HealthCheckId=check)
+        observations = reply.get("HealthCheckObservations") or []
+        passing = sum(
+            str((o.get("StatusReport") or {}).get("Status", "")).startswith("Success")
+            for o in observations
+        )
+        return bool(observations) and passing / len(observations) > _ROUTE53_HEALTHY_SHARE
 
     def ground_truth(self, since: float) -> list[dict[str, Any]]:
         return []  # a cloud keeps no record of what really happened for aidrill
