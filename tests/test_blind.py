@@ -207,6 +207,9 @@ def _quarterly_report(workspace: Path, formats: str) -> Path:
         quarter = str(Quarter.current())
         done = CliRunner().invoke(cli, ["report", "--quarter", quarter, "--format", formats])
         assert done.exit_code == 0, done.output
+        # Not a terminal: progress is one line per step (a CI log is never silent).
+        assert f"{quarter} report: reading runs, tabletops and findings (" in done.output
+        assert f"{quarter} report: sealing the manifest (" in done.output
     finally:
         os.chdir(cwd)
     return workspace / "reports" / quarter

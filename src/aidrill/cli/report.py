@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 
 import click
@@ -101,18 +102,27 @@ def report(
         )
     chosen = [f.strip() for f in formats.split(",") if f.strip()]
     started = time.perf_counter()
-    with console.status(f"building the {which} report…") as status:
-        result = write_quarterly_report(
-            plan,
-            plan_path,
-            which,
-            runs_dir,
-            out,
-            chosen,
-            tabletops_dir,
-            findings_path,
-            progress=lambda step: status.update(f"{which} report: {step}…"),
-            posture_path=posture_path,
+
+    build = partial(
+        write_quarterly_report,
+        plan,
+        plan_path,
+        which,
+        runs_dir,
+        out,
+        chosen,
+        tabletops_dir,
+        findings_path,
+        posture_path=posture_path,
+    )
+    if console.is_terminal:
+        with console.status(f"building the {which} report…") as status:
+            result = build(progress=lambda step: status.update(f"{which} report: {step}…"))
+    else:  # a CI log or a pipe: one line per step, with the time so far
+        result = build(
+            progress=lambda step: console.print(
+                f"{which} report: {step} ({time.perf_counter() - started:.1f} s)"
+            )
         )
     counts = result.counts
     console.print(
