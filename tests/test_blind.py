@@ -127,6 +127,29 @@ def test_a_polled_health_signal_turning_unhealthy_is_a_reaction() -> None:
     assert served_blind(100.0, 130.0, [], lying_with_standby).health_passing == 1.0
 
 
+def test_a_health_check_that_turned_is_the_detect_phase_where_no_activity_was_read(
+    tmp_path: Path,
+) -> None:
+    """A target with no activity log whose health check failed 1 s after the fault (a
+    Route 53 check, a server's /health): the RTO's detect phase ends there, named, and
+    the rest stays one unsplit phase (nothing marked provision or load)."""
+    down = {"route 53 health check c1 (us-east-1)": False}
+    up = {"route 53 health check c1 (us-east-1)": True}
+    polls = [(18 + i / 2, up if 18 + i / 2 < 21 else down) for i in range(20)]
+    run_dir = synthetic_run(tmp_path / "runs", "health-detect", time.time() - 600, outage=5.0,
+                            health=polls)  # fmt: skip
+    inference = json.loads((run_dir / "result.json").read_text())["components"][0]
+    phases = inference["achieved"]["phases"]
+    assert [p["phase"] for p in phases] == ["detect", "provision+load+warm"], phases
+    assert phases[0]["seconds"] == pytest.approx(1.0)
+    assert phases[0]["evidence"] == (
+        "the health checks aidrill polled: health signal route 53 health check c1 "
+        "(us-east-1) said unhealthy"
+    )
+    assert sum(p["seconds"] for p in phases) == pytest.approx(inference["achieved"]["rto_seconds"])
+    assert inference["achieved"]["blind"]["seconds"] == pytest.approx(1.0)
+
+
 def test_the_plan_sets_a_limit_and_a_component_its_own(tmp_path: Path) -> None:
     plan = load_plan(PLAN)
     assert plan.slo.max_blind == 5.0

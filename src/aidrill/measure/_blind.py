@@ -95,7 +95,7 @@ def served_blind(
     """The blind time after the fault at ``t_fault`` (see the module's description)."""
     found = [
         r
-        for r in (_activity_reaction(t_fault, activities), _health_reaction(t_fault, health))
+        for r in (_activity_reaction(t_fault, activities), health_reaction(t_fault, health))
         if r is not None and r[0] <= window_end
     ]
     first = min(found, key=lambda r: r[0]) if found else None
@@ -150,7 +150,10 @@ def _passes(sample: HealthSample, watched: set[str] | None) -> bool:
     return bool(listed) and all(listed)
 
 
-def _health_reaction(t_fault: float, health: Sequence[HealthSample]) -> tuple[float, str] | None:
+HEALTH_POLL_SOURCE = "the health checks aidrill polled"
+
+
+def health_reaction(t_fault: float, health: Sequence[HealthSample]) -> tuple[float, str] | None:
     """The first poll at or after the fault from which a signal said unhealthy in
     ``CONFIRM_POLLS`` polls running, where it said healthy in the last poll before the
     fault (one slow answer is not a reaction: a load balancer acts on consecutive

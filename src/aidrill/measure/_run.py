@@ -6,7 +6,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from aidrill.measure._blind import HealthSample, blind_not_measured, served_blind
+from aidrill.measure._blind import (
+    HEALTH_POLL_SOURCE,
+    HealthSample,
+    blind_not_measured,
+    health_reaction,
+    served_blind,
+)
 from aidrill.measure._coverage import ApparatusStop, explain_gap, record_gaps
 from aidrill.measure._degradation import Degradation, judge_degradation
 from aidrill.measure._phases import Phase, over_reference, recovery_phases
@@ -315,8 +321,16 @@ def _evaluate_component(
     phases = []
     activities = [e for e in events if e.kind == ACTIVITY_EVENT]  # the target's own API
     if component.tier == "inference" and measurement.impact and measurement.t_recovered:
+        # A health signal turning unhealthy is the system detecting the fault too (a
+        # Route 53 check failing, a node's health endpoint down): a detect mark beside
+        # the target's own activities.
+        turned = health_reaction(measurement.t_fault, tiers.health)
+        marks = list(activities)
+        if turned is not None:
+            said = {"source": HEALTH_POLL_SOURCE, "action": turned[1], "step": "detect"}
+            marks.append(Event(turned[0], ACTIVITY_EVENT, {**said, "status": "succeeded"}))
         phases = recovery_phases(
-            measurement.t_fault, measurement.t_recovered, activities, buckets[0].width
+            measurement.t_fault, measurement.t_recovered, marks, buckets[0].width
         )
     episodes = _episodes(buckets, faults, window_end, rule, sustain) if len(faults) > 1 else []
     extra: dict[str, Any] = {}
