@@ -4,14 +4,24 @@ up to the RTO, unknown where no evidence marks a boundary (issue 28)."""
 from __future__ import annotations
 
 import itertools
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from aidrill.cli.main import cli
 from aidrill.measure import ACTIVITY_EVENT, Event, recovery_phases
 from aidrill.measure._phases import over_reference
+from aidrill.report import Quarter
+
+from ._runs import synthetic_run
+from .conftest import copy_shipped_files
 
 
 def _activity(at: float, step: str | None, status: str = "succeeded", action: str = "x") -> Event:
@@ -101,3 +111,55 @@ def test_phases_always_partition_the_rto_in_order(marks: list[Any], rto: float) 
             and (abs(a.time - phase.end) < 1e-9 or (phase.end == end and 0 < a.time - end <= 1))
             for a in activities
         )
+
+
+def _marked(at: float, step: str, action: str) -> tuple[float, str, dict[str, Any]]:
+    return (at, ACTIVITY_EVENT, {"source": "lab GPU nodes of lab-east", "action": action,
+                                 "status": "succeeded", "step": step})  # fmt: skip
+
+
+def test_the_quarterly_report_shows_each_quarters_slowest_recovery_by_phase(
+    tmp_path: Path,
+) -> None:
+    """The trend per phase: the same drill last quarter and this one, each quarter's
+    slowest recovery split into its phases, in the HTML, the Markdown and the JSON."""
+    copy_shipped_files(tmp_path)
+    runs = tmp_path / "reports" / "runs"
+    this = Quarter.current()
+    start = this.start.timestamp() + 3600
+    last = start - 100 * 86400  # in the quarter before
+
+    def drill(at: float, outage: float, detect: float, provision: float, slug: str) -> None:
+        marks = [
+            _marked(at + 20 + detect, "detect", "take GPU node out of rotation"),
+            _marked(at + 20 + provision, "provision", "start GPU node lab-east-node-5"),
+        ]
+        synthetic_run(runs, slug, at, outage=outage, extra_events=marks, page=False)
+
+    drill(last, 6.0, 0.5, 4.0, "gpu-node-loss")
+    drill(start, 4.0, 0.5, 2.0, "gpu-node-loss")
+    drill(start + 300, 5.0, 1.0, 3.0, "gpu-node-loss")  # this quarter's slowest
+    cwd = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        done = CliRunner().invoke(cli, ["report", "--quarter", str(this),
+                                        "--format", "html,json,md"])  # fmt: skip
+    finally:
+        os.chdir(cwd)
+    assert done.exit_code == 0, done.output
+    folder = tmp_path / "reports" / str(this)
+    (row,) = json.loads((folder / "results.json").read_text())["phase_trend"]
+    assert (row["drill"], row["component"]) == ("Losing half of the primary region's GPU nodes",
+                                                "inference")  # fmt: skip
+    before, now = row["quarters"]
+    assert before["quarter"] == str(Quarter.of(datetime.fromtimestamp(last, UTC)))
+    assert before["rto_seconds"] == 6.0 and now["rto_seconds"] == 5.0
+    assert [(p["phase"], p["seconds"]) for p in now["phases"]] == [
+        ("detect", 1.0), ("provision", 2.0), ("load+warm", 2.0)]  # fmt: skip
+    assert sum(p["seconds"] for p in before["phases"]) == pytest.approx(6.0)
+    page = (folder / "index.html").read_text()
+    assert 'id="phase-trend"' in page and "Where the recovery time went" in page
+    assert "detect 1.0 s · provision 2.0 s · load+warm 2.0 s" in page
+    summary = (folder / "summary.md").read_text()
+    assert "## Where the recovery time went" in summary
+    assert f"{this} 5.0 s (detect 1.0 s, provision 2.0 s, load+warm 2.0 s)" in summary

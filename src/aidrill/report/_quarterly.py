@@ -27,6 +27,7 @@ from aidrill.report._findings import (
     gather_findings,
 )
 from aidrill.report._governance import Governance, build_governance, next_due
+from aidrill.report._phase_trend import phase_trend
 from aidrill.report._posture import posture_findings, posture_rows
 from aidrill.report._quarter import Quarter
 from aidrill.report._relapse import relapse_text
@@ -86,6 +87,7 @@ class QuarterlyReport:
     components: list[dict[str, Any]]
     cadence: list[dict[str, Any]]
     trend: dict[str, list[TrendPoint]]
+    phase_trend: list[dict[str, Any]] = field(default_factory=list)  # see _phase_trend
     evidence_hash: str = ""
     evidence_files: list[dict[str, Any]] = field(default_factory=list)
     trend_chart: str = ""
@@ -244,6 +246,7 @@ def build_report(
         components=components,
         cadence=cadence,
         trend=_trend(plan, [r for r in runs if r.valid], quarter),
+        phase_trend=phase_trend(runs, quarter),
         left_out=left_out,
         posture=posture,
         posture_rows=posture_rows(posture, components) if posture is not None else [],

@@ -87,6 +87,7 @@ def results_document(report: QuarterlyReport) -> dict[str, Any]:
         "summary": report.counts,
         "invalid_runs": [s.record.run_id for s in report.invalid_runs],
         "blind_faults": report.blind_faults,
+        "phase_trend": report.phase_trend,
         "left_out": report.left_out,
         "components": report.components,
         "cadence": report.cadence,
