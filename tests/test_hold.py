@@ -105,3 +105,38 @@ def test_an_interrupted_activity_skips_its_pause() -> None:
     start = time.monotonic()
     assert pauses.sleep_after(activity, {}, {}, lambda: True, lambda _: None, lambda: True) is None
     assert time.monotonic() - start < 1
+
+
+def test_pauses_held_are_those_after_a_fault_was_injected(tmp_path: Path) -> None:
+    """The pause after a step that restores what a fault took (the vector index restored
+    from its snapshot) ends on the recovery too; one before any fault is slept as
+    written, and without the option nothing is held."""
+    import yaml
+
+    from aidrill.run._session import DrillSession
+
+    repo = Path(__file__).resolve().parents[1]
+    experiment = yaml.safe_load((repo / "experiments/lab/vector-index-loss.yaml").read_text())
+    for extension in experiment["extensions"]:
+        if extension["name"] == "aidrill":
+            extension["hold-until-recovered"] = True
+    fault, restore = experiment["method"][:2]
+    session = DrillSession(experiment, {}, run_dir=str(tmp_path / "run"),
+                           plan=str(repo / "drplan.yaml"))  # fmt: skip
+    session.side = None  # no target: this asks only which pauses are held
+    try:
+        session.enter_phase("method")
+        assert session.hold_check(fault) is None, "no fault injected yet"
+        session.activity_started(fault)
+        session.activity_ended(fault, {"status": "succeeded"})
+        assert session.hold_check(fault) is not None
+        session.activity_started(restore)
+        session.activity_ended(restore, {"status": "succeeded"})
+        assert session.hold_check(restore) is not None
+        session.enter_phase("rollbacks")
+        assert session.hold_check(restore) is None, "rollbacks are never held"
+        session.phase = "method"
+        session.extension = session.extension.model_copy(update={"hold_until_recovered": False})
+        assert session.hold_check(restore) is None
+    finally:
+        session.close()

@@ -7,9 +7,10 @@ the experiment meant to watch it. aidrill takes the pause out of the activity be
 chaoslib reads it and sleeps it in the after-activity control instead, where an
 interrupted activity skips it and a signal during it interrupts it. The activity's
 ``pauses`` mapping is put back before that sleep, so journals record the experiment
-as written. With the experiment's ``hold-until-recovered``, the pause after a fault ends
-as soon as the evidence shows every measured component recovered and held for the
-sustain: the pause is then the longest the run waits, not a fixed sleep.
+as written. With the experiment's ``hold-until-recovered``, a pause in the method after
+a fault was injected (after the fault itself, or after a step that restores what it
+took) ends as soon as the evidence shows every measured component recovered and held
+for the sustain: the pause is then the longest the run waits, not a fixed sleep.
 """
 
 from __future__ import annotations

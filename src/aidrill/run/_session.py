@@ -314,14 +314,16 @@ class DrillSession:
         )
 
     def hold_check(self, activity: dict[str, Any]) -> Callable[[], bool] | None:
-        """With ``hold-until-recovered``, what ends the pause after a fault that was
-        injected: every measured component recovered from it and held for the sustain."""
+        """With ``hold-until-recovered``, what ends a pause in the method once a fault was
+        injected (the pause after the fault, or after a step that restores what it took,
+        such as a snapshot restore): every measured component recovered from the latest
+        fault and held for the sustain. A pause before any fault is slept as written."""
         extension = self.extension
         if (
             extension is None
             or not extension.hold_until_recovered
             or self.phase != "method"
-            or activity.get("name") != self._last_injected
+            or self._last_injected is None
         ):
             return None
         return lambda: recovered_so_far(self.run_dir, self.plan, extension)
