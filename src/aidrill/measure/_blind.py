@@ -24,6 +24,9 @@ from typing import Any
 
 from aidrill.measure._records import Event
 
+HEALTH_POLL_SOURCE = "the health checks aidrill polled"  # a detect mark's source in phases
+CONFIRM_POLLS = 2  # polls running a signal must say unhealthy to count as a reaction
+
 
 @dataclass(frozen=True)
 class HealthSample:
@@ -150,9 +153,6 @@ def _passes(sample: HealthSample, watched: set[str] | None) -> bool:
     return bool(listed) and all(listed)
 
 
-HEALTH_POLL_SOURCE = "the health checks aidrill polled"
-
-
 def health_reaction(t_fault: float, health: Sequence[HealthSample]) -> tuple[float, str] | None:
     """The first poll at or after the fault from which a signal said unhealthy in
     ``CONFIRM_POLLS`` polls running, where it said healthy in the last poll before the
@@ -175,9 +175,6 @@ def health_reaction(t_fault: float, health: Sequence[HealthSample]) -> tuple[flo
             more = f" (and {len(confirmed) - 1} more)" if len(confirmed) > 1 else ""
             return confirmed[0][0], f"health signal {confirmed[0][1]} said unhealthy{more}"
     return None
-
-
-CONFIRM_POLLS = 2
 
 
 NOT_WATCHED = (
