@@ -135,11 +135,7 @@ class AwsTarget:
         if not reply["AutoScalingGroups"]:
             return [f"{group} ({region}) does not exist"]
         info = reply["AutoScalingGroups"][0]
-        healthy = sum(
-            1
-            for i in info["Instances"]
-            if i["LifecycleState"] == "InService" and i["HealthStatus"] == "Healthy"
-        )
+        healthy = sum(1 for i in info["Instances"] if _in_service(i))
         found = []
         if info["DesiredCapacity"] < wanted_min:
             found.append(f"{group} ({region}) wants {info['DesiredCapacity']} instances")
@@ -216,8 +212,6 @@ class AwsTarget:
         for region, estate in self.estate.regions.items():
             for check in estate.health_checks:
                 signals[f"route 53 health check {check} ({region})"] = self._check_healthy(check)
-            if not estate.gpu_groups:
-                continue
             pages = (
                 self.client("autoscaling", region)
                 .get_paginator("describe_auto_scaling_groups")
@@ -226,10 +220,7 @@ class AwsTarget:
             for group in (g for page in pages for g in page.get("AutoScalingGroups") or []):
                 for instance in group.get("Instances") or []:
                     name = f"{group['AutoScalingGroupName']} {instance['InstanceId']}"
-                    signals[name] = (
-                        instance.get("LifecycleState") == "InService"
-                        and instance.get("HealthStatus") == "Healthy"
-                    )
+                    signals[name] = _in_service(instance)
         return signals
 
     def _check_healthy(self, check: str) -> bool:
@@ -336,6 +327,13 @@ class AwsTarget:
             for i in g["Instances"]
             if i["LifecycleState"] == "InService"
         )
+
+
+def _in_service(instance: dict[str, Any]) -> bool:
+    """An instance its Auto Scaling group counts as serving: in service and healthy."""
+    return bool(
+        instance.get("LifecycleState") == "InService" and instance.get("HealthStatus") == "Healthy"
+    )
 
 
 __all__ = ["AwsTarget"]
