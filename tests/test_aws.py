@@ -200,7 +200,8 @@ def test_aws_experiments_run_valid_on_the_twin_against_the_labs_truth(
     assert inference["achieved"]["blind"]["measured"] is True, inference["achieved"]["blind"]
     # The primary region's Route 53 health check (the twin answers it from the region's
     # balancer) said healthy before the fault; in a region failover it turns unhealthy,
-    # and that is what the blind time ends on.
+    # and the blind time ends on the first health signal to turn (on the twin, the
+    # groups' instance health usually turns first).
     primary = f"route 53 health check {twin_checks(twin)[0]} (us-east-1)"
     said = [p["signals"][primary] for p in polls if primary in p["signals"]]
     assert said and said[0] is True, polls[:3]

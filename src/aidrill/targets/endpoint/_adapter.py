@@ -39,13 +39,7 @@ class EndpointTarget:
         pre-flight asks the model itself)."""
         if self.estate.health is None:
             return []
-        from aidrill._http import HttpClient
-
-        client = HttpClient(http_settings(self.plan, self.estate))
-        try:
-            status, _ = client.json("GET", self.estate.health, timeout=_HEALTH_TIMEOUT)
-        finally:
-            client.close()
+        status = self._health_status()
         if 200 <= status < 300:
             return []
         answer = "does not answer" if status == 0 else f"answers {status}"
@@ -58,6 +52,12 @@ class EndpointTarget:
         users were served, and the moment its health check first reacted to a fault.
         Named without credentials or query (secrets never reach evidence)."""
         assert self.estate.health is not None
+        status = self._health_status()
+        return {_signal_name(self.estate.health): 200 <= status < 300}
+
+    def _health_status(self) -> int:
+        """The health URL's status code; 0 when it does not answer in time."""
+        assert self.estate.health is not None
         from aidrill._http import HttpClient
 
         client = HttpClient(http_settings(self.plan, self.estate))
@@ -65,7 +65,7 @@ class EndpointTarget:
             status, _ = client.json("GET", self.estate.health, timeout=_HEALTH_TIMEOUT)
         finally:
             client.close()
-        return {_signal_name(self.estate.health): 200 <= status < 300}
+        return status
 
     def focus(self, tiers: frozenset[str]) -> None:
         pass  # an endpoint has no data tiers aidrill reaches
