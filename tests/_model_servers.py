@@ -125,6 +125,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-Served-By", self.server.replica)
         self.end_headers()
         self.wfile.write(data)
 
@@ -145,6 +146,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("X-Served-By", self.server.replica)
         self.end_headers()
         time.sleep(self.server.ttft)
         for index, word in enumerate(words):
@@ -180,6 +182,7 @@ class _Server(ThreadingHTTPServer):
     token_gap = 0.01
     down = False
     lying_health = False  # /health answers 200 while down, as vLLM's does with a dead engine
+    replica = "replica-1"  # named in a gateway's header on every answer (not aidrill's own)
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)

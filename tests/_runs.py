@@ -35,13 +35,16 @@ def synthetic_run(
     relapse: tuple[float, float] | None = None,
     health: list[tuple[float, dict[str, bool]]] | None = None,
     page: bool = True,
+    served: bool = False,
     **changes: Any,
 ) -> Path:
     """A 60 s run of ``experiment``: fault at +20 s, an outage of ``outage`` seconds,
     rollbacks at +50 s. ``fault_ok``/``rollback_ok`` False make the fault or its
     rollback fail the way a live run records it; ``relapse`` (offset from the start,
     seconds) takes the service down again after it recovered; ``health`` (offset from the
-    start, signals) is what the target's health checks claimed (health.jsonl); ``page``
+    start, signals) is what the target's health checks claimed (health.jsonl); ``served``
+    names the node behind each answer (lab-east-node-1 and -2, and after the fault -1
+    and the replacement -3), as a server's node header does; ``page``
     False leaves out the run's own report.html (its chart costs 0.2 s; a quarter's
     report does not read it);
     ``changes`` replace top-level keys of the experiment (its title, its configuration),
@@ -103,6 +106,7 @@ def synthetic_run(
                     "correct": 0 if down else 29,
                     "scored": 0 if down else 30,
                     "regions": {"lab-east": 30},
+                    **({"nodes": _nodes(down, start + second >= t_fault)} if served else {}),
                 }
             )
         )
@@ -117,3 +121,11 @@ def synthetic_run(
         write_run_page(run_dir)
     seal_run(run_dir)  # as a run does when it ends
     return run_dir
+
+
+def _nodes(down: bool, after_fault: bool) -> dict[str, int]:
+    """Who served a synthetic bucket's 30 answers: nobody while down; node -2 is lost
+    with the fault and the replacement -3 serves after it."""
+    if down:
+        return {}
+    return {"lab-east-node-1": 15, "lab-east-node-3" if after_fault else "lab-east-node-2": 15}

@@ -39,7 +39,8 @@ def _plan(folder: Path, url: str) -> Path:
     plan["components"][0]["rto"] = "30s"
     plan["estates"] = {"endpoint": {
         "inference": url, "golden-set": "golden.json", "health": f"{url}/health",
-        "protocol": {"kind": "openai-chat", "model": "llama-3-8b", "stream": True},
+        "protocol": {"kind": "openai-chat", "model": "llama-3-8b", "stream": True,
+                     "node-header": "X-Served-By"},
     }}  # fmt: skip
     (folder / "golden.json").write_text(json.dumps(chat_golden_set()))
     path = folder / "plan.yaml"
@@ -91,6 +92,7 @@ def _restore_after_the_fault(server: Any, restored: list[float], ended: threadin
         time.sleep(0.02)
     if server.down:
         time.sleep(_DOWN_FOR)
+        server.replica = "replica-2"  # the server comes back as a replacement
         server.down = False
         restored.append(time.time())
 
@@ -181,6 +183,14 @@ def test_an_endpoint_nobody_here_built_is_drilled_and_its_rto_measured(
         assert blind["seconds"] == blind["window_seconds"] > 5.0, blind
         assert blind["health_said_healthy"] == 1.0 and blind["over_limit"] is True, blind
         assert polls and all(p["signals"] == {signal: True} for p in polls)
+    # Where the RTO went: the gateway's header names the replica that served each
+    # answer, and the replacement's first answers end the load phase, within a bucket
+    # of the moment the test brought it back.
+    phases = inference["achieved"]["phases"]
+    assert phases[-1]["phase"] == "warm" and phases[-2]["phase"].endswith("load"), phases
+    boundary = fault + phases[-2]["from_fault_seconds"] + phases[-2]["seconds"]
+    assert restored[0] - 0.05 <= boundary <= restored[0] + 1.0, (phases, restored[0] - fault)
+    assert "first answer from node replica-2" in phases[-2]["evidence"], phases
     # Streamed answers were timed through the whole run, and the golden set was checked
     # against the healthy server before the fault.
     streamed = [b for b in evidence.read_timeline(run_dir) if b.ttft_p95 is not None]

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from aidrill._evidence import read_timeline
 from aidrill.cli.demo import DEMO_EXPERIMENTS
 from aidrill.lab import LabClient
 from aidrill.plan import load_plan
@@ -107,6 +108,27 @@ def _phases_follow_the_truth(run_dir: Path, result: dict[str, Any], every: bool)
     assert "Where inference" in (run_dir / "report.html").read_text()
 
 
+def _served_nodes_follow_the_truth(run_dir: Path) -> None:
+    """The nodes the load's answers name (the lab's node header) are the ones the lab
+    says served: a killed node answers nothing a bucket after its death, and each
+    replacement's first answers come within a bucket of its admission to rotation."""
+    buckets = read_timeline(run_dir)
+    t_fault = _fault_time(run_dir)
+    before = {n for b in buckets if b.end <= t_fault for n in b.nodes}
+    assert before, "the answers name their nodes"
+    for killed in _truth(run_dir, "node_killed"):
+        late = [b.start for b in buckets if killed["node"] in b.nodes
+                and b.start >= killed["time"] + TOLERANCE]  # fmt: skip
+        assert not late, (killed, late)
+    admitted = {r["node"]: r["time"] for r in _truth(run_dir, "node_healthy")
+                if r["time"] > t_fault and r["node"] not in before}  # fmt: skip
+    assert admitted, "the lab admitted a replacement"
+    for node, at in admitted.items():
+        first = min((b.start for b in buckets if node in b.nodes), default=None)
+        assert first is not None and at - _SETTINGS.slo.bucket <= first <= at + TOLERANCE, (
+            node, at, first)  # fmt: skip
+
+
 def _gpu_node_loss(run_dir: Path, result: dict[str, Any]) -> None:
     # A chaos test is judged for graceful degradation against the plan's budget.
     inference = _inference(result)
@@ -119,6 +141,7 @@ def _gpu_node_loss(run_dir: Path, result: dict[str, Any]) -> None:
     _met_near_the_truth(result)
     # Half the nodes cannot carry the load: users wait for the replacements.
     _phases_follow_the_truth(run_dir, result, every=True)
+    _served_nodes_follow_the_truth(run_dir)
 
 
 def _region_failover(run_dir: Path, result: dict[str, Any]) -> None:

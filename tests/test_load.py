@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from aidrill import _evidence as evidence
 from aidrill.lab import LabClient
@@ -16,8 +17,8 @@ from aidrill.measure import Bucket
 def test_aggregator_buckets_by_start_time_and_scores_quality(tmp_path: Path) -> None:
     path = tmp_path / "timeline.jsonl"
     aggregator = BucketAggregator(path, width=1.0, grace=2.0)
-    aggregator.add(100.2, 0.1, True, True, "a")
-    aggregator.add(100.9, 0.3, True, False, "a")
+    aggregator.add(100.2, 0.1, True, True, "a", node="a-1")
+    aggregator.add(100.9, 0.3, True, False, "a", node="a-2")
     aggregator.add(101.1, 0.2, False, None, None)
     assert aggregator.flush(now=102.5) == 0, "bucket 100 is open until 100 + 1 + grace"
     assert aggregator.flush(now=103.0) == 1
@@ -26,7 +27,9 @@ def test_aggregator_buckets_by_start_time_and_scores_quality(tmp_path: Path) -> 
     first, second = (Bucket.from_record(json.loads(line)) for line in path.read_text().splitlines())
     assert (first.start, first.requests, first.failures, first.quality) == (100.0, 2, 0, 0.5)
     assert first.regions == {"a": 2}
+    assert first.nodes == {"a-1": 1, "a-2": 1}, "who served each answer, where it says"
     assert second.failures == 1 and second.scored == 0
+    assert second.nodes == {} and "nodes" not in second.to_record()
 
 
 def test_an_answer_counted_after_its_bucket_closed_is_merged_when_read(tmp_path: Path) -> None:
@@ -35,9 +38,10 @@ def test_an_answer_counted_after_its_bucket_closed_is_merged_when_read(tmp_path:
     latency quantiles as an upper bound), so no second bucket with that start exists."""
     aggregator = BucketAggregator(tmp_path / evidence.TIMELINE_FILE, width=1.0, grace=2.0)
     for i in range(19):
-        aggregator.add(100.0 + i / 20, 0.1, True, 1.0, "a")
+        aggregator.add(100.0 + i / 20, 0.1, True, 1.0, "a", node=f"a-{i % 2}")
     assert aggregator.flush(now=103.5) == 1
     aggregator.add(100.5, 1.9, False, None, "b")  # the late one
+    aggregator.add(100.6, 0.1, True, None, "b", node="b-0")  # and one more, late too
     aggregator.add(101.5, 0.2, True, 1.0, "a")
     aggregator.flush(now=105.0, final=True)
     aggregator.close()
@@ -45,10 +49,11 @@ def test_an_answer_counted_after_its_bucket_closed_is_merged_when_read(tmp_path:
     on_time, late, _ = (json.loads(line) for line in lines)
     assert on_time["start"] == late["start"] == 100.0
     first, second = evidence.read_timeline(tmp_path)
-    assert (first.start, first.requests, first.failures, first.scored) == (100.0, 20, 1, 19)
-    assert first.regions == {"a": 19, "b": 1}
+    assert (first.start, first.requests, first.failures, first.scored) == (100.0, 21, 1, 19)
+    assert first.regions == {"a": 19, "b": 2}
+    assert first.nodes == {"a-0": 10, "a-1": 9, "b-0": 1}
     assert first.max == first.p99 == late["max"], "the late answer is the slowest"
-    assert first.p50 == first.p95 == on_time["p95"], "19 of 20 answers took 0.1 s"
+    assert first.p50 == first.p95 == on_time["p95"], "20 of 21 answers took 0.1 s"
     assert (second.start, second.requests) == (101.0, 1)
 
 
@@ -98,7 +103,7 @@ def test_load_generator_is_bounded_by_its_maximum_duration(tmp_path: Path, lab: 
     generator.stop()
 
 
-def _samples(count: int, seed: int = 7) -> list[tuple[float, float, bool, float | None, str]]:
+def _samples(count: int, seed: int = 7) -> list[tuple[Any, ...]]:
     import random
 
     rng = random.Random(seed)
@@ -109,6 +114,9 @@ def _samples(count: int, seed: int = 7) -> list[tuple[float, float, bool, float 
             rng.random() > 0.1,
             rng.choice([1.0, 0.0, None]),
             rng.choice(["east", "west"]),
+            "inference",
+            None,
+            rng.choice(["east-1", "east-2", "west-1", None]),
         )
         for _ in range(count)
     ]
@@ -151,7 +159,7 @@ def test_merging_worker_buckets_is_exact(tmp_path: Path) -> None:
     assert len(one) == 30
     assert sum(b.requests for b in one) == len(samples), "results waiting for a batch count too"
     key = lambda b: (b.start, b.requests, b.failures, b.scored, b.p50, b.p95, b.p99, b.max,  # noqa: E731
-                     b.regions, round(b.correct, 9))  # fmt: skip
+                     b.regions, b.nodes, round(b.correct, 9))  # fmt: skip
     assert [key(b) for b in one] == [key(b) for b in four]
     direct = BucketAggregator(tmp_path / "direct.jsonl", width=0.1, grace=0.0)
     for sample in samples:
@@ -194,5 +202,10 @@ def test_distributed_load_merges_two_workers_into_one_timeline(
     counts = sorted(b.requests for b in full)
     assert counts[len(counts) // 2] >= 18, ("both workers' users are counted", counts)
     assert all(b.failures == 0 and b.serving_region == "lab-east" for b in full)
+    # Each answer names the node that served it (the lab's node header, passed on by
+    # the region's balancer and the router), counted across both workers.
+    assert all(sum(b.nodes.values()) == b.requests for b in full), [b.nodes for b in full]
+    east = next(r for r in lab.balancers() if r["name"] == "lab-east")
+    assert {n for b in full for n in b.nodes} <= {n["name"] for n in east["nodes"]}, full
     quality = sum(b.correct for b in full) / sum(b.scored for b in full)
     assert 0.85 <= quality <= 1.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aidrill.cli.main import cli
-from aidrill.measure import ACTIVITY_EVENT, Event, recovery_phases
-from aidrill.measure._phases import over_reference
+from aidrill.measure import ACTIVITY_EVENT, Bucket, Event, recovery_phases
+from aidrill.measure._phases import new_node_marks, over_reference
 from aidrill.report import Quarter
 
 from ._runs import synthetic_run
@@ -66,6 +67,36 @@ def test_a_step_inside_the_recovery_bucket_ends_at_the_recovery_instant() -> Non
     phases = recovery_phases(100.0, 103.0, marks, resolution=1.0)
     assert [(p.name, round(p.seconds, 3)) for p in phases] == [
         ("detect", 0.2), ("provision", 1.9), ("load", 0.9), ("warm", 0.0)]  # fmt: skip
+
+
+def _served(start: float, **nodes: int) -> Bucket:
+    return Bucket(start=start, width=1.0, requests=sum(nodes.values()) or 3, failures=0,
+                  nodes=dict(nodes))  # fmt: skip
+
+
+def test_a_replacements_first_answers_mark_the_load_step() -> None:
+    """Where the server names the node that served (a header), the first answer from a
+    node that served none before the fault ends the load phase: at the end of its
+    bucket, the moment by which it was surely serving."""
+    buckets = [_served(99.0, a=10, b=10), _served(100.0, a=9, b=2), _served(101.0, a=15),
+               _served(102.0, a=15), _served(103.0, a=12, c=4),
+               _served(104.0, a=10, c=10, d=1)]  # fmt: skip
+    marks = new_node_marks(buckets, t_fault=100.3)
+    assert [(m.time, m.data["step"]) for m in marks] == [(104.0, "load"), (105.0, "load")]
+    assert "node c, which served none before the fault" in marks[0].data["action"]
+    phases = recovery_phases(100.3, 104.0, [_activity(100.5, "detect"), *marks])
+    assert [(p.name, round(p.seconds, 3)) for p in phases] == [
+        ("detect", 0.2), ("provision+load", 3.5), ("warm", 0.0)]  # fmt: skip
+    assert phases[1].evidence.startswith("the load's answers: first answer from node c")
+    # The target's own record of the same step, earlier, is the boundary.
+    admitted = _activity(103.2, "load", action="admit c to rotation")
+    phases = recovery_phases(100.3, 104.0, [*marks, admitted])
+    assert phases[0].name == "detect+provision+load" and phases[0].end == 103.2
+
+
+def test_answers_that_name_no_node_mark_nothing() -> None:
+    buckets = [_served(99.0), _served(100.0), _served(101.0, c=4)]
+    assert new_node_marks(buckets, t_fault=100.3) == [], "no node was named before the fault"
 
 
 def test_no_evidence_at_all_is_one_unsplit_phase() -> None:
@@ -163,3 +194,31 @@ def test_the_quarterly_report_shows_each_quarters_slowest_recovery_by_phase(
     summary = (folder / "summary.md").read_text()
     assert "## Where the recovery time went" in summary
     assert f"{this} 5.0 s (detect 1.0 s, provision 2.0 s, load+warm 2.0 s)" in summary
+
+
+def test_the_run_page_says_who_served_users_and_the_replacement_ends_the_load_phase(
+    tmp_path: Path,
+) -> None:
+    """Recorded node headers, measured: the run's phases end the load step at the
+    replacement's first answer, and its page lists each node with its first and last
+    answer from the fault (node -2 lost with it, -3 the replacement)."""
+    start = datetime(2026, 11, 2, 9, tzinfo=UTC).timestamp()
+    run_dir = synthetic_run(tmp_path, "served", start, outage=5.0, served=True)
+    inference = next(
+        c for c in json.loads((run_dir / "result.json").read_text())["components"]
+        if c["name"] == "inference"
+    )  # fmt: skip
+    phases = inference["achieved"]["phases"]
+    assert [p["phase"] for p in phases] == ["detect+provision+load", "warm"], phases
+    assert phases[0]["evidence"] == (
+        "the load's answers: first answer from node lab-east-node-3, "
+        "which served none before the fault"
+    )
+    page = (run_dir / "report.html").read_text()
+    assert "Who served users" in page
+    rows = re.findall(r"<tr><td>(lab-east-node-\d)</td><td>([^<]+)</td><td>([^<]+)</td>", page)
+    assert rows == [("lab-east-node-1", "-20.0 s", "40.0 s"),
+                    ("lab-east-node-2", "-20.0 s", "0.0 s"),
+                    ("lab-east-node-3", "5.0 s", "40.0 s")], rows  # fmt: skip
+    plain = synthetic_run(tmp_path, "plain", start + 3600)
+    assert "Who served users" not in (plain / "report.html").read_text()

@@ -592,7 +592,7 @@ def _balancer_handler(region: Region) -> type[JsonHandler]:
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.send_header("X-Aidrill-Region", region.name)
-            for name in FRESHNESS_HEADERS:
+            for name in RELAYED_HEADERS:
                 if name in upstream:
                     self.send_header(name, upstream[name])
             self.end_headers()
@@ -601,7 +601,9 @@ def _balancer_handler(region: Region) -> type[JsonHandler]:
     return BalancerHandler
 
 
-FRESHNESS_HEADERS = ("X-Aidrill-Feature-Age", "X-Aidrill-Index-Age")
+# What a node says about its answer that the balancer and router pass on to the caller:
+# how fresh the data behind it was and which node served it.
+RELAYED_HEADERS = ("X-Aidrill-Feature-Age", "X-Aidrill-Index-Age", "X-Aidrill-Node")
 
 
 def alive_count(state: RegionState) -> int:

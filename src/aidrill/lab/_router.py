@@ -13,7 +13,7 @@ from typing import Any
 
 from aidrill.lab._http import JsonHandler, QuietServer, UpstreamPool, get_json
 from aidrill.lab._network import Impairment
-from aidrill.lab._region import FRESHNESS_HEADERS, Record, Region
+from aidrill.lab._region import RELAYED_HEADERS, Record, Region
 
 _FAILURE_THRESHOLD = 2  # consecutive failed health checks before a region counts as down
 
@@ -212,7 +212,7 @@ def _router_handler(router: GlobalRouter) -> type[JsonHandler]:
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.send_header("X-Aidrill-Region", headers.get("X-Aidrill-Region", region))
-            for name in FRESHNESS_HEADERS:
+            for name in RELAYED_HEADERS:
                 if name in headers:
                     self.send_header(name, headers[name])
             self.end_headers()

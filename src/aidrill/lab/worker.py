@@ -43,6 +43,7 @@ _MODEL_RETRY = 0.5
 _ALIAS_POLL = 1.0
 # How old the features behind an answer are: the load records it per bucket.
 FEATURE_AGE_HEADER = "X-Aidrill-Feature-Age"
+NODE_HEADER = "X-Aidrill-Node"  # the node that served: the balancer and router pass it on
 _DEFAULTS = [0.0] * ENTITY_FEATURES
 
 
@@ -202,7 +203,7 @@ def _make_handler(
             if failed is not None:
                 self.send_json(*failed)
                 return
-            headers = {"X-Aidrill-Region": region}
+            headers = {"X-Aidrill-Region": region, NODE_HEADER: node}
             if age is not None:
                 headers[FEATURE_AGE_HEADER] = f"{age:.3f}"
             self.send_json(

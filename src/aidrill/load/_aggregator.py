@@ -33,6 +33,7 @@ class _OpenBucket:
     correct: float = 0.0
     scored: int = 0
     regions: Counter[str] = field(default_factory=Counter)
+    nodes: Counter[str] = field(default_factory=Counter)
     max_age: float | None = None
     # Streamed answers only: time to first token, inter-token gaps, output tokens and
     # the seconds spent streaming them.
@@ -65,6 +66,7 @@ class _OpenBucket:
             scored=self.scored,
             regions=dict(self.regions),
             series=self.series,
+            nodes=dict(self.nodes),
             max_age=self.max_age,
             ttft_p95=None if self.ttft is None else self.ttft.quantile(0.95),
             itl_p95=None if self.itl is None else self.itl.quantile(0.95),
@@ -109,15 +111,17 @@ class BucketAggregator:
         region: str | None,
         series: str = "inference",
         age: float | None = None,
+        node: str | None = None,
     ) -> None:
         """One result; ``quality`` is 1/0 for a scored answer, recall for a search;
-        ``age``: how old the data behind the answer was."""
+        ``age``: how old the data behind the answer was; ``region`` and ``node``: who
+        served it, where the server says."""
         # Called once per answer between two requests, when little of the aggregator is
         # in the CPU's caches: results wait in a short list and are counted in a batch
         # (benchmarks/README.md, "Load at scale": 4.0-4.8 us per answer in all against
         # 7.0-7.8 us counting each at once). Every read (drain, flush) counts what waits
         # first.
-        self._pending.append((start_time, latency, ok, quality, region, series, age))
+        self._pending.append((start_time, latency, ok, quality, region, series, age, node))
         if len(self._pending) >= _BATCH:
             self._count_pending()
 
@@ -143,7 +147,7 @@ class BucketAggregator:
 
     def _count_pending(self) -> None:
         pending, self._pending = self._pending, []
-        for start_time, latency, ok, quality, region, series, age in pending:
+        for start_time, latency, ok, quality, region, series, age, node in pending:
             index = math.floor(start_time / self.width)
             bucket = self._last.get(series)
             if bucket is None or bucket.index != index:
@@ -157,6 +161,8 @@ class BucketAggregator:
                 bucket.correct += quality
             if region:
                 bucket.regions[region] += 1
+            if node:
+                bucket.nodes[node] += 1
             bucket.older(age)
 
     def _bucket(self, key: tuple[str, int]) -> _OpenBucket:
@@ -179,6 +185,7 @@ class BucketAggregator:
                 "correct": b.correct,
                 "scored": b.scored,
                 "regions": sorted(b.regions.items()),
+                "nodes": sorted(b.nodes.items()),
                 "bins": sorted(b.histogram.bins().items()),
                 "max_age": b.max_age,
                 **(
@@ -205,6 +212,7 @@ class BucketAggregator:
                 key = (str(partial["series"]), int(partial["index"]))
                 bins = {int(b): int(n) for b, n in partial["bins"]}
                 regions = {str(r): int(n) for r, n in partial["regions"]}
+                nodes = {str(r): int(n) for r, n in partial.get("nodes") or ()}
                 counts = (int(partial["requests"]), int(partial["failures"]),
                           float(partial["correct"]), int(partial["scored"]))  # fmt: skip
                 streamed = _streamed_partial(partial)
@@ -213,6 +221,7 @@ class BucketAggregator:
             bucket = self._bucket(key)
             bucket.histogram.merge(LatencyHistogram(bins))
             bucket.regions.update(regions)
+            bucket.nodes.update(nodes)
             bucket.requests += counts[0]
             bucket.failures += counts[1]
             bucket.correct += counts[2]

@@ -53,9 +53,9 @@ _HEADERS: dict[str, str] = json.loads(os.environ.get("AIDRILL_HTTP_HEADERS") or 
 _CA_BUNDLE = os.environ.get("AIDRILL_CA_BUNDLE")
 _QUERIES_PATH = os.environ.get("AIDRILL_INDEX_QUERIES")
 _QUERIES = json.loads(Path(_QUERIES_PATH).read_text()) if _QUERIES_PATH else None
-_PROTOCOL = protocol_for(
-    ProtocolSettings.model_validate_json(os.environ.get("AIDRILL_PROTOCOL") or "{}")
-)
+_SETTINGS = ProtocolSettings.model_validate_json(os.environ.get("AIDRILL_PROTOCOL") or "{}")
+_PROTOCOL = protocol_for(_SETTINGS)
+_REGION_HEADER, _NODE_HEADER = _SETTINGS.region_header, _SETTINGS.node_header
 # Each sample's request body and scoring rule, made once: a request then costs no
 # template rendering or JSON encoding.
 _PREPARED = [(_PROTOCOL.body(sample).decode(), expectation(sample)) for sample in _GOLDEN]
@@ -238,17 +238,20 @@ def _on_request(
     except (ValueError, KeyError, TypeError, IndexError, ZeroDivisionError):  # incl. orjson's
         quality = 0.0
     headers = response.headers
-    region = headers.get("X-Aidrill-Region")
+    region = headers.get(_REGION_HEADER)
+    node = headers.get(_NODE_HEADER)
     age = headers.get(_AGE_HEADER.get(series, ""))
     # A header sent twice reads as a list: its last value counts.
     if region is not None and not isinstance(region, str):
         region = region[-1] if region else None
+    if node is not None and not isinstance(node, str):
+        node = node[-1] if node else None
     if age is not None:
         try:
             age = float(age if isinstance(age, str) else age[-1])
         except (ValueError, IndexError):
             age = None
-    add(began, seconds, True, quality, region, series, age)
+    add(began, seconds, True, quality, region, series, age, node)
     if "ttft" in context:
         add_stream(began, series, context["ttft"], context["gaps"], context["tokens"],
                   context["token_seconds"])  # fmt: skip

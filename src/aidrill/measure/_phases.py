@@ -7,7 +7,8 @@ before (never the target's ground-truth log):
 - *detect*: fault → the system acted on it (a balancer or router took the node or
   region out, an autoscaler started a launch, a Deployment created a replacement);
 - *provision*: → replacement capacity exists (instance or pod running, node up);
-- *load*: → the replacement serves (model loaded and ready: admitted to rotation);
+- *load*: → the replacement serves (model loaded and ready: admitted to rotation, or
+  the load's first answer from a node that served none before the fault);
 - *warm*: → users' series healthy and sustained (the measured recovery).
 
 The phases partition the fault → recovery interval, so they add up to the RTO. A
@@ -22,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aidrill.measure._records import Event
+from aidrill.measure._records import Bucket, Event
 
 STEPS = ("detect", "provision", "load")  # the activities that end the first three phases
 PHASES = (*STEPS, "warm")
@@ -102,3 +103,28 @@ def recovery_phases(
         evidence += f" (before {' and '.join(later)}: the capacity left carried the load)"
     phases.append(Phase("+".join(pending), start, t_recovered, evidence))
     return phases
+
+
+ANSWERS_SOURCE = "the load's answers"  # a load mark's source: who served, by their header
+
+
+def new_node_marks(buckets: Sequence[Bucket], t_fault: float) -> list[Event]:
+    """A *load* mark per node that served none of the answers before the fault: the end
+    of the bucket holding its first answer after it (the answer began in that bucket, so
+    by its end the node was serving users; one bucket is the resolution).
+
+    Only where the server names its nodes (a node header counted before the fault):
+    without that, a new node cannot be told from an old one."""
+    before = {node for b in buckets if b.start < t_fault for node in b.nodes}
+    if not before:
+        return []
+    seen, marks = set(before), []
+    for bucket in sorted((b for b in buckets if b.start >= t_fault), key=lambda b: b.start):
+        for node in sorted(set(bucket.nodes) - seen):
+            seen.add(node)
+            action = f"first answer from node {node}, which served none before the fault"
+            marks.append(Event(bucket.end, "first_answer", {
+                "source": ANSWERS_SOURCE, "action": action, "step": "load",
+                "status": "succeeded",
+            }))  # fmt: skip
+    return marks

@@ -22,6 +22,9 @@ class Bucket:
     scored: int = 0
     regions: dict[str, int] = field(default_factory=dict)
     series: str = "inference"
+    # Answers per serving node, where the server names it (a response header): who
+    # served users, second by second (a replacement's first answers end the load phase).
+    nodes: dict[str, int] = field(default_factory=dict)
     # The oldest data an answer of this bucket was built from (seconds): the features
     # behind a prediction, the index data behind a search. None: not reported.
     max_age: float | None = None
@@ -59,9 +62,11 @@ class Bucket:
         the load generator counted after the bucket had closed). Counts add up exactly;
         each latency quantile is an upper bound of the union's (see ``_union_quantile``)."""
         parts = (self, late)
-        regions = dict(self.regions)
+        regions, nodes = dict(self.regions), dict(self.nodes)
         for region, count in late.regions.items():
             regions[region] = regions.get(region, 0) + count
+        for node, count in late.nodes.items():
+            nodes[node] = nodes.get(node, 0) + count
         ages = [b.max_age for b in parts if b.max_age is not None]
         ttfts = [b.ttft_p95 for b in parts if b.ttft_p95 is not None]
         itls = [b.itl_p95 for b in parts if b.itl_p95 is not None]
@@ -78,6 +83,7 @@ class Bucket:
             scored=self.scored + late.scored,
             regions=regions,
             series=self.series,
+            nodes=nodes,
             max_age=max(ages) if ages else None,
             ttft_p95=max(ttfts) if ttfts else None,
             itl_p95=max(itls) if itls else None,
@@ -88,7 +94,7 @@ class Bucket:
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Bucket:
         # A report reads hundreds of thousands of these: the fields are set in one step
-        # instead of through the frozen dataclass's thirteen guarded assignments (the
+        # instead of through the frozen dataclass's guarded assignment per field (the
         # same values and conversions, the instance as frozen afterwards).
         bucket = object.__new__(cls)
         age = record.get("max_age")
@@ -105,6 +111,7 @@ class Bucket:
             scored=int(record.get("scored", 0)),
             regions={str(k): int(v) for k, v in (record.get("regions") or {}).items()},
             series=str(record.get("series", "inference")),
+            nodes={str(k): int(v) for k, v in (record.get("nodes") or {}).items()},
             max_age=None if age is None else float(age),
             ttft_p95=record.get("ttft_p95"),
             itl_p95=record.get("itl_p95"),
@@ -127,6 +134,7 @@ class Bucket:
             "scored": self.scored,
             "regions": self.regions,
             **({} if self.series == "inference" else {"series": self.series}),
+            **({"nodes": self.nodes} if self.nodes else {}),
             **({} if self.max_age is None else {"max_age": round(self.max_age, 3)}),
             **({} if self.ttft_p95 is None else {"ttft_p95": self.ttft_p95}),
             **({} if self.itl_p95 is None else {"itl_p95": self.itl_p95}),

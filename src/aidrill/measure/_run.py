@@ -15,7 +15,7 @@ from aidrill.measure._blind import (
 )
 from aidrill.measure._coverage import ApparatusStop, explain_gap, record_gaps
 from aidrill.measure._degradation import Degradation, judge_degradation
-from aidrill.measure._phases import Phase, over_reference, recovery_phases
+from aidrill.measure._phases import Phase, new_node_marks, over_reference, recovery_phases
 from aidrill.measure._records import Bucket, Event
 from aidrill.measure._recovery import HealthRule, RecoveryMeasurement, measure_recovery
 from aidrill.measure._result import iso
@@ -325,7 +325,9 @@ def _evaluate_component(
         # Route 53 check failing, a node's health endpoint down): a detect mark beside
         # the target's own activities.
         turned = health_reaction(measurement.t_fault, tiers.health)
-        marks = list(activities)
+        # The load's answers name the node that served, where the server sends it: a
+        # replacement's first answers mark the load step on any target.
+        marks = [*activities, *new_node_marks(buckets, measurement.t_fault)]
         if turned is not None:
             said = {"source": HEALTH_POLL_SOURCE, "action": turned[1], "step": "detect"}
             marks.append(Event(turned[0], ACTIVITY_EVENT, {**said, "status": "succeeded"}))

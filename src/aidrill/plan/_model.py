@@ -217,6 +217,11 @@ class ProtocolSettings(_Strict):
     request: str | None = None  # http: a Jinja2 template of the body over ``sample``
     answer: str | None = None  # http: a JMESPath expression of the answer in the reply
     content_type: str = Field(default="application/json", alias="content-type")
+    # Response headers naming the region and the node that served an answer, where the
+    # server sends them (aidrill's lab does; a gateway may add its own, such as
+    # X-Served-By): counted per bucket as the evidence of who served users.
+    region_header: str = Field(default="X-Aidrill-Region", alias="region-header", min_length=1)
+    node_header: str = Field(default="X-Aidrill-Node", alias="node-header", min_length=1)
 
 
 class _Serving(_Strict):

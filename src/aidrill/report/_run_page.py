@@ -90,7 +90,24 @@ def render_run_page(run_dir: Path) -> str:
         timeline=timeline,
         buckets=len(buckets),
         health_rows=_health_beside_users(run_dir, buckets, t_fault, window_end),
+        served=_who_served(buckets, t_fault),
     )
+
+
+def _who_served(buckets: list[Bucket], t_fault: float | None) -> list[dict[str, Any]]:
+    """Per node the load's answers named (a header the server sends): its first and
+    last answer's bucket from the fault and how many answers it gave; region and node
+    as the answers said, in order of first answer."""
+    seen: dict[str, dict[str, Any]] = {}
+    for bucket in buckets:
+        if bucket.series != "inference" or t_fault is None:
+            continue
+        for node, count in bucket.nodes.items():
+            row = seen.setdefault(node, {"node": node, "first": bucket.start - t_fault,
+                                         "answers": 0})  # fmt: skip
+            row["last"] = bucket.end - t_fault
+            row["answers"] += count
+    return sorted(seen.values(), key=lambda r: (r["first"], r["node"]))
 
 
 _HEALTH_ROWS = 60
