@@ -98,6 +98,9 @@ def write_run(runs: Path, index: int, start: float, rng: random.Random) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, nargs="+", default=[40, 400])
+    parser.add_argument(
+        "--keep", action="store_true", help="keep each quarter's runs and report (paths printed)"
+    )
     args = parser.parse_args()
     rows = []
     for count in args.runs:
@@ -136,7 +139,10 @@ def main() -> None:
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         size = sum(p.stat().st_size for p in (work / "report").rglob("*") if p.is_file())
         rows.append((count, elapsed, max(peak, before) / 1024, size / 2**20, generated))
-        shutil.rmtree(work)
+        if args.keep:
+            print(f"kept: {work}")
+        else:
+            shutil.rmtree(work)
     print("| runs | report time | peak RSS | report folder | evidence generation |")
     print("|---|---|---|---|---|")
     for count, elapsed, peak_mb, size_mb, generated in rows:

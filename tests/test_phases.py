@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from aidrill.cli.main import cli
 from aidrill.measure import ACTIVITY_EVENT, Bucket, Event, recovery_phases
-from aidrill.measure._phases import new_node_marks, over_reference
+from aidrill.measure._phases import new_node_marks, over_reference, recovery_step_marks
 from aidrill.report import Quarter
 
 from ._runs import synthetic_run
@@ -222,3 +222,31 @@ def test_the_run_page_says_who_served_users_and_the_replacement_ends_the_load_ph
                     ("lab-east-node-3", "5.0 s", "40.0 s")], rows  # fmt: skip
     plain = synthetic_run(tmp_path, "plain", start + 3600)
     assert "Who served users" not in (plain / "report.html").read_text()
+
+
+def test_a_data_tiers_phases_come_from_the_runbooks_recovery_steps() -> None:
+    """A restore the experiment ran (a recovery step, recorded as the run went) marks
+    detect where it started and provision where it succeeded; a failed one marks only
+    its start, and a step that ended after the tier served again is off the path."""
+    events = [
+        Event(100.0, "fault_injected", {"activity": "delete-the-index"}),
+        Event(102.0, "recovery_started", {"activity": "restore-from-snapshot"}),
+        Event(
+            102.4, "recovery_ended", {"activity": "restore-from-snapshot", "status": "succeeded"}
+        ),
+        Event(103.0, "recovery_started", {"activity": "retry"}),
+        Event(104.0, "recovery_ended", {"activity": "retry", "status": "failed"}),
+    ]
+    marks = recovery_step_marks(events)
+    assert [(m.time, m.data["step"], m.data["action"]) for m in marks] == [
+        (102.0, "detect", "restore-from-snapshot started"),
+        (102.4, "provision", "restore-from-snapshot finished"),
+        (103.0, "detect", "retry started"),
+    ]
+    phases = recovery_phases(100.0, 103.0, marks, resolution=0.25, serving=False)
+    assert [(p.name, round(p.seconds, 3)) for p in phases] == [
+        ("detect", 2.0), ("provision", 0.4), ("load+warm", 0.6)]  # fmt: skip
+    assert phases[1].evidence == "the experiment's recovery step: restore-from-snapshot finished"
+    late = recovery_phases(100.0, 102.2, marks, resolution=0.1, serving=False)
+    assert [p.name for p in late] == ["detect", "load+warm"]
+    assert late[-1].evidence.endswith("(before provision was marked: served again before that)")

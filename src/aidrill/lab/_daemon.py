@@ -241,9 +241,11 @@ class Lab:
 
     def activities(self, since: float) -> list[dict[str, Any]]:
         """Every region's activities (its supervisor's launches, its balancer's and
-        nodes' doings) and the global router's, since ``since``, oldest first."""
+        nodes' doings), the global router's and the feature store's supervisor's, since
+        ``since``, oldest first."""
         found = [a for region in self.regions.values() for a in region.activities(since)]
-        return sorted([*found, *self.router.activities(since)], key=lambda a: a["time"])
+        found += self.router.activities(since) + self.data.features.activities(since)
+        return sorted(found, key=lambda a: a["time"])
 
     def capacity(self) -> dict[str, Any]:
         """Serving capacity and the fault ledger: what answers at once, whatever a fault

@@ -132,6 +132,9 @@ class FeatureStore:
         self._failures = 0
         self._stopping = threading.Event()
         self._maintenance = threading.Event()  # failback in progress: no promotion
+        # What its supervisor did, as a managed store's event log shows it (the control
+        # API serves it beside the regions' activities; never the ground-truth log).
+        self._activities: list[dict[str, Any]] = []
         self._materializer_paused = False
 
     # -- lifecycle ------------------------------------------------------------------
@@ -311,6 +314,9 @@ class FeatureStore:
                 continue
             self._failures += 1
             if self._failures == _FAILURES_BEFORE_PROMOTION:
+                why = f"{self._failures} health checks in a row failed"
+                self._activity(f"mark the feature-store primary in {active} failed", active,
+                               why, "detect")  # fmt: skip
                 self._promote(active)
 
     def _promote(self, failed: str) -> None:
@@ -327,6 +333,23 @@ class FeatureStore:
             self.active = target
             self.endpoint.retarget(self.region_proxies[target].port)
         self.record("feature_replica_promoted", region=target, replaced=failed)
+        # The promoted replica is the replacement and serves at once (the endpoint points
+        # at it): provision and load end together.
+        for step in ("provision", "load"):
+            self._activity(f"promote the feature-store replica in {target} and serve from it",
+                           target, f"the primary in {failed} failed", step)  # fmt: skip
+
+    def _activity(self, action: str, region: str, cause: str, step: str) -> None:
+        with self.lock:
+            self._activities.append(
+                {"time": round(time.time(), 3), "region": region, "status": "succeeded",
+                 "action": action, "cause": cause, "kind": "feature-store",
+                 "tier": "feature-store", "step": step}
+            )  # fmt: skip
+
+    def activities(self, since: float) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(a) for a in self._activities if a["time"] >= since]
 
     def _materialize(self) -> None:
         while not self._stopping.wait(self.refresh):

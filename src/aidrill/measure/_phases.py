@@ -2,7 +2,10 @@
 own API says its automation reached each step (DESIGN.md "Recovery phases").
 
 The boundaries, in order, each the first activity of its step at or after the one
-before (never the target's ground-truth log):
+before (never the target's ground-truth log). The serving tier reads the target's
+activities, the health checks aidrill polled and who served the load's answers; a data
+tier reads its own activities (a managed store's failover) and the experiment's
+recovery steps (a restore the runbook ran):
 
 - *detect*: fault → the system acted on it (a balancer or router took the node or
   region out, an autoscaler started a launch, a Deployment created a replacement);
@@ -72,12 +75,18 @@ def over_reference(records: Sequence[Mapping[str, Any]]) -> str | None:
 
 
 def recovery_phases(
-    t_fault: float, t_recovered: float, activities: Sequence[Event], resolution: float = 1.0
+    t_fault: float,
+    t_recovered: float,
+    activities: Sequence[Event],
+    resolution: float = 1.0,
+    serving: bool = True,
 ) -> list[Phase]:
     """The fault → recovery interval split at each step's first activity (``step`` in
     the activity's record); see the module's description. The recovery instant is a
     bucket's start (``resolution`` wide): a step inside that bucket is on the path and
-    its boundary is the recovery instant; one later than that is off the path."""
+    its boundary is the recovery instant; one later than that is off the path
+    (``serving``: the capacity left carried the load; a data tier: its series was
+    healthy again before that step was marked)."""
     marks = sorted(
         (e for e in activities if e.data.get("step") in STEPS
          and e.data.get("status") not in _NOT_DONE),
@@ -100,7 +109,12 @@ def recovery_phases(
     pending.append("warm")
     evidence = "users' series healthy, sustained"
     if later:
-        evidence += f" (before {' and '.join(later)}: the capacity left carried the load)"
+        steps = " and ".join(later)
+        evidence += (
+            f" (before {steps}: the capacity left carried the load)"
+            if serving
+            else f" (before {steps} was marked: served again before that)"
+        )
     phases.append(Phase("+".join(pending), start, t_recovered, evidence))
     return phases
 
@@ -127,4 +141,29 @@ def new_node_marks(buckets: Sequence[Bucket], t_fault: float) -> list[Event]:
                 "source": ANSWERS_SOURCE, "action": action, "step": "load",
                 "status": "succeeded",
             }))  # fmt: skip
+    return marks
+
+
+RECOVERY_STEP_SOURCE = "the experiment's recovery step"  # the runbook, as the run recorded it
+
+
+def recovery_step_marks(events: Sequence[Event]) -> list[Event]:
+    """The experiment's own recovery steps (method actions that restore what a fault
+    took, recorded by the run as ``recovery_started``/``recovery_ended``) as marks: the
+    runbook starting one is the organisation acting on the fault (*detect*); one that
+    succeeded has put back what the fault took (*provision*). Whether the restored
+    copy then serves is the tier's own series: left to the next boundary."""
+    marks = []
+    for event in events:
+        name = event.data.get("activity")
+        if event.kind == "recovery_started":
+            step, action = "detect", f"{name} started"
+        elif event.kind == "recovery_ended" and event.data.get("status") == "succeeded":
+            step, action = "provision", f"{name} finished"
+        else:
+            continue
+        marks.append(Event(event.time, event.kind, {
+            "source": RECOVERY_STEP_SOURCE, "action": action, "step": step,
+            "status": "succeeded",
+        }))  # fmt: skip
     return marks

@@ -15,7 +15,13 @@ from aidrill.measure._blind import (
 )
 from aidrill.measure._coverage import ApparatusStop, explain_gap, record_gaps
 from aidrill.measure._degradation import Degradation, judge_degradation
-from aidrill.measure._phases import Phase, new_node_marks, over_reference, recovery_phases
+from aidrill.measure._phases import (
+    Phase,
+    new_node_marks,
+    over_reference,
+    recovery_phases,
+    recovery_step_marks,
+)
 from aidrill.measure._records import Bucket, Event
 from aidrill.measure._recovery import HealthRule, RecoveryMeasurement, measure_recovery
 from aidrill.measure._result import iso
@@ -73,7 +79,7 @@ class ComponentResult:
     extra: dict[str, Any] = field(default_factory=dict)
     resolution: float = 1.0  # the bucket width the series was measured at
     degradation: Degradation | None = None  # judged where the plan sets a budget
-    phases: list[Phase] = field(default_factory=list)  # where the RTO went (serving only)
+    phases: list[Phase] = field(default_factory=list)  # where the RTO went
 
     def to_record(self) -> dict[str, Any]:
         m = self.measurement
@@ -320,26 +326,34 @@ def _evaluate_component(
     cause = None if measurement.recovered else _cause(events, t_fault, window_end)
     phases = []
     activities = [e for e in events if e.kind == ACTIVITY_EVENT]  # the target's own API
-    if component.tier == "inference" and measurement.impact and measurement.t_recovered:
-        # A health signal turning unhealthy is the system detecting the fault too (a
-        # Route 53 check failing, a node's health endpoint down): a detect mark beside
-        # the target's own activities.
-        turned = health_reaction(measurement.t_fault, tiers.health)
-        # The load's answers name the node that served, where the server sends it: a
-        # replacement's first answers mark the load step on any target.
-        marks = [*activities, *new_node_marks(buckets, measurement.t_fault)]
-        if turned is not None:
-            said = {"source": HEALTH_POLL_SOURCE, "action": turned[1], "step": "detect"}
-            marks.append(Event(turned[0], ACTIVITY_EVENT, {**said, "status": "succeeded"}))
+    # The serving tier's own: a data tier's (a managed store's failover) is not its.
+    serving = [e for e in activities if not e.data.get("tier")]
+    if measurement.impact and measurement.t_recovered:
+        if component.tier == "inference":
+            # A health signal turning unhealthy is the system detecting the fault too (a
+            # Route 53 check failing, a node's health endpoint down): a detect mark beside
+            # the target's own activities. The load's answers name the node that served,
+            # where the server sends it: a replacement's first answers mark the load step.
+            marks = [*serving, *new_node_marks(buckets, measurement.t_fault)]
+            turned = health_reaction(measurement.t_fault, tiers.health)
+            if turned is not None:
+                said = {"source": HEALTH_POLL_SOURCE, "action": turned[1], "step": "detect"}
+                marks.append(Event(turned[0], ACTIVITY_EVENT, {**said, "status": "succeeded"}))
+        else:
+            # A data tier: its own activities, and the experiment's recovery steps (a
+            # restore from a snapshot, a registry copied back) as the runbook acting.
+            own = [e for e in activities if e.data.get("tier") == component.tier]
+            marks = [*own, *recovery_step_marks(events)]
         phases = recovery_phases(
-            measurement.t_fault, measurement.t_recovered, marks, buckets[0].width
-        )
+            measurement.t_fault, measurement.t_recovered, marks, buckets[0].width,
+            serving=component.tier == "inference",
+        )  # fmt: skip
     episodes = _episodes(buckets, faults, window_end, rule, sustain) if len(faults) > 1 else []
     extra: dict[str, Any] = {}
     if component.tier == "inference":
         limit = component.max_blind if component.max_blind is not None else plan.slo.max_blind
-        if activities or tiers.health or any(e.kind == ACTIVITIES_READ for e in events):
-            blind = served_blind(measurement.t_fault, window_end, activities, tiers.health)
+        if serving or tiers.health or any(e.kind == ACTIVITIES_READ for e in events):
+            blind = served_blind(measurement.t_fault, window_end, serving, tiers.health)
             extra["blind"] = blind.to_record(limit, users_hurt=measurement.impact)
             extra["blind"]["summary"] = blind.sentence(limit)
         else:

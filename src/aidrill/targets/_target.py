@@ -60,6 +60,9 @@ class Activity:
     # system acted on the fault), "provision" (replacement capacity exists), "load"
     # (the replacement serves). See ``aidrill.measure.recovery_phases``.
     step: str | None = None
+    # The component tier it concerns where not the serving tier ("feature-store" for a
+    # managed store's failover): that tier's phases read it, the serving tier's do not.
+    tier: str | None = None
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -70,6 +73,7 @@ class Activity:
             "region": self.region,
             "cause": self.cause,
             **({"step": self.step} if self.step else {}),
+            **({"tier": self.tier} if self.tier else {}),
         }
 
 

@@ -31,6 +31,7 @@ _SOURCES = {
     "balancer": "lab load balancer of {}",
     "node": "lab GPU nodes of {}",
     "router": "lab global router",
+    "feature-store": "lab feature store's supervisor",
 }
 
 
@@ -149,6 +150,7 @@ class LabTarget:
                 region=a.get("region"),
                 cause=str(a.get("cause") or ""),
                 step=str(a["step"]) if a.get("step") in ("detect", "provision", "load") else None,
+                tier=str(a["tier"]) if a.get("tier") else None,
             )
             for a in self.client.activities(since)
             if isinstance(a, dict) and isinstance(a.get("time"), int | float)
