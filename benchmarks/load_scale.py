@@ -10,8 +10,9 @@
   give identical 100 ms buckets.
 
 The endpoint is a minimal keep-alive HTTP server (gevent) in its own process answering
-/predict the way the lab's GPU nodes do (the same JSON fields, X-Aidrill-Region and
-X-Aidrill-Feature-Age), each reply in one write, so what is measured is the load side.
+/predict the way the lab's GPU nodes do (the same JSON fields, X-Aidrill-Region,
+X-Aidrill-Feature-Age and X-Aidrill-Node), each reply in one write, so what is measured
+is the load side.
 For the listener comparison, on a machine with two or more cores, the endpoint and the
 Locust process are pinned to different cores (``sched_setaffinity``): each then has a
 core of its own and the scheduler's placement stops adding its noise to the pair.
@@ -77,7 +78,7 @@ from gevent.server import StreamServer
 body = json.dumps({"label": "cat", "region": "bench", "node": "bench-gpu-1",
                    "features": "online"}).encode()
 reply = (b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nX-Aidrill-Region: bench\\r\\n"
-         b"X-Aidrill-Feature-Age: 0.412\\r\\n"
+         b"X-Aidrill-Feature-Age: 0.412\\r\\nX-Aidrill-Node: bench-gpu-1\\r\\n"
          b"Content-Length: " + str(len(body)).encode() + b"\\r\\n\\r\\n" + body)
 """
     + SERVE_REPLY
