@@ -38,9 +38,10 @@ def test_redact_masks_secret_sections_keys_and_values() -> None:
     assert CONFIG_SECRET not in str(safe)
     # The rates of generated tokens are figures; a key naming a token is a secret.
     figures = {"slo": {"min_tokens_per_second": 20, "token_seconds": 1.5},
+               "protocol": {"max-tokens": 16, "max_tokens": 16},
                "auth_token": "abcd-1234", "tokens": ["t-1"]}  # fmt: skip
     masked = redact(figures, set())
-    assert masked["slo"] == figures["slo"]
+    assert masked["slo"] == figures["slo"] and masked["protocol"] == figures["protocol"]
     assert masked["auth_token"] == REDACTED and masked["tokens"] == [REDACTED]
 
 

@@ -7,9 +7,10 @@ from typing import Any
 
 REDACTED = "***redacted***"
 # A key naming a secret; "token" but not the measured rates of generated tokens
-# (``min_tokens_per_second``, ``token_seconds``), which are figures, not credentials.
+# (``min_tokens_per_second``, ``token_seconds``) nor the length of an answer a protocol
+# asks for (``max-tokens``, ``max_tokens``): figures, not credentials.
 _SECRET_KEY = re.compile(
-    r"(pass(word)?|secret|token(?!s?_per_second|_seconds)|api[_-]?key|credential"
+    r"(pass(word)?|secret|(?<!max[_-])token(?!s?_per_second|_seconds)|api[_-]?key|credential"
     r"|private[_-]?key)",
     re.IGNORECASE,
 )
