@@ -267,6 +267,10 @@ def _model_artifact_deletion(run_dir: Path, result: dict[str, Any]) -> None:
     artifacts = _component(result, "model-artifacts")["achieved"]
     assert artifacts["rpo_detail"]["versions_lost"] == 0
     assert artifacts["recovered"] is True
+    # Where inference's RTO went (issue 28 names this drill): replacements that wait for
+    # the model until versioning brings it back; each boundary where the lab's record
+    # says that step happened.
+    _phases_follow_the_truth(run_dir, result, every=False)
 
 
 def _model_registry_loss(run_dir: Path, result: dict[str, Any]) -> None:

@@ -1,7 +1,8 @@
 """The lab's nodes speak the OpenAI-compatible API and the Open Inference Protocol
-besides their own (issue 27): read here by the official clients of software nobody
-here wrote (the ``openai`` package, Triton's ``tritonclient``), through the regions'
-balancers and the global router, streamed answers token by token."""
+besides their own (issue 27): the OpenAI API read here by the official client of
+software nobody here wrote (the ``openai`` package), the Open Inference Protocol as
+KServe's v2 specification writes it, through the regions' balancers and the global
+router, streamed answers token by token."""
 
 from __future__ import annotations
 
@@ -9,9 +10,7 @@ import json
 import time
 import urllib.request
 from typing import Any
-from urllib.parse import urlsplit
 
-import numpy as np
 import pytest
 
 from aidrill.lab import LabClient
@@ -86,19 +85,18 @@ def test_a_streamed_answer_arrives_token_by_token_through_balancer_and_router(
     assert spread >= 0.5 * 3 * 0.25 * _SETTINGS.lab.service_time, (spread, arrived)
 
 
-def test_tritonclient_infers_through_the_labs_open_inference_protocol(lab: LabClient) -> None:
-    import tritonclient.http as triton
-
-    address = urlsplit(lab.info.router_url).netloc
-    client = triton.InferenceServerClient(url=address, network_timeout=5.0)
-    try:
-        for sample in _samples(lab):
-            entity = triton.InferInput("entity", [1], "BYTES")
-            entity.set_data_from_numpy(np.array([sample["entity"]], dtype=object), False)
-            features = triton.InferInput("features", [1, len(sample["features"])], "FP32")
-            features.set_data_from_numpy(np.array([sample["features"]], dtype=np.float32), False)
-            answer = client.infer("lab-model", [entity, features])
-            label = int(answer.as_numpy("label")[0])
-            assert label == _predicted(lab, sample), answer.get_response()
-    finally:
-        client.close()
+def test_the_open_inference_protocol_answers_as_kserve_v2_says(lab: LabClient) -> None:
+    """``POST /v2/models/{model}/infer`` with the sample's tensors, JSON-encoded (the
+    protocol's own encoding, as KServe's and Triton's servers take it): the output
+    tensor ``label`` names the same class the node's own protocol does."""
+    for sample in _samples(lab):
+        body = json.dumps({"inputs": sample["inputs"]}).encode()
+        request = urllib.request.Request(
+            f"{lab.info.router_url}/v2/models/lab-model/infer", data=body,
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            document = json.loads(answer.read())
+        (output,) = document["outputs"]
+        assert (output["name"], output["datatype"], output["shape"]) == ("label", "INT64", [1])
+        assert output["data"] == [_predicted(lab, sample)], document
