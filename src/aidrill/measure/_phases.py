@@ -137,10 +137,7 @@ def new_node_marks(buckets: Sequence[Bucket], t_fault: float) -> list[Event]:
         for node in sorted(set(bucket.nodes) - seen):
             seen.add(node)
             action = f"first answer from node {node}, which served none before the fault"
-            marks.append(Event(bucket.end, "first_answer", {
-                "source": ANSWERS_SOURCE, "action": action, "step": "load",
-                "status": "succeeded",
-            }))  # fmt: skip
+            marks.append(_mark(bucket.end, "first_answer", ANSWERS_SOURCE, action, "load"))
     return marks
 
 
@@ -162,8 +159,11 @@ def recovery_step_marks(events: Sequence[Event]) -> list[Event]:
             step, action = "provision", f"{name} finished"
         else:
             continue
-        marks.append(Event(event.time, event.kind, {
-            "source": RECOVERY_STEP_SOURCE, "action": action, "step": step,
-            "status": "succeeded",
-        }))  # fmt: skip
+        marks.append(_mark(event.time, event.kind, RECOVERY_STEP_SOURCE, action, step))
     return marks
+
+
+def _mark(time: float, kind: str, source: str, action: str, step: str) -> Event:
+    """A recovery step reached, as ``recovery_phases`` reads an activity."""
+    data = {"source": source, "action": action, "step": step, "status": "succeeded"}
+    return Event(time, kind, data)
