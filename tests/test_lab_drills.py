@@ -4,7 +4,7 @@ the lab's own record of what happened (measurement never reads that record; test
 The short demo (test_demo.py) runs two of the drills as shipped, end to end: their
 checks read the demo's runs. The others run here as their fast variants (the same
 faults and measurement, a 4 s sustain and windows shortened to match: see
-``fast_variant``), so each drill runs exactly once in the whole suite. The nineteen
+``fast_variant``), so each drill runs exactly once in the whole suite. The twenty
 drills as shipped are README's first command.
 """
 
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from aidrill._evidence import read_timeline
 from aidrill.cli.demo import DEMO_EXPERIMENTS
@@ -158,6 +159,31 @@ def _gpu_node_loss(run_dir: Path, result: dict[str, Any]) -> None:
     # Half the nodes cannot carry the load: users wait for the replacements.
     _phases_follow_the_truth(run_dir, result, every=True)
     _served_nodes_follow_the_truth(run_dir)
+
+
+def _gpu_node_loss_llm(run_dir: Path, result: dict[str, Any]) -> None:
+    """The same crash with the load speaking the lab's OpenAI-compatible API, streamed:
+    the RTO as near the lab's truth, and every answer's time to first token and
+    inter-token gaps recorded. The first token leaves after the node's service time and
+    the others a quarter of it apart, so gaps of that size prove the balancer and router
+    pass tokens on as they are written (a buffered answer shows gaps of ~0)."""
+    _met_near_the_truth(result)
+    _phases_follow_the_truth(run_dir, result, every=False)
+    started = next(e for e in _events(run_dir) if e["kind"] == "load_started")
+    assert started["protocol"] == "openai-chat", started
+    # The buckets in which every answer arrived (before the fault and after recovery).
+    served = [b for b in read_timeline(run_dir)
+              if b.ttft_p95 is not None and b.requests >= 20 and b.failures == 0]  # fmt: skip
+    assert len(served) >= 5, served
+    service = _SETTINGS.lab.service_time
+    assert all(b.ttft_p95 is not None and b.ttft_p95 >= service for b in served), served
+    gaps = sorted(b.itl_p95 for b in served if b.itl_p95 is not None)
+    assert gaps and gaps[len(gaps) // 2] >= 0.8 * 0.25 * service, gaps
+    assert all(b.tokens > 0 for b in served), served
+    # Scored as the other drills' answers are: the class the sentence names.
+    assert sum(b.correct for b in served) / sum(b.scored for b in served) >= 0.85, served
+    page = (run_dir / "report.html").read_text()
+    assert "time to first token p95" in page and "inter-token latency p95" in page
 
 
 def _region_failover(run_dir: Path, result: dict[str, Any]) -> None:
@@ -369,6 +395,7 @@ def _blind_bounded(run_dir: Path, result: dict[str, Any]) -> None:
 
 CHECKS: dict[str, Callable[[Path, dict[str, Any]], None]] = {
     "gpu-node-loss": _gpu_node_loss,
+    "gpu-node-loss-llm": _gpu_node_loss_llm,
     "region-failover": _region_failover,
     "region-failover-no-gpu-capacity": _no_gpu_capacity,
     "feature-store-failover": _feature_store_failover,
@@ -407,6 +434,30 @@ def _run(workspace: Path, lab: LabClient, name: str) -> Path:
 def test_a_shipped_drill(name: str, workspace: Path, lab: LabClient) -> None:
     run_dir = _run(workspace, lab, name)
     CHECKS[name](run_dir, check_every_run(run_dir))
+    assert lab.status()["faults"] == [], "no fault is left behind"
+
+
+def test_region_failover_through_the_labs_streamed_openai_api(
+    workspace: Path, lab: LabClient
+) -> None:
+    """Issue 27: the region failover with the load speaking streamed openai-chat (the
+    drill's own ``protocol``): valid, its RTO within a second of the lab's truth, and
+    time to first token and inter-token latency measured through the failover."""
+    fast = workspace / fast_variant(workspace, "experiments/lab/region-failover.yaml")
+    document = yaml.safe_load(fast.read_text())
+    document["extensions"][0]["protocol"] = {"kind": "openai-chat", "model": "lab-model",
+                                             "stream": True, "max-tokens": 16}  # fmt: skip
+    variant = fast.with_name("region-failover-llm-fast.yaml")
+    variant.write_text(yaml.safe_dump(document, sort_keys=False))
+    done = run_aidrill(workspace, lab.state_dir, "run", "--no-live", str(variant))
+    (run_dir,) = (workspace / "reports" / "runs").glob("*-region-failover-llm-fast")
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = check_every_run(run_dir)
+    _region_failover(run_dir, result)
+    started = next(e for e in _events(run_dir) if e["kind"] == "load_started")
+    assert started["protocol"] == "openai-chat", started
+    streamed = [b for b in read_timeline(run_dir) if b.ttft_p95 is not None]
+    assert len(streamed) >= 10 and all(b.itl_p95 is not None for b in streamed), streamed
     assert lab.status()["faults"] == [], "no fault is left behind"
 
 

@@ -348,3 +348,17 @@ def test_a_sagemaker_endpoint_is_invoked_signed_and_scored(
         "no AWS credentials were found for the sagemaker protocol (boto3's chain: "
         "environment, profile, instance role)"
     ]
+
+
+def test_the_lab_nodes_read_every_protocols_request_and_refuse_what_they_cannot() -> None:
+    from aidrill.lab._node_protocols import golden_prompt, parse_request
+
+    prompt = golden_prompt("e-0007", [0.5, -1.0, 2.25])
+    chat = parse_request("/v1/chat/completions", {"messages": [{"role": "user",
+                                                                 "content": prompt}]})  # fmt: skip
+    assert chat is not None and (chat.entity, chat.features) == ("e-0007", [0.5, -1.0, 2.25])
+    assert parse_request("/v1/embeddings", {"input": "x"}) is None
+    with pytest.raises(ValueError):
+        parse_request("/v1/completions", {"prompt": "What is the capital of France?"})
+    with pytest.raises(KeyError):
+        parse_request("/v2/models/lab-model/infer", {"inputs": [{"name": "x", "data": [1]}]})

@@ -18,6 +18,7 @@ DEMO_EXPERIMENTS = tuple(
     Path("experiments/lab") / f"{name}.yaml"
     for name in (
         "gpu-node-loss",
+        "gpu-node-loss-llm",
         "region-failover",
         "region-failover-no-gpu-capacity",
         "feature-store-failover",
@@ -60,7 +61,7 @@ DEMO_EXPERIMENTS = tuple(
 @reports_errors
 def demo(plan_path: Path, reports_dir: Path, state_dir: Path, heal: bool, live: bool) -> None:
     """Run the lab drills end to end on this machine and write their reports: the
-    plan's `lab` suite (the nineteen shipped lab drills), run as `aidrill drill` runs one.
+    plan's `lab` suite (the twenty shipped lab drills), run as `aidrill drill` runs one.
 
     Each drill starts from a nominal lab. Exits 0 when every drill ran valid (a missed
     target is a finding, not a failure) and 3 when any drill was invalid. Ctrl-C or

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from aidrill._durations import Duration
 from aidrill._scope import ScopeKind
 from aidrill.kinds import TargetName
-from aidrill.plan import Guardrails
+from aidrill.plan import Guardrails, ProtocolSettings
 
 
 class DeclaredScope(BaseModel):
@@ -75,6 +75,9 @@ class AidrillExtension(BaseModel):
     # impact and has held a recovery for the sustain (the pause is the most it waits):
     # a drill that proves its recovery early need not watch the rest of its window.
     hold_until_recovered: bool = Field(default=False, alias="hold-until-recovered")
+    # The protocol this drill's load and golden-set pre-flight speak, where it is not
+    # the plan's (the lab serves several: a drill through its OpenAI-compatible API).
+    protocol: ProtocolSettings | None = None
     # Blast radius of the experiment's own actions, by action name.
     scopes: dict[str, DeclaredScope] = {}
     participants: list[Participant] = []

@@ -7,6 +7,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Generator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -37,6 +38,26 @@ class JsonHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         return json.loads(body) if body else {}
+
+    def relay_stream(
+        self, status: int, headers: dict[str, str], pieces: Generator[bytes, None, None]
+    ) -> None:
+        """An upstream's answer passed on as it arrives, chunked; an upstream that breaks
+        off mid-answer leaves the caller's answer broken off too (never completed)."""
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for piece in pieces:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                self.wfile.flush()
+        except (OSError, http.client.HTTPException):
+            pieces.close()  # the upstream's connection is not reused half-read
+            self.close_connection = True
+            return
+        self.wfile.write(b"0\r\n\r\n")
 
     def send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         body = json.dumps(payload).encode()
@@ -79,6 +100,42 @@ class UpstreamPool:
                 self.close()
                 raise
         raise AssertionError("unreachable")
+
+    def stream(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], Generator[bytes, None, None]]:
+        """Send one request and hand its answer on as it arrives, piece by piece (a
+        streamed answer's events pass through one by one, not at its end). The caller
+        reads the pieces to the end; a connection broken meanwhile raises from them."""
+        for attempt in (1, 2):
+            conn = self._connection()
+            try:
+                conn.request(method, path, body=body, headers=headers or {})
+                response = conn.getresponse()
+                break
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.close()
+                if attempt == 2:
+                    raise
+            except Exception:
+                self.close()
+                raise
+
+        def pieces() -> Generator[bytes, None, None]:
+            ended = False
+            try:
+                while piece := response.read1(65536):
+                    yield piece
+                ended = True
+            finally:
+                if not ended:  # broken off, or its reader gave up: never reuse it
+                    self.close()
+
+        return response.status, dict(response.getheaders()), pieces()
 
     def _connection(self) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from aidrill.lab._node_protocols import golden_inputs, golden_prompt
+
 CLASSES = 10
 FEATURES = 16
 REQUEST_FEATURES = 4  # sent with each request; the rest come from the feature store
@@ -97,12 +99,19 @@ def write_golden_set(
     entities: dict[str, list[float]] = {}
     for i, (row, label) in enumerate(zip(features, labels, strict=True)):
         rounded = [round(float(x), 4) for x in row]
+        entity, given = entity_name(i), rounded[:REQUEST_FEATURES]
+        # One sample for every protocol the nodes speak: their own (entity and
+        # features), the OpenAI-compatible API (a prompt naming both) and the Open
+        # Inference Protocol (tensors); every answer names the class as a number.
         records.append(
             {
                 "id": i,
-                "entity": entity_name(i),
-                "features": rounded[:REQUEST_FEATURES],
+                "entity": entity,
+                "features": given,
                 "label": int(label),
+                "prompt": golden_prompt(entity, given),
+                "inputs": golden_inputs(entity, given),
+                "expect": {"scorer": "numeric", "value": int(label)},
             }
         )
         entities[entity_name(i)] = rounded[REQUEST_FEATURES:]

@@ -563,6 +563,9 @@ def _balancer_handler(region: Region) -> type[JsonHandler]:
             if node is None or node.pool is None:
                 self.send_json(503, {"error": f"no free GPU node in region {region.name}"})
                 return
+            if self.path.startswith(STREAMED_PREFIX):
+                self._forward_streamed(node, node.pool, body)
+                return
             try:
                 status, payload, headers = node.pool.request(
                     "POST", self.path, body, {"Content-Type": "application/json"}
@@ -573,6 +576,21 @@ def _balancer_handler(region: Region) -> type[JsonHandler]:
             finally:
                 region.release(node)
             self._relay(status, payload, headers)
+
+        def _forward_streamed(self, node: Node, pool: UpstreamPool, body: bytes) -> None:
+            """An OpenAI-style answer, passed on as the node sends it (its tokens one by
+            one); the node stays taken until its answer has ended."""
+            try:
+                try:
+                    status, upstream, pieces = pool.stream(
+                        "POST", self.path, body, {"Content-Type": "application/json"}
+                    )
+                except OSError:
+                    self.send_json(502, {"error": f"node {node.name} failed"})
+                    return
+                self.relay_stream(status, relayed(upstream, region.name), pieces)
+            finally:
+                region.release(node)
 
         def _forward_search(self, body: bytes) -> None:
             if region.index_port is None:
@@ -604,6 +622,16 @@ def _balancer_handler(region: Region) -> type[JsonHandler]:
 # What a node says about its answer that the balancer and router pass on to the caller:
 # how fresh the data behind it was and which node served it.
 RELAYED_HEADERS = ("X-Aidrill-Feature-Age", "X-Aidrill-Index-Age", "X-Aidrill-Node")
+STREAMED_PREFIX = "/v1/"  # the OpenAI-style API: answers pass on as they are written
+
+
+def relayed(upstream: dict[str, str], region: str) -> dict[str, str]:
+    """The headers a streamed answer keeps on its way out: its content type, the region
+    that served it and what the node said about it."""
+    kept = {"Content-Type": upstream.get("Content-Type", "application/json")}
+    kept["X-Aidrill-Region"] = upstream.get("X-Aidrill-Region", region)
+    kept.update({name: upstream[name] for name in RELAYED_HEADERS if name in upstream})
+    return kept
 
 
 def alive_count(state: RegionState) -> int:

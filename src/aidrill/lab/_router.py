@@ -13,7 +13,7 @@ from typing import Any
 
 from aidrill.lab._http import JsonHandler, QuietServer, UpstreamPool, get_json
 from aidrill.lab._network import Impairment
-from aidrill.lab._region import RELAYED_HEADERS, Record, Region
+from aidrill.lab._region import RELAYED_HEADERS, STREAMED_PREFIX, Record, Region, relayed
 
 _FAILURE_THRESHOLD = 2  # consecutive failed health checks before a region counts as down
 
@@ -201,6 +201,16 @@ def _router_handler(router: GlobalRouter) -> type[JsonHandler]:
                 self.send_json(503, {"error": "no region is serving"})
                 return
             router.hold(region, len(body), ("clients", "router"))
+            if self.path.startswith(STREAMED_PREFIX):
+                try:
+                    status, upstream, pieces = router.pool(region).stream(
+                        "POST", self.path, body, {"Content-Type": "application/json"}
+                    )
+                except OSError:
+                    self.send_json(502, {"error": f"region {region} unreachable"})
+                    return
+                self.relay_stream(status, relayed(upstream, region), pieces)
+                return
             try:
                 status, payload, headers = router.pool(region).request(
                     "POST", self.path, body, {"Content-Type": "application/json"}

@@ -35,6 +35,15 @@ from aidrill.lab._artifacts import ArtifactRefused, fetch_verified
 from aidrill.lab._http import JsonHandler, QuietServer, exit_when_orphaned
 from aidrill.lab._model import FEATURES, REQUEST_FEATURES, Model, mislabelled, model_from_bytes
 from aidrill.lab._node_faults import NodeFault
+from aidrill.lab._node_protocols import (
+    TOKEN_GAP_SHARE,
+    NodeRequest,
+    answer_words,
+    parse_request,
+    stream_end,
+    stream_event,
+    whole_reply,
+)
 from aidrill.lab._redis import redis_client
 from aidrill.lab.registry import RegistryError, resolve_alias, source_key, version_tags
 
@@ -172,30 +181,28 @@ def _make_handler(
                 except ValueError as exc:
                     self.send_json(400, {"error": str(exc)})
                 return
-            if self.path != "/predict":
+            try:
+                request = parse_request(self.path, self.read_json())
+            except (ValueError, KeyError, TypeError, IndexError):
+                self.send_json(400, {"error": f"cannot read this request to {self.path}"})
+                return
+            if request is None:
                 self.send_json(404, {"error": "not found"})
                 return
-            try:
-                request: dict[str, Any] = self.read_json()
-                given = [float(x) for x in request["features"]]
-                entity = str(request["entity"])
-            except (ValueError, KeyError, TypeError):
-                self.send_json(400, {"error": "expected {'entity': id, 'features': [...]}"})
-                return
-            if len(given) != REQUEST_FEATURES:
+            if len(request.features) != REQUEST_FEATURES:
                 self.send_json(400, {"error": f"expected {REQUEST_FEATURES} request features"})
                 return
             refusal = fault.refusal()
             if refusal is not None:
                 self.send_json(*refusal)
                 return
-            stored, source, age = features.read(entity)
+            stored, source, age = features.read(request.entity)
             model = serving.current[0]
             if fault.wrong_model:
                 model = mislabelled(model)
             with gpu:
                 started = time.perf_counter()
-                label = int(model.predict(np.asarray(given + stored, dtype=float)))
+                label = int(model.predict(np.asarray(request.features + stored, dtype=float)))
                 remaining = fault.service_time(service_time) - (time.perf_counter() - started)
                 if remaining > 0:
                     time.sleep(remaining)
@@ -206,11 +213,36 @@ def _make_handler(
             headers = {"X-Aidrill-Region": region, NODE_HEADER: node}
             if age is not None:
                 headers[FEATURE_AGE_HEADER] = f"{age:.3f}"
-            self.send_json(
-                200,
-                {"label": label, "region": region, "node": node, "features": source},
-                headers=headers,
-            )
+            if request.kind == "predict":
+                answer = {"label": label, "region": region, "node": node, "features": source}
+                self.send_json(200, answer, headers=headers)
+            elif request.stream:
+                self._stream(request, label, headers, fault.service_time(service_time))
+            else:
+                self.send_json(200, whole_reply(request, label, node), headers=headers)
+
+        def _stream(
+            self, request: NodeRequest, label: int, headers: dict[str, str], service: float
+        ) -> None:
+            """The answer as server-sent events, one token each, a gap apart: the first
+            leaves now (after the GPU's service time), the GPU free meanwhile."""
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            words = answer_words(label)
+            for index, word in enumerate(words):
+                if index:
+                    time.sleep(service * TOKEN_GAP_SHARE)
+                self._chunk(stream_event(request, word, node))
+            self._chunk(stream_end(request, len(words), node))
+            self._chunk(b"")
+
+        def _chunk(self, data: bytes) -> None:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
 
     return NodeHandler
 

@@ -342,6 +342,10 @@ class LabSettings(_Strict):
     snapshot_interval: Duration = 3.0
     checkpoint_interval: Duration = 2.0
     registry_copy_interval: Duration = 5.0  # the model registry's database, copied to DR
+    # The protocol the load, probes and pre-flight speak to the lab's nodes: its own
+    # (``aidrill``), the OpenAI-compatible API (``openai-chat``, ``openai-completions``,
+    # streamed or not) or the Open Inference Protocol (``open-inference``).
+    protocol: ProtocolSettings = ProtocolSettings()
 
 
 class Plan(_Strict):
@@ -403,9 +407,9 @@ class Plan(_Strict):
     @property
     def protocol(self) -> ProtocolSettings:
         """How the target's inference endpoint is asked: its estate's ``protocol`` (a
-        plug-in's under ``estates.<kind>.protocol``); the lab speaks its own."""
+        plug-in's under ``estates.<kind>.protocol``; the lab's under ``lab``)."""
         estate = getattr(self, self.target, None)
-        if isinstance(estate, _Serving):
+        if isinstance(estate, _Serving | LabSettings):
             return estate.protocol
         section = self.estates.get(self.target, {}).get("protocol")
         return ProtocolSettings.model_validate(section) if section else ProtocolSettings()

@@ -3,6 +3,7 @@ injection, the post-flight check and heal, and the target's own record of events
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from aidrill.measure import ACTIVITIES_READ, ACTIVITY_EVENT, GROUND_TRUTH_PREFIX
 from aidrill.plan import Plan
 from aidrill.probes import golden_set_preflight
 from aidrill.run._watch import ApparatusWatch
-from aidrill.targets import Target, target_for
+from aidrill.targets import Endpoints, Target, target_for
 from aidrill.targets.observer import TierObserver
 
 logger = logging.getLogger(__name__)
@@ -81,17 +82,24 @@ class TargetSide:
             problems = healed.problems_after
         if not problems:
             problems, figures = golden_set_preflight(
-                target.endpoints(), self.plan.slo.quality_floor, self.extension.load.request_timeout
-            )
+                self._endpoints(target), self.plan.slo.quality_floor,
+                self.extension.load.request_timeout,
+            )  # fmt: skip
             self.events.append("golden_set_checked", **figures)
         if problems:
             self.events.append("preflight_failed", problems=problems)
             raise TargetNotNominalError(problems, healed=heal)
 
+    def _endpoints(self, target: Target) -> Endpoints:
+        """The target's endpoints, asked in the drill's protocol where it names one."""
+        endpoints = target.endpoints()
+        chosen = self.extension.protocol
+        return endpoints if chosen is None else dataclasses.replace(endpoints, protocol=chosen)
+
     def start_load(self, on_fatal: Callable[[str], None], observing: Callable[[], bool]) -> None:
         """Locust against the target's inference endpoint, and the tiers' observer; both
         watched (``on_fatal`` when the load stops while ``observing``)."""
-        endpoints = self.connect().endpoints()
+        endpoints = self._endpoints(self.connect())
         settings = self.extension.load
         profile = LoadProfile(
             settings.users,

@@ -116,6 +116,7 @@ class LabTarget:
             registry_model=info.registry_model,
             replication=lambda: dict(self.client.data().get("replication") or {}),
             health_signals=self.health_signals,
+            protocol=self.plan.protocol,
         )
 
     def health_signals(self) -> dict[str, bool]:
