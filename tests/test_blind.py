@@ -120,6 +120,15 @@ def test_a_polled_health_signal_turning_unhealthy_is_a_reaction() -> None:
     both, gone = {"a": True, "b": True}, {"a": False, "b": False}
     many = served_blind(100.0, 130.0, [], polls((99.0, both), (100.5, gone), (101.0, gone)))
     assert many.reaction == "health signal a said unhealthy (and 1 more)"
+    # A signal withdrawn (a pod a scale-down deleted, never reported NotReady) in two
+    # readable polls running is a reaction; withdrawn from one poll only, it is not.
+    pods = {"east/pod-1 Ready": True, "west/pod-9 Ready": True}
+    west = {"west/pod-9 Ready": True}
+    deleted = served_blind(100.0, 130.0, [], polls((99.5, pods), (100.3, west), (100.8, west)))
+    assert deleted.detected and deleted.seconds == pytest.approx(0.3)
+    assert deleted.reaction == "health signal east/pod-1 Ready was withdrawn"
+    flicker = polls((99.5, pods), (100.3, west), (100.8, pods), (101.3, pods))
+    assert not served_blind(100.0, 130.0, [], flicker).detected
     # What the health checks claimed: a standby's check, unhealthy by design before the
     # fault (a pilot-light DR region), does not make every sample read "unhealthy".
     standby = {"primary check": True, "dr check": False}

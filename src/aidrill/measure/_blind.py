@@ -154,11 +154,14 @@ def _passes(sample: HealthSample, watched: set[str] | None) -> bool:
 
 
 def health_reaction(t_fault: float, health: Sequence[HealthSample]) -> tuple[float, str] | None:
-    """The first poll at or after the fault from which a signal said unhealthy in
-    ``CONFIRM_POLLS`` polls running, where it said healthy in the last poll before the
-    fault (one slow answer is not a reaction: a load balancer acts on consecutive
-    failures too). A signal first seen after the fault (a replacement node) or a poll
-    that could not be read reacts to nothing."""
+    """The first poll at or after the fault from which a signal said unhealthy, or was
+    no longer listed, in ``CONFIRM_POLLS`` polls running, where it said healthy in the
+    last poll before the fault (one slow answer is not a reaction: a load balancer acts
+    on consecutive failures too). A signal withdrawn is the target's health view
+    letting go of it: a pod deleted by a scale-down leaves its Service's endpoints
+    without ever reporting NotReady, an instance terminated leaves its group. A signal
+    first seen after the fault (a replacement node) or a poll that could not be read
+    reacts to nothing."""
     ordered = sorted(health, key=lambda s: s.time)
     watched = _watched(t_fault, ordered) or set()
     since: dict[str, tuple[float, int]] = {}  # signal -> (first unhealthy poll, polls)
@@ -168,12 +171,14 @@ def health_reaction(t_fault: float, health: Sequence[HealthSample]) -> tuple[flo
         since = {
             n: (since[n][0], since[n][1] + 1) if n in since else (sample.time, 1)
             for n in sorted(watched)
-            if sample.signals.get(n) is False
+            if sample.signals.get(n) is not True
         }
         confirmed = sorted((t, n) for n, (t, polls) in since.items() if polls >= CONFIRM_POLLS)
         if confirmed:
+            first = confirmed[0][1]
+            said = "said unhealthy" if sample.signals.get(first) is False else "was withdrawn"
             more = f" (and {len(confirmed) - 1} more)" if len(confirmed) > 1 else ""
-            return confirmed[0][0], f"health signal {confirmed[0][1]} said unhealthy{more}"
+            return confirmed[0][0], f"health signal {first} {said}{more}"
     return None
 
 
