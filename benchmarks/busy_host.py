@@ -1,12 +1,16 @@
 """Benchmark: the demo on a busy host, every drill valid and measured against the truth.
 
-    python benchmarks/busy_host.py [--hogs 2]
+    python benchmarks/busy_host.py [--hogs 2] [--keep]
 
 Runs `aidrill demo` in a scratch copy of the repository's plan, experiments and probes
 while ``--hogs`` CPU-bound processes (``while True: pass``) run beside it for the whole
 demo, then reads every run directory: valid or not, the measured inference RTO beside
 the lab's ground truth, and the measured RPO of each stateful tier beside the lab's
-own record of what it restored. Prints Markdown tables for benchmarks/README.md.
+own record of what it restored. Meanwhile it samples, every half second, the resident
+memory of every process the demo started (psutil): the lab's (its supervisor and every
+process under it, summed, as issue 26 counts it) and everything's, and prints each
+peak with what held the memory at the lab's peak. Prints Markdown tables for
+benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -19,9 +23,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,6 +84,81 @@ def rpo_truths(run_dir: Path, result: dict[str, Any]) -> list[tuple[str, float, 
     return rows
 
 
+def _kind(process: psutil.Process) -> str:
+    """A short name for what a process is: its program, or its Python module."""
+    command = process.cmdline()
+    if len(command) > 2 and command[1] == "-m":
+        return command[2]
+    return Path(command[0]).name if command else process.name()
+
+
+class ResidentPeaks:
+    """Samples resident memory until stopped: the peak of the lab's processes summed
+    (the detached supervisor ``aidrill.lab._daemon`` that runs in ``work``, and all
+    under it) with its holders by kind at that peak, and the peak of everything (the
+    lab and every descendant of the process ``root``)."""
+
+    def __init__(self, root: int, work: Path, every: float = 0.5) -> None:
+        self.root, self.work, self.every = root, work, every
+        self.lab_peak = self.all_peak = 0
+        self.lab_holders: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ResidentPeaks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.sample()
+
+    def _supervisors(self) -> list[psutil.Process]:
+        found = []
+        for process in psutil.process_iter():
+            try:
+                if "aidrill.lab._daemon" in process.cmdline() and (
+                    Path(process.cwd()) == self.work
+                    or any(str(self.work) in arg for arg in process.cmdline())
+                ):
+                    found.append(process)
+            except psutil.Error:
+                continue
+        return found
+
+    def sample(self) -> None:
+        lab: list[psutil.Process] = []
+        for supervisor in self._supervisors():
+            lab.append(supervisor)
+            try:
+                lab += supervisor.children(recursive=True)
+            except psutil.Error:
+                continue
+        try:
+            others = psutil.Process(self.root).children(recursive=True)
+        except psutil.Error:
+            others = []
+        rss: dict[int, tuple[str, int]] = {}
+        for process in [*lab, *others]:
+            try:
+                rss[process.pid] = (_kind(process), process.memory_info().rss)
+            except psutil.Error:
+                continue
+        lab_pids = {p.pid for p in lab}
+        lab_total = sum(size for pid, (_, size) in rss.items() if pid in lab_pids)
+        self.all_peak = max(self.all_peak, sum(size for _, size in rss.values()))
+        if lab_total > self.lab_peak:
+            self.lab_peak = lab_total
+            self.lab_holders = Counter()
+            for pid, (kind, size) in rss.items():
+                if pid in lab_pids:
+                    self.lab_holders[kind] += size
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hogs", type=int, default=2)
@@ -88,15 +171,19 @@ def main() -> None:
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.hogs)]
     started = time.perf_counter()
     try:
-        demo = subprocess.run(
-            [sys.executable, "-m", "aidrill", "demo"],
-            cwd=work,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(REPO / "src")},
-            timeout=3600,
-            check=False,
-        )
+        with (
+            subprocess.Popen(
+                [sys.executable, "-m", "aidrill", "demo"],
+                cwd=work,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+            ) as process,
+            ResidentPeaks(process.pid, work) as peaks,
+        ):
+            stdout, stderr = process.communicate(timeout=3600)
+        demo = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     finally:
         for hog in hogs:
             hog.kill()
@@ -105,6 +192,11 @@ def main() -> None:
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, python "
           f"{platform.python_version()}; {args.hogs} CPU hogs beside the demo")  # fmt: skip
     print(f"demo exit code {demo.returncode} in {wall:.0f} s\n")
+    mib = 1024 * 1024
+    print(f"resident peak: the lab's processes {peaks.lab_peak / mib:,.0f} MiB, everything "
+          f"the demo started {peaks.all_peak / mib:,.0f} MiB; the lab's at its peak: "
+          + ", ".join(f"{kind} {size / mib:,.0f} MiB"
+                      for kind, size in peaks.lab_holders.most_common(8)) + "\n")  # fmt: skip
     print("| drill | valid | inference RTO measured | lab truth | difference | verdicts |")
     print("|---|---|---|---|---|---|")
     rpo_rows = []

@@ -1,11 +1,12 @@
 """The lab's nodes speak the OpenAI-compatible API and the Open Inference Protocol
-besides their own (issue 27): the OpenAI API read here by the official client of
-software nobody here wrote (the ``openai`` package), the Open Inference Protocol as
-KServe's v2 specification writes it, through the regions' balancers and the global
+besides their own (issue 27), read by software nobody here wrote: the OpenAI API by the
+official ``openai`` client, the Open Inference Protocol by KServe's own REST client (and
+as KServe's v2 specification writes it); through the regions' balancers and the global
 router, streamed answers token by token."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.request
@@ -100,3 +101,33 @@ def test_the_open_inference_protocol_answers_as_kserve_v2_says(lab: LabClient) -
         (output,) = document["outputs"]
         assert (output["name"], output["datatype"], output["shape"]) == ("label", "INT64", [1])
         assert output["data"] == [_predicted(lab, sample)], document
+
+
+def test_kserves_own_rest_client_reads_the_labs_open_inference_protocol(lab: LabClient) -> None:
+    """KServe's ``InferenceRESTClient`` (software nobody here wrote) asks the lab through
+    the global router, tensors built by KServe's own types, and reads the class back."""
+    from kserve import InferenceRESTClient, RESTConfig
+    from kserve.protocol.infer_type import InferInput, InferRequest
+
+    async def ask(samples: list[dict[str, Any]]) -> list[int]:
+        client = InferenceRESTClient(RESTConfig(protocol="v2", timeout=5))
+        try:
+            answers = []
+            for sample in samples:
+                entity, features = sample["entity"], [float(x) for x in sample["features"]]
+                inputs = [
+                    InferInput("entity", [1], "BYTES", [entity]),
+                    InferInput("features", [1, len(features)], "FP32", [features]),
+                ]
+                reply = await client.infer(
+                    lab.info.router_url, InferRequest("lab-model", inputs), model_name="lab-model"
+                )
+                (output,) = reply.outputs
+                assert (output.name, output.datatype) == ("label", "INT64")
+                answers.append(int(output.data[0]))
+            return answers
+        finally:
+            await client.close()
+
+    samples = _samples(lab)
+    assert asyncio.run(ask(samples)) == [_predicted(lab, s) for s in samples]
