@@ -163,6 +163,12 @@ def recovery_step_marks(events: Sequence[Event]) -> list[Event]:
     return marks
 
 
+def health_mark(time: float, kind: str, source: str, reaction: str) -> Event:
+    """A health signal aidrill polled turning (``health_reaction``): the system
+    detecting the fault, beside the target's own activities."""
+    return _mark(time, kind, source, reaction, "detect")
+
+
 def _mark(time: float, kind: str, source: str, action: str, step: str) -> Event:
     """A recovery step reached, as ``recovery_phases`` reads an activity."""
     data = {"source": source, "action": action, "step": step, "status": "succeeded"}

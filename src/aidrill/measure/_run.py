@@ -17,6 +17,7 @@ from aidrill.measure._coverage import ApparatusStop, explain_gap, record_gaps
 from aidrill.measure._degradation import Degradation, judge_degradation
 from aidrill.measure._phases import (
     Phase,
+    health_mark,
     new_node_marks,
     over_reference,
     recovery_phases,
@@ -337,8 +338,8 @@ def _evaluate_component(
             marks = [*serving, *new_node_marks(buckets, measurement.t_fault)]
             turned = health_reaction(measurement.t_fault, tiers.health)
             if turned is not None:
-                said = {"source": HEALTH_POLL_SOURCE, "action": turned[1], "step": "detect"}
-                marks.append(Event(turned[0], ACTIVITY_EVENT, {**said, "status": "succeeded"}))
+                at, reaction = turned
+                marks.append(health_mark(at, ACTIVITY_EVENT, HEALTH_POLL_SOURCE, reaction))
         else:
             # A data tier: its own activities, and the experiment's recovery steps (a
             # restore from a snapshot, a registry copied back) as the runbook acting.
