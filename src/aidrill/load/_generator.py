@@ -13,7 +13,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from aidrill import _evidence as evidence
 from aidrill._apparatus import ApparatusPart, process_check
@@ -44,8 +46,12 @@ class LoadGenerator:
         index_queries: Path | None = None,
         http: HttpSettings | None = None,
         protocol: ProtocolSettings | None = None,
+        vector_store: Mapping[str, Any] | None = None,
     ) -> None:
         self.host = host
+        # The vector database the searches ask (its connection string resolved; it
+        # travels in the load's environment, never into evidence), else POST /search.
+        self.vector_store = vector_store
         self.http = http or HttpSettings()
         self.protocol = protocol or ProtocolSettings()
         self.index_queries = index_queries
@@ -76,6 +82,8 @@ class LoadGenerator:
         }
         if self.index_queries is not None:
             env["AIDRILL_INDEX_QUERIES"] = str(self.index_queries)
+        if self.vector_store is not None:
+            env["AIDRILL_VECTOR_STORE"] = json.dumps(dict(self.vector_store))
         # Search users come on top of the profile's inference users (see the locustfile).
         users = str(self.profile.users + (SEARCH_USERS if self.index_queries else 0))
         command = [

@@ -34,6 +34,7 @@ import orjson
 from locust import FastHttpUser, constant_throughput, events
 
 from aidrill.load._aggregator import BucketAggregator
+from aidrill.load._pgvector import PgVectorSearch
 from aidrill.load._profile import SEARCH_RATE, SEARCH_USERS
 from aidrill.load.protocols import protocol_for
 from aidrill.load.scorers import expectation, score
@@ -53,6 +54,9 @@ _HEADERS: dict[str, str] = json.loads(os.environ.get("AIDRILL_HTTP_HEADERS") or 
 _CA_BUNDLE = os.environ.get("AIDRILL_CA_BUNDLE")
 _QUERIES_PATH = os.environ.get("AIDRILL_INDEX_QUERIES")
 _QUERIES = json.loads(Path(_QUERIES_PATH).read_text()) if _QUERIES_PATH else None
+# The plan's vector database (its connection string resolved), where searches go
+# instead of the endpoint's POST /search.
+_STORE = json.loads(os.environ.get("AIDRILL_VECTOR_STORE") or "null")
 _SETTINGS = ProtocolSettings.model_validate_json(os.environ.get("AIDRILL_PROTOCOL") or "{}")
 _PROTOCOL = protocol_for(_SETTINGS)
 _REGION_HEADER, _NODE_HEADER = _SETTINGS.region_header, _SETTINGS.node_header
@@ -139,12 +143,36 @@ def _lines(response: Any) -> Any:
 def _search(user: _GoldenUser) -> None:
     assert _QUERIES is not None
     which = user.rng.randrange(len(_QUERIES["queries"]))
+    if _STORE is not None:
+        _search_store(user, which)
+        return
     user.client.post(
         "/search",
         json={"vector": _QUERIES["queries"][which], "k": _QUERIES["k"]},
         name="search",
         context={"exact": _QUERIES["exact"][which], "series": "search"},
     )
+
+
+def _search_store(user: _GoldenUser, which: int) -> None:
+    """One query to the plan's vector database, reported as Locust reports an HTTP
+    request (its listener scores the ids against the exact answers)."""
+    assert _QUERIES is not None and _STORE is not None
+    if user.store is None:
+        user.store = PgVectorSearch(_STORE, _TIMEOUT)
+    began, clock = time.time(), time.perf_counter()
+    ids: list[Any] | None = None
+    failed: BaseException | None = None
+    try:
+        ids = user.store.search(_QUERIES["queries"][which], _QUERIES["k"])
+    except Exception as exc:
+        failed = exc
+    user.environment.events.request.fire(
+        request_type="SQL", name="search", start_time=began,
+        response_time=(time.perf_counter() - clock) * 1000, response_length=0,
+        response=None, exception=failed,
+        context={"exact": _QUERIES["exact"][which], "series": "search", "ids": ids},
+    )  # fmt: skip
 
 
 def _tls_context(cafile: str | None = None, **_: Any) -> Any:
@@ -173,6 +201,7 @@ class _GoldenUser(FastHttpUser):
     default_headers = _HEADERS or None
     insecure = False
     ssl_context_factory = staticmethod(_tls_context)
+    store: PgVectorSearch | None = None  # a search user's vector database, once asked
 
     def on_start(self) -> None:
         self.rng = random.Random(id(self))
@@ -193,6 +222,10 @@ class SearchUser(_GoldenUser):
     fixed_count = SEARCH_USERS
     wait_time = constant_throughput(SEARCH_RATE)
     tasks = [_search]
+
+    def on_stop(self) -> None:
+        if self.store is not None:
+            self.store.close()
 
 
 def _on_request(
@@ -221,23 +254,26 @@ def _on_request(
     began = start_time if start_time is not None else time.time() - seconds
     context = context or _NO_CONTEXT
     series = context.get("series", "inference")
-    if exception is not None or response is None:
+    if exception is not None or (response is None and context.get("ids") is None):
         add(began, seconds, exception is None, None, None, series)
         return
     quality: float
     try:
         if series == "search":
+            # A vector database's ids come in the context; the lab's index answers JSON.
             # JSON is UTF-8: parse the bytes (FastResponse.json() would first guess the
             # text's charset, which costs more than the rest of the listener), with orjson.
-            body = orjson.loads(response.content)
+            ids = context.get("ids")
+            if ids is None:
+                ids = orjson.loads(response.content)["ids"]
             exact = set(context["exact"])
-            quality = len(exact.intersection(body["ids"])) / len(exact)
+            quality = len(exact.intersection(ids)) / len(exact)
         else:
             answer = context["answer"] if "answer" in context else _PROTOCOL.read(response.content)
             quality = score(context.get("expect") or _NO_CONTEXT, answer)
     except (ValueError, KeyError, TypeError, IndexError, ZeroDivisionError):  # incl. orjson's
         quality = 0.0
-    headers = response.headers
+    headers = response.headers if response is not None else _NO_CONTEXT
     region = headers.get(_REGION_HEADER)
     node = headers.get(_NODE_HEADER)
     age = headers.get(_AGE_HEADER.get(series, ""))

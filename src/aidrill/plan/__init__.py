@@ -24,6 +24,7 @@ from aidrill.plan._model import (
     ReplicatedBucket,
     ServingSlo,
     ThirdParty,
+    VectorStoreSettings,
 )
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "ReplicatedBucket",
     "ServingSlo",
     "ThirdParty",
+    "VectorStoreSettings",
     "load_plan",
     "plan_from_document",
 ]

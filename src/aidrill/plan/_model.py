@@ -224,6 +224,34 @@ class ProtocolSettings(_Strict):
     node_header: str = Field(default="X-Aidrill-Node", alias="node-header", min_length=1)
 
 
+def _no_password(dsn: str) -> str:
+    """A connection string written into the plan names no password: the plan is copied
+    into every run's evidence."""
+    if re.search(r"://[^/@\s]*:[^/@\s]*@", dsn) or re.search(r"\bpassword\s*=", dsn, re.I):
+        raise ValueError(
+            "the connection string holds a password: name an environment variable "
+            "instead ({type: env, key: NAME}), since the plan is copied into the evidence"
+        )
+    return dsn
+
+
+class VectorStoreSettings(_Strict):
+    """A vector database the search series queries, where it is not the serving
+    endpoint's own ``POST /search`` (the lab's index service): each held-out query of
+    ``index-queries`` asked for its ``k`` nearest neighbours, scored by recall@k against
+    the exact answers the queries file holds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    kind: Literal["pgvector"]
+    # postgresql://user@host:port/database; a password through the environment only
+    # ({type: env, key: NAME} whose value is the whole connection string).
+    dsn: Annotated[str, AfterValidator(_no_password)] | EnvReference
+    table: str = Field(min_length=1)
+    id_column: str = Field(default="id", alias="id-column", min_length=1)
+    embedding_column: str = Field(default="embedding", alias="embedding-column", min_length=1)
+    distance: Literal["l2", "cosine", "inner-product"] = "l2"
+
+
 class _Serving(_Strict):
     """Every endpoint the load, probes and canaries call from outside."""
 
@@ -239,6 +267,8 @@ class _Serving(_Strict):
     serving_health: str | None = Field(default=None, alias="serving-health")
     golden_set: str = Field(alias="golden-set")  # labelled requests (JSON) to score answers
     index_queries: str | None = Field(default=None, alias="index-queries")
+    # The vector database the search series asks (else the endpoint's ``POST /search``).
+    vector_store: VectorStoreSettings | None = Field(default=None, alias="vector-store")
     feature_store: str | None = Field(default=None, alias="feature-store")  # primary endpoint
     # The registered model and alias the serving nodes resolve (``name@alias``).
     registry_model: str | None = Field(default=None, alias="registry-model")

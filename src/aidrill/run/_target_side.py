@@ -117,6 +117,7 @@ class TargetSide:
             endpoints.index_queries,
             endpoints.http,
             endpoints.protocol,
+            endpoints.vector_store,
         )
         self.load.start()
         self.observer = TierObserver(

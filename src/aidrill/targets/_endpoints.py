@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,7 +10,8 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from aidrill._http import HttpSettings, resolve_headers
-from aidrill.plan import Plan, ProtocolSettings
+from aidrill.errors import InputError
+from aidrill.plan import Plan, ProtocolSettings, VectorStoreSettings
 
 
 class DeclaresHttp(Protocol):
@@ -30,6 +32,24 @@ def http_settings(plan: Plan, estate: DeclaresHttp) -> HttpSettings:
     )
     bundle = str(plan.path(estate.ca_bundle)) if estate.ca_bundle else None
     return HttpSettings(headers, bundle, estate.tls_verify)
+
+
+def vector_store_settings(settings: VectorStoreSettings | None) -> dict[str, Any] | None:
+    """The plan's vector database as the load asks it: its connection string read from
+    the environment now where the plan names a variable."""
+    if settings is None:
+        return None
+    resolved = settings.model_dump(exclude={"dsn"})
+    if isinstance(settings.dsn, str):
+        resolved["dsn"] = settings.dsn
+    elif settings.dsn.key in os.environ:
+        resolved["dsn"] = os.environ[settings.dsn.key]
+    else:
+        raise InputError(
+            f"vector-store.dsn: the environment variable {settings.dsn.key} is not set",
+            field="vector-store",
+        )
+    return resolved
 
 
 @dataclass(frozen=True)
@@ -71,6 +91,9 @@ class Endpoints:
     primary: str
     dr: str
     index_queries: Path | None = None
+    # The vector database the search series asks (``vector_store_settings``), else the
+    # inference endpoint's POST /search.
+    vector_store: dict[str, Any] | None = None
     serving_health: str | None = None  # URL answering {"serving": [region, ...]}
     feature_store: Address | None = None  # the primary endpoint (canary writes go here)
     feature_regions: dict[str, Address] = field(default_factory=dict)  # per-region replicas

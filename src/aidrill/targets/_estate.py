@@ -7,7 +7,13 @@ import redis
 
 from aidrill._http import HttpClient
 from aidrill.plan import AwsEstate, KubernetesEstate, Plan
-from aidrill.targets._endpoints import Address, ArtifactStore, Endpoints, http_settings
+from aidrill.targets._endpoints import (
+    Address,
+    ArtifactStore,
+    Endpoints,
+    http_settings,
+    vector_store_settings,
+)
 from aidrill.targets._outside import join, redis_at
 from aidrill.targets._registry_watch import RegistryWatch
 
@@ -22,6 +28,7 @@ def estate_endpoints(plan: Plan, estate: Estate) -> Endpoints:
         primary=plan.primary_region,
         dr=plan.dr_region,
         index_queries=plan.path(estate.index_queries) if estate.index_queries else None,
+        vector_store=vector_store_settings(estate.vector_store),
         serving_health=estate.serving_health,
         feature_store=Address.of(estate.feature_store, 6379) if estate.feature_store else None,
         feature_regions={

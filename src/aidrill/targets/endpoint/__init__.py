@@ -24,7 +24,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aidrill.kinds import TargetKind
-from aidrill.plan import EnvReference, Plan, ProtocolSettings
+from aidrill.plan import EnvReference, Plan, ProtocolSettings, VectorStoreSettings
 from aidrill.targets import Target
 
 
@@ -39,6 +39,10 @@ class EndpointEstate(BaseModel):
     ca_bundle: str | None = Field(default=None, alias="ca-bundle")
     tls_verify: bool = Field(default=True, alias="tls-verify")
     protocol: ProtocolSettings = ProtocolSettings()
+    # Retrieval: held-out queries with their exact answers, asked of the plan's vector
+    # database (the search series, scored by recall@k).
+    index_queries: str | None = Field(default=None, alias="index-queries")
+    vector_store: VectorStoreSettings | None = Field(default=None, alias="vector-store")
 
 
 def estate_of(plan: Plan) -> EndpointEstate:

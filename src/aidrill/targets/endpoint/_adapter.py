@@ -12,7 +12,7 @@ from aidrill.errors import ProbeSetError
 from aidrill.experiment import declared_scope, extension_scopes
 from aidrill.plan import Plan
 from aidrill.targets import Admission, Endpoints, Heal, Resolved, wait_for_nothing_off
-from aidrill.targets._endpoints import http_settings
+from aidrill.targets._endpoints import http_settings, vector_store_settings
 from aidrill.targets._limits import apply_limits
 from aidrill.targets._target import (
     Activity,
@@ -87,6 +87,10 @@ class EndpointTarget:
             primary=self.plan.primary_region,
             dr=self.plan.dr_region,
             serving_health=None,
+            index_queries=(
+                self.plan.path(self.estate.index_queries) if self.estate.index_queries else None
+            ),
+            vector_store=vector_store_settings(self.estate.vector_store),
             http=http_settings(self.plan, self.estate),
             protocol=self.estate.protocol,
             health_signals=self.health_signals if self.estate.health is not None else None,
