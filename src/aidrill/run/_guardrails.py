@@ -31,7 +31,12 @@ class GuardrailWatcher:
     """Tails timeline.jsonl and the wall clock; calls ``abort(reason)`` once."""
 
     def __init__(
-        self, timeline: Path, limits: Guardrails, max_duration: float, abort: Callable[[str], None]
+        self,
+        timeline: Path,
+        limits: Guardrails,
+        max_duration: float,
+        abort: Callable[[str], None],
+        started: float | None = None,
     ) -> None:
         self.timeline = timeline
         self.limits = limits
@@ -41,7 +46,10 @@ class GuardrailWatcher:
         self._offset = 0
         self._breach_start: float | None = None
         self._breach_end: float | None = None
-        self._started = time.monotonic()
+        # The maximum duration counts from ``started`` (time.monotonic()): the run passes
+        # the moment it began starting the load, so the guardrail fires before the load's
+        # own run time (the same duration and a margin, counted from its start) ends it.
+        self._started = time.monotonic() if started is None else started
         self._thread = threading.Thread(target=self._watch, daemon=True, name="guardrails")
 
     def start(self) -> None:

@@ -237,6 +237,7 @@ class DrillSession:
         self.side.preflight(self.heal, self._experiment)
         # The plan's header values (a token) are redacted wherever the run writes.
         self.secrets.update(self.side.connect().endpoints().http.secrets())
+        load_starting = time.monotonic()
         self.side.start_load(self._apparatus_failed, self._observing)
         limits = self.extension.guardrails or self.plan.guardrails
         self.watcher = GuardrailWatcher(
@@ -244,6 +245,7 @@ class DrillSession:
             limits,
             self.extension.max_duration,
             self.guard.abort,
+            started=load_starting,
         )
         self.watcher.start()
         self.side.observe_before()
