@@ -12,7 +12,6 @@ import importlib.util
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,6 +19,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests._subprocess_server import free_port
 
 
 @dataclass
@@ -59,12 +60,6 @@ def _bundled_install() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def postgres() -> Iterator[Postgres]:
     demote, uid, gid = _as_nobody()
@@ -87,7 +82,7 @@ def postgres() -> Iterator[Postgres]:
             preexec_fn=demote, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         assert initdb.returncode == 0, initdb.stdout + initdb.stderr
-        port = _free_port()
+        port = free_port()
         with log.open("wb") as out:
             process = subprocess.Popen(
                 [str(install / "bin/postgres"), "-D", str(data), "-h", "127.0.0.1",

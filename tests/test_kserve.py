@@ -7,8 +7,6 @@ KServe's answers and score them as they deserve (issue 27, item 6)."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -25,16 +23,11 @@ from aidrill.plan import ProtocolSettings
 from aidrill.probes import InferenceCheck, run_inference_check
 from aidrill.targets import Endpoints
 from tests._model_servers import FLOWERS, tensor_golden_set
+from tests._subprocess_server import free_port, served
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS: dict[str, Any] = {"kind": "open-inference", "model": "flowers", "output": "species"}
 DESERVED = 0.6  # every virginica is missed: 4 of the 10 flowers
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _ready(url: str) -> bool:
@@ -48,28 +41,11 @@ def _ready(url: str) -> bool:
 @pytest.fixture(scope="module")
 def kserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """KServe's model server on a free loopback port, its log kept; stopped after."""
-    port = _free_port()
+    port = free_port()
+    command = [sys.executable, "-m", "tests._kserve_flowers", str(port)]
     log_path = tmp_path_factory.mktemp("kserve") / "server.log"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "tests._kserve_flowers", str(port)],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while not _ready(url):
-            assert server.poll() is None, log_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.2)
+    with served(command, port, REPO, log_path, _ready) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
 
 
 def _golden(tmp_path: Path) -> Path:

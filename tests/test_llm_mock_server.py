@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -27,15 +25,10 @@ from aidrill.plan import ProtocolSettings
 from aidrill.probes import InferenceCheck, run_inference_check
 from aidrill.targets import Endpoints
 from tests._model_servers import CAPITALS, WRONG, chat_golden_set
+from tests._subprocess_server import free_port, served
 
 LATENCY_MS = 20  # between the server's chunks
 SETTINGS = {"kind": "openai-chat", "model": "mock-1", "stream": True}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _answers(url: str) -> bool:
@@ -60,32 +53,14 @@ def llm_mock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         for country, capital in CAPITALS.items()
     ]  # fmt: skip
     (folder / "rules.json5").write_text(json.dumps({"rules": rules}))
-    port = _free_port()
+    port = free_port()
     program = shutil.which("llm-mock-api", path=str(Path(sys.executable).parent))
     assert program is not None, "pip install llm-mock-api (the test extras)"
-    log_path = folder / "server.log"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            [program, "start", "-p", str(port), "-H", "127.0.0.1", "-r",
-             str(folder / "rules.json5"), "-l", str(LATENCY_MS), "-c", "4",
-             "-f", "I do not know."],
-            cwd=folder, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while not _answers(url):
-            assert server.poll() is None, log_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.2)
+    command = [program, "start", "-p", str(port), "-H", "127.0.0.1", "-r",
+               str(folder / "rules.json5"), "-l", str(LATENCY_MS), "-c", "4",
+               "-f", "I do not know."]  # fmt: skip
+    with served(command, port, folder, folder / "server.log", _answers) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
 
 
 def _golden(tmp_path: Path) -> Path:
