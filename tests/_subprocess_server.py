@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -39,3 +40,20 @@ def served(
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=10)
+
+
+def load_until(generator: Any, run_dir: Path, answers: int, timeout: float = 30) -> list[Any]:
+    """Run ``generator`` (a LoadGenerator writing into ``run_dir``) until its timeline
+    holds ``answers`` inference answers or ``timeout`` passes; its buckets after."""
+    from aidrill import _evidence as evidence
+
+    generator.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            if sum(b.requests for b in evidence.read_timeline(run_dir)) >= answers:
+                break
+    finally:
+        generator.stop()
+    return evidence.read_timeline(run_dir)

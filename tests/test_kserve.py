@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,13 +16,12 @@ from typing import Any
 
 import pytest
 
-from aidrill import _evidence as evidence
 from aidrill.load import LoadGenerator, LoadProfile
 from aidrill.plan import ProtocolSettings
 from aidrill.probes import InferenceCheck, run_inference_check
 from aidrill.targets import Endpoints
 from tests._model_servers import FLOWERS, tensor_golden_set
-from tests._subprocess_server import free_port, served
+from tests._subprocess_server import free_port, load_until, served
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS: dict[str, Any] = {"kind": "open-inference", "model": "flowers", "output": "species"}
@@ -78,16 +76,7 @@ def test_the_load_reads_and_scores_kserves_answers_second_by_second(
         kserve, _golden(tmp_path), tmp_path, LoadProfile(users=4, rate_per_user=5),
         max_duration=30, protocol=ProtocolSettings(**SETTINGS),
     )  # fmt: skip
-    generator.start()
-    try:
-        deadline = time.monotonic() + 30
-        answered = 0
-        while answered < 80 and time.monotonic() < deadline:
-            time.sleep(0.5)
-            answered = sum(b.requests for b in evidence.read_timeline(tmp_path))
-    finally:
-        generator.stop()
-    buckets = [b for b in evidence.read_timeline(tmp_path) if b.series == "inference"]
+    buckets = load_until(generator, tmp_path, 80)
     assert sum(b.requests for b in buckets) >= 60, buckets
     assert sum(b.failures for b in buckets) == 0, buckets
     quality = sum(b.correct for b in buckets) / sum(b.scored for b in buckets)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,13 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from aidrill import _evidence as evidence
 from aidrill.load import LoadGenerator, LoadProfile
 from aidrill.plan import ProtocolSettings
 from aidrill.probes import InferenceCheck, run_inference_check
 from aidrill.targets import Endpoints
 from tests._model_servers import CAPITALS, WRONG, chat_golden_set
-from tests._subprocess_server import free_port, served
+from tests._subprocess_server import free_port, load_until, served
 
 LATENCY_MS = 20  # between the server's chunks
 SETTINGS = {"kind": "openai-chat", "model": "mock-1", "stream": True}
@@ -89,16 +87,7 @@ def test_the_streamed_load_times_a_third_party_servers_tokens(
         llm_mock, _golden(tmp_path), tmp_path, LoadProfile(users=4, rate_per_user=4),
         max_duration=30, protocol=ProtocolSettings(**SETTINGS),
     )  # fmt: skip
-    generator.start()
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            if sum(b.requests for b in evidence.read_timeline(tmp_path)) >= 60:
-                break
-    finally:
-        generator.stop()
-    buckets = evidence.read_timeline(tmp_path)
+    buckets = load_until(generator, tmp_path, 60)
     assert sum(b.requests for b in buckets) >= 40, buckets
     assert sum(b.failures for b in buckets) == 0, buckets
     quality = sum(b.correct for b in buckets) / sum(b.scored for b in buckets)
