@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import operator
 import os
 import random
 import time
@@ -36,6 +37,7 @@ from locust import FastHttpUser, constant_throughput, events
 from aidrill.load._aggregator import BucketAggregator
 from aidrill.load._pgvector import PgVectorSearch
 from aidrill.load._profile import SEARCH_RATE, SEARCH_USERS
+from aidrill.load._stream import data_payloads
 from aidrill.load.protocols import protocol_for
 from aidrill.load.scorers import expectation, score
 from aidrill.plan import ProtocolSettings
@@ -92,52 +94,36 @@ def _read_stream(response: Any) -> None:
     event) and the text, which the request listener scores. The answer's latency is the
     whole stream.
 
-    While the stream runs only each event line's arrival is noted (one clock read);
-    the events are parsed together once it ends (``benchmarks/stream_load.py``): a
-    JSON parse per token would cost the load a third of its answers."""
+    The lines are taken as each socket read brings them, timed once per read
+    (``aidrill.load._stream``), and parsed together once the stream ends
+    (``benchmarks/stream_load.py``): a JSON parse per token would cost the load a
+    third of its answers."""
     meta = response.request_meta
     context = meta["context"]  # Locust's own copy, which its listener receives
     if meta.get("exception") is not None:
         return  # refused or failed before the stream began: Locust reports it as is
     started = meta["start_time"]
-    lines: list[bytes] = []
-    seen: list[float] = []
-    clock, note, keep = time.time, seen.append, lines.append
+    clock = time.time
     try:
-        for line in _lines(response):
-            if line.startswith(b"data:"):
-                note(clock())
-                keep(line)
-        events = _PROTOCOL.events(lines)
+        payloads, seen = data_payloads(response, clock)
+        events = _PROTOCOL.payload_events(payloads)
     except Exception as exc:  # a stream cut short or garbled is a failed answer
         response.failure(exc)
         return
     meta["response_time"] = (clock() - started) * 1000
-    arrivals = [at for at, (piece, _) in zip(seen, events, strict=False) if piece]
-    context["answer"] = "".join([piece for piece, _ in events])
+    # Transposed, compressed and subtracted in C: this runs once per streamed answer.
+    pieces, counts = zip(*events, strict=True) if events else ((), ())
+    arrivals = list(itertools.compress(seen, pieces))  # the events that carried text
+    context["answer"] = "".join(pieces)
     if arrivals:
-        usage = max([tokens for _, tokens in events])
+        usage = max(counts)
         context["ttft"] = arrivals[0] - started
-        context["gaps"] = [b - a for a, b in itertools.pairwise(arrivals)]
+        context["gaps"] = list(map(operator.sub, arrivals[1:], arrivals))
         # The tokens after the first, over the time they took: the decode rate a user
         # reads at (the first token's wait is the TTFT).
         context["tokens"] = max(usage, len(arrivals)) - 1
         context["token_seconds"] = arrivals[-1] - arrivals[0]
     response.success()
-
-
-def _lines(response: Any) -> Any:
-    """The stream's lines as bytes, each as soon as it arrives. geventhttpclient's
-    ``read(n)`` (behind Locust's ``iter_content``) waits until n bytes are in, which
-    would deliver a short answer's tokens all at once; its ``readline`` returns each
-    line when its end arrives."""
-    raw = getattr(response, "_response", None)
-    if raw is None or not hasattr(raw, "readline"):
-        yield from response.iter_content(chunk_size=64 * 1024, decode_content=False)
-        return
-    readline = raw.readline
-    while line := readline(b"\n"):
-        yield line
 
 
 def _search(user: _GoldenUser) -> None:

@@ -63,7 +63,10 @@ class ModelProtocol:
         order, up to ``[DONE]``; a usage-only event gives ("", completion tokens). The
         events are parsed as one JSON array: one parse per answer, not per token (runs
         once per streamed answer in the load: ``benchmarks/stream_load.py``)."""
-        payloads = [line[5:] for line in lines if line.startswith(b"data:")]
+        return self.payload_events([line[5:] for line in lines if line.startswith(b"data:")])
+
+    def payload_events(self, payloads: list[bytes]) -> list[tuple[str, int]]:
+        """``events`` of the ``data:`` lines' payloads (what follows ``data:``)."""
         while payloads and payloads[-1].strip() in (_DONE, b""):
             payloads.pop()
         if not payloads:

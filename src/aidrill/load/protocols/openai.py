@@ -13,6 +13,8 @@ from typing import Any
 
 from aidrill.load.protocols._base import ModelProtocol, dumps
 
+_EMPTY: Mapping[str, Any] = {}  # a missing delta, read as one with no content
+
 
 class _Generation(ModelProtocol):
     streamable = True
@@ -54,15 +56,13 @@ class OpenAIChat(_Generation):
         return (choices[0].get("delta") or {}).get("content") or "", 0
 
     def pieces(self, events: list[Any]) -> list[tuple[str, int]]:
-        found = []
-        for event in events:  # piece() inlined: once per token of every streamed answer
-            choices = event.get("choices")
-            if choices:
-                delta = choices[0].get("delta")
-                found.append(((delta and delta.get("content")) or "", 0))
-            else:
-                found.append(self.piece(event))
-        return found
+        # piece() inlined for the text events: once per token of every streamed answer.
+        return [
+            ((choices[0].get("delta") or _EMPTY).get("content") or "", 0)
+            if (choices := event.get("choices"))
+            else self.piece(event)
+            for event in events
+        ]
 
 
 class OpenAICompletions(_Generation):
