@@ -3,6 +3,7 @@ test module: its log kept beside it, ready when ``ready(url)`` says so, stopped 
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -20,11 +21,20 @@ def free_port() -> int:
 
 @contextmanager
 def served(
-    command: list[str], port: int, cwd: Path, log_path: Path, ready: Callable[[str], bool]
+    command: list[str],
+    port: int,
+    cwd: Path,
+    log_path: Path,
+    ready: Callable[[str], bool],
+    env: dict[str, str] | None = None,
 ) -> Iterator[str]:
-    """The server ``command`` starts (listening on ``port``), its URL once ready."""
+    """The server ``command`` starts (listening on ``port``, with ``env`` added to this
+    process's environment), its URL once ready."""
+    environment = {**os.environ, **(env or {})}
     with log_path.open("wb") as log:
-        server = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=environment
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
