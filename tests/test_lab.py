@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from aidrill.errors import LabError, LabNotRunningError
@@ -49,6 +51,20 @@ def test_active_active_serves_from_both_regions(tmp_path: Path) -> None:
         assert all(len(r["nodes"]) == 4 for r in status["regions"])
     finally:
         stop_lab(tmp_path)
+
+
+def test_the_lab_and_its_nodes_start_with_the_bounded_allocator(lab: LabClient) -> None:
+    """glibc's settings that give large freed buffers back (issue 26) reach the lab's
+    supervisor and the processes it starts, unless the caller chose its own."""
+    wanted = {
+        "MALLOC_MMAP_THRESHOLD_": os.environ.get("MALLOC_MMAP_THRESHOLD_", str(1 << 20)),
+        "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2"),
+    }
+    nodes = [n["pid"] for r in lab.status()["regions"] for n in r["nodes"]]
+    assert nodes
+    for pid in [lab.info.pid, *nodes]:
+        environment = psutil.Process(pid).environ()
+        assert {key: environment.get(key) for key in wanted} == wanted, pid
 
 
 def test_killed_gpu_nodes_are_real_crashes_and_are_replaced(lab: LabClient) -> None:

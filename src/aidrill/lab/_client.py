@@ -21,6 +21,14 @@ from aidrill.lab._http import get_json, post_json
 
 DEFAULT_STATE_DIR = Path(".aidrill")
 TWINS = ("aws", "kubernetes")  # the cloud twins a lab can start beside itself
+# glibc's allocator, for the lab and every process it starts (read at each one's start;
+# other C libraries ignore these). The lab moves snapshots and artifacts of several MiB
+# through short-lived buffers, from many threads: by default glibc raises its mmap
+# threshold after the first such buffer is freed, so later ones come from per-thread
+# arenas that keep the freed memory. A fixed 1 MiB threshold gives every large buffer
+# back when it is freed, and two arenas per process bound what small ones keep (issue 26:
+# benchmarks/README.md, "The lab's resident memory").
+_ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20), "MALLOC_ARENA_MAX": "2"}
 STATE_DIR_ENV = "AIDRILL_STATE_DIR"
 
 
@@ -216,7 +224,13 @@ def start_lab(
     log_path = state_dir / "logs" / "lab.log"
     with log_path.open("ab") as log:
         launcher = subprocess.run(
-            command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, check=False, timeout=timeout
+            command,
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            env={**_ALLOCATOR, **os.environ},  # the caller's own settings win
+            check=False,
+            timeout=timeout,
         )
     if launcher.returncode != 0:
         raise LabError(f"the lab could not start (code {launcher.returncode}); see {log_path}")

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import redis
 
-from aidrill.lab._artifacts import ArtifactRefused, fetch_verified
+from aidrill._artifact import ArtifactRefused, fetch_verified  # botocore only: no boto3 in a node
 from aidrill.lab._http import JsonHandler, QuietServer, exit_when_orphaned
 from aidrill.lab._model import FEATURES, REQUEST_FEATURES, Model, mislabelled, model_from_bytes
 from aidrill.lab._node_faults import NodeFault
