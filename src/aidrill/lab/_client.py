@@ -22,13 +22,13 @@ from aidrill.lab._http import get_json, post_json
 DEFAULT_STATE_DIR = Path(".aidrill")
 TWINS = ("aws", "kubernetes")  # the cloud twins a lab can start beside itself
 # glibc's allocator, for the lab and every process it starts (read at each one's start;
-# other C libraries ignore these). The lab moves snapshots and artifacts of several MiB
-# through short-lived buffers, from many threads: by default glibc raises its mmap
-# threshold after the first such buffer is freed, so later ones come from per-thread
-# arenas that keep the freed memory. A fixed 1 MiB threshold gives every large buffer
-# back when it is freed, and two arenas per process bound what small ones keep (issue 26:
-# benchmarks/README.md, "The lab's resident memory").
-_ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20), "MALLOC_ARENA_MAX": "2"}
+# other C libraries ignore it). The lab moves snapshots and artifacts of several MiB
+# through short-lived buffers: by default glibc raises its mmap threshold once such a
+# buffer is freed, so later ones come from arenas that keep the memory after it is
+# freed. A fixed 1 MiB threshold gives every large buffer back when it is freed (issue
+# 26: benchmarks/README.md, "The lab's resident memory"). MALLOC_ARENA_MAX=2 was tried
+# beside it: no memory saved, and the only demo run with it slowed as it went.
+_ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
 STATE_DIR_ENV = "AIDRILL_STATE_DIR"
 
 
