@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import gc
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -11,7 +13,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from aidrill.lab._storage import spawn_moto_server
+from aidrill.lab._storage import s3_client, spawn_moto_server
 from aidrill.lab.s3server import serialized
 
 
@@ -96,6 +98,48 @@ def test_a_serialized_moto_server_answers_concurrent_auto_scaling_calls(tmp_path
         assert not errors
         group = client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["gpu"])
         assert group["AutoScalingGroups"][0]["DesiredCapacity"] == 2 + 19 % 5
+    finally:
+        process.kill()
+        process.wait(timeout=5)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_a_listings_copy_of_a_version_shares_its_bytes(monkeypatch: Any) -> None:
+    from moto.s3.models import FakeKey
+
+    from aidrill.lab import s3server
+
+    monkeypatch.setattr(FakeKey, "__deepcopy__", s3server._copy_for_listing, raising=False)
+    key = FakeKey("snapshot", b"x" * (1 << 20), account_id="123456789012", region_name="us-east-1")
+    listed = copy.deepcopy([key])[0]
+    assert listed is not key and listed._value_buffer is key._value_buffer
+    listed.is_latest = False  # what moto's listing sets on its copies
+    del listed
+    gc.collect()
+    assert key.value == b"x" * (1 << 20), "the copy closed the bytes it shared"
+    key.dispose()
+
+
+def test_listing_versions_leaves_every_stored_version_readable(tmp_path: Path) -> None:
+    process, port = spawn_moto_server(tmp_path / "s3.log", "the S3 server")
+    try:
+        s3 = s3_client(port)
+        s3.create_bucket(Bucket="snapshots")
+        s3.put_bucket_versioning(Bucket="snapshots", VersioningConfiguration={"Status": "Enabled"})
+        bodies = [bytes([n]) * (3 << 20) for n in range(3)]  # over moto's in-memory size
+        versions = [s3.put_object(Bucket="snapshots", Key="index", Body=b)["VersionId"]
+                    for b in bodies]  # fmt: skip
+        s3.put_object(Bucket="snapshots", Key="model", Body=b"weights")
+        for _ in range(10):  # each listing copies every version; the copies are dropped
+            only = s3.list_object_versions(Bucket="snapshots", Prefix="model")["Versions"]
+            assert [v["Key"] for v in only] == ["model"]
+        listed = s3.list_object_versions(Bucket="snapshots", Prefix="index")["Versions"]
+        assert [v["VersionId"] for v in listed] == versions[::-1]
+        assert [v["IsLatest"] for v in listed] == [True, False, False]
+        for version, body in zip(versions, bodies, strict=True):
+            got = s3.get_object(Bucket="snapshots", Key="index", VersionId=version)
+            assert got["Body"].read() == body
     finally:
         process.kill()
         process.wait(timeout=5)

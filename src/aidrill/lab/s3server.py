@@ -17,6 +17,14 @@ listing makes) in a class-level list for its dashboard, so a server that stores 
 snapshot every few seconds grows by gigabytes even when old versions are deleted. The
 lab needs no dashboard: those lists are made to keep nothing, and a deleted version is
 freed like any other object.
+
+moto answers every ListObjectVersions, whatever its prefix, by deep-copying every
+version of every key in the bucket, bytes included (it marks the copies' ``is_latest``).
+The lab's buckets hold a few hundred versions, some of several MiB (index snapshots),
+and it lists versions often (expiring old snapshots, the observer's model listing): the
+copies made the servers' CPU and memory grow with the bucket, and each listing slowed as
+a demo went on. Here a version's copy for a listing shares its bytes (a view that never
+closes them): what a listing reads is unchanged.
 """
 
 from __future__ import annotations
@@ -30,13 +38,13 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import moto.s3.models  # noqa: F401  (defines the S3 model classes before they are untracked)
 from moto.core.model_instances import model_data
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.s3.models import FakeKey  # (also defines the S3 model classes before they are untracked)
 from werkzeug.serving import make_server
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -47,6 +55,33 @@ class _Untracked(list):  # type: ignore[type-arg]
 
     def append(self, item: object) -> None:
         pass
+
+
+class _ListedKey(FakeKey):
+    """A listing's copy of a stored version: its own attributes (``is_latest``), the
+    stored bytes shared. It never closes them: the version it copies still owns them."""
+
+    # moto's model metaclass files each model class under the service its module names
+    # (this module runs as __main__, which names none).
+    __module__ = "moto.s3.listing"
+
+    def dispose(self, garbage: bool = False) -> None:
+        pass
+
+    def __del__(self) -> None:
+        pass
+
+
+def _copy_for_listing(key: FakeKey, memo: dict[int, Any]) -> FakeKey:
+    listed = object.__new__(_ListedKey)
+    listed.__dict__.update(key.__dict__)
+    return listed
+
+
+def share_bytes_in_listings() -> None:
+    """Deep copies of a stored version (moto makes them only to list versions) share
+    its bytes instead of copying them."""
+    FakeKey.__deepcopy__ = _copy_for_listing  # type: ignore[attr-defined]
 
 
 def stop_tracking_instances() -> None:
@@ -71,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--serialize", action="store_true", help="one request at a time")
     args = parser.parse_args(argv)
     stop_tracking_instances()
+    share_bytes_in_listings()
     parent = os.getppid()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     app: WsgiApp = DomainDispatcherApplication(create_backend_app)
