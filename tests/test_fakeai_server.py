@@ -78,8 +78,8 @@ def _recorded(url: str, texts: list[str]) -> list[list[float]]:
     """The vectors the healthy endpoint gives, read by the official client."""
     import openai
 
-    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=10)
-    reply = client.embeddings.create(model=EMBEDDINGS["model"], input=texts)
+    with openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=10) as client:
+        reply = client.embeddings.create(model=EMBEDDINGS["model"], input=texts)
     return [item.embedding for item in sorted(reply.data, key=lambda item: item.index)]
 
 

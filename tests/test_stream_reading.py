@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import pytest
@@ -64,17 +65,21 @@ def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         yield port
 
 
-def _streamed(port: int, path: str) -> SimpleNamespace:
-    """What the locustfile holds: a response whose ``_response`` is geventhttpclient's."""
+@contextmanager
+def _streamed(port: int, path: str) -> Iterator[SimpleNamespace]:
+    """What the locustfile holds: a response whose ``_response`` is geventhttpclient's;
+    its client closed after."""
     client = HTTPClient("127.0.0.1", port, connection_timeout=5, network_timeout=5)
-    return SimpleNamespace(_response=client.post(path, body=b"{}"))
+    try:
+        yield SimpleNamespace(_response=client.post(path, body=b"{}"))
+    finally:
+        client.close()
 
 
 def test_each_line_is_timed_by_the_read_that_brought_its_end(port: int) -> None:
-    response = _streamed(port, "/paced")
-    assert _stream._is_geventhttpclient(response._response)  # the fast path, not readline
-
-    lines, seen = data_payloads(response)
+    with _streamed(port, "/paced") as response:
+        assert _stream._is_geventhttpclient(response._response)  # the fast path, not readline
+        lines, seen = data_payloads(response)
 
     assert lines == [b' {"a": 1}', b' {"b": 2}', b' {"c": 3}', b' {"d": 4}', b" [DONE]"]
     assert len(seen) == len(lines)
@@ -87,8 +92,8 @@ def test_each_line_is_timed_by_the_read_that_brought_its_end(port: int) -> None:
 
 
 def test_a_stream_cut_short_raises_after_what_arrived(port: int) -> None:
-    with pytest.raises(Exception) as raised:
-        data_payloads(_streamed(port, "/cut"))
+    with _streamed(port, "/cut") as response, pytest.raises(Exception) as raised:
+        data_payloads(response)
     assert not isinstance(raised.value, AssertionError)
 
 
