@@ -7,10 +7,25 @@ import os
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+
+def answers_get(path: str) -> Callable[[str], bool]:
+    """A readiness check: the server at a URL answers ``GET {path}`` with 200."""
+
+    def ready(url: str) -> bool:
+        try:
+            with urllib.request.urlopen(f"{url}{path}", timeout=1) as reply:
+                return bool(reply.status == 200)
+        except (OSError, urllib.error.URLError):
+            return False
+
+    return ready
 
 
 def free_port() -> int:

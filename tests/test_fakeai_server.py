@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,21 +27,13 @@ from aidrill.load import LoadGenerator, LoadProfile
 from aidrill.plan import ProtocolSettings
 from aidrill.probes import InferenceCheck, run_inference_check
 from aidrill.targets import Endpoints
-from tests._subprocess_server import free_port, load_until, served
+from tests._subprocess_server import answers_get, free_port, load_until, served
 
 TTFT_MS, ITL_MS = 60, 15  # exactly these (no variance): what the streamed load must see
 MODEL = "openai/gpt-oss-20b"
 TEXTS = ["a delayed parcel", "a refund request", "a password reset", "an invoice query"]
 COMPLETIONS = {"kind": "openai-completions", "model": MODEL, "stream": True, "max-tokens": 12}
 EMBEDDINGS = {"kind": "openai-embeddings", "model": "text-embedding-3-small"}
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=1) as reply:
-            return bool(reply.status == 200)
-    except (OSError, urllib.error.URLError):
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +54,7 @@ def fakeai(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "RANDOM_DELAY": "false",
     }
     env = {f"FAKEAI_GENERATION__{key}": str(value) for key, value in settings.items()}
-    with served(command, port, folder, folder / "server.log", _healthy, env) as url:
+    with served(command, port, folder, folder / "server.log", answers_get("/health"), env) as url:
         yield url
 
 
@@ -116,16 +106,25 @@ def test_embeddings_recorded_from_the_healthy_server_score_full(
     assert not outcome["holds"]
 
 
-def test_the_load_scores_embeddings_through_locust(fakeai: str, tmp_path: Path) -> None:
-    golden = _write(tmp_path, "golden.json", _embedding_golden(TEXTS, _recorded(fakeai, TEXTS)))
+def _load_scores_every_answer(
+    url: str, golden: Path, run_dir: Path, settings: dict[str, Any], rate: float
+) -> list[Any]:
+    """Locust against FakeAI until 30 answers: at least 20, none failed, every one
+    scored right; its buckets."""
     generator = LoadGenerator(
-        fakeai, golden, tmp_path, LoadProfile(users=2, rate_per_user=4),
-        max_duration=30, protocol=ProtocolSettings(**EMBEDDINGS),
+        url, golden, run_dir, LoadProfile(users=2, rate_per_user=rate),
+        max_duration=30, protocol=ProtocolSettings(**settings),
     )  # fmt: skip
-    buckets = load_until(generator, tmp_path, 30)
+    buckets = load_until(generator, run_dir, 30)
     assert sum(b.requests for b in buckets) >= 20, buckets
     assert sum(b.failures for b in buckets) == 0, buckets
     assert sum(b.correct for b in buckets) == sum(b.scored for b in buckets) > 0, buckets
+    return buckets
+
+
+def test_the_load_scores_embeddings_through_locust(fakeai: str, tmp_path: Path) -> None:
+    golden = _write(tmp_path, "golden.json", _embedding_golden(TEXTS, _recorded(fakeai, TEXTS)))
+    _load_scores_every_answer(fakeai, golden, tmp_path, EMBEDDINGS, rate=4)
 
 
 def test_the_streamed_load_times_completions_tokens(fakeai: str, tmp_path: Path) -> None:
@@ -133,14 +132,7 @@ def test_the_streamed_load_times_completions_tokens(fakeai: str, tmp_path: Path)
         {"prompt": f"Write about {text}.", "expect": {"scorer": "regex", "value": r"\w+"}}
         for text in TEXTS
     ]})  # fmt: skip
-    generator = LoadGenerator(
-        fakeai, golden, tmp_path, LoadProfile(users=2, rate_per_user=3),
-        max_duration=30, protocol=ProtocolSettings(**COMPLETIONS),
-    )  # fmt: skip
-    buckets = load_until(generator, tmp_path, 30)
-    assert sum(b.requests for b in buckets) >= 20, buckets
-    assert sum(b.failures for b in buckets) == 0, buckets
-    assert sum(b.correct for b in buckets) == sum(b.scored for b in buckets) > 0, buckets
+    buckets = _load_scores_every_answer(fakeai, golden, tmp_path, COMPLETIONS, rate=3)
     streamed = [b for b in buckets if b.ttft_p95 is not None]
     assert streamed, buckets
     for bucket in streamed:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,19 +19,11 @@ from aidrill.plan import ProtocolSettings
 from aidrill.probes import InferenceCheck, run_inference_check
 from aidrill.targets import Endpoints
 from tests._model_servers import FLOWERS, tensor_golden_set
-from tests._subprocess_server import free_port, load_until, served
+from tests._subprocess_server import answers_get, free_port, load_until, served
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS: dict[str, Any] = {"kind": "open-inference", "model": "flowers", "output": "species"}
 DESERVED = 0.6  # every virginica is missed: 4 of the 10 flowers
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/v2/models/flowers/ready", timeout=1) as reply:
-            return bool(reply.status == 200)
-    except (OSError, urllib.error.URLError):
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +32,7 @@ def kserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     command = [sys.executable, "-m", "tests._kserve_flowers", str(port)]
     log_path = tmp_path_factory.mktemp("kserve") / "server.log"
-    with served(command, port, REPO, log_path, _ready) as url:
+    with served(command, port, REPO, log_path, answers_get("/v2/models/flowers/ready")) as url:
         yield url
 
 
