@@ -1,7 +1,9 @@
 """Test doubles of model servers shaped unlike the lab: an OpenAI-compatible LLM server
 (chat and completions, streamed as server-sent events over chunked HTTP/1.1, as vLLM's
 uvicorn sends them), an Open Inference Protocol server (KServe v2 / Triton's HTTP
-API) and a team's own JSON API. None sends an aidrill header.
+API), a team's own JSON API, and a SageMaker endpoint's response stream (a TGI
+container's events in AWS event-stream messages, as ``InvokeEndpointWithResponseStream``
+answers; moto's server does not speak it). None sends an aidrill header.
 
 Each knows the answers to some questions and gets others wrong on purpose, so a test
 knows the quality a correct scorer must measure. Streams send a token every
@@ -10,7 +12,10 @@ knows the quality a correct scorer must measure. Streams send a token every
 
 from __future__ import annotations
 
+import binascii
 import json
+import re
+import struct
 import sys
 import threading
 import time
@@ -107,6 +112,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._chat(body, chat=False)
         elif self.path == "/v2/models/flowers/infer":
             self._infer(body)
+        elif _SAGEMAKER_STREAM.fullmatch(self.path):
+            self._sagemaker_stream(body)
         elif self.path == "/api/v3/classify":
             text = body.get("document", {}).get("text", "")
             self._json(200, {"result": {"category": _classify(text), "confidence": 0.9}})
@@ -166,6 +173,40 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
 
+    def _sagemaker_stream(self, body: dict[str, Any]) -> None:
+        """A TGI container's server-sent events, each line split across two
+        ``PayloadPart`` messages (as SageMaker may split them); a ``ModelStreamError``
+        after ``stream_error_after`` tokens where set. Unsigned requests are refused."""
+        if "/sagemaker/aws4_request" not in self.headers.get("Authorization", ""):
+            self._json(403, {"message": "Missing Authentication Token"})
+            return
+        text = self._answer({"prompt": body["inputs"]}, chat=False)
+        words = [w + " " for w in text.split(" ")]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+        self.send_header("X-Amzn-SageMaker-Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        time.sleep(self.server.ttft)
+        for index, word in enumerate(words):
+            if index:
+                time.sleep(self.server.token_gap)
+            if index == self.server.stream_error_after:
+                self._chunk(event_message(
+                    {":message-type": "exception", ":exception-type": "ModelStreamError",
+                     ":content-type": "application/json"},
+                    b'{"Message": "CUDA out of memory", "ErrorCode": "ModelError"}',
+                ))  # fmt: skip
+                self._chunk(b"")
+                return
+            event = {"token": {"id": index, "text": word, "special": False}}
+            if index == len(words) - 1:
+                event["generated_text"] = text
+            line = b"data:" + json.dumps(event).encode() + b"\n\n"
+            for part in (line[:7], line[7:]):
+                self._chunk(event_message(_PAYLOAD_PART, part))
+        self._chunk(b"")
+
     def _infer(self, body: dict[str, Any]) -> None:
         tensor = next(t for t in body["inputs"] if t["name"] == "petals")
         species = "setosa" if tensor["data"][2] < 2.5 else "versicolor"
@@ -176,10 +217,29 @@ class _Handler(BaseHTTPRequestHandler):
         ]})  # fmt: skip
 
 
+_SAGEMAKER_STREAM = re.compile(r"/endpoints/[^/]+/invocations-response-stream")
+_PAYLOAD_PART = {":message-type": "event", ":event-type": "PayloadPart",
+                 ":content-type": "application/octet-stream"}  # fmt: skip
+
+
+def event_message(headers: dict[str, str], payload: bytes) -> bytes:
+    """One AWS event-stream message: prelude (total and headers length, their CRC32),
+    string headers, the payload, the message's CRC32."""
+    encoded = b"".join(
+        struct.pack(">B", len(name)) + name.encode() + b"\x07"
+        + struct.pack(">H", len(value.encode())) + value.encode()
+        for name, value in headers.items()
+    )  # fmt: skip
+    prelude = struct.pack(">II", 16 + len(encoded) + len(payload), len(encoded))
+    message = prelude + struct.pack(">I", binascii.crc32(prelude)) + encoded + payload
+    return message + struct.pack(">I", binascii.crc32(message))
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     ttft = 0.05
     token_gap = 0.01
+    stream_error_after: int | None = None  # SageMaker's stream breaks after this token
     down = False
     lying_health = False  # /health answers 200 while down, as vLLM's does with a dead engine
     replica = "replica-1"  # named in a gateway's header on every answer (not aidrill's own)
@@ -202,7 +262,7 @@ class _Server(ThreadingHTTPServer):
 
 @contextmanager
 def model_server() -> Iterator[_Server]:
-    """One server speaking all three protocols, on a free loopback port; stopped after."""
+    """One server speaking every protocol above, on a free loopback port; stopped after."""
     server = _Server()
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1})
     thread.start()

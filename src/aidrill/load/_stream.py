@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aidrill.load.protocols._base import Unframer
 
 _DATA = b"data:"
 
@@ -22,21 +25,31 @@ class StreamCutShort(ConnectionError):
 
 
 def data_payloads(
-    response: Any, clock: Callable[[], float] = time.time
+    response: Any, clock: Callable[[], float] = time.time, unframer: Unframer | None = None
 ) -> tuple[list[bytes], list[float]]:
     """What follows ``data:`` on each of the stream's ``data:`` lines, in order, and,
     for each, ``clock()`` when its line's end arrived. A last line without a newline
-    counts as ended when the stream ends."""
+    counts as ended when the stream ends. An ``unframer`` first turns a framed body
+    (SageMaker's event stream) into those lines, as its frames complete."""
     payloads: list[bytes] = []
     seen: list[float] = []
     tail = b""
     for chunk in _reads(response):
         at = clock()
+        if unframer is not None:
+            chunk = unframer.feed(chunk)
         complete, newline, tail = (tail + chunk).rpartition(b"\n")
         if newline:
             found = [line[5:] for line in complete.split(b"\n") if line.startswith(_DATA)]
             payloads += found
             seen += [at] * len(found)
+    if unframer is not None:
+        at = clock()
+        for line in (tail + unframer.end()).split(b"\n"):
+            if line.startswith(_DATA):
+                payloads.append(line[5:])
+                seen.append(at)
+        return payloads, seen
     if tail.startswith(_DATA):
         payloads.append(tail[5:])
         seen.append(clock())

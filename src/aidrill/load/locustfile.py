@@ -105,7 +105,7 @@ def _read_stream(response: Any) -> None:
     started = meta["start_time"]
     clock = time.time
     try:
-        payloads, seen = data_payloads(response, clock)
+        payloads, seen = data_payloads(response, clock, _PROTOCOL.unframer())
         events = _PROTOCOL.payload_events(payloads)
     except Exception as exc:  # a stream cut short or garbled is a failed answer
         response.failure(exc)

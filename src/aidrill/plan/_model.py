@@ -208,7 +208,7 @@ class ProtocolSettings(_Strict):
     kind: Annotated[str, AfterValidator(_known_protocol)] = "aidrill"
     path: str | None = Field(default=None, pattern=r"^/")  # default: the protocol's own
     model: str | None = None  # the served model's name (OpenAI ``model``, v2 ``{model}``)
-    stream: bool = False  # openai-chat and openai-completions: server-sent events
+    stream: bool = False  # openai-chat, openai-completions, sagemaker: answers streamed
     max_tokens: int = Field(default=64, ge=1, le=32768, alias="max-tokens")
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     seed: int | None = 0

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from aidrill._http import HttpClient
-from aidrill.load.protocols import protocol_for
+from aidrill.load.protocols import StreamFailed, protocol_for
 from aidrill.load.scorers import expectation, score
 from aidrill.measure import LatencyHistogram
 from aidrill.probes.sets import InferenceCheck
@@ -47,6 +47,8 @@ def run_inference_check(
         if ok:
             try:
                 quality = score(expectation(sample), protocol.read(answer))
+            except StreamFailed:  # broken off by the server: failed, not wrong
+                ok = False
             except (ValueError, KeyError, TypeError, IndexError, AttributeError):
                 quality = 0.0
         histogram.record(time.perf_counter() - started)

@@ -12,12 +12,12 @@ import pkgutil
 from functools import cache
 from typing import TYPE_CHECKING
 
-from aidrill.load.protocols._base import ModelProtocol
+from aidrill.load.protocols._base import ModelProtocol, StreamFailed
 
 if TYPE_CHECKING:
     from aidrill.plan import ProtocolSettings
 
-__all__ = ["ModelProtocol", "protocol_for", "protocol_names"]
+__all__ = ["ModelProtocol", "StreamFailed", "protocol_for", "protocol_names"]
 
 
 @cache

@@ -8,7 +8,7 @@ values) and ``aidrill.load.scorers`` judges it against the sample.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import orjson
 
@@ -16,6 +16,23 @@ if TYPE_CHECKING:
     from aidrill.plan import ProtocolSettings
 
 _DONE = b"[DONE]"
+
+
+class StreamFailed(ValueError):
+    """A streamed answer the server broke off with an error of its own, or whose framing
+    does not hold: a failed answer, not a wrong one."""
+
+
+class Unframer(Protocol):
+    """Turns a stream's raw bytes, as they arrive, into the ``data:`` lines they complete
+    (for a server whose stream is not server-sent events as such)."""
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def end(self) -> bytes:
+        """The lines left once the stream ended; raises StreamFailed if it ended
+        mid-frame."""
+        ...
 
 
 class ModelProtocol:
@@ -48,10 +65,18 @@ class ModelProtocol:
         """Whether each request carries headers of its own (``headers``)."""
         return type(self).headers is not ModelProtocol.headers
 
+    def unframer(self) -> Unframer | None:
+        """A fresh reader of one stream's framing; None where the body is server-sent
+        events as they come (the OpenAI API's)."""
+        return None
+
     def read(self, body: bytes) -> Any:
         """The answer in a whole response body (for a streamed one: every event's
         piece joined)."""
         if self.streams:
+            unframer = self.unframer()
+            if unframer is not None:
+                body = unframer.feed(body) + unframer.end()
             return "".join(piece for piece, _ in self.events(body.splitlines()))
         return self.answer(orjson.loads(body))
 
