@@ -70,6 +70,7 @@ def test_boto3_reads_the_doubles_event_stream_as_sagemakers(server: _Server) -> 
     )
     with pytest.raises(EventStreamError, match="ModelStreamError"):
         list(reply["Body"])
+    reply["Body"].close()  # its connection left the pool: closed here, not by the GC
     client.close()
 
 
