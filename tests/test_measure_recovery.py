@@ -101,23 +101,79 @@ def test_verdicts() -> None:
     ("window", "target", "sustain", "status"),
     [
         (30, 20, 10, "missed"),  # window = target + sustain: a recovery by 20 s shows
-        (29.9, 20, 10, "inconclusive"),  # just short of it: not shown, not proven missed
-        (25, 20, 10, "inconclusive"),  # the no-capacity drill's old window
+        (29.9, 20, 10, "missed"),  # short of it, but unhealthy past 20 s: proven
+        (25, 20, 10, "missed"),  # the no-capacity drill's old window, all of it down
+        (20, 20, 10, "inconclusive"),  # down to the target's instant: 20 s itself unseen
+        (19, 20, 10, "inconclusive"),  # a window short of the target proves no miss
         (25, 25, 0, "missed"),  # no sustain: the window itself is the range
         (60, 20, 10, "missed"),
     ],
 )
-def test_missed_needs_a_window_that_reaches_target_plus_sustain(
+def test_missed_needs_the_window_or_its_unhealthy_buckets_to_rule_out_the_target(
     window: float, target: float, sustain: float, status: str
 ) -> None:
     lost = measure_recovery(series("x" * 70), T0, T0 + window, RULE, sustain=sustain)
     assert lost.provable_until == pytest.approx(max(0.0, window - sustain))
+    if sustain:  # every bucket wholly inside the window is down
+        assert lost.ruled_out == pytest.approx(int(window))
     verdict = judge_rto(target, lost)
     assert verdict.status == status, verdict.reason
     if status == "inconclusive":
         assert "short of the" in verdict.reason and "can confirm a recovery only up to" in (
             verdict.reason
         )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "ruled_out", "status"),
+    [
+        # Down for 15 s, then healthy to the window's end at 22 s: a recovery at 15 s
+        # would be confirmed at 25 s, after the window. Not shown, not disproven.
+        ("x" * 15 + "h" * 55, 15, "inconclusive"),
+        # Bad again at 13 s: no recovery began before 14 s; one at 14..20 s may have.
+        ("x" * 5 + "h" * 8 + "x" + "h" * 56, 14, "inconclusive"),
+        # Bad again at 21 s: no recovery began before 22 s, past the 20 s target.
+        ("x" * 5 + "h" * 8 + "x" + "h" * 7 + "x" + "h" * 48, 22, "missed"),
+        # The same bad second 10 s after the last: a recovery at 14 s held 14..24 s.
+        ("x" * 5 + "h" * 8 + "x" + "h" * 10 + "x" + "h" * 45, 14, "recovered"),
+    ],
+)
+def test_a_miss_is_proven_by_unhealthy_buckets_inside_every_candidates_sustain(
+    pattern: str, ruled_out: float, status: str
+) -> None:
+    m = measure_recovery(series(pattern), T0, T0 + 22 if status != "recovered" else T0 + 30,
+                         RULE, sustain=10)  # fmt: skip
+    if status == "recovered":
+        assert m.rto == 14 and m.ruled_out is None
+        return
+    assert m.ruled_out == pytest.approx(ruled_out)
+    verdict = judge_rto(20, m)
+    assert verdict.status == status, verdict.reason
+    if status == "missed":
+        assert "unhealthy answers up to 22.0 s after the fault rule out a recovery starting" in (
+            verdict.reason
+        )
+
+
+@given(
+    st.text(alphabet="hx.", min_size=1, max_size=40),
+    st.text(alphabet="hx.", min_size=0, max_size=40),
+    st.floats(0, 10),
+    st.floats(1, 15),
+    st.floats(0, 0.99),
+)
+def test_a_recovery_the_evidence_ruled_out_never_appears_however_long_one_watches(
+    seen: str, after: str, fault_offset: float, sustain: float, cut: float
+) -> None:
+    """Brute force: what a window ruled out stays ruled out in a longer window over the
+    same series (which goes on past the first window's end, as the load does)."""
+    buckets = series(seen + after + "h" * 20)
+    fault = T0 + min(fault_offset, len(seen) - 0.5)
+    window = measure_recovery(buckets, fault, T0 + len(seen) - cut, RULE, sustain)
+    if window.ruled_out_until is None:
+        return
+    longer = measure_recovery(buckets, fault, T0 + 200, RULE, sustain)
+    assert longer.t_recovered is not None and longer.t_recovered >= window.ruled_out_until - 1e-9
 
 
 def test_a_recovery_needs_its_sustain_inside_the_window_to_count() -> None:

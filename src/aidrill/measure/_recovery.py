@@ -105,6 +105,9 @@ class RecoveryMeasurement:
     # Unhealthy stretches after the sustained recovery, inside the window: the RTO counts
     # the first recovery, and these say the service fell over again after it.
     relapses: tuple[Relapse, ...] = ()
+    # Not recovered: no recovery began before this instant (the end of the last
+    # unhealthy bucket inside the window), whenever one comes.
+    ruled_out_until: float | None = None
 
     @property
     def uncovered(self) -> Gap | None:
@@ -146,6 +149,14 @@ class RecoveryMeasurement:
         """The latest RTO this window could confirm: a recovery must hold for
         ``sustain`` inside the window to count."""
         return max(0.0, self.window - self.sustain)
+
+    @property
+    def ruled_out(self) -> float | None:
+        """Not recovered: the RTO the evidence already rules out, from the fault (the
+        window's last unhealthy bucket ends there, with no sustained recovery before)."""
+        if self.ruled_out_until is None:
+            return None
+        return max(0.0, self.ruled_out_until - self.t_fault)
 
 
 def measure_recovery(
@@ -195,7 +206,27 @@ def measure_recovery(
         resolution=resolution,
         gaps=gaps,
         relapses=() if t_recovered is None else _unhealthy_stretches(after, rule, t_recovered),
+        ruled_out_until=(
+            _recovery_ruled_out_until(after, rule, window_end) if t_recovered is None else None
+        ),
     )
+
+
+def _recovery_ruled_out_until(
+    buckets: Sequence[Bucket], rule: HealthRule, window_end: float
+) -> float:
+    """``buckets`` start with the first unhealthy one, and no recovery followed inside
+    the window: the end of the last unhealthy bucket wholly inside it. A recovery is
+    the start of a healthy run lasting the sustain; none began before that bucket (it
+    would have ended inside the window, or run through the bucket), so whenever one
+    comes, it starts after (and never before the first unhealthy bucket's end). An
+    unknown bucket or the window's end proves nothing."""
+    unhealthy = (
+        b.end
+        for b in buckets[1:]
+        if b.end <= window_end + 1e-9 and bucket_state(b, rule) == "unhealthy"
+    )
+    return max(unhealthy, default=buckets[0].end)
 
 
 def _unhealthy_stretches(

@@ -106,6 +106,9 @@ class ComponentResult:
                 "recovered_at": iso(m.t_recovered),
                 "observation_window_seconds": _round(m.window),
                 "provable_until_seconds": _round(m.provable_until),
+                # Not recovered: no recovery could have started before this (from the
+                # fault), by the unhealthy buckets inside each candidate's sustain.
+                "ruled_out_until_seconds": _round(m.ruled_out),
                 "sustain_seconds": m.sustain,
                 "detected_at": iso(m.t_detected),
                 "resolution_seconds": self.resolution,

@@ -27,9 +27,12 @@ def judge_rto(
 
     A recovery counts only once it has held for ``sustain`` inside the window, so the
     window can confirm recoveries up to ``window - sustain`` (the provable range). Not
-    recovered is *missed* only when that range reaches the target (window >= target +
-    sustain): a recovery by the target would have been seen. Otherwise it is
-    *inconclusive*. ``cause`` is what the evidence says stood in the way, if anything.
+    recovered is *missed* when that range reaches the target (window >= target +
+    sustain): a recovery by the target would have been seen; or when the unhealthy
+    buckets the window holds rule out every recovery that could have started by the
+    target (``RecoveryMeasurement.ruled_out``), which needs window > target. Otherwise
+    it is *inconclusive*. ``cause`` is what the evidence says stood in the way, if
+    anything.
 
     A series with a gap the verdict needs (see ``RecoveryMeasurement.uncovered``) is *not
     measured*, whatever its buckets show: ``uncovered`` says which stretch and why.
@@ -59,6 +62,16 @@ def judge_rto(
             "missed",
             f"not recovered within the {window} observation window{why}; a recovery by "
             f"the {goal} target would have been confirmed (the window proves up to {provable})",
+        )
+    ruled_out = measurement.ruled_out
+    if ruled_out is not None and ruled_out > target + 1e-9:
+        return Verdict(
+            "missed",
+            f"not recovered within the {window} observation window{why}; its unhealthy "
+            f"answers up to {format_seconds(ruled_out, measurement.resolution)} after the "
+            f"fault rule out a "
+            f"recovery starting by the {goal} target (one must hold "
+            f"{format_seconds(measurement.sustain)})",
         )
     return Verdict(
         "inconclusive",
