@@ -263,3 +263,56 @@ def test_a_broken_plug_in_names_itself_and_breaks_no_other(site: Path, tmp_path:
     lab_folder.mkdir()
     code, output = _aidrill(lab_folder, broken, "validate", str(REPO / "drplan.yaml"))
     assert code == 0, output
+
+
+class _LedgerTarget:
+    """A target whose fault ledger holds what a killed run left behind (the wire
+    entries a ledger writes, some malformed as a hand-edited file would be)."""
+
+    def __init__(self, entries: list[object]) -> None:
+        from aidrill.targets import LeftFault
+
+        self.left = [LeftFault.from_record(e) for e in entries if isinstance(e, dict)]
+        self.cleared = False
+
+    def faults_left_behind(self) -> list[object]:
+        return [] if self.cleared else list(self.left)
+
+    def clear_faults(self) -> list[object]:
+        self.cleared = True
+        return list(self.left)
+
+    def ground_truth(self, since: float) -> list[object]:
+        return []
+
+
+def test_faults_left_behind_refuse_a_run_while_their_owner_lives_and_are_cleared_after() -> None:
+    from aidrill.cli._runs import clear_faults_left_behind
+    from aidrill.errors import RefusedError
+    from aidrill.targets import LeftFault
+
+    assert LeftFault.from_record({"kind": "kill-nodes", "owner": "not a mapping"}) == LeftFault(
+        "kill-nodes", "unknown"
+    )
+    assert LeftFault.from_record({"kind": "x", "region": "a", "owner": {"pid": True}}).pid is None
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        entry = {"id": "f1", "kind": "fail-region", "region": "eu-west", "injected_at": 1.5,
+                 "owner": {"run_id": "r-7", "pid": owner.pid}, "extra": [1]}  # fmt: skip
+        assert LeftFault.from_record(entry).to_record() == {
+            "kind": "fail-region", "region": "eu-west", "injected_at": 1.5,
+            "owner": {"run_id": "r-7", "pid": owner.pid},
+        }  # fmt: skip
+        target = _LedgerTarget([entry, "garbage"])
+        with pytest.raises(RefusedError) as refused:
+            clear_faults_left_behind(target)  # type: ignore[arg-type]
+        assert str(refused.value) == (
+            f"run r-7 (pid {owner.pid}) still has fail-region active in eu-west; wait for it "
+            "to finish"
+        )
+        assert not target.cleared
+    finally:
+        owner.kill()
+        owner.wait()
+    clear_faults_left_behind(target)  # type: ignore[arg-type]
+    assert target.cleared, "its owner is gone: the fault is cleared before the next run"

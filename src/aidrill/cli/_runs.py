@@ -24,7 +24,7 @@ from aidrill.run import (
     owner_alive,
     run_experiment_file,
 )
-from aidrill.targets import Admission, Target, target_for
+from aidrill.targets import Admission, LeftFault, Target, target_for
 
 _STYLE = {"met": "green", "missed": "red", "inconclusive": "yellow", "not measured": "dim"}
 
@@ -264,15 +264,11 @@ def describe(outcome: RunOutcome) -> None:
 
 
 def report_aborted_runs(
-    faults: list[dict[str, Any]], by: str, ground_truth: Callable[[float], list[dict[str, Any]]]
+    faults: list[LeftFault], by: str, ground_truth: Callable[[float], list[dict[str, Any]]]
 ) -> None:
     """Say which faults were cleared and mark the runs that left them as aborted."""
     for fault in faults:
-        owner = fault.get("owner") or {}
-        console.print(
-            f"cleared {fault['kind']} in {fault['region']} left by run "
-            f"{owner.get('run_id') or 'unknown'}"
-        )
+        console.print(f"cleared {fault.kind} in {fault.region} left by {fault.owner}")
     reason = f"the run ended without rolling back; its faults were cleared by {by}"
     for run_dir in mark_runs_aborted(faults, reason, ground_truth):
         console.print(f"marked run {run_dir.name} aborted (evidence in {run_dir})")
@@ -285,10 +281,9 @@ def clear_faults_left_behind(target: Target) -> None:
         return
     live = [f for f in faults if owner_alive(f)]
     if live:
-        owner = live[0].get("owner") or {}
         raise RefusedError(
-            f"run {owner.get('run_id') or 'unknown'} (pid {owner.get('pid')}) still has "
-            f"{live[0]['kind']} active in {live[0]['region']}; wait for it to finish"
+            f"{live[0].owner} still has {live[0].kind} active in {live[0].region}; wait "
+            "for it to finish"
         )
     with console.status("clearing faults left by an earlier run…"):
         cleared = target.clear_faults()

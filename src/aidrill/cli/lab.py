@@ -13,6 +13,7 @@ from aidrill.cli._runs import report_aborted_runs
 from aidrill.errors import InputError
 from aidrill.lab import TWINS, LabClient, read_fault_ledger, start_lab, stop_lab
 from aidrill.plan import load_plan
+from aidrill.targets import LeftFault
 
 
 @click.group()
@@ -45,7 +46,7 @@ def up(state_dir: Path, plan_path: Path, topology: str | None, twins: str) -> No
         raise InputError(f"unknown twin {', '.join(unknown)} (the lab has {', '.join(TWINS)})",
                          field="--twins")  # fmt: skip
     started = time.perf_counter()
-    left_behind = read_fault_ledger(state_dir)
+    left_behind = [LeftFault.from_record(e) for e in read_fault_ledger(state_dir)]
     with console.status("starting the lab (training the model, booting GPU nodes)…"):
         client = start_lab(state_dir, plan_path, topology, twins=wanted)
     report_aborted_runs(left_behind, "`aidrill lab up`", client.ground_truth)
@@ -161,7 +162,8 @@ def reset(state_dir: Path) -> None:
     """Clear every fault in the ledger (including a killed run's) and restore the lab."""
     with console.status("clearing faults and restoring nominal capacity…"):
         result = LabClient(state_dir).reset()
-    report_aborted_runs(result["cleared"], "`aidrill lab reset`", LabClient(state_dir).ground_truth)
+    cleared = [LeftFault.from_record(e) for e in result.get("cleared") or []]
+    report_aborted_runs(cleared, "`aidrill lab reset`", LabClient(state_dir).ground_truth)
     console.print(
         "lab restored" if result["restored"] else "[red]lab not back at nominal capacity yet[/]"
     )

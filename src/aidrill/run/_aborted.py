@@ -18,14 +18,15 @@ from aidrill._signing import seal_run
 from aidrill.errors import DrillError
 from aidrill.measure import GROUND_TRUTH_PREFIX
 from aidrill.run._results import write_run_page, write_run_result
+from aidrill.targets import LeftFault
 
 logger = logging.getLogger(__name__)
 
 
-def owner_alive(fault: dict[str, Any]) -> bool:
+def owner_alive(fault: LeftFault) -> bool:
     """Whether the process that injected ``fault`` still runs (and is not this one)."""
-    pid = (fault.get("owner") or {}).get("pid")
-    if not isinstance(pid, int) or pid == os.getpid():
+    pid = fault.pid
+    if pid is None or pid == os.getpid():
         return False
     try:
         os.kill(pid, 0)
@@ -49,15 +50,14 @@ GroundTruth = Callable[[float], list[dict[str, Any]]]
 
 
 def mark_runs_aborted(
-    faults: list[dict[str, Any]], reason: str, ground_truth: GroundTruth | None = None
+    faults: list[LeftFault], reason: str, ground_truth: GroundTruth | None = None
 ) -> list[Path]:
     """Record in each owning run directory that the run was aborted; return those dirs.
     ``ground_truth(since)`` is the target's own record of events, where it keeps one."""
-    by_run: dict[str, list[dict[str, Any]]] = {}
+    by_run: dict[str, list[LeftFault]] = {}
     for fault in faults:
-        run_dir = (fault.get("owner") or {}).get("run_dir")
-        if run_dir:
-            by_run.setdefault(str(run_dir), []).append(fault)
+        if fault.run_dir:
+            by_run.setdefault(fault.run_dir, []).append(fault)
     marked = []
     for directory, owned in sorted(by_run.items()):
         run_dir = Path(directory)
@@ -74,7 +74,7 @@ def mark_runs_aborted(
 
 
 def _mark_one(
-    run_dir: Path, faults: list[dict[str, Any]], reason: str, ground_truth: GroundTruth | None
+    run_dir: Path, faults: list[LeftFault], reason: str, ground_truth: GroundTruth | None
 ) -> None:
     stop_orphan_load(run_dir)
     log = evidence.EventLog(run_dir / evidence.EVENTS_FILE)
@@ -92,7 +92,7 @@ def _mark_one(
         log.append(
             "run_aborted",
             reason=reason,
-            faults=[{"kind": f.get("kind"), "region": f.get("region")} for f in faults],
+            faults=[{"kind": f.kind, "region": f.region} for f in faults],
         )
     finally:
         log.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -17,12 +17,54 @@ CAP = 240.0
 
 
 @dataclass(frozen=True)
+class LeftFault:
+    """A fault still active after the run that injected it ended: one entry of a
+    target's fault ledger, with the run that owns it (which may still be running).
+
+    Its record is the ledger's entry (``{"kind", "region", "injected_at", "owner":
+    {"run_id", "pid", "run_dir"}, ...}``); anything else an entry holds is kept, unread."""
+
+    kind: str
+    region: str
+    injected_at: float | None = None
+    run_id: str | None = None
+    pid: int | None = None
+    run_dir: str | None = None
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> LeftFault:
+        owner = record.get("owner")
+        owner = owner if isinstance(owner, Mapping) else {}
+        injected = record.get("injected_at")
+        pid = owner.get("pid")
+        return cls(
+            kind=str(record.get("kind") or "unknown"),
+            region=str(record.get("region") or "unknown"),
+            injected_at=float(injected) if isinstance(injected, (int, float)) else None,
+            run_id=str(owner["run_id"]) if owner.get("run_id") else None,
+            pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
+            run_dir=str(owner["run_dir"]) if owner.get("run_dir") else None,
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        owner = {"run_id": self.run_id, "pid": self.pid, "run_dir": self.run_dir}
+        return {"kind": self.kind, "region": self.region, "injected_at": self.injected_at,
+                "owner": {k: v for k, v in owner.items() if v is not None}}  # fmt: skip
+
+    @property
+    def owner(self) -> str:
+        """The owning run as a person reads it: ``run 2026-… (pid 4242)``."""
+        pid = f" (pid {self.pid})" if self.pid is not None else ""
+        return f"run {self.run_id or 'unknown'}{pid}"
+
+
+@dataclass(frozen=True)
 class Heal:
     """What a heal (reset, then a bounded wait for nominal) found and left."""
 
     problems_before: list[str]
     problems_after: list[str]
-    cleared: list[dict[str, Any]] = field(default_factory=list)
+    cleared: list[LeftFault] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -34,7 +76,7 @@ class Heal:
             "problems_before": self.problems_before,
             "problems_after": self.problems_after,
             "cleared": [
-                {"kind": c.get("kind"), "region": c.get("region"), "owner": c.get("owner")}
+                {"kind": c.kind, "region": c.region, "owner": c.to_record()["owner"]}
                 for c in self.cleared
             ],
             "seconds": round(self.seconds, 3),
@@ -142,11 +184,11 @@ class Target(Protocol):
         """What the target's automation did since ``since``, from its own API; None
         when the target keeps no activity log (then no blind time can be measured)."""
 
-    def faults_left_behind(self) -> list[dict[str, Any]]:
+    def faults_left_behind(self) -> list[LeftFault]:
         """Faults still active from runs that ended, as the target's fault ledger holds
         them (each with its owner run); a target that keeps no ledger has none."""
 
-    def clear_faults(self) -> list[dict[str, Any]]:
+    def clear_faults(self) -> list[LeftFault]:
         """Clear the faults left behind; the ones cleared."""
 
     def check_injection(

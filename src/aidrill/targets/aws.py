@@ -30,6 +30,7 @@ from aidrill.targets._target import (
     Activity,
     Admission,
     Heal,
+    LeftFault,
     Resolved,
     limit_refusals,
     wait_for_nothing_off,
@@ -237,10 +238,10 @@ class AwsTarget:
     def ground_truth(self, since: float) -> list[dict[str, Any]]:
         return []  # a cloud keeps no record of what really happened for aidrill
 
-    def faults_left_behind(self) -> list[dict[str, Any]]:
+    def faults_left_behind(self) -> list[LeftFault]:
         return []  # an account keeps no fault ledger for aidrill: rollbacks undo each fault
 
-    def clear_faults(self) -> list[dict[str, Any]]:
+    def clear_faults(self) -> list[LeftFault]:
         return []
 
     def activities(self, since: float) -> list[Activity]:

@@ -17,6 +17,7 @@ from aidrill.targets._target import (
     Activity,
     Admission,
     Heal,
+    LeftFault,
     Resolved,
     limit_refusals,
     wait_for_nothing_off,
@@ -79,17 +80,15 @@ class LabTarget:
     def heal(self) -> Heal:
         started = time.monotonic()
         before = self.problems()
-        cleared = self.client.reset().get("cleared") or []
+        cleared = self.clear_faults()
         after = self.wait_nominal()
-        return Heal(before, after, list(cleared), time.monotonic() - started)
+        return Heal(before, after, cleared, time.monotonic() - started)
 
-    def faults_left_behind(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.client.capacity()["faults"]
-        return result
+    def faults_left_behind(self) -> list[LeftFault]:
+        return _left_faults(self.client.capacity().get("faults"))
 
-    def clear_faults(self) -> list[dict[str, Any]]:
-        cleared: list[dict[str, Any]] = self.client.reset().get("cleared") or []
-        return cleared
+    def clear_faults(self) -> list[LeftFault]:
+        return _left_faults(self.client.reset().get("cleared"))
 
     # -- where things are -------------------------------------------------------------
     def endpoints(self) -> Endpoints:
@@ -169,9 +168,9 @@ class LabTarget:
         if region is None or kind not in ("kill_gpu_nodes", "fail_region"):
             return
         others = {
-            f["region"]
+            f.region
             for f in self.faults_left_behind()
-            if f["region"] != region and f["kind"] in _SERVING_FAULTS
+            if f.region != region and f.kind in _SERVING_FAULTS
         }
         if others:
             raise RefusedError(
@@ -270,3 +269,8 @@ def _answers_health(port: int) -> bool:
     finally:
         connection.close()
     return response.status == 200
+
+
+def _left_faults(entries: Any) -> list[LeftFault]:
+    """The lab's fault-ledger entries, as its control API returns them."""
+    return [LeftFault.from_record(e) for e in entries or [] if isinstance(e, dict)]

@@ -16,6 +16,7 @@ from aidrill.targets._endpoints import http_settings, vector_store_settings
 from aidrill.targets._limits import apply_limits
 from aidrill.targets._target import (
     Activity,
+    LeftFault,
     limit_refusals,
     method_actions,
     undeclared_action,
@@ -102,10 +103,10 @@ class EndpointTarget:
     def activities(self, since: float) -> list[Activity] | None:
         return None  # an endpoint exposes no automation log
 
-    def faults_left_behind(self) -> list[dict[str, Any]]:
+    def faults_left_behind(self) -> list[LeftFault]:
         return []
 
-    def clear_faults(self) -> list[dict[str, Any]]:
+    def clear_faults(self) -> list[LeftFault]:
         return []
 
     def check_injection(
