@@ -85,16 +85,22 @@ def _experiment(folder: Path, url: str) -> Path:
     return path
 
 
-def _restore_after_the_fault(server: Any, restored: list[float], ended: threading.Event) -> None:
+def _restore_after_the_fault(
+    server: Any, restored: list[tuple[float, float]], ended: threading.Event
+) -> None:
     """The test, not the drill, brings the server back _DOWN_FOR seconds after the
-    fault: the truth the measured RTO is held to."""
+    fault: the truth the measured RTO is held to. The instant is known to the clock
+    reads on either side of the switch: on a busy host this thread may wait for the GIL
+    between the switch and a read after it while the server already answers (a CI run
+    saw 0.15 s)."""
     while not server.down and not ended.is_set():
         time.sleep(0.02)
     if server.down:
         time.sleep(_DOWN_FOR)
+        before = time.time()
         server.replica = "replica-2"  # the server comes back as a replacement
         server.down = False
-        restored.append(time.time())
+        restored.append((before, time.time()))
 
 
 def test_the_endpoints_own_health_url_is_polled_as_a_load_balancer_would(tmp_path: Path) -> None:
@@ -136,7 +142,7 @@ def test_an_endpoint_nobody_here_built_is_drilled_and_its_rto_measured(
         server.lying_health = health == "lying"
         plan = _plan(tmp_path, server.url)
         experiment = _experiment(tmp_path, server.url)
-        restored: list[float] = []
+        restored: list[tuple[float, float]] = []
         ended = threading.Event()
         helper = threading.Thread(target=_restore_after_the_fault, args=(server, restored, ended))
         helper.start()
@@ -160,7 +166,8 @@ def test_an_endpoint_nobody_here_built_is_drilled_and_its_rto_measured(
     assert inference["verdict"] == "met", inference
     events = evidence.read_events(run_dir)
     fault = next(e.data.get("when") or e.time for e in events if e.kind == "fault_injected")
-    truth = restored[0] - fault
+    (back_from, back_by) = restored[0]
+    truth = (back_from + back_by) / 2 - fault
     assert abs(inference["achieved"]["rto_seconds"] - truth) <= 1.0, (inference["achieved"], truth)
     # An endpoint keeps no activity log; aidrill polled its health URL beside the load.
     blind = inference["achieved"]["blind"]
@@ -185,11 +192,18 @@ def test_an_endpoint_nobody_here_built_is_drilled_and_its_rto_measured(
         assert polls and all(p["signals"] == {signal: True} for p in polls)
     # Where the RTO went: the gateway's header names the replica that served each
     # answer, and the replacement's first answers end the load phase, within a bucket
-    # of the moment the test brought it back.
+    # of the moment the test brought it back. The mark is the end of the bucket its
+    # first answer began in; an answer already in flight when the server came back
+    # (begun in the bucket before, answered by the replacement on a busy host) puts it
+    # up to that answer's wait before the switch, never more than half a second here.
     phases = inference["achieved"]["phases"]
     assert phases[-1]["phase"] == "warm" and phases[-2]["phase"].endswith("load"), phases
     boundary = fault + phases[-2]["from_fault_seconds"] + phases[-2]["seconds"]
-    assert restored[0] - 0.05 <= boundary <= restored[0] + 1.0, (phases, restored[0] - fault)
+    assert back_from - 0.5 <= boundary <= back_by + 1.0, (
+        phases,
+        back_from - fault,
+        back_by - fault,
+    )
     assert "first answer from node replica-2" in phases[-2]["evidence"], phases
     # Streamed answers were timed through the whole run, and the golden set was checked
     # against the healthy server before the fault.
