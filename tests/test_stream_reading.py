@@ -5,17 +5,23 @@ server process that writes the stream in timed pieces."""
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from geventhttpclient import HTTPClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aidrill.load import _stream
 from aidrill.load._stream import data_payloads
+from aidrill.load.protocols import ModelProtocol, protocol_for
+from aidrill.plan import ProtocolSettings
 from tests._subprocess_server import free_port, served
 
 # One connection at a time; the path picks the script: pieces written with a pause
@@ -119,3 +125,55 @@ def test_a_stream_with_no_data_payloads_has_none() -> None:
             yield from [b": keep-alive\n\n", b"event: ping\n"]
 
     assert data_payloads(Empty()) == ([], [])
+
+
+# Streamed OpenAI chunks as servers write them: extra fields, a missing or null delta,
+# empty choices with usage, a content of the wrong type, events after [DONE].
+_text = st.one_of(st.none(), st.text(max_size=5))
+_chat_choice = st.fixed_dictionaries(
+    {"index": st.just(0)},
+    optional={"delta": st.one_of(st.none(), st.fixed_dictionaries(
+        {}, optional={"content": st.one_of(_text, st.integers(), st.lists(st.text()))},
+    )), "finish_reason": st.none(), "logprobs": st.just({"content": [1]})},
+)  # fmt: skip
+_completion_choice = st.fixed_dictionaries(
+    {"index": st.just(0)}, optional={"text": st.one_of(_text, st.integers())}
+)
+_usage = st.one_of(st.none(), st.fixed_dictionaries(
+    {}, optional={"completion_tokens": st.one_of(st.none(), st.integers(0, 99)),
+                  "prompt_tokens": st.integers(0, 9)},
+))  # fmt: skip
+
+
+def _chunks(choice: st.SearchStrategy[Any]) -> st.SearchStrategy[list[bytes]]:
+    chunk = st.fixed_dictionaries(
+        {"id": st.just("c")},
+        optional={"choices": st.one_of(st.none(), st.lists(choice, max_size=2)),
+                  "usage": _usage, "model": st.just("m")},
+    )  # fmt: skip
+    payloads = st.lists(chunk.map(lambda c: b" " + json.dumps(c).encode()), max_size=6)
+    tails = st.sampled_from([[], [b" [DONE]"], [b" [DONE]", b""], [b" [DONE]", b' {"x": 1}']])
+    return st.tuples(payloads, tails).map(lambda pair: pair[0] + pair[1])
+
+
+def _generic(protocol: Any, payloads: list[bytes]) -> Any:
+    try:
+        return ModelProtocol.payload_events(protocol, list(payloads))
+    except (TypeError, AttributeError, ValueError) as exc:
+        return type(exc)
+
+
+def _fast(protocol: Any, payloads: list[bytes]) -> Any:
+    try:
+        return protocol.payload_events(list(payloads))
+    except (TypeError, AttributeError, ValueError) as exc:
+        return type(exc)
+
+
+@given(_chunks(_chat_choice), _chunks(_completion_choice))
+def test_the_streamed_chunks_decoded_fast_read_as_the_generic_json_path_reads_them(
+    chat: list[bytes], completions: list[bytes]
+) -> None:
+    for kind, payloads in (("openai-chat", chat), ("openai-completions", completions)):
+        protocol = protocol_for(ProtocolSettings(kind=kind, model="m", stream=True))
+        assert _fast(protocol, payloads) == _generic(protocol, payloads), payloads
