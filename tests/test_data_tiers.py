@@ -140,7 +140,7 @@ def test_the_capacity_check_answers_while_the_artifact_store_crawls(lab: LabClie
             lab.status()  # the premise: the full status waits on the crawling download
         check = LabCapacityCheck(type="lab-capacity", name="nominal-gpu-capacity")
         result = LabTarget(lab.state_dir, load_plan(PLAN)).run_check(check)
-        assert result["holds"] and result["faults"] == 1, result
+        assert result.holds and result.figures["faults"] == 1, result
     finally:
         unthrottle_storage(lab.info.primary, configuration=config)
 

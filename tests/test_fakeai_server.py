@@ -94,7 +94,7 @@ def test_embeddings_recorded_from_the_healthy_server_score_full(
     check = InferenceCheck(type="inference", name="embeddings", requests=8,
                            success_ratio=1.0, p95_latency=5.0, quality=1.0)  # fmt: skip
     outcome = run_inference_check(check, endpoints)
-    assert outcome["holds"] and outcome["quality"] == 1.0, outcome
+    assert outcome.holds and outcome.figures["quality"] == 1.0, outcome
 
     # Each text expecting another text's vector: every answer is a miss, scored 0.
     shifted = _write(tmp_path, "shifted.json",
@@ -102,8 +102,8 @@ def test_embeddings_recorded_from_the_healthy_server_score_full(
     endpoints = Endpoints(fakeai, shifted, "east", "west",
                           protocol=ProtocolSettings(**EMBEDDINGS))  # fmt: skip
     outcome = run_inference_check(check, endpoints)
-    assert outcome["success_ratio"] == 1.0 and outcome["quality"] == 0.0, outcome
-    assert not outcome["holds"]
+    assert outcome.figures["success_ratio"] == 1.0 and outcome.figures["quality"] == 0.0, outcome
+    assert not outcome.holds
 
 
 def _load_scores_every_answer(

@@ -50,13 +50,13 @@ def test_the_steady_state_probe_scores_kserves_answers(kserve: str, tmp_path: Pa
     check = InferenceCheck(type="inference", name="kserve", requests=len(FLOWERS),
                            success_ratio=1.0, p95_latency=5.0, quality=DESERVED)  # fmt: skip
     outcome = run_inference_check(check, _endpoints(kserve, _golden(tmp_path)))
-    assert outcome["success_ratio"] == 1.0, outcome
-    assert outcome["quality"] == pytest.approx(DESERVED), outcome
-    assert outcome["holds"], outcome
+    assert outcome.figures["success_ratio"] == 1.0, outcome
+    assert outcome.figures["quality"] == pytest.approx(DESERVED), outcome
+    assert outcome.holds, outcome
     # A floor the server does not reach fails the check: the score is KServe's answers',
     # not a constant.
     stricter = check.model_copy(update={"quality": 0.9})
-    assert not run_inference_check(stricter, _endpoints(kserve, _golden(tmp_path)))["holds"]
+    assert not run_inference_check(stricter, _endpoints(kserve, _golden(tmp_path))).holds
 
 
 def test_the_load_reads_and_scores_kserves_answers_second_by_second(

@@ -75,9 +75,9 @@ def test_the_probe_scores_a_third_party_openai_servers_streamed_answers(
     check = InferenceCheck(type="inference", name="mock", requests=len(CAPITALS),
                            success_ratio=1.0, p95_latency=5.0, quality=0.8)  # fmt: skip
     outcome = run_inference_check(check, endpoints)
-    assert outcome["success_ratio"] == 1.0, outcome
-    assert outcome["quality"] == pytest.approx(0.8), outcome
-    assert not run_inference_check(check.model_copy(update={"quality": 0.9}), endpoints)["holds"]
+    assert outcome.figures["success_ratio"] == 1.0, outcome
+    assert outcome.figures["quality"] == pytest.approx(0.8), outcome
+    assert not run_inference_check(check.model_copy(update={"quality": 0.9}), endpoints).holds
 
 
 def test_the_streamed_load_times_a_third_party_servers_tokens(

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from aidrill.plan import ProtocolSettings
-from aidrill.probes import InferenceCheck, decisive_outcomes
+from aidrill.probes import CheckOutcome, InferenceCheck, decisive_outcomes
 from aidrill.probes import _sample_inference as sample_inference
 
 
@@ -67,27 +67,28 @@ def _check(attempts: int) -> InferenceCheck:
 
 def test_a_slow_first_sample_is_taken_again_and_both_are_kept(target: SimpleNamespace) -> None:
     _SlowAtFirst.slow = 20  # the whole first sample is slow
-    outcomes: list[dict[str, object]] = []
+    outcomes: list[CheckOutcome] = []
     outcome = sample_inference(_check(2), target, "set", outcomes)
-    assert outcome["holds"]
-    assert [o["holds"] for o in outcomes] == [False, True]
-    assert [o["attempt"] for o in outcomes] == ["1 of 2", "2 of 2"]
-    assert float(outcomes[0]["p95_latency"]) > 0.2  # type: ignore[arg-type]
-    assert decisive_outcomes(outcomes) == [outcomes[1]]
+    assert outcome.holds
+    assert [o.holds for o in outcomes] == [False, True]
+    assert [o.figures["attempt"] for o in outcomes] == ["1 of 2", "2 of 2"]
+    assert float(outcomes[0].figures["p95_latency"]) > 0.2
+    # As probes.jsonl keeps them: the sample that decided, read back the same.
+    assert decisive_outcomes([o.to_record() for o in outcomes]) == [outcomes[1]]
 
 
 def test_without_attempts_one_slow_sample_fails_the_check(target: SimpleNamespace) -> None:
     _SlowAtFirst.slow = 20
-    outcomes: list[dict[str, object]] = []
-    assert not sample_inference(_check(1), target, "set", outcomes)["holds"]
-    assert len(outcomes) == 1 and "attempt" not in outcomes[0]
+    outcomes: list[CheckOutcome] = []
+    assert not sample_inference(_check(1), target, "set", outcomes).holds
+    assert len(outcomes) == 1 and "attempt" not in outcomes[0].figures
 
 
 def test_a_check_that_keeps_missing_fails_after_its_last_attempt(
     target: SimpleNamespace,
 ) -> None:
     _SlowAtFirst.slow = 60  # slow for all three samples
-    outcomes: list[dict[str, object]] = []
-    assert not sample_inference(_check(3), target, "set", outcomes)["holds"]
-    assert [o["holds"] for o in outcomes] == [False, False, False]
-    assert decisive_outcomes(outcomes) == [outcomes[2]]
+    outcomes: list[CheckOutcome] = []
+    assert not sample_inference(_check(3), target, "set", outcomes).holds
+    assert [o.holds for o in outcomes] == [False, False, False]
+    assert decisive_outcomes([o.to_record() for o in outcomes]) == [outcomes[2]]

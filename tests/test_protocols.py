@@ -85,9 +85,9 @@ def test_each_protocol_scores_a_strangers_answers_as_they_deserve(
     with model_server() as server:
         outcome = run_inference_check(check, _endpoints(server.url, path, settings))
         asked = server.requests
-    assert outcome["success_ratio"] == 1.0, outcome
-    assert outcome["quality"] == pytest.approx(deserved), outcome
-    assert outcome["holds"], outcome
+    assert outcome.figures["success_ratio"] == 1.0, outcome
+    assert outcome.figures["quality"] == pytest.approx(deserved), outcome
+    assert outcome.holds, outcome
     assert len(asked) == samples
     route, body = asked[0]
     assert route == protocol_for(ProtocolSettings(**settings)).path
@@ -322,7 +322,7 @@ def test_a_sagemaker_endpoint_is_invoked_signed_and_scored(
     check = InferenceCheck(type="inference", name="all", requests=5, concurrency=1,
                            success_ratio=1.0, p95_latency=5.0, quality=0.8)  # fmt: skip
     outcome = run_inference_check(check, endpoints)
-    assert (outcome["success_ratio"], outcome["quality"]) == (1.0, 0.8), outcome
+    assert (outcome.figures["success_ratio"], outcome.figures["quality"]) == (1.0, 0.8), outcome
     signed = protocol_for(settings).headers(f"{endpoint}/endpoints/flowers-prod/invocations", b"{}")
     assert "/eu-west-1/sagemaker/aws4_request" in signed["Authorization"]
 

@@ -81,13 +81,13 @@ def test_the_probe_scores_a_streamed_sagemaker_answer_and_fails_a_broken_one(
     check = InferenceCheck(type="inference", name="llm", requests=len(CAPITALS),
                            success_ratio=1.0, p95_latency=5.0, quality=0.8)  # fmt: skip
     outcome = run_inference_check(check, endpoints)
-    assert (outcome["success_ratio"], outcome["quality"]) == (1.0, 0.8), outcome
+    assert (outcome.figures["success_ratio"], outcome.figures["quality"]) == (1.0, 0.8), outcome
     path, _ = server.requests[-1]
     assert path == "/endpoints/llm-prod/invocations-response-stream"
 
     server.stream_error_after = 3  # the model fails mid-answer: failed, not wrong
     outcome = run_inference_check(check, endpoints)
-    assert outcome["success_ratio"] == 0.0 and not outcome["holds"], outcome
+    assert outcome.figures["success_ratio"] == 0.0 and not outcome.holds, outcome
     problems, _ = golden_set_preflight(endpoints, 0.8, 2.0)
     assert problems and "answered none of the golden set's requests" in problems[0]
 

@@ -198,13 +198,8 @@ def _deviations(run_dir: Path, events: list[Event]) -> list[str]:
         if after is None or float(record.get("time") or 0) < after:
             continue
         for check in decisive_outcomes(record.get("checks") or []):
-            if not check.get("holds"):
-                figures = ", ".join(
-                    f"{k.replace('_', ' ')} {v}"
-                    for k, v in check.items()
-                    if k not in ("check", "holds")
-                )
-                found.append(f"{check.get('check')} did not hold after the method ({figures})")
+            if not check.holds:
+                found.append(f"{check.check} did not hold after the method ({check.describe()})")
     return found or ["the steady-state hypothesis did not hold after the method"]
 
 

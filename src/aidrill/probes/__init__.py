@@ -26,6 +26,7 @@ from aidrill._http import HttpClient
 from aidrill.load.protocols import protocol_for
 from aidrill.probes._checks import run_inference_check
 from aidrill.probes.sets import (
+    CheckOutcome,
     InferenceCheck,
     LabCapacityCheck,
     LabDataCheck,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from aidrill.targets import Endpoints
 
 __all__ = [
+    "CheckOutcome",
     "InferenceCheck",
     "LabCapacityCheck",
     "LabDataCheck",
@@ -64,7 +66,7 @@ def probe_set_holds(probe_set: str, configuration: dict[str, Any] | None = None)
     checks = load_probe_set(probe_set).checks
     target = target_of_configuration(configuration or {})
     holds = True
-    outcomes: list[Any] = []
+    outcomes: list[CheckOutcome] = []
     for check in checks:
         if isinstance(check, InferenceCheck):
             outcome = _sample_inference(check, target, probe_set, outcomes)
@@ -72,27 +74,28 @@ def probe_set_holds(probe_set: str, configuration: dict[str, Any] | None = None)
             outcome = target.run_check(check)
             _log(probe_set, outcome)
             outcomes.append(outcome)
-        holds = holds and bool(outcome["holds"])
+        holds = holds and outcome.holds
     _record(configuration, probe_set, holds, outcomes)
     return holds
 
 
 def _sample_inference(
-    check: InferenceCheck, target: Any, probe_set: str, outcomes: list[Any]
-) -> dict[str, Any]:
+    check: InferenceCheck, target: Any, probe_set: str, outcomes: list[CheckOutcome]
+) -> CheckOutcome:
     """The check's samples, up to its ``attempts``, each kept; the last one decides."""
     endpoints = target.endpoints()
     http = HttpClient(endpoints.http)
-    outcome: dict[str, Any] = {}
+    outcome = CheckOutcome(check.name, False)
     for attempt in range(1, check.attempts + 1):
         if attempt > 1:
             time.sleep(check.attempt_pause)
         outcome = run_inference_check(check, endpoints, http)
         if check.attempts > 1:
-            outcome["attempt"] = f"{attempt} of {check.attempts}"
+            figures = {**outcome.figures, "attempt": f"{attempt} of {check.attempts}"}
+            outcome = CheckOutcome(outcome.check, outcome.holds, figures)
         _log(probe_set, outcome)
         outcomes.append(outcome)
-        if outcome["holds"]:
+        if outcome.holds:
             break
     return outcome
 
@@ -133,38 +136,43 @@ def golden_set_preflight(
     finally:
         client.close()
     where = f"{endpoints.inference.rstrip('/')} ({endpoints.protocol.kind} protocol)"
-    if outcome["success_ratio"] == 0:
+    if outcome.figures["success_ratio"] == 0:
         return [
             f"the inference endpoint {where} answered none of the golden set's requests: "
             "check protocol.kind, protocol.path and the plan's headers"
-        ], outcome
-    if outcome["quality"] < quality_floor:
+        ], dict(outcome.figures)
+    if outcome.figures["quality"] < quality_floor:
         return [
-            f"the golden set scores {outcome['quality']:.2f} against the healthy endpoint "
+            f"the golden set scores {outcome.figures['quality']:.2f} against the healthy endpoint "
             f"{where}; the floor is {quality_floor:g}: check its expected answers and the "
             "protocol's settings (model, answer, output)"
-        ], outcome
-    return [], outcome
+        ], dict(outcome.figures)
+    return [], dict(outcome.figures)
 
 
-def decisive_outcomes(checks: list[Any]) -> list[dict[str, Any]]:
-    """A probe record's check outcomes, each check's last sample only (the one that
-    decided it: earlier samples of a check taken again did not)."""
-    last: dict[str, dict[str, Any]] = {}
+def decisive_outcomes(checks: list[Any]) -> list[CheckOutcome]:
+    """A probe record's check outcomes (as ``probes.jsonl`` holds them), each check's
+    last sample only (the one that decided it: earlier samples of a check taken again
+    did not)."""
+    last: dict[str, CheckOutcome] = {}
     for check in checks:
         if isinstance(check, dict):
-            last.pop(str(check.get("check")), None)
-            last[str(check.get("check"))] = check
+            outcome = CheckOutcome.from_record(check)
+            last.pop(outcome.check, None)
+            last[outcome.check] = outcome
     return list(last.values())
 
 
-def _log(probe_set: str, outcome: dict[str, Any]) -> None:
-    level = logging.INFO if outcome["holds"] else logging.WARNING
-    logger.log(level, "probe set %s: %s", probe_set, outcome)
+def _log(probe_set: str, outcome: CheckOutcome) -> None:
+    level = logging.INFO if outcome.holds else logging.WARNING
+    logger.log(level, "probe set %s: %s", probe_set, outcome.to_record())
 
 
 def _record(
-    configuration: dict[str, Any] | None, probe_set: str, holds: bool, outcomes: list[Any]
+    configuration: dict[str, Any] | None,
+    probe_set: str,
+    holds: bool,
+    outcomes: list[CheckOutcome],
 ) -> None:
     """Keep every check's figures in the run's evidence, so a steady state that did not
     hold says which check and by how much."""
@@ -172,7 +180,12 @@ def _record(
     if not run_dir:
         return
     line = json.dumps(
-        {"time": time.time(), "probe_set": probe_set, "holds": holds, "checks": outcomes},
+        {
+            "time": time.time(),
+            "probe_set": probe_set,
+            "holds": holds,
+            "checks": [o.to_record() for o in outcomes],
+        },
         default=str,
     )
     try:

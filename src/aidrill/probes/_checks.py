@@ -12,7 +12,7 @@ from aidrill._http import HttpClient
 from aidrill.load.protocols import StreamFailed, protocol_for
 from aidrill.load.scorers import expectation, score
 from aidrill.measure import LatencyHistogram
-from aidrill.probes.sets import InferenceCheck
+from aidrill.probes.sets import CheckOutcome, InferenceCheck
 
 if TYPE_CHECKING:
     from aidrill.targets import Endpoints
@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 def run_inference_check(
     check: InferenceCheck, endpoints: Endpoints, http: HttpClient | None = None
-) -> dict[str, Any]:
+) -> CheckOutcome:
     """Golden-set requests to the inference endpoint in its protocol, each answer
     scored against its sample, held to the check's thresholds, through the run's one
     HTTP client (the plan's headers and TLS)."""
@@ -69,10 +69,9 @@ def run_inference_check(
         and p95 <= check.p95_latency
         and quality >= check.quality
     )
-    return {
-        "check": check.name,
-        "holds": holds,
+    figures = {
         "success_ratio": round(success_ratio, 3),
         "p95_latency": round(p95, 4),
         "quality": round(quality, 3),
     }
+    return CheckOutcome(check.name, holds, figures)

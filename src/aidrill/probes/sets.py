@@ -5,14 +5,40 @@ activity of ``aidrill.probes``, which itself asks the targets (no import circle)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from aidrill._documents import read_document, validate_as
 from aidrill._durations import Duration
 from aidrill.errors import ProbeSetError
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """One sample of a steady-state check: whether it held, and the figures it was held
+    to (each kind of check has its own: success ratio, p95 and quality of inference;
+    capacity; the data tiers' problems). ``probes.jsonl`` keeps it as one JSON object,
+    ``{"check", "holds", **figures}``."""
+
+    check: str
+    holds: bool
+    figures: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        return {"check": self.check, "holds": self.holds, **self.figures}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> CheckOutcome:
+        figures = {k: v for k, v in record.items() if k not in ("check", "holds")}
+        return cls(str(record.get("check")), record.get("holds") is True, figures)
+
+    def describe(self) -> str:
+        """Its figures as a sentence reads them: ``success ratio 0.4, quality 0.9``."""
+        return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.figures.items())
 
 
 class InferenceCheck(BaseModel):

@@ -394,9 +394,8 @@ class DrillSession:
         records, _ = evidence.read_jsonl(self.run_dir / evidence.PROBES_FILE)
         for record in records[-1:]:
             for check in decisive_outcomes(record.get("checks") or []):
-                if not check.get("holds"):
-                    figures = {k: v for k, v in check.items() if k not in ("check", "holds")}
-                    failing.append(f"{check.get('check')} {figures}")
+                if not check.holds:
+                    failing.append(f"{check.check} {dict(check.figures)}")
         if "steady-state-before" in self.phases:
             why = "the steady state did not hold before it"
         else:

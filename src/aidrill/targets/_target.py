@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aidrill.errors import RefusedError
+from aidrill.probes.sets import CheckOutcome
 from aidrill.targets._endpoints import Endpoints
 
 # A wait for the target to become nominal follows progress: it gives up once what is
@@ -196,7 +197,7 @@ class Target(Protocol):
     ) -> None:
         """Refuse (RefusedError) an action about to be injected that the plan forbids."""
 
-    def run_check(self, check: Any) -> dict[str, Any]:
+    def run_check(self, check: Any) -> CheckOutcome:
         """A steady-state check particular to this kind of target."""
 
     def resolve(self, experiment: dict[str, Any]) -> list[Resolved]:

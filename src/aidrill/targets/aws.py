@@ -23,6 +23,7 @@ from aidrill._http import HttpClient
 from aidrill.errors import CloudError, ProbeSetError, RefusedError
 from aidrill.experiment import driver_region
 from aidrill.plan import AwsEstate, Plan
+from aidrill.probes.sets import CheckOutcome
 from aidrill.targets._cloud_errors import guarded
 from aidrill.targets._endpoints import Endpoints
 from aidrill.targets._estate import data_problems, estate_endpoints, serving_problems
@@ -298,7 +299,7 @@ class AwsTarget:
             region = configuration.get("aws_region") or driver_region({}, provider)
         self.check_allowed({str(region)} if region else set())
 
-    def run_check(self, check: Any) -> dict[str, Any]:
+    def run_check(self, check: Any) -> CheckOutcome:
         raise ProbeSetError(
             f"check {getattr(check, 'name', check)!r} asks the lab; an AWS probe set uses "
             "inference checks and chaostoolkit-aws probes"

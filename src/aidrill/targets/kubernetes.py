@@ -27,6 +27,7 @@ from urllib3.exceptions import HTTPError
 from aidrill._http import HttpClient
 from aidrill.errors import CloudError, ProbeSetError, RefusedError
 from aidrill.plan import KubernetesEstate, KubernetesRegion, Plan
+from aidrill.probes.sets import CheckOutcome
 from aidrill.targets._endpoints import Endpoints
 from aidrill.targets._estate import data_problems, estate_endpoints, serving_problems
 from aidrill.targets._k8s_resolve import KUBERNETES_MODULES, resolve_actions
@@ -362,7 +363,7 @@ class KubernetesTarget:
             raise RefusedError(f"{activity.get('name')!r}: no kube context to act in")
         self.check_allowed({context}, activity_namespaces(provider, configuration))
 
-    def run_check(self, check: Any) -> dict[str, Any]:
+    def run_check(self, check: Any) -> CheckOutcome:
         raise ProbeSetError(
             f"check {getattr(check, 'name', check)!r} asks the lab; a Kubernetes probe set "
             "uses inference checks and chaostoolkit-kubernetes probes"

@@ -11,7 +11,7 @@ from aidrill.errors import ProbeSetError, RefusedError
 from aidrill.experiment import PlannedFault, describe_fault, planned_faults
 from aidrill.lab import LabClient
 from aidrill.plan import Plan
-from aidrill.probes.sets import LabCapacityCheck, LabDataCheck
+from aidrill.probes.sets import CheckOutcome, LabCapacityCheck, LabDataCheck
 from aidrill.targets._endpoints import Address, ArtifactStore, Endpoints
 from aidrill.targets._target import (
     Activity,
@@ -206,24 +206,23 @@ class LabTarget:
         return Admission(where, resolved, limit_refusals(resolved))
 
     # -- steady-state checks only a lab can answer --------------------------------------
-    def run_check(self, check: Any) -> dict[str, Any]:
+    def run_check(self, check: Any) -> CheckOutcome:
         if isinstance(check, LabCapacityCheck):
             return self._capacity(check)
         if isinstance(check, LabDataCheck):
             return self._data(check)
         raise ProbeSetError(f"check {getattr(check, 'name', check)!r} is not a lab check")
 
-    def _capacity(self, check: LabCapacityCheck) -> dict[str, Any]:
+    def _capacity(self, check: LabCapacityCheck) -> CheckOutcome:
         status = self.client.capacity()
-        return {
-            "check": check.name,
-            "holds": bool(status["at_capacity"]),
+        figures = {
             "serving_capacity": status["serving_capacity"],
             "nominal_capacity": status["nominal_capacity"],
             "faults": len(status["faults"]),
         }
+        return CheckOutcome(check.name, bool(status["at_capacity"]), figures)
 
-    def _data(self, check: LabDataCheck) -> dict[str, Any]:
+    def _data(self, check: LabDataCheck) -> CheckOutcome:
         data = self.client.data()
         problems = []
         replication = data["replication"]
@@ -239,7 +238,7 @@ class LabTarget:
         for job, state in data["pipelines"].items():
             if not state["running"]:
                 problems.append(f"the {job} pipeline is not running")
-        return {"check": check.name, "holds": not problems, "problems": problems}
+        return CheckOutcome(check.name, not problems, {"problems": problems})
 
 
 def _share(fault: PlannedFault, plan: Plan) -> float | None:

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from aidrill.errors import ProbeSetError
 from aidrill.experiment import declared_scope, extension_scopes
 from aidrill.plan import Plan
+from aidrill.probes.sets import CheckOutcome
 from aidrill.targets import Admission, Endpoints, Heal, Resolved, wait_for_nothing_off
 from aidrill.targets._endpoints import http_settings, vector_store_settings
 from aidrill.targets._limits import apply_limits
@@ -114,7 +115,7 @@ class EndpointTarget:
     ) -> None:
         pass  # every fault's declared scope was admitted before the run began
 
-    def run_check(self, check: Any) -> dict[str, Any]:
+    def run_check(self, check: Any) -> CheckOutcome:
         raise ProbeSetError(
             f"check {getattr(check, 'name', check)!r} asks the lab; an endpoint's probe set "
             "uses inference checks"
