@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from aidrill.measure import (
     Bucket,
+    CanaryWrite,
     Event,
     HealthRule,
     Sample,
@@ -177,9 +178,7 @@ def test_a_canary_writer_that_stopped_leaves_the_rpo_not_measured(stop_at: float
         (30, "rollbacks_started", {}),
     )
     canary = [
-        {"seq": n, "time": T0 + 1 + n * 0.1, "ok": True}
-        for n in range(1, 400)
-        if 1 + n * 0.1 < stop_at
+        CanaryWrite(n, T0 + 1 + n * 0.1, True) for n in range(1, 400) if 1 + n * 0.1 < stop_at
     ]
     samples = [
         Sample(T0 + t / 4, "feature-store", True, 1.0) for t in range(0, 4 * 35)
@@ -187,7 +186,7 @@ def test_a_canary_writer_that_stopped_leaves_the_rpo_not_measured(stop_at: float
     tiers = TierEvidence(
         samples=samples,
         canary=canary,
-        canary_surviving=[r["seq"] for r in canary],
+        canary_surviving=[w.seq for w in canary],
         canary_audited_at=T0 + 30,
         regions=(plan.primary_region, plan.dr_region),
     )

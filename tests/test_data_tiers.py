@@ -25,8 +25,7 @@ from aidrill.lab.actions import (
     throttle_storage,
     unthrottle_storage,
 )
-from aidrill.measure import Bucket
-from aidrill.measure._rpo import feature_store_rpo
+from aidrill.measure import Bucket, canary_writes, feature_store_rpo
 from aidrill.plan import load_plan
 from aidrill.probes import LabCapacityCheck
 from aidrill.targets import Address, Endpoints
@@ -245,8 +244,8 @@ def test_the_canary_audit_counts_only_writes_it_could_see(tmp_path: Path) -> Non
         prober.halt()
         hub.stop()
         redis_server.kill()
-    writes, _ = evidence.read_jsonl(tmp_path / CANARY_FILE)
-    assert len(writes) >= 20 and all(w["ok"] for w in writes)
+    writes = canary_writes(evidence.read_jsonl(tmp_path / CANARY_FILE)[0])
+    assert len(writes) >= 20 and all(w.ok for w in writes)
     for audit in audits:
         rpo = feature_store_rpo(writes, audit["surviving"], audit["time"])
         assert rpo.seconds == 0.0, (rpo, audit["time"])

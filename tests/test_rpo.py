@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from aidrill.lab.worker import resolve_entity_features
 from aidrill.measure import (
+    CanaryWrite,
     HealthRule,
     Sample,
     artifact_rpo,
@@ -22,8 +23,8 @@ from aidrill.measure import (
 )
 
 
-def _canary(start: float, count: int, failed: range = range(0)) -> list[dict[str, object]]:
-    return [{"seq": i + 1, "time": start + i * 0.1, "ok": i not in failed} for i in range(count)]
+def _canary(start: float, count: int, failed: range = range(0)) -> list[CanaryWrite]:
+    return [CanaryWrite(i + 1, start + i * 0.1, i not in failed) for i in range(count)]
 
 
 def test_feature_rpo_is_the_span_of_acknowledged_writes_lost() -> None:
@@ -76,10 +77,10 @@ def test_feature_rpo_tracks_the_pause_and_ignores_the_clock_origin(
     assert abs(rpo.seconds - (lost_until - paused_after) * interval) < 1e-3
 
 
-def _vector_canaries(t_fault: float) -> list[dict[str, object]]:
+def _vector_canaries(t_fault: float) -> list[CanaryWrite]:
     """A canary vector every 0.2 s from t_fault - 10 s; the ones after the fault fail."""
     return [
-        {"seq": i + 1, "time": t_fault - 10 + i * 0.2, "ok": t_fault - 10 + i * 0.2 <= t_fault}
+        CanaryWrite(i + 1, t_fault - 10 + i * 0.2, t_fault - 10 + i * 0.2 <= t_fault)
         for i in range(80)
     ]
 
@@ -245,9 +246,7 @@ def test_stale_or_missing_entity_features_fall_back_to_defaults() -> None:
 def test_registry_rpo_counts_versions_and_alias_moves_lost() -> None:
     # Changes every 0.5 s from t=2000; the DR copy was taken after seq 20 (t=2009.5); the
     # primary registry was lost after seq 24 (t=2011.5); 25-30 failed; restored from DR.
-    canary = [
-        {"seq": i, "time": 2000 + (i - 1) * 0.5, "ok": not 25 <= i <= 30} for i in range(1, 41)
-    ]
+    canary = [CanaryWrite(i, 2000 + (i - 1) * 0.5, not 25 <= i <= 30) for i in range(1, 41)]
     surviving = list(range(1, 21)) + list(range(31, 41))
     measured = registry_rpo(canary, surviving, audited_at=2100.0)
     assert math.isclose(measured.seconds or 0, 2.0)
@@ -258,3 +257,23 @@ def test_registry_rpo_counts_versions_and_alias_moves_lost() -> None:
     assert nothing_lost.detail["versions_lost"] == 0
     unread = registry_rpo(canary, None, 2100.0)
     assert unread.seconds is None and "could not be read back" in unread.reason
+
+
+def test_a_canary_log_is_read_into_writes_and_a_line_that_is_none_is_left_out() -> None:
+    from aidrill.measure import canary_writes
+
+    lines = [
+        {"seq": 1, "time": 10.0, "ok": True, "acked": 10.02},
+        {"seq": 2, "time": 10.1, "ok": False},
+        {"seq": "x", "time": 10.2, "ok": True},  # garbled
+        {"time": 10.3, "ok": True},  # no sequence number
+        {"seq": 4, "time": 10.4, "ok": "yes"},  # only true is acknowledged
+    ]
+    writes = canary_writes(lines)
+    assert writes == [CanaryWrite(1, 10.0, True, 10.02), CanaryWrite(2, 10.1, False),
+                      CanaryWrite(4, 10.4, False)]  # fmt: skip
+    assert [w.answered_at for w in writes] == [10.02, 10.1, 10.4]
+    assert [CanaryWrite.from_record(w.to_record()) for w in writes] == writes
+    # A write answered after the audit read the store back cannot count as lost.
+    assert feature_store_rpo(writes[:1], [1], 10.01).reason == "no canary write was acknowledged"
+    assert feature_store_rpo(writes[:1], [1], 10.03).seconds == 0.0

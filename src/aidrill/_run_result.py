@@ -28,6 +28,7 @@ from aidrill.measure import (
     HealthSample,
     Sample,
     TierEvidence,
+    canary_writes,
     evaluate_run,
     iso,
     recovered_since_last_fault,
@@ -258,8 +259,8 @@ def read_tier_evidence(
             samples.append(Sample.from_record(record))
         except (KeyError, TypeError, ValueError):
             continue
-    canary, _ = evidence.read_jsonl(run_dir / evidence.CANARY_FILE)
-    index_canary, _ = evidence.read_jsonl(run_dir / evidence.INDEX_CANARY_FILE)
+    canary = canary_writes(evidence.read_jsonl(run_dir / evidence.CANARY_FILE)[0])
+    index_canary = canary_writes(evidence.read_jsonl(run_dir / evidence.INDEX_CANARY_FILE)[0])
     surviving = None
     audited_at = float("inf")
     versions: dict[str, Any] = {}
@@ -269,7 +270,7 @@ def read_tier_evidence(
         audited_at = float(audit.get("time") or audited_at)
     except (OSError, ValueError):
         pass
-    registry_canary, _ = evidence.read_jsonl(run_dir / evidence.REGISTRY_CANARY_FILE)
+    registry_canary = canary_writes(evidence.read_jsonl(run_dir / evidence.REGISTRY_CANARY_FILE)[0])
     registry_audit: dict[str, Any] = {}
     with contextlib.suppress(OSError, ValueError):
         registry_audit = json.loads(

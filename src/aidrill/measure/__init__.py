@@ -20,9 +20,11 @@ from aidrill.measure._recovery import (
 from aidrill.measure._result import SCHEMA as RESULT_SCHEMA
 from aidrill.measure._result import RunResult, epoch, iso
 from aidrill.measure._rpo import (
+    CanaryWrite,
     RpoMeasurement,
     Sample,
     artifact_rpo,
+    canary_writes,
     feature_store_rpo,
     judge_rpo,
     pipeline_rpo,
@@ -55,6 +57,7 @@ __all__ = [
     "Blind",
     "Bucket",
     "BucketState",
+    "CanaryWrite",
     "ComponentResult",
     "Coverage",
     "Degradation",
@@ -76,6 +79,7 @@ __all__ = [
     "VerdictStatus",
     "artifact_rpo",
     "bucket_state",
+    "canary_writes",
     "epoch",
     "evaluate_run",
     "feature_store_rpo",

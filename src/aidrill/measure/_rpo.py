@@ -53,6 +53,51 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class CanaryWrite:
+    """One write a canary writer sent (a feature-store write, a registry change, an
+    index vector), as its log line holds it: ``{"seq", "time", "ok", "acked"?}``.
+    ``time`` is when it was sent, ``acked`` when the store answered (where recorded)."""
+
+    seq: int
+    time: float
+    ok: bool
+    acked: float | None = None
+
+    @property
+    def answered_at(self) -> float:
+        """When the store's answer came; the send time where the writer kept no other."""
+        return self.time if self.acked is None else self.acked
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> CanaryWrite:
+        """Raises KeyError, TypeError or ValueError on a line that is not a write."""
+        acked = record.get("acked")
+        return cls(
+            int(record["seq"]),
+            float(record["time"]),
+            record.get("ok") is True,
+            None if acked is None else float(acked),
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"seq": self.seq, "time": self.time, "ok": self.ok}
+        if self.acked is not None:
+            record["acked"] = self.acked
+        return record
+
+
+def canary_writes(records: Iterable[dict[str, Any]]) -> list[CanaryWrite]:
+    """The writes of a canary log; a line that is not one is left out."""
+    writes = []
+    for record in records:
+        try:
+            writes.append(CanaryWrite.from_record(record))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return writes
+
+
+@dataclass(frozen=True)
 class RpoMeasurement:
     """``at_least``: the data lost reaches back past what the run observed, so
     ``seconds`` is only a lower bound."""
@@ -95,17 +140,13 @@ def probe_buckets(samples: Iterable[Sample], component: str, width: float) -> li
 
 
 def feature_store_rpo(
-    canary: Sequence[dict[str, Any]], surviving: Sequence[int] | None, audited_at: float
+    canary: Sequence[CanaryWrite], surviving: Sequence[int] | None, audited_at: float
 ) -> RpoMeasurement:
     """Only writes answered before the audit read the store back can have survived in it
     (``acked``, the answer's time, where the writer recorded it; else the time sent)."""
     if surviving is None:
         return RpoMeasurement(None, "the surviving canary writes could not be read back")
-    acknowledged = {
-        int(r["seq"]): float(r["time"])
-        for r in canary
-        if r.get("ok") and float(r.get("acked", r["time"])) < audited_at
-    }
+    acknowledged = {w.seq: w.time for w in canary if w.ok and w.answered_at < audited_at}
     if not acknowledged:
         return RpoMeasurement(None, "no canary write was acknowledged")
     kept = set(surviving)
@@ -133,11 +174,11 @@ def feature_store_rpo(
 
 
 def vector_canary_rpo(
-    canary: Sequence[dict[str, Any]], samples: Iterable[Sample], t_fault: float
+    canary: Sequence[CanaryWrite], samples: Iterable[Sample], t_fault: float
 ) -> RpoMeasurement:
     """How old the newest acknowledged data was that the serving index held after the
     fault (its first answer after an unanswered probe, or the first after the fault)."""
-    acked = {int(r["seq"]): float(r["time"]) for r in canary if r.get("ok")}
+    acked = {w.seq: w.time for w in canary if w.ok}
     before = sorted(seq for seq, at in acked.items() if at <= t_fault)
     if not before:
         return RpoMeasurement(None, "no canary vector was acknowledged before the fault")
@@ -231,7 +272,7 @@ def _step(sample: Sample) -> int:
 
 
 def registry_rpo(
-    canary: Sequence[dict[str, Any]], surviving: Sequence[int] | None, audited_at: float
+    canary: Sequence[CanaryWrite], surviving: Sequence[int] | None, audited_at: float
 ) -> RpoMeasurement:
     """The feature store's rule applied to the registry's canary changes."""
     if surviving is None:

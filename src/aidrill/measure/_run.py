@@ -27,6 +27,7 @@ from aidrill.measure._records import Bucket, Event
 from aidrill.measure._recovery import HealthRule, RecoveryMeasurement, measure_recovery
 from aidrill.measure._result import iso
 from aidrill.measure._rpo import (
+    CanaryWrite,
     RpoMeasurement,
     Sample,
     artifact_rpo,
@@ -54,12 +55,12 @@ class TierEvidence:
     """What a run recorded besides the load: probe samples, canaries, artifact versions."""
 
     samples: Sequence[Sample] = ()
-    canary: Sequence[dict[str, Any]] = ()
-    index_canary: Sequence[dict[str, Any]] = ()
+    canary: Sequence[CanaryWrite] = ()
+    index_canary: Sequence[CanaryWrite] = ()
     canary_surviving: Sequence[int] | None = None
     canary_audited_at: float = float("inf")
     artifact_versions: dict[str, Any] = field(default_factory=dict)
-    registry_canary: Sequence[dict[str, Any]] = ()
+    registry_canary: Sequence[CanaryWrite] = ()
     registry_surviving: Sequence[int] | None = None
     registry_audited_at: float = float("inf")
     search: Sequence[Bucket] = ()
@@ -564,7 +565,7 @@ def _canary_gap(
     start = t_fault if coverage.covered_from is None else min(coverage.covered_from, t_fault)
     width = plan.slo.bucket
     tolerance = width + plan.slo.coverage_grace
-    times = [float(r["time"]) for r in records if isinstance(r.get("time"), int | float)]
+    times = [w.time for w in records]
     gaps = record_gaps(times, start, end, width, tolerance)
     if not gaps:
         return None
