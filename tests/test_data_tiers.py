@@ -25,7 +25,7 @@ from aidrill.lab.actions import (
     throttle_storage,
     unthrottle_storage,
 )
-from aidrill.measure import Bucket, canary_writes, feature_store_rpo
+from aidrill.measure import Bucket, CanaryWrite, feature_store_rpo, parse_records
 from aidrill.plan import load_plan
 from aidrill.probes import LabCapacityCheck
 from aidrill.targets import Address, Endpoints
@@ -244,7 +244,7 @@ def test_the_canary_audit_counts_only_writes_it_could_see(tmp_path: Path) -> Non
         prober.halt()
         hub.stop()
         redis_server.kill()
-    writes = canary_writes(evidence.read_jsonl(tmp_path / CANARY_FILE)[0])
+    writes = parse_records(CanaryWrite.from_record, evidence.read_jsonl(tmp_path / CANARY_FILE)[0])
     assert len(writes) >= 20 and all(w.ok for w in writes)
     for audit in audits:
         rpo = feature_store_rpo(writes, audit["surviving"], audit["time"])

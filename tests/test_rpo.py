@@ -260,7 +260,7 @@ def test_registry_rpo_counts_versions_and_alias_moves_lost() -> None:
 
 
 def test_a_canary_log_is_read_into_writes_and_a_line_that_is_none_is_left_out() -> None:
-    from aidrill.measure import canary_writes
+    from aidrill.measure import parse_records
 
     lines = [
         {"seq": 1, "time": 10.0, "ok": True, "acked": 10.02},
@@ -269,7 +269,7 @@ def test_a_canary_log_is_read_into_writes_and_a_line_that_is_none_is_left_out() 
         {"time": 10.3, "ok": True},  # no sequence number
         {"seq": 4, "time": 10.4, "ok": "yes"},  # only true is acknowledged
     ]
-    writes = canary_writes(lines)
+    writes = parse_records(CanaryWrite.from_record, lines)
     assert writes == [CanaryWrite(1, 10.0, True, 10.02), CanaryWrite(2, 10.1, False),
                       CanaryWrite(4, 10.4, False)]  # fmt: skip
     assert [w.answered_at for w in writes] == [10.02, 10.1, 10.4]

@@ -10,8 +10,9 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -24,19 +25,21 @@ from aidrill.measure import (
     GROUND_TRUTH_PREFIX,
     RESULT_SCHEMA,
     Bucket,
+    CanaryWrite,
     Event,
     HealthSample,
     Sample,
     TierEvidence,
-    canary_writes,
     evaluate_run,
     iso,
+    parse_records,
     recovered_since_last_fault,
 )
 from aidrill.plan import Plan, plan_from_document
 from aidrill.probes import decisive_outcomes
 
 logger = logging.getLogger(__name__)
+_Record = TypeVar("_Record")
 
 
 def read_run_inputs(run_dir: Path) -> tuple[Plan, AidrillExtension | None, str]:
@@ -252,15 +255,13 @@ def read_tier_evidence(
 ) -> TierEvidence:
     """The stateful tiers' evidence files of a run (each may be absent); ``search``:
     the timeline's search series where the caller has read it already."""
-    samples_raw, _ = evidence.read_jsonl(run_dir / evidence.COMPONENTS_FILE)
-    samples = []
-    for record in samples_raw:
-        try:
-            samples.append(Sample.from_record(record))
-        except (KeyError, TypeError, ValueError):
-            continue
-    canary = canary_writes(evidence.read_jsonl(run_dir / evidence.CANARY_FILE)[0])
-    index_canary = canary_writes(evidence.read_jsonl(run_dir / evidence.INDEX_CANARY_FILE)[0])
+
+    def logged(name: str, parse: Callable[[dict[str, Any]], _Record]) -> list[_Record]:
+        return parse_records(parse, evidence.read_jsonl(run_dir / name)[0])
+
+    samples = logged(evidence.COMPONENTS_FILE, Sample.from_record)
+    canary = logged(evidence.CANARY_FILE, CanaryWrite.from_record)
+    index_canary = logged(evidence.INDEX_CANARY_FILE, CanaryWrite.from_record)
     surviving = None
     audited_at = float("inf")
     versions: dict[str, Any] = {}
@@ -270,7 +271,7 @@ def read_tier_evidence(
         audited_at = float(audit.get("time") or audited_at)
     except (OSError, ValueError):
         pass
-    registry_canary = canary_writes(evidence.read_jsonl(run_dir / evidence.REGISTRY_CANARY_FILE)[0])
+    registry_canary = logged(evidence.REGISTRY_CANARY_FILE, CanaryWrite.from_record)
     registry_audit: dict[str, Any] = {}
     with contextlib.suppress(OSError, ValueError):
         registry_audit = json.loads(
@@ -280,13 +281,8 @@ def read_tier_evidence(
         versions = json.loads(
             (run_dir / evidence.ARTIFACT_VERSIONS_FILE).read_text(encoding="utf-8")
         )
-    health_raw, _ = evidence.read_jsonl(run_dir / evidence.HEALTH_FILE)
-    health = []
-    for record in health_raw:
-        with contextlib.suppress(KeyError, TypeError, ValueError):
-            health.append(HealthSample.from_record(record))
     return TierEvidence(
-        health=health,
+        health=logged(evidence.HEALTH_FILE, HealthSample.from_record),
         samples=samples,
         canary=canary,
         index_canary=index_canary,

@@ -8,7 +8,7 @@ from aidrill.measure._coverage import ApparatusStop, Gap, find_gaps, record_gaps
 from aidrill.measure._degradation import Degradation, judge_degradation
 from aidrill.measure._histogram import LatencyHistogram, merge_histograms
 from aidrill.measure._phases import PHASES, Phase, recovery_phases
-from aidrill.measure._records import Bucket, Event
+from aidrill.measure._records import Bucket, Event, parse_records
 from aidrill.measure._recovery import (
     BucketState,
     HealthRule,
@@ -24,7 +24,6 @@ from aidrill.measure._rpo import (
     RpoMeasurement,
     Sample,
     artifact_rpo,
-    canary_writes,
     feature_store_rpo,
     judge_rpo,
     pipeline_rpo,
@@ -79,7 +78,6 @@ __all__ = [
     "VerdictStatus",
     "artifact_rpo",
     "bucket_state",
-    "canary_writes",
     "epoch",
     "evaluate_run",
     "feature_store_rpo",
@@ -93,6 +91,7 @@ __all__ = [
     "judge_validity",
     "measure_recovery",
     "merge_histograms",
+    "parse_records",
     "pipeline_rpo",
     "probe_buckets",
     "record_gaps",

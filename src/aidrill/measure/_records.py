@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+_Record = TypeVar("_Record")
+
+
+def parse_records(
+    parse: Callable[[dict[str, Any]], _Record], lines: Iterable[dict[str, Any]]
+) -> list[_Record]:
+    """An evidence log's lines through ``parse`` (a record's ``from_record``); a line
+    it refuses (KeyError, TypeError, ValueError: not such a record) is left out."""
+    records = []
+    for line in lines:
+        try:
+            records.append(parse(line))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return records
 
 
 @dataclass(frozen=True)

@@ -86,17 +86,6 @@ class CanaryWrite:
         return record
 
 
-def canary_writes(records: Iterable[dict[str, Any]]) -> list[CanaryWrite]:
-    """The writes of a canary log; a line that is not one is left out."""
-    writes = []
-    for record in records:
-        try:
-            writes.append(CanaryWrite.from_record(record))
-        except (KeyError, TypeError, ValueError):
-            continue
-    return writes
-
-
 @dataclass(frozen=True)
 class RpoMeasurement:
     """``at_least``: the data lost reaches back past what the run observed, so

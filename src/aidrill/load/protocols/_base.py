@@ -92,9 +92,7 @@ class ModelProtocol:
 
     def payload_events(self, payloads: list[bytes]) -> list[tuple[str, int]]:
         """``events`` of the ``data:`` lines' payloads (what follows ``data:``)."""
-        while payloads and payloads[-1].strip() in (_DONE, b""):
-            payloads.pop()
-        if not payloads:
+        if not drop_done(payloads):
             return []
         try:
             documents = orjson.loads(b"[" + b",".join(payloads) + b"]")
@@ -111,6 +109,14 @@ class ModelProtocol:
 
     def piece(self, event: Any) -> tuple[str, int]:
         raise NotImplementedError
+
+
+def drop_done(payloads: list[bytes]) -> list[bytes]:
+    """``payloads`` without the ``[DONE]`` and blank payloads that end a stream (in
+    place, and returned)."""
+    while payloads and payloads[-1].strip() in (_DONE, b""):
+        payloads.pop()
+    return payloads
 
 
 def dumps(document: Any) -> bytes:

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from aidrill.load.protocols._base import _DONE, ModelProtocol, dumps
+from aidrill.load.protocols._base import ModelProtocol, drop_done, dumps
 
 _EMPTY: Mapping[str, Any] = {}  # a missing delta, read as one with no content
 
@@ -64,9 +64,7 @@ class _Generation(ModelProtocol):
         """Every chunk's text piece, or ("", completion tokens) for a usage-only one,
         decoded as one array into the few fields read; a stream shaped otherwise goes
         through the generic path (``ModelProtocol.payload_events``)."""
-        while payloads and payloads[-1].strip() in (_DONE, b""):
-            payloads.pop()
-        if not payloads:
+        if not drop_done(payloads):
             return []
         try:
             chunks = _CHUNKS.decode(b"[" + b",".join(payloads) + b"]")
