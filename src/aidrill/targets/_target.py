@@ -23,7 +23,8 @@ class LeftFault:
     target's fault ledger, with the run that owns it (which may still be running).
 
     Its record is the ledger's entry (``{"kind", "region", "injected_at", "owner":
-    {"run_id", "pid", "run_dir"}, ...}``); anything else an entry holds is kept, unread."""
+    {"run_id", "pid", "run_dir"}, ...}``); anything else an entry holds stays in the
+    ledger and is not read here."""
 
     kind: str
     region: str
