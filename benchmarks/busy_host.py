@@ -94,7 +94,7 @@ def _kind(process: psutil.Process) -> str:
 
 class ResidentPeaks:
     """Samples resident memory until stopped: the peak of the lab's processes summed
-    (the detached supervisor ``aidrill.lab._daemon`` that runs in ``work``, and all
+    (the detached supervisor ``aidrill.lab.control._daemon`` that runs in ``work``, and all
     under it) with its holders by kind at that peak, and the peak of everything (the
     lab and every descendant of the process ``root``)."""
 
@@ -121,7 +121,7 @@ class ResidentPeaks:
         found = []
         for process in psutil.process_iter():
             try:
-                if "aidrill.lab._daemon" in process.cmdline() and (
+                if "aidrill.lab.control._daemon" in process.cmdline() and (
                     Path(process.cwd()) == self.work
                     or any(str(self.work) in arg for arg in process.cmdline())
                 ):

@@ -24,9 +24,8 @@ from typing import Any
 
 from aidrill.experiment import load_experiment
 from aidrill.lab import start_lab, stop_lab
-from aidrill.lab._proxy import ProxyHub
-from aidrill.lab._storage import RegionStore
-from aidrill.lab._vectors import (
+from aidrill.lab.data._storage import RegionStore
+from aidrill.lab.data._vectors import (
     EMBEDDINGS_PREFIX,
     SNAPSHOTS_PREFIX,
     IndexService,
@@ -34,7 +33,8 @@ from aidrill.lab._vectors import (
     pack_chunk,
     pack_snapshot,
 )
-from aidrill.lab._vectors import build_index as build_hnsw
+from aidrill.lab.data._vectors import build_index as build_hnsw
+from aidrill.lab.network._proxy import ProxyHub
 from aidrill.plan import load_plan
 from aidrill.run import run_experiment_file
 

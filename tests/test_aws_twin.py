@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from aidrill.lab._aws_twin import AwsTwin, group_name
+from aidrill.lab.twins._aws import AwsTwin, group_name
 
 
 @dataclass
@@ -74,9 +74,6 @@ def twin(tmp_path: Path) -> Iterator[tuple[AwsTwin, dict[str, _StandInRegion]]]:
     finally:
         made.router.server.server_close()
         made.process.kill()
-        made.process.wait(timeout=5)
-        if made.process.stdout is not None:
-            made.process.stdout.close()
 
 
 def _members(made: AwsTwin, lab: str) -> list[dict[str, Any]]:

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from aidrill.cli.main import cli
 from aidrill.experiment import check_blast_radius, load_experiment
-from aidrill.lab._node_faults import NodeFault
-from aidrill.lab._outliers import LATENCY, Answer, judge
+from aidrill.lab.serving._node_faults import NodeFault
+from aidrill.lab.serving._outliers import LATENCY, Answer, judge
 from aidrill.measure import ACTIVITY_EVENT, Event, HealthSample, served_blind
 from aidrill.measure._run import _ground_truth_blind, _ground_truth_rto
 from aidrill.plan import load_plan

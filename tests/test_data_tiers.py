@@ -15,21 +15,21 @@ from aidrill import _evidence as evidence
 from aidrill._evidence import CANARY_AUDIT_FILE, CANARY_FILE
 from aidrill.errors import LabNotRunningError
 from aidrill.lab import LabClient
-from aidrill.lab._features import RedisServer
-from aidrill.lab._proxy import ProxyHub
-from aidrill.lab._redis import redis_client
-from aidrill.lab._storage import s3_client
 from aidrill.lab.actions import (
     pause_replication,
     resume_replication,
     throttle_storage,
     unthrottle_storage,
 )
+from aidrill.lab.data._features import RedisServer
+from aidrill.lab.data._redis import redis_client
+from aidrill.lab.data._storage import s3_client
+from aidrill.lab.network._proxy import ProxyHub
 from aidrill.measure import Bucket, CanaryWrite, feature_store_rpo, parse_records
 from aidrill.plan import load_plan
 from aidrill.probes import LabCapacityCheck
 from aidrill.targets import Address, Endpoints
-from aidrill.targets.lab import LabTarget
+from aidrill.targets.lab._adapter import LabTarget
 from aidrill.targets.observer import TierObserver
 
 from ._drill import result, run_aidrill, run_dir_of, wait_until, write_experiment

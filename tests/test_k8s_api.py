@@ -13,7 +13,7 @@ import yaml
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-from aidrill.lab._k8s_api import (
+from aidrill.lab.twins._k8s_api import (
     DEPLOYMENTS,
     NODES,
     PODS,
@@ -185,10 +185,10 @@ def test_the_lab_runs_without_its_kubernetes_twin_when_kmock_is_absent(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """kmock is an extra: without it the lab serves no Kubernetes twin and says why."""
-    from aidrill.lab import _daemon
+    from aidrill.lab.control import _daemon
 
     monkeypatch.setitem(sys.modules, "kmock", None)  # `import kmock` fails as if absent
-    for name in ("aidrill.lab._k8s_twin", "aidrill.lab._k8s_api"):
+    for name in ("aidrill.lab.twins._k8s", "aidrill.lab.twins._k8s_api"):
         monkeypatch.delitem(sys.modules, name, raising=False)
     assert _daemon._kube_twin({}, "lab-east", lambda *a, **k: None, tmp_path) is None
     assert "pip install 'aidrill[kubernetes-twin]'" in _daemon.KUBE_TWIN_MISSING

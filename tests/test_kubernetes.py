@@ -212,7 +212,7 @@ def test_a_pod_whose_engine_died_stays_ready_and_is_served_blind(
 
 
 def _action(env: dict[str, str], func: str) -> Any:
-    code = ("import json; from aidrill.targets import kubernetes_actions as k; "
+    code = ("import json; from aidrill.targets.kubernetes import actions as k; "
             f"print(json.dumps(k.{func}('app=inference', ns='inference')))")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env},
                           capture_output=True, text=True, timeout=60, check=True)  # fmt: skip

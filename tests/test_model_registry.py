@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from aidrill._http import HttpClient
 from aidrill.errors import LabError
 from aidrill.lab import LabClient
-from aidrill.lab._registry import ModelRegistry
+from aidrill.lab.data._registry import ModelRegistry
 from aidrill.targets._registry_watch import RegistryWatch
 
 from ._drill import wait_until

@@ -13,8 +13,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from aidrill.lab._storage import s3_client, spawn_moto_server
-from aidrill.lab.s3server import serialized
+from aidrill.lab.data._storage import s3_client, spawn_moto_server
+from aidrill.lab.data.s3server import serialized
 
 
 def test_a_serialized_app_never_runs_two_requests_at_once() -> None:
@@ -100,15 +100,12 @@ def test_a_serialized_moto_server_answers_concurrent_auto_scaling_calls(tmp_path
         assert group["AutoScalingGroups"][0]["DesiredCapacity"] == 2 + 19 % 5
     finally:
         process.kill()
-        process.wait(timeout=5)
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def test_a_listings_copy_of_a_version_shares_its_bytes(monkeypatch: Any) -> None:
     from moto.s3.models import FakeKey
 
-    from aidrill.lab import s3server
+    from aidrill.lab.data import s3server
 
     monkeypatch.setattr(FakeKey, "__deepcopy__", s3server._copy_for_listing, raising=False)
     key = FakeKey("snapshot", b"x" * (1 << 20), account_id="123456789012", region_name="us-east-1")
@@ -142,6 +139,3 @@ def test_listing_versions_leaves_every_stored_version_readable(tmp_path: Path) -
             assert got["Body"].read() == body
     finally:
         process.kill()
-        process.wait(timeout=5)
-        if process.stdout is not None:
-            process.stdout.close()

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from aidrill.cli.main import cli
 from aidrill.errors import RefusedError
-from aidrill.lab._storage import spawn_moto_server
+from aidrill.lab.data._storage import spawn_moto_server
 from aidrill.plan import Plan
 from aidrill.posture import check_posture, schedule_period
 
@@ -34,10 +34,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        process.wait(10)
-        assert process.stdout is not None
-        process.stdout.close()
+        process.kill()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from aidrill.lab._client import _any_live_member
+from aidrill.lab.control._client import _any_live_member
 from aidrill.run._aborted import _not_zombie
 
 
@@ -36,3 +36,40 @@ def test_a_group_is_alive_while_a_member_runs_and_a_zombie_is_not() -> None:
         child.kill()
         child.wait(timeout=10)
     assert not _not_zombie(child.pid), "a process that is gone is not alive"
+
+
+def test_a_lab_child_reports_waiting_then_ready_and_is_reaped_when_killed(tmp_path) -> None:
+    from aidrill.lab._process import Child
+
+    script = "import time; print('WAITING the model', flush=True); print('READY 4242 v1', flush=True); time.sleep(60)"  # noqa: E501
+    child = Child([sys.executable, "-c", script], tmp_path / "child.log")
+    waited: list[str] = []
+    try:
+        assert child.ready_line(10.0, waited.append) == ["READY", "4242", "v1"]
+        assert waited == ["the model"]
+        assert child.alive and _not_zombie(child.pid)
+    finally:
+        child.kill()
+    assert not child.alive and not _not_zombie(child.pid), "killed and reaped, not a zombie"
+
+
+def test_a_lab_child_that_never_announces_times_out_and_dies(tmp_path) -> None:
+    from aidrill.lab._process import Child
+
+    child = Child(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; print('boom', file=sys.stderr, flush=True); time.sleep(60)",
+        ],
+        tmp_path / "c.log",
+    )
+    try:
+        assert child.ready_line(0.5) == ["TIMEOUT"]
+    finally:
+        child.kill()
+    assert not _not_zombie(child.pid)
+    assert "boom" in (tmp_path / "c.log").read_text(), "its stderr goes to the lab's log"
+    closed = Child([sys.executable, "-c", "pass"], None)
+    assert closed.ready_line(10.0) == ["TIMEOUT"], "output closed without a line"
+    closed.kill()

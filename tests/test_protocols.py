@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from aidrill import _evidence as evidence
 from aidrill.cli.main import cli
-from aidrill.lab._storage import spawn_moto_server
+from aidrill.lab.data._storage import spawn_moto_server
 from aidrill.load import LoadGenerator, LoadProfile
 from aidrill.load._aggregator import BucketAggregator
 from aidrill.load.golden import golden_set_problems, golden_set_schema
@@ -305,10 +305,7 @@ def sagemaker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple
     try:
         yield endpoint, path
     finally:
-        process.terminate()
-        process.wait(10)
-        assert process.stdout is not None
-        process.stdout.close()
+        process.kill()
 
 
 def test_a_sagemaker_endpoint_is_invoked_signed_and_scored(
@@ -351,7 +348,7 @@ def test_a_sagemaker_endpoint_is_invoked_signed_and_scored(
 
 
 def test_the_lab_nodes_read_every_protocols_request_and_refuse_what_they_cannot() -> None:
-    from aidrill.lab._node_protocols import golden_prompt, parse_request
+    from aidrill.lab.serving._node_protocols import golden_prompt, parse_request
 
     prompt = golden_prompt("e-0007", [0.5, -1.0, 2.25])
     chat = parse_request("/v1/chat/completions", {"messages": [{"role": "user",

@@ -7,7 +7,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aidrill.lab.worker import resolve_entity_features
+from aidrill.lab.serving.worker import resolve_entity_features
 from aidrill.measure import (
     CanaryWrite,
     HealthRule,

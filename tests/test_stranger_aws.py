@@ -27,7 +27,7 @@ import yaml
 from click.testing import CliRunner
 
 from aidrill.cli.main import cli
-from aidrill.lab._storage import spawn_moto_server
+from aidrill.lab.data._storage import spawn_moto_server
 
 from .conftest import REPO
 
@@ -55,10 +55,7 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield endpoint
     finally:
         patch.undo()
-        process.terminate()
-        process.wait(10)
-        assert process.stdout is not None
-        process.stdout.close()
+        process.kill()
 
 
 def _c(service: str, region: str = PRIMARY) -> Any:
@@ -362,8 +359,8 @@ def test_auto_scaling_activities_are_the_targets_activities(
     from botocore.stub import Stubber
 
     from aidrill.plan import load_plan
-    from aidrill.targets._cloud_errors import guarded
-    from aidrill.targets.aws import AwsTarget
+    from aidrill.targets.aws._adapter import AwsTarget
+    from aidrill.targets.aws._errors import guarded
 
     estate = build_estate(12)
     monkeypatch.chdir(tmp_path)
@@ -406,7 +403,7 @@ def test_the_groups_health_checks_are_polled_as_the_group_reports_them(
     its group reports it InService and Healthy; the estate's other group and its bastion
     are no signal; an instance the group marked Unhealthy says so at the next poll."""
     from aidrill.plan import load_plan
-    from aidrill.targets.aws import AwsTarget
+    from aidrill.targets.aws._adapter import AwsTarget
 
     estate = build_estate(21)
     check = _c("route53").create_health_check(CallerReference="stranger", HealthCheckConfig={

@@ -27,7 +27,7 @@ import yaml
 from click.testing import CliRunner
 
 from aidrill.cli.main import cli
-from aidrill.lab._k8s_api import DEPLOYMENTS, NODES, PODS, ApiServer
+from aidrill.lab.twins._k8s_api import DEPLOYMENTS, NODES, PODS, ApiServer
 
 from .conftest import REPO
 
@@ -317,9 +317,9 @@ def test_a_clusters_events_are_its_activities(
     # before the run, or from another team's namespace, is not the run's.
     from datetime import UTC, datetime, timedelta
 
-    from aidrill.lab._k8s_api import EVENTS
+    from aidrill.lab.twins._k8s_api import EVENTS
     from aidrill.plan import load_plan
-    from aidrill.targets.kubernetes import KubernetesTarget
+    from aidrill.targets.kubernetes._adapter import KubernetesTarget
 
     estate = build_estate(1, servers, tmp_path)
     (tmp_path / "plan.yaml").write_text(yaml.safe_dump(estate["plan"]))

@@ -1,6 +1,6 @@
 """The embedded two-region lab: a target on loopback that knows nothing of drills."""
 
-from aidrill.lab._client import (
+from aidrill.lab.control._client import (
     DEFAULT_STATE_DIR,
     STATE_DIR_ENV,
     TWINS,

@@ -16,7 +16,7 @@ from typing import Any
 from aidrill._durations import parse_duration
 from aidrill._scope import fault_scope, recovery_action, setup_action
 from aidrill.errors import LabError
-from aidrill.lab._client import LabClient, default_state_dir
+from aidrill.lab.control._client import LabClient, default_state_dir
 
 __all__ = [
     "degrade_gpu",
@@ -365,7 +365,7 @@ def restore_network(region: str, configuration: Configuration = None) -> dict[st
 
 
 # -- faults a health check does not see (every node keeps answering its health check
-# 200 with the production version; see aidrill.lab._node_faults) --------------------
+# 200 with the production version; see aidrill.lab.serving._node_faults) --------------------
 def _node_fault(
     mode: str,
     region: str,
@@ -479,7 +479,7 @@ def heal_gpu_nodes(region: str, configuration: Configuration = None) -> dict[str
 def enable_outlier_ejection(region: str, configuration: Configuration = None) -> dict[str, Any]:
     """Switch on ``region``'s balancer quality checks: a canary inference to every node
     each health round, a node that errs, is slow or disagrees with its peers ejected
-    and replaced (aidrill.lab._outliers). A change to the system, not a fault; its
+    and replaced (aidrill.lab.serving._outliers). A change to the system, not a fault; its
     rollback is ``disable_outlier_ejection``."""
     return _client(configuration).call(
         "/setup/outlier-ejection", region=region, enabled=True, owner=_owner(configuration)

@@ -655,7 +655,7 @@ def _cause(events: Sequence[Event], start: float, end: float) -> str | None:
 
 def _faulted_nodes(events: Sequence[Event], t_fault: float, window_end: float) -> set[str]:
     """The serving nodes the lab put into a fault mode during the window (they keep
-    serving, badly: see aidrill.lab._node_faults)."""
+    serving, badly: see aidrill.lab.serving._node_faults)."""
     return {
         str(e.data.get("node"))
         for e in events

@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from aidrill.targets.aws import AwsTarget
+from aidrill.targets.aws._adapter import AwsTarget
 
 # Codes meaning "this API is not there" rather than "the resource is not there".
 _NOT_AVAILABLE = {

@@ -18,7 +18,7 @@ from aidrill.plan import STATEFUL_TIERS, Plan
 from aidrill.posture._checks import run_checks
 from aidrill.posture._model import Check, estimate
 from aidrill.posture._reader import Reader
-from aidrill.targets.aws import AwsTarget
+from aidrill.targets.aws._adapter import AwsTarget
 
 POSTURE_JSON = "posture.json"
 POSTURE_HTML = "posture.html"

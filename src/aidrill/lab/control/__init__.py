@@ -1,0 +1,1 @@
+"""The lab's supervisor: its daemon, control API, client and fault ledger."""

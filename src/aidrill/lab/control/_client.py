@@ -1,0 +1,304 @@
+"""Starting, stopping and talking to a lab through its state directory."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from aidrill.errors import LabError, LabNotRunningError
+from aidrill.lab._http import get_json, post_json
+
+DEFAULT_STATE_DIR = Path(".aidrill")
+TWINS = ("aws", "kubernetes")  # the cloud twins a lab can start beside itself
+# glibc's allocator, for the lab and every process it starts (read at each one's start;
+# other C libraries ignore it). The lab moves snapshots and artifacts of several MiB
+# through short-lived buffers: by default glibc raises its mmap threshold once such a
+# buffer is freed, so later ones come from arenas that keep the memory after it is
+# freed. A fixed 1 MiB threshold gives every large buffer back when it is freed (issue
+# 26: benchmarks/README.md, "The lab's resident memory"). MALLOC_ARENA_MAX=2 was tried
+# beside it: no memory saved, and the only demo run with it slowed as it went.
+_ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
+STATE_DIR_ENV = "AIDRILL_STATE_DIR"
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
+
+
+@dataclass(frozen=True)
+class LabInfo:
+    pid: int
+    control_port: int
+    router_port: int
+    topology: str
+    primary: str
+    dr: str
+    regions: dict[str, int]
+    golden_set: Path
+    nominal_capacity: int
+    storage: dict[str, int] = field(default_factory=dict)
+    buckets: dict[str, str] = field(default_factory=dict)
+    features_port: int | None = None
+    feature_region_ports: dict[str, int] = field(default_factory=dict)
+    index_ports: dict[str, int] = field(default_factory=dict)
+    index_queries: Path | None = None
+    pipelines_port: int | None = None
+    registry_ports: dict[str, int] = field(default_factory=dict)
+    registry_model: str | None = None  # name@alias the GPU nodes resolve
+    aws: dict[str, Any] = field(default_factory=dict)
+    kubernetes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def router_url(self) -> str:
+        return f"http://127.0.0.1:{self.router_port}"
+
+
+class LabClient:
+    """The control API of a running lab."""
+
+    def __init__(self, state_dir: Path | None = None) -> None:
+        self.state_dir = state_dir or default_state_dir()
+        self.info = read_lab_info(self.state_dir)
+
+    def _get(self, path: str, timeout: float = 5.0) -> Any:
+        try:
+            status, body = get_json("127.0.0.1", self.info.control_port, path, timeout)
+        except OSError as exc:
+            raise LabNotRunningError(f"the lab in {self.state_dir} does not answer: {exc}") from exc
+        if status != 200:
+            raise LabError(f"lab control {path} answered {status}: {body}")
+        return body
+
+    def _post(self, path: str, payload: dict[str, Any], timeout: float = 300.0) -> Any:
+        try:
+            status, body = post_json("127.0.0.1", self.info.control_port, path, payload, timeout)
+        except OSError as exc:
+            raise LabNotRunningError(f"the lab in {self.state_dir} does not answer: {exc}") from exc
+        if status != 200:
+            message = body.get("error") if isinstance(body, dict) else body
+            raise LabError(f"lab control {path} refused: {message}")
+        return body
+
+    def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._get("/status")
+        return result
+
+    def capacity(self) -> dict[str, Any]:
+        """Serving capacity and the active faults, without the data tiers' checks."""
+        result: dict[str, Any] = self._get("/capacity")
+        return result
+
+    def balancers(self) -> list[dict[str, Any]]:
+        """Each region's balancer: its nodes, their ports and whether it rotates them."""
+        result: list[dict[str, Any]] = self._get("/balancers", timeout=2.0)
+        return result
+
+    def data(self) -> dict[str, Any]:
+        """The data tiers as the lab reports them, with the regions now serving."""
+        result: dict[str, Any] = self._get("/data")
+        return result
+
+    def problems(self) -> list[str]:
+        """What keeps the lab from its nominal state (empty when it is nominal)."""
+        result: dict[str, Any] = self._get("/nominal")
+        return [str(p) for p in result.get("problems") or []]
+
+    def activities(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """The region supervisors' activities (launches, and what failed and why), as
+        the lab's control API shows them to any operator."""
+        result: list[dict[str, Any]] = self._get(f"/activities?since={since}")
+        return result
+
+    def ground_truth(self, since: float = 0.0) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._get(f"/ground-truth?since={since}")
+        return result
+
+    def call(self, path: str, **payload: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._post(path, payload)
+        return result
+
+    def reset(self) -> dict[str, Any]:
+        return self.call("/reset")
+
+    def twin_env(self, twin: str = "aws") -> dict[str, str]:
+        """The environment that points AWS clients, Kubernetes clients and aidrill at
+        the lab's twins; ``AIDRILL_PLAN`` names the plan for drilling ``twin``."""
+        aws, kube = self.info.aws, self.info.kubernetes
+        wanted = kube if twin == "kubernetes" else aws
+        if wanted.get("missing"):
+            raise LabError(str(wanted["missing"]))
+        plan = wanted.get("plan", "")
+        return {**aws.get("env", {}), **kube.get("env", {}), "AIDRILL_PLAN": str(plan)}
+
+
+def read_fault_ledger(state_dir: Path) -> list[dict[str, Any]]:
+    """Faults recorded in a state directory's ledger, whether or not its lab runs."""
+    try:
+        entries = json.loads((state_dir / "faults.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return []
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def read_lab_info(state_dir: Path) -> LabInfo:
+    path = state_dir / "lab.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LabNotRunningError(
+            f"no lab is running in {state_dir} (start one with `aidrill lab up`)"
+        ) from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise LabError(f"cannot read {path}: {exc}") from exc
+    return LabInfo(
+        pid=raw["pid"],
+        control_port=raw["control_port"],
+        router_port=raw["router_port"],
+        topology=raw["topology"],
+        primary=raw["primary"],
+        dr=raw["dr"],
+        regions=raw["regions"],
+        golden_set=Path(raw["golden_set"]),
+        nominal_capacity=raw["nominal_capacity"],
+        storage=raw.get("storage", {}),
+        buckets=raw.get("buckets", {}),
+        features_port=raw.get("features_port"),
+        feature_region_ports=raw.get("feature_region_ports", {}),
+        index_ports=raw.get("index_ports", {}),
+        index_queries=Path(raw["index_queries"]) if raw.get("index_queries") else None,
+        pipelines_port=raw.get("pipelines_port"),
+        registry_ports=raw.get("registry_ports", {}),
+        registry_model=raw.get("registry_model"),
+        aws=raw.get("aws") or {},
+        kubernetes=raw.get("kubernetes") or {},
+    )
+
+
+def start_lab(
+    state_dir: Path,
+    plan_path: Path,
+    topology: str | None = None,
+    timeout: float = 60.0,
+    twins: Sequence[str] = (),
+) -> LabClient:
+    """Start the lab in the background and return once it serves at full capacity;
+    ``twins``: which of its cloud twins (``aws``, ``kubernetes``) to start beside it."""
+    unknown = sorted(set(twins) - set(TWINS))
+    if unknown:
+        raise LabError(f"unknown twin {', '.join(unknown)}: the lab has {', '.join(TWINS)}")
+    with contextlib.suppress(LabNotRunningError):
+        client = LabClient(state_dir)
+        with contextlib.suppress(LabNotRunningError):
+            client.status()
+            raise LabError(f"a lab is already running in {state_dir} (pid {client.info.pid})")
+        (state_dir / "lab.json").unlink(missing_ok=True)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / "logs").mkdir(exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "aidrill.lab.control._daemon",
+        "--detach",
+        "--state",
+        str(state_dir),
+        "--plan",
+        str(plan_path),
+    ]
+    if topology:
+        command += ["--topology", topology]
+    if twins:
+        command += ["--twins", ",".join(sorted(set(twins)))]
+    pid_file = state_dir / "daemon.pid"
+    pid_file.unlink(missing_ok=True)
+    log_path = state_dir / "logs" / "lab.log"
+    with log_path.open("ab") as log:
+        launcher = subprocess.run(
+            command,
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            env={**_ALLOCATOR, **os.environ},  # the caller's own settings win
+            check=False,
+            timeout=timeout,
+        )
+    if launcher.returncode != 0:
+        raise LabError(f"the lab could not start (code {launcher.returncode}); see {log_path}")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        daemon_pid = _read_pid(pid_file)
+        if daemon_pid is not None and not _group_alive(daemon_pid):
+            raise LabError(f"the lab exited during start; see {log_path}")
+        with contextlib.suppress(LabNotRunningError, LabError):
+            client = LabClient(state_dir)
+            if client.capacity()["at_capacity"]:
+                return client
+        time.sleep(0.1)
+    daemon_pid = _read_pid(pid_file)
+    if daemon_pid is not None:
+        _kill_group(daemon_pid)
+    raise LabError(
+        f"the lab did not become healthy within {timeout:.0f}s; "
+        f"see {state_dir / 'logs' / 'lab.log'}"
+    )
+
+
+def stop_lab(state_dir: Path, timeout: float = 15.0) -> bool:
+    """Stop the lab and every process it started; False when none was running."""
+    try:
+        info = read_lab_info(state_dir)
+    except LabNotRunningError:
+        return False
+    with contextlib.suppress(OSError):
+        post_json("127.0.0.1", info.control_port, "/shutdown", {}, timeout=5)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _group_alive(info.pid):
+        time.sleep(0.1)
+    _kill_group(info.pid)
+    (state_dir / "lab.json").unlink(missing_ok=True)
+    return True
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie group leader still answers; reap it if it is our child.
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pgid, os.WNOHANG)
+    return _any_live_member(pgid)
+
+
+def _any_live_member(pgid: int) -> bool:
+    for process in psutil.process_iter():
+        try:
+            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
+                return True
+        except (psutil.Error, OSError):
+            continue  # gone while we looked
+    return False
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)

@@ -1,0 +1,1 @@
+"""The data tiers: object stores, feature store, vector index, model registry, pipelines."""

@@ -1,0 +1,1 @@
+"""Network faults: the TCP fault proxies every tier's traffic passes through."""

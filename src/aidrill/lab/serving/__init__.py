@@ -1,0 +1,1 @@
+"""Inference serving: regions, GPU node workers, the router and their faults."""
