@@ -147,3 +147,21 @@ def test_asking_a_target_loads_no_cloud_or_store_client() -> None:
     loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                             text=True, timeout=60).stdout.strip()  # fmt: skip
     assert loaded == "", loaded
+
+
+KINDS = sorted(p.name for p in (SRC / "targets").iterdir() if (p / "__init__.py").is_file())
+
+
+def test_a_target_kind_is_reached_only_through_its_entry_point() -> None:
+    # Adding a target touches its folder and its entry point: nothing outside a kind's
+    # folder imports it (the registry loads it by its entry point), tests aside.
+    assert {"lab", "aws", "kubernetes", "endpoint"} <= set(KINDS), KINDS
+    reached = [
+        f"{module} imports {target}"
+        for module, targets in import_graph().items()
+        for target in targets
+        for kind in KINDS
+        if target.startswith(f"aidrill.targets.{kind}")
+        and not module.startswith(f"aidrill.targets.{kind}")
+    ]
+    assert reached == []

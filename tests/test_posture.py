@@ -19,7 +19,7 @@ from aidrill.cli.main import cli
 from aidrill.errors import RefusedError
 from aidrill.lab.data._storage import spawn_moto_server
 from aidrill.plan import Plan
-from aidrill.posture import check_posture, schedule_period
+from aidrill.targets.aws.posture import check_posture, schedule_period
 
 ACCOUNT = "123456789012"
 GOOD = ("us-east-1", "us-west-2")
@@ -371,15 +371,15 @@ def test_a_dynamodb_online_store_flips_point_in_time_recovery(estates: str) -> N
 
 
 def test_estimates_are_conservative_bounds(estates: str) -> None:
-    good = {c["name"]: c["estimate"] for c in check_posture(_plan("good")).components}
-    bad = {c["name"]: c["estimate"] for c in check_posture(_plan("bad")).components}
-    assert good["model-artifacts"]["rpo_seconds"] == 900
-    assert good["inference"]["rto"] == "no bound implied by configuration"
-    assert bad["inference"]["rto"] == "not achievable"
+    good = {c.name: c.estimate for c in check_posture(_plan("good")).components}
+    bad = {c.name: c.estimate for c in check_posture(_plan("bad")).components}
+    assert good["model-artifacts"].rpo_seconds == 900
+    assert good["inference"].rto == "no bound implied by configuration"
+    assert bad["inference"].rto == "not achievable"
     # Any copy check that fails makes the tier's RPO unbounded, even beside a copy that
     # passes (training is replicated, without a time bound, but has no backup plan).
-    assert bad["training"]["rpo"].startswith("not bounded (fails: training.backup")
-    assert bad["vector-index"]["rpo"].startswith("not bounded")
+    assert bad["training"].rpo.startswith("not bounded (fails: training.backup")
+    assert bad["vector-index"].rpo.startswith("not bounded")
 
 
 def test_cli_writes_json_and_html_exit_codes_and_no_secret(estates: str, tmp_path: Path) -> None:
@@ -477,5 +477,5 @@ def test_replication_to_a_ghost_unversioned_or_foreign_bucket_fails(estates: str
         checked = check_posture(Plan.model_validate(plan))
         replication = {c.id: c for c in checked.checks}["model-artifacts.replication"]
         assert replication.status == "fail" and words in replication.why, replication.why
-        estimate = next(c for c in checked.components if c["name"] == "model-artifacts")
-        assert estimate["estimate"]["rpo"].startswith("not bounded"), estimate
+        estimate = next(c for c in checked.components if c.name == "model-artifacts")
+        assert estimate.estimate.rpo.startswith("not bounded"), estimate

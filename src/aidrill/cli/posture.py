@@ -52,8 +52,7 @@ def posture(plan_path: Path, out_dir: Path) -> None:
     for column in ("component", "RTO", "RPO"):
         estimates.add_column(column)
     for component in result.components:
-        estimate = component["estimate"]
-        estimates.add_row(component["name"], estimate["rto"], estimate["rpo"])
+        estimates.add_row(component.name, component.estimate.rto, component.estimate.rpo)
     console.print(estimates)
     paths = write_posture(result, out_dir)
     counts = result.counts

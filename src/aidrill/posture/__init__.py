@@ -1,18 +1,25 @@
-"""``aidrill posture``: what an AWS estate's configuration promises, per component of
-the plan, beside what the drills measured."""
+"""``aidrill posture``'s record, whatever kind of target read it: each check's verdict
+and evidence, the bounds a component's checks imply, and the files it writes. The
+checks themselves belong to their kind (``aidrill.targets.aws.posture``)."""
 
-from aidrill.posture._backup import schedule_period
-from aidrill.posture._model import Check, Estimate, estimate
-from aidrill.posture._run import POSTURE_HTML, POSTURE_JSON, Posture, check_posture, write_posture
+from aidrill.posture._model import Check, Estimate, Outcome, Status, estimate
+from aidrill.posture._record import (
+    POSTURE_HTML,
+    POSTURE_JSON,
+    ComponentPosture,
+    Posture,
+    write_posture,
+)
 
 __all__ = [
     "POSTURE_HTML",
     "POSTURE_JSON",
     "Check",
+    "ComponentPosture",
     "Estimate",
+    "Outcome",
     "Posture",
-    "check_posture",
+    "Status",
     "estimate",
-    "schedule_period",
     "write_posture",
 ]

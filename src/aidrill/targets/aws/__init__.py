@@ -82,7 +82,7 @@ def make_target(plan: Plan, state_dir: Path | None) -> Target:
 
 
 def read_posture(plan: Plan) -> Any:
-    from aidrill.posture import check_posture
+    from aidrill.targets.aws.posture import check_posture
 
     return check_posture(plan)
 

@@ -5,55 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import boto3
 
-from aidrill import __version__
 from aidrill._redact import redact
 from aidrill.errors import RefusedError
 from aidrill.plan import STATEFUL_TIERS, Plan
-from aidrill.posture._checks import run_checks
-from aidrill.posture._model import Check, estimate
-from aidrill.posture._reader import Reader
+from aidrill.posture import Check, ComponentPosture, Posture, estimate
 from aidrill.targets.aws._adapter import AwsTarget
-
-POSTURE_JSON = "posture.json"
-POSTURE_HTML = "posture.html"
-
-
-@dataclass(frozen=True)
-class Posture:
-    account: str
-    checked_at: str
-    plan_system: str
-    checks: list[Check]
-    components: list[dict[str, Any]]
-
-    @property
-    def counts(self) -> dict[str, int]:
-        counts = {"pass": 0, "fail": 0, "unknown": 0}
-        for check in self.checks:
-            counts[check.status] += 1
-        return counts
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.counts["fail"] else 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": "aidrill-posture",
-            "tool": f"aidrill {__version__}",
-            "system": self.plan_system,
-            "account": self.account,
-            "checked_at": self.checked_at,
-            "counts": self.counts,
-            "components": self.components,
-            "checks": [c.to_json() for c in self.checks],
-        }
+from aidrill.targets.aws.posture._checks import run_checks
+from aidrill.targets.aws.posture._reader import Reader
 
 
 def check_posture(plan: Plan) -> Posture:
@@ -75,16 +36,16 @@ def check_posture(plan: Plan) -> Posture:
         mine = [c for c in checks if c.tier == component.tier]
         bound = estimate(component.tier, mine, component.tier in STATEFUL_TIERS)
         components.append(
-            {
-                "name": component.name,
-                "tier": component.tier,
-                "rto_target": component.rto,
-                "rpo_target": component.rpo,
-                "estimate": bound.to_json(),
-                "checks": [c.id for c in mine],
-                "failed": [c.id for c in mine if c.status == "fail"],
-                "unknown": [c.id for c in mine if c.status == "unknown"],
-            }
+            ComponentPosture(
+                name=component.name,
+                tier=component.tier,
+                rto_target=component.rto,
+                rpo_target=component.rpo,
+                estimate=bound,
+                checks=[c.id for c in mine],
+                failed=[c.id for c in mine if c.status == "fail"],
+                unknown=[c.id for c in mine if c.status == "unknown"],
+            )
         )
     return Posture(
         account=account,
@@ -107,14 +68,3 @@ def _credential_secrets() -> set[str]:
 def _redacted(check: Check, secrets: set[str]) -> Check:
     evidence = redact(json.loads(json.dumps(check.evidence, default=str)), secrets)
     return Check(**{**check.to_json(), "evidence": evidence})
-
-
-def write_posture(posture: Posture, out: Path) -> list[Path]:
-    from aidrill.posture._html import posture_html
-
-    out.mkdir(parents=True, exist_ok=True)
-    data = out / POSTURE_JSON
-    data.write_text(json.dumps(posture.to_json(), indent=2, default=str) + "\n")
-    page = out / POSTURE_HTML
-    page.write_text(posture_html(posture.to_json()))
-    return [data, page]

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 from aidrill.plan import AwsEstate, Plan
-from aidrill.posture import _s3
-from aidrill.posture._backup import backup_outcome
-from aidrill.posture._capacity import capacity_outcome
-from aidrill.posture._model import Check, Outcome
-from aidrill.posture._reader import Missing, Reader, Unknown
+from aidrill.posture import Check, Outcome
+from aidrill.targets.aws.posture import _s3
+from aidrill.targets.aws.posture._backup import backup_outcome
+from aidrill.targets.aws.posture._capacity import capacity_outcome
+from aidrill.targets.aws.posture._reader import Missing, Reader, Unknown
 
 Probe = Callable[[], Outcome]
 

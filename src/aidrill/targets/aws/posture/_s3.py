@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aidrill.posture._reader import Missing, Reader
+from aidrill.targets.aws.posture._reader import Missing, Reader
 
 RTC_BOUND = 15 * 60.0  # S3 RTC replicates 99.99% of objects within 15 minutes
 

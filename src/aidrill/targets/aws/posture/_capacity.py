@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aidrill.posture._model import Outcome
-from aidrill.posture._reader import Reader, Unknown
+from aidrill.posture import Outcome
+from aidrill.targets.aws.posture._reader import Reader, Unknown
 
 # On-demand vCPU quotas per instance family (Service Quotas codes for EC2).
 _QUOTA = {

@@ -7,8 +7,8 @@ import itertools
 import re
 from typing import Any
 
-from aidrill.posture._model import Outcome
-from aidrill.posture._reader import Reader
+from aidrill.posture import Outcome
+from aidrill.targets.aws.posture._reader import Reader
 
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 _UNIT = {"minute": 60, "hour": 3600, "day": 86400}
