@@ -137,6 +137,16 @@ def main() -> None:
         )
         elapsed = time.perf_counter() - began
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        # A fast report of runs it could not read measures nothing: refuse the figure.
+        unread = [
+            run["run_id"]
+            for run in json.loads((work / "report" / "results.json").read_text())["runs"]
+            if run.get("kind") == "broken"
+        ]
+        if unread:
+            sys.exit(
+                f"{len(unread)} of {count} runs were not read (first: {unread[0]}); see {work}"
+            )
         size = sum(p.stat().st_size for p in (work / "report").rglob("*") if p.is_file())
         rows.append((count, elapsed, max(peak, before) / 1024, size / 2**20, generated))
         if args.keep:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aidrill._manifest_record import MANIFEST_SCHEMA, Manifest
 from aidrill.errors import InputError
 
 MANIFEST = "manifest.json"
@@ -99,14 +100,14 @@ def generator_record(generated_at: str | None = None) -> dict[str, Any]:
 
 def notes_of(root: Path) -> dict[str, dict[str, Any]]:
     """The per-file notes (redacted copies, links not copied) of an existing manifest."""
-    manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
-    notes = {
-        e["path"]: {k: e[k] for k in ("redacted", "original_sha256") if k in e}
-        for e in manifest.get("files", [])
-        if e.get("redacted")
+    manifest = Manifest.read(root / MANIFEST)
+    notes: dict[str, dict[str, Any]] = {
+        e.path: {"redacted": True, "original_sha256": e.original_sha256}
+        for e in manifest.files
+        if e.redacted
     }
-    for link in manifest.get("links_not_copied") or []:
-        notes[link["path"]] = {"link": link["link"], "copied": False}
+    for link in manifest.links_not_copied:
+        notes[link.path] = {"link": link.link, "copied": False}
     return notes
 
 
@@ -125,8 +126,8 @@ def write_manifest(
         for path, note in sorted((notes or {}).items())
         if "link" in note
     ]
-    manifest = {
-        "schema": "aidrill.manifest/1",
+    document: dict[str, Any] = {
+        "schema": MANIFEST_SCHEMA,
         "algorithm": "sha256",
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "chain": "chain[i] = sha256(chain[i-1] + '\\n' + path + '\\n' + sha256(file)); "
@@ -140,7 +141,8 @@ def write_manifest(
     if runs is not None:
         # Each run's own manifest head, as the run sealed it: the chain of custody starts
         # when a run is recorded, not when a report is written.
-        manifest["runs"] = runs
+        document["runs"] = runs
+    manifest = Manifest.model_validate(document).to_json()  # what it writes, it can read
     (root / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return manifest
 
@@ -167,15 +169,15 @@ class Verification:
 def verify_manifest(root: Path) -> Verification:
     path = root / MANIFEST
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        entries = manifest["files"]
+        manifest = Manifest.read(path)
     except FileNotFoundError:
         raise InputError(
             "no manifest.json: not an aidrill report folder or run directory", file=path
         ) from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         raise InputError(f"unreadable manifest: {exc}", file=path) from exc
-    recorded = {entry["path"]: entry for entry in entries}
+    entries = manifest.files
+    recorded = {entry.path: entry for entry in entries}
     regular, other = _walk(root)
     present = {p.relative_to(root).as_posix() for p in regular} - {MANIFEST, SIGNATURE, SIGNOFFS}
     links = [
@@ -186,22 +188,16 @@ def verify_manifest(root: Path) -> Verification:
     missing = sorted(set(recorded) - present)
     added = sorted(present - set(recorded))
     changed = sorted(
-        name
-        for name in set(recorded) & present
-        if sha256_of(root / name) != recorded[name]["sha256"]
+        name for name in set(recorded) & present if sha256_of(root / name) != recorded[name].sha256
     )
     head = _CHAIN_SEED
     chain_broken = False
     for entry in entries:
-        head = chain(head, entry["path"], entry["sha256"])
-        chain_broken = chain_broken or head != entry["chain"]
-    chain_broken = chain_broken or head != manifest.get("manifest_hash")
-    recorded_links = [
-        f"{item.get('path')} -> {item.get('link')}"
-        for item in manifest.get("links_not_copied") or []
-        if isinstance(item, dict)
-    ]
-    redacted = [e["path"] for e in entries if e.get("redacted")]
+        head = chain(head, entry.path, entry.sha256)
+        chain_broken = chain_broken or head != entry.chain
+    chain_broken = chain_broken or head != manifest.manifest_hash
+    recorded_links = [f"{item.path} -> {item.link}" for item in manifest.links_not_copied]
+    redacted = [e.path for e in entries if e.redacted]
     return Verification(changed, missing, added, chain_broken, links, recorded_links, redacted)
 
 
@@ -210,11 +206,10 @@ def run_changes(run_dir: Path, copied_from: dict[str, str] | None = None) -> lis
     recorded before runs were sealed has no manifest and says so). ``copied_from`` maps
     a redacted copy's name to its original's SHA-256 (a report's copy of the run)."""
     try:
-        manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
-        recorded = {e["path"]: e["sha256"] for e in manifest["files"]}
+        recorded = {e.path: e.sha256 for e in Manifest.read(run_dir / MANIFEST).files}
     except FileNotFoundError:
         return []
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         return [f"its manifest is unreadable: {exc}"]
     regular, _ = _walk(run_dir)
     present = {p.relative_to(run_dir).as_posix() for p in regular}
@@ -231,7 +226,7 @@ def run_changes(run_dir: Path, copied_from: dict[str, str] | None = None) -> lis
 def run_seal(run_dir: Path) -> dict[str, Any] | None:
     """The run manifest's head and who signed it, for the quarterly manifest's chain."""
     try:
-        manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+        manifest = Manifest.read(run_dir / MANIFEST)
     except (OSError, ValueError):
         return None
     signed = None
@@ -240,7 +235,7 @@ def run_seal(run_dir: Path) -> dict[str, Any] | None:
         signed = signature.get("key_fingerprint")
     except (OSError, ValueError):
         pass
-    return {"manifest_hash": manifest.get("manifest_hash"), "signed_by": signed}
+    return {"manifest_hash": manifest.manifest_hash, "signed_by": signed}
 
 
 def runs_changed_since_sealed(folder: Path) -> dict[str, list[str]]:
@@ -249,10 +244,10 @@ def runs_changed_since_sealed(folder: Path) -> dict[str, list[str]]:
     report's manifest keeps)."""
     if (folder / "evidence" / "runs").is_dir():
         try:
-            entries = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
-        except (OSError, ValueError, KeyError, TypeError):
+            entries = Manifest.read(folder / MANIFEST).files
+        except (OSError, ValueError):
             entries = []
-        originals = {e["path"]: e["original_sha256"] for e in entries if e.get("redacted")}
+        originals = {e.path: e.original_sha256 for e in entries if e.redacted and e.original_sha256}
         found = {}
         for run in sorted(p for p in (folder / "evidence" / "runs").iterdir() if p.is_dir()):
             prefix = run.relative_to(folder).as_posix() + "/"

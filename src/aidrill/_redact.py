@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chaoslib.types import Experiment
+
 
 REDACTED = "***redacted***"
 # A key naming a secret; "token" but not the measured rates of generated tokens
@@ -16,7 +20,7 @@ _SECRET_KEY = re.compile(
 )
 
 
-def collect_secret_values(experiment: dict[str, Any]) -> set[str]:
+def collect_secret_values(experiment: Experiment) -> set[str]:
     """Literal secret values declared in the experiment (``secrets`` and secret-like keys)."""
     values: set[str] = set()
 

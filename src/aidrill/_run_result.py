@@ -28,6 +28,7 @@ from aidrill.measure import (
     CanaryWrite,
     Event,
     HealthSample,
+    ResultRecord,
     Sample,
     TierEvidence,
     evaluate_run,
@@ -86,10 +87,23 @@ def compute_run_result(
     deviated: bool,
     abort_reason: str | None = None,
     ended: str | None = None,
-) -> dict[str, Any]:
+) -> ResultRecord:
     """What result.json holds, measured from the run's evidence files alone (the plan
     and experiment copies, events, timeline, probes and canaries): the run writes it
-    when it ends, and a report computes it again rather than believe the file."""
+    when it ends, and a report computes it again rather than believe the file.
+    ``ValueError`` if the measurement made a record its schema refuses (a bug:
+    ``result_document`` gives the same unchecked)."""
+    return ResultRecord.parse(result_document(run_dir, status, deviated, abort_reason, ended))
+
+
+def result_document(
+    run_dir: Path,
+    status: str,
+    deviated: bool,
+    abort_reason: str | None = None,
+    ended: str | None = None,
+) -> dict[str, Any]:
+    """``compute_run_result`` before its record is checked against its schema."""
     plan, extension, title = read_run_inputs(run_dir)
     events = evidence.read_events(run_dir)
     timelines = evidence.read_timelines(run_dir)
@@ -134,7 +148,7 @@ def compute_run_result(
         "observation_end": iso(evaluation.window_end),
         "slo": plan.slo.model_dump(mode="json"),
         "coverage": {"min_answers": floors, "grace_seconds": plan.slo.coverage_grace},
-        "components": [c.to_record() for c in evaluation.components],
+        "components": [c.to_record() for c in evaluation.components],  # typed by the record
         "summary": evaluation.counts(),
         "ground_truth": {
             "source": extension.target if extension else None,

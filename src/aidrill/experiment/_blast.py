@@ -5,13 +5,16 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aidrill._scope import NOT_FAULTS, FaultScope, scope_of
 from aidrill.errors import ExperimentError, RefusedError
 from aidrill.experiment._known import driver_region, driver_share, known_scope
 from aidrill.kinds import kind_of_driver
 from aidrill.plan import Plan
+
+if TYPE_CHECKING:
+    from chaoslib.types import Experiment
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class PlannedFault:
 
 
 def planned_faults(
-    experiment: dict[str, Any], plan: Plan | None = None
+    experiment: Experiment, plan: Plan | None = None
 ) -> Iterator[PlannedFault | tuple[int, str]]:
     """Each method action with its scope (from its function, or declared for it in the
     aidrill extension's ``scopes``), or (index, name) when it has none."""
@@ -55,7 +58,7 @@ def planned_faults(
             yield PlannedFault(index, name, scope, str(arguments["region"]), dict(arguments))
 
 
-def extension_scopes(experiment: dict[str, Any]) -> dict[str, Any]:
+def extension_scopes(experiment: Experiment) -> dict[str, Any]:
     """The scopes the experiment's aidrill extension declares, by action name."""
     for extension in experiment.get("extensions") or []:
         if isinstance(extension, dict) and extension.get("name") == "aidrill":
@@ -76,7 +79,7 @@ def declared_scope(provider: dict[str, Any]) -> FaultScope | None:
 
 
 def check_blast_radius(
-    experiment: dict[str, Any], plan: Plan, full_outage: bool, file: str | None = None
+    experiment: Experiment, plan: Plan, full_outage: bool, file: str | None = None
 ) -> list[PlannedFault]:
     """Refuse, before anything runs, a fault beyond the plan's blast-radius limits."""
     limits = plan.blast_radius
@@ -192,7 +195,7 @@ def describe_fault(fault: PlannedFault, plan: Plan) -> str:
     return f"{fault.name}: " + _TOUCHES[fault.scope.kind].format(region=fault.region, share=share)
 
 
-def _foreign_context(experiment: dict[str, Any], plan: Plan, index: int) -> str | None:
+def _foreign_context(experiment: Experiment, plan: Plan, index: int) -> str | None:
     """Why a known driver action has no region, as its kind of target says (for
     Kubernetes: the kube context it will use is none of the plan's clusters)."""
     method = experiment.get("method") or []

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aidrill.kinds import target_kind
 from aidrill.plan import Plan
 
+if TYPE_CHECKING:
+    from chaoslib.types import Experiment
 
-def estate_name_problems(experiment: dict[str, Any], plan: Plan, target: str) -> list[str]:
+
+def estate_name_problems(experiment: Experiment, plan: Plan, target: str) -> list[str]:
     """One sentence per name the experiment uses that the plan does not, as the kind
     of target checks them."""
     check = target_kind(target).estate_names
     return check(list(_activities(experiment)), plan) if check is not None else []
 
 
-def _activities(experiment: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+def _activities(experiment: Experiment) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(where, module, arguments after the configuration's values) of each activity."""
     from chaoslib import substitute
     from chaoslib.configuration import load_configuration

@@ -5,11 +5,14 @@ and by ``--dry-run``; this is the part that needs no call."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aidrill._scope import FaultScope
 from aidrill.kinds import kind_of_driver, known_driver_scope
 from aidrill.plan import Plan
+
+if TYPE_CHECKING:
+    from chaoslib.types import Experiment
 
 
 def known_scope(provider: dict[str, Any]) -> FaultScope | None:
@@ -20,7 +23,7 @@ def known_scope(provider: dict[str, Any]) -> FaultScope | None:
 
 
 def driver_region(
-    experiment: dict[str, Any], provider: dict[str, Any], plan: Plan | None = None
+    experiment: Experiment, provider: dict[str, Any], plan: Plan | None = None
 ) -> str | None:
     """The region a driver action acts in, as the kind of target whose driver it is
     reads it (chaostoolkit-aws: its ``aws_region``; chaostoolkit-kubernetes: the plan's

@@ -17,7 +17,6 @@ from aidrill.measure._recovery import (
     is_healthy,
     measure_recovery,
 )
-from aidrill.measure._result import SCHEMA as RESULT_SCHEMA
 from aidrill.measure._result import RunResult, epoch, iso
 from aidrill.measure._rpo import (
     CanaryWrite,
@@ -45,6 +44,9 @@ from aidrill.measure._run import (
 )
 from aidrill.measure._validity import InvalidReason, Validity, judge_validity
 from aidrill.measure._verdict import Verdict, VerdictStatus, judge_rto
+from aidrill.measure._wire import SCHEMA as RESULT_SCHEMA
+from aidrill.measure._wire import ComponentRecord, ResultRecord
+from aidrill.measure._wire import schema as result_json_schema
 
 __all__ = [
     "ACTIVITIES_READ",
@@ -57,6 +59,7 @@ __all__ = [
     "Bucket",
     "BucketState",
     "CanaryWrite",
+    "ComponentRecord",
     "ComponentResult",
     "Coverage",
     "Degradation",
@@ -68,6 +71,7 @@ __all__ = [
     "LatencyHistogram",
     "Phase",
     "RecoveryMeasurement",
+    "ResultRecord",
     "RpoMeasurement",
     "RunEvaluation",
     "RunResult",
@@ -98,6 +102,7 @@ __all__ = [
     "recovered_since_last_fault",
     "recovery_phases",
     "registry_rpo",
+    "result_json_schema",
     "served_blind",
     "vector_canary_rpo",
 ]

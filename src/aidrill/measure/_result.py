@@ -12,8 +12,6 @@ from typing import Any
 
 from aidrill.measure._validity import InvalidReason
 
-SCHEMA = "aidrill.result/2"
-
 
 @dataclass(frozen=True)
 class RunResult:

@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
@@ -34,6 +34,10 @@ from aidrill.report._journal import (
 from aidrill.report._recompute import recompute
 from aidrill.report._sparkline import downsample, timeline_sparkline
 
+if TYPE_CHECKING:
+    from chaoslib.types import Experiment
+
+
 RunKind = Literal["aidrill", "plain", "broken"]
 _EVIDENCE_LIMIT = 64 * 1024 * 1024  # a journal or result larger than this is not read
 
@@ -50,7 +54,7 @@ class RunRecord:
     status: str
     result: dict[str, Any] | None = None
     journal: Journal | None = None
-    experiment: dict[str, Any] = field(default_factory=dict)
+    experiment: Experiment = field(default_factory=dict)
     problem: str | None = None
     files: list[Path] = field(default_factory=list)
     links: list[tuple[str, str]] = field(default_factory=list)  # (relative path, target)
@@ -292,7 +296,7 @@ def _measured_record(
     path: Path,
     measured: dict[str, Any],
     journal: Journal | None,
-    experiment: dict[str, Any],
+    experiment: Experiment,
     files: list[Path],
     disagreements: list[str],
 ) -> RunRecord:

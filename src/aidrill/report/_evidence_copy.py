@@ -12,13 +12,17 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import yaml
 
 from aidrill._documents import DocumentLimit, parse_bounded, read_bytes
 from aidrill._redact import collect_secret_values, redact
+
+if TYPE_CHECKING:
+    from chaoslib.types import Experiment
+
 
 _READ_LIMIT = 64 * 1024 * 1024
 
@@ -67,7 +71,7 @@ def _redacted_text(raw: bytes, suffix: str) -> str | None:
     if not isinstance(data, dict):
         return None
     inner = data.get("experiment")
-    experiment: dict[str, Any] = inner if isinstance(inner, dict) else data
+    experiment: Experiment = inner if isinstance(inner, dict) else data
     safe = redact(data, collect_secret_values(experiment))
     if safe == data:
         return None

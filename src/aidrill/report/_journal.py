@@ -17,6 +17,7 @@ class JournalError(InputError):
 
 class ActivityRecord(BaseModel):
     model_config = ConfigDict(extra="allow")
+    # pydantic resolves these at runtime: chaoslib's names for them serve type checkers only
     activity: dict[str, Any]
     status: Literal["succeeded", "failed", "skipped"]
     start: str

@@ -8,6 +8,7 @@ from typing import Any
 
 from aidrill._run_result import compute_run_result  # the run's own measurement code
 from aidrill.errors import DrillError
+from aidrill.measure import RESULT_SCHEMA, ResultRecord
 
 # What a verdict rests on: a difference in any of these is a disagreement.
 _RUN_FIELDS = ("valid",)
@@ -29,12 +30,17 @@ def recompute(
             bool(recorded.get("deviated")) if deviated is None else deviated,
             recorded.get("abort_reason"),
             ended=recorded.get("ended"),
-        )
+        ).to_json()
     except (DrillError, OSError, ValueError, KeyError, TypeError) as exc:
         return None, [], f"its evidence cannot be measured: {exc}"
     if recorded.get("status") in ("aborted",):
         result["status"] = "aborted"
     found = disagreements(recorded, result) if recorded else []
+    if recorded and recorded.get("schema") == result.get("schema"):
+        try:
+            ResultRecord.parse(recorded)
+        except ValueError as exc:
+            found.append(f"result.json does not fit its schema ({RESULT_SCHEMA}): {exc}")
     if found and recorded.get("schema") != result.get("schema"):
         # Written by another version of aidrill: its rules may differ, not its evidence.
         found = [f"{item} (result.json was written as {recorded.get('schema')})" for item in found]

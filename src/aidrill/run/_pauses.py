@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chaoslib import substitute
+
+if TYPE_CHECKING:
+    from chaoslib.types import Activity
+
 
 _POLL = 0.5  # seconds between two looks at the evidence during a hold
 
@@ -28,7 +32,7 @@ class HeldPauses:
     def __init__(self) -> None:
         self._held: dict[int, tuple[dict[str, Any], Any]] = {}
 
-    def take(self, activity: dict[str, Any]) -> None:
+    def take(self, activity: Activity) -> None:
         """Hold ``activity``'s pause after it, before chaoslib reads it."""
         pauses = activity.get("pauses")
         if isinstance(pauses, dict) and "after" in pauses:
@@ -36,7 +40,7 @@ class HeldPauses:
 
     def give_back(
         self,
-        activity: dict[str, Any],
+        activity: Activity,
         configuration: dict[str, Any] | None,
         secrets: dict[str, Any] | None,
     ) -> float:
@@ -54,7 +58,7 @@ class HeldPauses:
 
     def sleep_after(
         self,
-        activity: dict[str, Any],
+        activity: Activity,
         configuration: dict[str, Any] | None,
         secrets: dict[str, Any] | None,
         interrupted: Callable[[], bool],

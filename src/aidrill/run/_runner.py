@@ -6,10 +6,14 @@ import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aidrill import _evidence as evidence
 from aidrill.experiment import CONTROL_MODULE, LoadedExperiment
+
+if TYPE_CHECKING:
+    from chaoslib.types import Journal, Settings
+
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +79,7 @@ def run_experiment_file(
     config_vars: dict[str, Any] = {}
     if state_dir is not None:
         config_vars["aidrill_state_dir"] = str(state_dir)
-    settings: dict[str, Any] = {"runtime": {"rollbacks": {"strategy": "always"}}}
+    settings: Settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
     try:
         journal = run_experiment(
             chaos_experiment, settings=settings, experiment_vars=(config_vars, {})
@@ -88,7 +92,7 @@ def run_experiment_file(
     return read_outcome(run_dir, journal)
 
 
-def read_outcome(run_dir: Path, journal: dict[str, Any] | None) -> RunOutcome:
+def read_outcome(run_dir: Path, journal: Journal | None) -> RunOutcome:
     try:
         result = json.loads((run_dir / evidence.RESULT_FILE).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:

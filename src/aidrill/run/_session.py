@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -33,6 +33,10 @@ from aidrill.run._results import write_run_page, write_run_result
 from aidrill.run._signals import InterruptGuard
 from aidrill.run._target_side import TargetSide
 
+if TYPE_CHECKING:
+    from chaoslib.types import Activity, Experiment, Journal, Run, Settings
+
+
 logger = logging.getLogger(__name__)
 PLAIN_NOTE = "runs as a plain experiment; nothing is measured against the plan"
 
@@ -53,7 +57,7 @@ class DrillSession:
 
     def __init__(
         self,
-        experiment: dict[str, Any],
+        experiment: Experiment,
         configuration: dict[str, Any] | None,
         secrets: dict[str, Any] | None = None,
         run_dir: str | None = None,
@@ -143,7 +147,7 @@ class DrillSession:
         named = [p.model_dump() for p in self.extension.participants] if self.extension else []
         return named + [p for p in given or [] if p not in named]
 
-    def _secret_values(self, experiment: dict[str, Any], loaded: dict[str, Any] | None) -> set[str]:
+    def _secret_values(self, experiment: Experiment, loaded: dict[str, Any] | None) -> set[str]:
         values = collect_secret_values(experiment)
         stack: list[Any] = [loaded or {}]
         while stack:
@@ -183,7 +187,7 @@ class DrillSession:
             handler.addFilter(self._redacting)
         return guarded
 
-    def _write_snapshots(self, experiment: dict[str, Any]) -> None:
+    def _write_snapshots(self, experiment: Experiment) -> None:
         safe = redact(experiment, self.secrets)
         evidence.write_new_file(
             self.run_dir / evidence.EXPERIMENT_FILE, yaml.safe_dump(safe, sort_keys=False)
@@ -215,7 +219,7 @@ class DrillSession:
         )
 
     # -- phases --------------------------------------------------------------------------
-    def enforce_rollback_strategy(self, settings: dict[str, Any] | None) -> None:
+    def enforce_rollback_strategy(self, settings: Settings | None) -> None:
         if settings is None:
             return
         rollbacks = settings.setdefault("runtime", {}).setdefault("rollbacks", {})
@@ -266,7 +270,7 @@ class DrillSession:
             if self.side is not None:
                 self.side.audit()
 
-    def activity_started(self, activity: dict[str, Any]) -> None:
+    def activity_started(self, activity: Activity) -> None:
         if self.phase == "method" and activity.get("type") == "action":
             step = _not_a_fault(activity)
             if step is not None:
@@ -277,7 +281,7 @@ class DrillSession:
             started = self.events.append("fault_started", activity=activity.get("name"))
             self._fault_started[str(activity.get("name"))] = started.time
 
-    def activity_ended(self, activity: dict[str, Any], run: dict[str, Any] | None) -> None:
+    def activity_ended(self, activity: Activity, run: Run | None) -> None:
         status = (run or {}).get("status")
         name = activity.get("name")
         if self.phase == "rollbacks":
@@ -315,7 +319,7 @@ class DrillSession:
             "fault_failed", activity=name, error=error or "the action did not complete"
         )
 
-    def hold_check(self, activity: dict[str, Any]) -> Callable[[], bool] | None:
+    def hold_check(self, activity: Activity) -> Callable[[], bool] | None:
         """With ``hold-until-recovered``, what ends a pause in the method once a fault was
         injected (the pause after the fault, or after a step that restores what it took,
         such as a snapshot restore): every measured component recovered from the latest
@@ -330,7 +334,7 @@ class DrillSession:
             return None
         return lambda: recovered_so_far(self.run_dir, self.plan, extension)
 
-    def hold_ended(self, activity: dict[str, Any], held: float) -> None:
+    def hold_ended(self, activity: Activity, held: float) -> None:
         logger.info(
             "every measured component recovered and held for its sustain: the pause after"
             " %s ends after %.1fs",
@@ -340,7 +344,7 @@ class DrillSession:
         self.events.append("hold_ended", activity=activity.get("name"), seconds=round(held, 3))
 
     # -- the end -------------------------------------------------------------------------
-    def finish(self, journal: dict[str, Any] | None) -> None:
+    def finish(self, journal: Journal | None) -> None:
         """Stop the load, gather evidence and write result.json and report.html."""
         if self.finished:
             return
@@ -421,7 +425,7 @@ class DrillSession:
         if not self.finished:
             self.finish({"status": "failed", "deviated": False})
 
-    def _write_journal(self, journal: dict[str, Any] | None) -> None:
+    def _write_journal(self, journal: Journal | None) -> None:
         import json
 
         safe = redact(journal or {}, self.secrets)
@@ -433,7 +437,7 @@ class DrillSession:
 _OBSERVING = ("starting", "steady-state-before", "method", "steady-state-after")
 
 
-def _wait_that_timed_out(activity: dict[str, Any], run: dict[str, Any] | None) -> str | None:
+def _wait_that_timed_out(activity: Activity, run: Run | None) -> str | None:
     """A rollback that only waits (a probe) and whose wait gave up has not brought the
     target back, whatever chaoslib calls its status: name what never came back. The
     drivers' waits say they gave up by their answer: chaostoolkit-aws's ``wait_*``
@@ -473,7 +477,7 @@ def _error_of(exception: list[str]) -> str:
     return message[-500:]
 
 
-def _not_a_fault(activity: dict[str, Any]) -> str | None:
+def _not_a_fault(activity: Activity) -> str | None:
     """``recovery`` or ``setup`` for a method action that takes nothing away."""
     scope = declared_scope(activity.get("provider") or {})
     return scope.kind if scope is not None and scope.kind in NOT_FAULTS else None

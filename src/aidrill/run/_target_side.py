@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aidrill import _evidence as evidence
 from aidrill.errors import DrillError, InputError, TargetNotNominalError
@@ -20,6 +20,10 @@ from aidrill.probes import golden_set_preflight
 from aidrill.run._watch import ApparatusWatch
 from aidrill.targets import Endpoints, Target, target_for
 from aidrill.targets.observer import TierObserver
+
+if TYPE_CHECKING:
+    from chaoslib.types import Activity, Experiment
+
 
 logger = logging.getLogger(__name__)
 _OBSERVE_BEFORE = 10.0
@@ -57,7 +61,7 @@ class TargetSide:
         return self.target
 
     # -- before the steady state ---------------------------------------------------------
-    def preflight(self, heal: bool, experiment: dict[str, Any]) -> None:
+    def preflight(self, heal: bool, experiment: Experiment) -> None:
         """Refuse what the plan forbids (allow-list, blast radius against the live
         target), then a target that is not nominal; with ``heal``, reset it first."""
         target = self.connect()
@@ -148,7 +152,7 @@ class TargetSide:
             time.sleep(seconds)
 
     # -- during and after ----------------------------------------------------------------
-    def check_injection(self, activity: dict[str, Any], configuration: dict[str, Any]) -> None:
+    def check_injection(self, activity: Activity, configuration: dict[str, Any]) -> None:
         self.connect().check_injection(activity, configuration, self.extension.full_outage)
 
     def audit(self) -> None:

@@ -23,7 +23,7 @@ carries on; aidrill logs at ERROR and interrupts the run instead.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chaoslib.exceptions import InterruptExecution
 from chaoslib.run import RunEventHandler
@@ -31,6 +31,10 @@ from chaoslib.run import RunEventHandler
 from aidrill.errors import DrillError, TargetNotNominalError
 from aidrill.run._pauses import HeldPauses
 from aidrill.run._session import DrillSession
+
+if TYPE_CHECKING:
+    from chaoslib.types import Activity, Experiment, Run, Settings
+
 
 logger = logging.getLogger(__name__)
 _current: dict[str, Any] = {}
@@ -43,10 +47,10 @@ def _session() -> DrillSession | None:
 
 
 def configure_control(
-    experiment: dict[str, Any],
+    experiment: Experiment,
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
-    settings: dict[str, Any] | None = None,
+    settings: Settings | None = None,
     run_dir: str | None = None,
     plan: str | None = None,
     heal: bool = False,
@@ -166,7 +170,7 @@ class _ActivityEvents(RunEventHandler):  # type: ignore[misc]
     def __init__(self, session: DrillSession) -> None:
         self.session = session
 
-    def activity_completed(self, activity: dict[str, Any], run: dict[str, Any]) -> None:
+    def activity_completed(self, activity: Activity, run: Run) -> None:
         self.session.activity_ended(activity, run if isinstance(run, dict) else None)
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aidrill.plan import Plan
 from aidrill.targets._target import Resolved
 
+if TYPE_CHECKING:
+    from chaoslib.types import Experiment
 
-def apply_limits(plan: Plan, experiment: dict[str, Any], found: list[Resolved]) -> list[Resolved]:
+
+def apply_limits(plan: Plan, experiment: Experiment, found: list[Resolved]) -> list[Resolved]:
     """Shares of one region's GPU nodes add up across the method's actions (nodes taken
     by one are not back when the next lands) and stay within the plan's limit unless
     they take the whole region, which only a full-region test may; serving capacity in

@@ -5,11 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aidrill.errors import RefusedError
 from aidrill.probes.sets import CheckOutcome
 from aidrill.targets._endpoints import Endpoints
+
+if TYPE_CHECKING:
+    from chaoslib.types import Action, Experiment
+
 
 # A wait for the target to become nominal follows progress: it gives up once what is
 # off has not changed for STALL seconds, and in any case after CAP.
@@ -194,17 +198,17 @@ class Target(Protocol):
         """Clear the faults left behind; the ones cleared."""
 
     def check_injection(
-        self, activity: dict[str, Any], configuration: dict[str, Any], full_outage: bool
+        self, activity: Action, configuration: dict[str, Any], full_outage: bool
     ) -> None:
         """Refuse (RefusedError) an action about to be injected that the plan forbids."""
 
     def run_check(self, check: Any) -> CheckOutcome:
         """A steady-state check particular to this kind of target."""
 
-    def resolve(self, experiment: dict[str, Any]) -> list[Resolved]:
+    def resolve(self, experiment: Experiment) -> list[Resolved]:
         """Each fault action's blast radius against the live target (read-only calls)."""
 
-    def admit(self, experiment: dict[str, Any]) -> Admission:
+    def admit(self, experiment: Experiment) -> Admission:
         """Before anything runs: the identity, the resolved blast radius and every
         refusal of the plan's allow-list and limits (read-only calls; CloudError when
         the target cannot be reached or refuses aidrill)."""
@@ -230,7 +234,7 @@ def wait_for_nothing_off(
     return current
 
 
-def method_actions(experiment: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+def method_actions(experiment: Experiment) -> Iterator[tuple[str, dict[str, Any]]]:
     """Each action of the experiment's method, by name, with its provider."""
     for activity in experiment.get("method") or []:
         if isinstance(activity, dict) and activity.get("type") == "action":

@@ -30,7 +30,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.client import BaseClient
@@ -40,6 +40,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from aidrill.lab.data._storage import spawn_moto_server
 from aidrill.lab.serving._region import Region
 from aidrill.lab.twins._aws_router import AwsRouter
+
+if TYPE_CHECKING:
+    from chaoslib.types import Experiment
+
 
 Record = Callable[..., None]
 ACCOUNT = "123456789012"
@@ -349,7 +353,7 @@ class AwsTwin:
             if eid not in running or now >= applied.until:
                 self._undo(eid, applied)
 
-    def _apply(self, fis: BaseClient, experiment: dict[str, Any], now: float) -> None:
+    def _apply(self, fis: BaseClient, experiment: Experiment, now: float) -> None:
         template = fis.get_experiment_template(id=experiment["experimentTemplateId"])
         for action in template["experimentTemplate"].get("actions", {}).values():
             parameters = action.get("parameters") or {}

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aidrill._scope import FaultScope
 from aidrill.experiment import unknown_name
 from aidrill.kinds import TargetKind
 from aidrill.plan import Plan
 from aidrill.targets import Target
+
+if TYPE_CHECKING:
+    from chaoslib.types import Experiment
+
 
 _GROUP_ARGS = ("asg_names",)
 _BUCKET_ARGS = ("bucket_name",)
@@ -30,7 +34,7 @@ DRIVERS = {
 
 
 def driver_region(
-    experiment: dict[str, Any], provider: dict[str, Any], plan: Plan | None
+    experiment: Experiment, provider: dict[str, Any], plan: Plan | None
 ) -> str | None:
     """chaostoolkit-aws acts in its experiment's ``aws_region`` configuration (a
     literal or an environment variable), else ``AWS_REGION``."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.client import BaseClient
@@ -36,6 +36,10 @@ from aidrill.targets._target import (
     wait_for_nothing_off,
 )
 from aidrill.targets.aws._errors import guarded
+
+if TYPE_CHECKING:
+    from chaoslib.types import Action, Experiment
+
 
 AwsError = (BotoCoreError, ClientError, CloudError, OSError)
 # An Auto Scaling activity's StatusCode, in the words of every target's activities.
@@ -289,7 +293,7 @@ class AwsTarget:
 
     # -- safety -----------------------------------------------------------------------
     def check_injection(
-        self, activity: dict[str, Any], configuration: dict[str, Any], full_outage: bool
+        self, activity: Action, configuration: dict[str, Any], full_outage: bool
     ) -> None:
         """Again at injection: the account, and the region the action acts in (the
         run's ``aws_region``, as chaostoolkit-aws reads it)."""
@@ -305,12 +309,12 @@ class AwsTarget:
             "inference checks and chaostoolkit-aws probes"
         )
 
-    def resolve(self, experiment: dict[str, Any]) -> list[Resolved]:
+    def resolve(self, experiment: Experiment) -> list[Resolved]:
         from aidrill.targets.aws._resolve import resolve_actions
 
         return resolve_actions(self, experiment)
 
-    def admit(self, experiment: dict[str, Any]) -> Admission:
+    def admit(self, experiment: Experiment) -> Admission:
         """Identity first (STS: no credentials, or no endpoint, stops here with one
         line), then every action resolved with read-only calls, then every refusal."""
         account = self.account()

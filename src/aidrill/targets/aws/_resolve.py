@@ -24,12 +24,14 @@ from aidrill.targets._limits import apply_limits
 from aidrill.targets._target import Resolved, method_actions, undeclared_action
 
 if TYPE_CHECKING:
+    from chaoslib.types import Experiment
+
     from aidrill.targets.aws._adapter import AwsTarget
 
 _GONE = ("terminated", "shutting-down")
 
 
-def resolve_actions(target: AwsTarget, experiment: dict[str, Any]) -> list[Resolved]:
+def resolve_actions(target: AwsTarget, experiment: Experiment) -> list[Resolved]:
     configuration = _configuration(experiment)
     declared = extension_scopes(experiment)
     estates: dict[str, _Estate] = {}
@@ -54,7 +56,7 @@ def resolve_actions(target: AwsTarget, experiment: dict[str, Any]) -> list[Resol
     return apply_limits(target.plan, experiment, found)
 
 
-def _configuration(experiment: dict[str, Any]) -> dict[str, Any]:
+def _configuration(experiment: Experiment) -> dict[str, Any]:
     """The experiment's configuration as chaoslib loads it (environment values read), so
     ``${gpu_group}`` in an argument resolves as it will at run time."""
     from chaoslib.configuration import load_configuration

@@ -24,6 +24,8 @@ from aidrill.targets._target import (
 )
 
 if TYPE_CHECKING:
+    from chaoslib.types import Action, Experiment
+
     from aidrill.targets.endpoint import EndpointEstate
 
 _HEALTH_TIMEOUT = 2.0
@@ -111,7 +113,7 @@ class EndpointTarget:
         return []
 
     def check_injection(
-        self, activity: dict[str, Any], configuration: dict[str, Any], full_outage: bool
+        self, activity: Action, configuration: dict[str, Any], full_outage: bool
     ) -> None:
         pass  # every fault's declared scope was admitted before the run began
 
@@ -121,7 +123,7 @@ class EndpointTarget:
             "uses inference checks"
         )
 
-    def resolve(self, experiment: dict[str, Any]) -> list[Resolved]:
+    def resolve(self, experiment: Experiment) -> list[Resolved]:
         """Each fault action as its experiment declares it; one that declares nothing is
         refused (aidrill cannot see what a team's own action touches)."""
         declared = extension_scopes(experiment)
@@ -135,7 +137,7 @@ class EndpointTarget:
             found.append(undeclared_action(name, str(what), None, declared.get(name)))
         return apply_limits(self.plan, experiment, found)
 
-    def admit(self, experiment: dict[str, Any]) -> Admission:
+    def admit(self, experiment: Experiment) -> Admission:
         resolved = self.resolve(experiment)
         return Admission(
             f"the endpoint {self.estate.inference}", resolved, limit_refusals(resolved)

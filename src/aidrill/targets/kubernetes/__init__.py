@@ -5,7 +5,7 @@ what the plan must name, and the names an experiment may give the estate."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aidrill._scope import FaultScope
 from aidrill.experiment import unknown_name
@@ -13,6 +13,10 @@ from aidrill.kinds import TargetKind
 from aidrill.plan import Plan
 from aidrill.targets import Target
 from aidrill.targets.kubernetes._context import KUBERNETES_MODULES, driver_context
+
+if TYPE_CHECKING:
+    from chaoslib.types import Experiment
+
 
 DRIVERS = {
     "chaosk8s.node.actions.delete_nodes": FaultScope("gpu-nodes", True),
@@ -26,7 +30,7 @@ DRIVERS = {
 
 
 def driver_region(
-    experiment: dict[str, Any], provider: dict[str, Any], plan: Plan | None
+    experiment: Experiment, provider: dict[str, Any], plan: Plan | None
 ) -> str | None:
     """The plan's region whose cluster is the kube context the action will use."""
     context = driver_context(experiment, provider)
@@ -36,7 +40,7 @@ def driver_region(
     return next((n for n, r in estate.regions.items() if r.context == context), None)
 
 
-def why_no_region(experiment: dict[str, Any], provider: dict[str, Any], plan: Plan) -> str | None:
+def why_no_region(experiment: Experiment, provider: dict[str, Any], plan: Plan) -> str | None:
     """The kube context the action will use is none of the plan's clusters."""
     context = driver_context(experiment, provider)
     if context is None or plan.kubernetes is None:

@@ -16,7 +16,7 @@ import json
 import os
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chaoslib import substitute
 from kubernetes import client, config
@@ -41,6 +41,10 @@ from aidrill.targets._target import (
 )
 from aidrill.targets.kubernetes._context import driver_context
 from aidrill.targets.kubernetes._resolve import KUBERNETES_MODULES, resolve_actions
+
+if TYPE_CHECKING:
+    from chaoslib.types import Action, Experiment
+
 
 KubeError = (ApiException, ConfigException, HTTPError, OSError)
 GPU_FAULT_ANNOTATION = "aidrill.dev/gpu-fault"
@@ -137,7 +141,7 @@ class KubernetesTarget:
         if refusals:
             raise RefusedError("; ".join(refusals))
 
-    def touched(self, experiment: dict[str, Any]) -> tuple[set[str], set[str]]:
+    def touched(self, experiment: Experiment) -> tuple[set[str], set[str]]:
         """Every kube context and namespace the experiment's Kubernetes activities use."""
         from chaoslib.configuration import load_configuration
 
@@ -352,7 +356,7 @@ class KubernetesTarget:
 
     # -- safety -----------------------------------------------------------------------
     def check_injection(
-        self, activity: dict[str, Any], configuration: dict[str, Any], full_outage: bool
+        self, activity: Action, configuration: dict[str, Any], full_outage: bool
     ) -> None:
         """Again at injection: the context the action will use and its namespaces."""
         provider = activity.get("provider") or {}
@@ -369,10 +373,10 @@ class KubernetesTarget:
             "uses inference checks and chaostoolkit-kubernetes probes"
         )
 
-    def resolve(self, experiment: dict[str, Any]) -> list[Resolved]:
+    def resolve(self, experiment: Experiment) -> list[Resolved]:
         return resolve_actions(self, experiment)
 
-    def admit(self, experiment: dict[str, Any]) -> Admission:
+    def admit(self, experiment: Experiment) -> Admission:
         self._experiment = experiment
         contexts, namespaces = self.touched(experiment)
         refusals = self.allow_refusals(contexts, namespaces)
@@ -420,7 +424,7 @@ def clear_gpu_mark(core: client.CoreV1Api, name: str, marked: str) -> None:
     )
 
 
-def _activities(experiment: dict[str, Any]) -> list[dict[str, Any]]:
+def _activities(experiment: Experiment) -> list[dict[str, Any]]:
     hypothesis = experiment.get("steady-state-hypothesis") or {}
     found = []
     for activity in [

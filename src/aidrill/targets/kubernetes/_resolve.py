@@ -25,6 +25,8 @@ from aidrill.targets._target import Resolved, method_actions, undeclared_action
 from aidrill.targets.kubernetes._context import driver_context
 
 if TYPE_CHECKING:
+    from chaoslib.types import Experiment
+
     from aidrill.targets.kubernetes._adapter import KubernetesTarget
 
 # The modules whose actions act on a Kubernetes cluster: chaostoolkit-kubernetes, and
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 KUBERNETES_MODULES = ("chaosk8s", "aidrill.targets.kubernetes.actions")
 
 
-def resolve_actions(target: KubernetesTarget, experiment: dict[str, Any]) -> list[Resolved]:
+def resolve_actions(target: KubernetesTarget, experiment: Experiment) -> list[Resolved]:
     from chaoslib.configuration import load_configuration
 
     configuration = load_configuration(dict(experiment.get("configuration") or {}))

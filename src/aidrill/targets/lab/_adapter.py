@@ -5,7 +5,7 @@ from __future__ import annotations
 import http.client
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aidrill.errors import ProbeSetError, RefusedError
 from aidrill.experiment import PlannedFault, describe_fault, planned_faults
@@ -22,6 +22,10 @@ from aidrill.targets._target import (
     limit_refusals,
     wait_for_nothing_off,
 )
+
+if TYPE_CHECKING:
+    from chaoslib.types import Action, Experiment
+
 
 _SERVING_FAULTS = ("kill-nodes", "fail-region")
 _LAB_KEYS = ("lab", "lab")  # the lab's S3 accepts any key
@@ -160,7 +164,7 @@ class LabTarget:
 
     # -- safety -----------------------------------------------------------------------
     def check_injection(
-        self, activity: dict[str, Any], configuration: dict[str, Any], full_outage: bool
+        self, activity: Action, configuration: dict[str, Any], full_outage: bool
     ) -> None:
         """No serving fault in a second region unless a full outage is declared."""
         if full_outage or self.plan.blast_radius.allow_both_regions:
@@ -180,7 +184,7 @@ class LabTarget:
                 f"{activity.get('name')!r} would hit {region} too"
             )
 
-    def resolve(self, experiment: dict[str, Any]) -> list[Resolved]:
+    def resolve(self, experiment: Experiment) -> list[Resolved]:
         """The lab's fault actions declare their scope; nodes are counted live."""
         resolved = []
         for fault in planned_faults(experiment):
@@ -201,7 +205,7 @@ class LabTarget:
     def focus(self, tiers: frozenset[str]) -> None:
         """The lab is nominal only whole: every tier it runs is checked."""
 
-    def admit(self, experiment: dict[str, Any]) -> Admission:
+    def admit(self, experiment: Experiment) -> Admission:
         """The lab's actions declare their scope, checked when the experiment loads."""
         resolved = self.resolve(experiment)
         where = f"the lab in {self.client.state_dir}"
