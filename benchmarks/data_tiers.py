@@ -60,7 +60,7 @@ def rpo_accuracy(repeat: int, work: Path) -> list[tuple[str, float, float]]:
             experiment = load_experiment(Path(f"experiments/lab/{name}.yaml"), plan)
             for _ in range(repeat):
                 outcome = run_experiment_file(experiment, PLAN, work / "reports", state)
-                result = outcome.result or {}
+                result = outcome.result.to_json() if outcome.result else {}
                 events = _events(outcome.run_dir)
                 if name == "replication-lag":
                     paused = next(

@@ -51,12 +51,18 @@ def main() -> None:
             experiment = load_experiment(Path(f"experiments/lab/{name}.yaml"), plan)
             began = time.perf_counter()
             outcome = run_experiment_file(experiment, PLAN, work / "reports", state)
-            rows.append((name, time.perf_counter() - began, *_rto(outcome.result or {})))
+            rows.append(
+                (
+                    name,
+                    time.perf_counter() - began,
+                    *_rto(outcome.result.to_json() if outcome.result else {}),
+                )
+            )
         repeats = []
         experiment = load_experiment(Path("experiments/lab/gpu-node-loss.yaml"), plan)
         for _ in range(args.repeat):
             outcome = run_experiment_file(experiment, PLAN, work / "reports", state)
-            repeats.append(_rto(outcome.result or {}))
+            repeats.append(_rto(outcome.result.to_json() if outcome.result else {}))
     finally:
         stop_lab(state)
     print(

@@ -83,7 +83,7 @@ def main() -> None:
             experiment = load_experiment(_held(name, work), plan)
             for _ in range(args.repeat):
                 outcome = run_experiment_file(experiment, PLAN, work / "reports", state)
-                result = outcome.result or {}
+                result = outcome.result.to_json() if outcome.result else {}
                 inference = next(c for c in result["components"] if c["tier"] == "inference")
                 phases = inference["achieved"].get("phases") or []
                 agreed = _agreement(outcome.run_dir, phases, tolerance)

@@ -88,15 +88,21 @@ def test_the_worst_case_is_the_run_that_never_recovered_in_every_format(
 
 
 def test_episodes_count_toward_the_worst_case() -> None:
+    from aidrill.measure import Achieved, ComponentRecord, Episode
     from aidrill.report._quarterly import worst_rto
 
-    record = {
-        "achieved": {
-            "rto_seconds": 2.9,
-            "resolution_seconds": 1.0,
-            "episodes": [{"rto_seconds": 2.9}, {"rto_seconds": 6.8, "recovered": True}],
-        }
-    }
+    def episode(rto: float) -> Episode:
+        return Episode(fault="kill", injected_at=None, impact=True, rto_seconds=rto,
+                       recovered=True, observation_window_seconds=20.0,
+                       provable_until_seconds=10.0)  # fmt: skip
+
+    record = ComponentRecord(
+        name="inference", tier="inference", rationale=None, verdict="met", explanation="",
+        rto_verdict="met", rpo_verdict=None, cause=None, degradation=None,
+        target={"rto_seconds": 20.0, "rpo_seconds": None},
+        achieved=Achieved(rto_seconds=2.9, resolution_seconds=1.0,
+                          episodes=[episode(2.9), episode(6.8)]),
+    )  # fmt: skip
     worst = worst_rto([record])
     assert worst["worst_rto"] == 6.8 and worst["worst_rto_text"] == "6.8 s (1 s buckets)"
 

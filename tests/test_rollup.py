@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aidrill.measure import Bucket
+from aidrill.measure import Bucket, ComponentRecord
 from aidrill.measure._records import Event
 from aidrill.measure._run import Coverage, TierEvidence, _evaluate_component
 from aidrill.plan import load_plan
@@ -43,7 +43,7 @@ def timelines(draw: Any) -> tuple[list[bool], list[float]]:
     return states, sorted(T0 + s + o for s, o in zip(seconds, offsets, strict=True))
 
 
-def _measure(states: list[bool], faults: list[float]) -> dict[str, Any]:
+def _measure(states: list[bool], faults: list[float]) -> ComponentRecord:
     buckets = [_bucket(i, healthy) for i, healthy in enumerate(states)]
     events = [Event(t, "fault_injected", {"activity": f"fault-{i}"}) for i, t in enumerate(faults)]
     window_end = T0 + len(states)
@@ -51,7 +51,7 @@ def _measure(states: list[bool], faults: list[float]) -> dict[str, Any]:
         _PLAN, _INFERENCE, events, buckets, faults[0], window_end, SUSTAIN, TierEvidence(),
         Coverage(),
     )  # fmt: skip
-    return result.to_record()
+    return ComponentRecord.model_validate(result.to_record())  # as result.json reads back
 
 
 def _brute_recovery(states: list[bool], start: float, end: float) -> float | None:
@@ -106,8 +106,8 @@ def test_the_worst_case_equals_a_brute_force_recomputation(
     else:
         assert abs(rolled["worst_rto"] - max(recovered)) < 0.01, (rolled, recovered)
     for record in records:
-        for episode in record["achieved"].get("episodes") or []:
-            assert (episode["recovered"] is None) == bool(episode.get("superseded_by"))
+        for episode in record.achieved.episodes or []:
+            assert (episode.recovered is None) == bool(episode.superseded_by)
 
 
 def test_a_first_fault_cut_short_by_the_second_is_superseded_not_unrecovered() -> None:
@@ -115,8 +115,8 @@ def test_a_first_fault_cut_short_by_the_second_is_superseded_not_unrecovered() -
     # recovery, and the system is healthy again from +14 s.
     states = [True] * 5 + [False] * 9 + [True] * 16
     record = _measure(states, [T0 + 5, T0 + 8])
-    first, second = record["achieved"]["episodes"]
-    assert first["recovered"] is None and first["superseded_by"] == "fault-1"
-    assert second["recovered"] and second["rto_seconds"] == 6.0
+    first, second = record.achieved.episodes or []
+    assert first.recovered is None and first.superseded_by == "fault-1"
+    assert second.recovered and second.rto_seconds == 6.0
     rolled = worst_rto([record])
     assert rolled["not_recovered"] == 0 and rolled["worst_rto"] == 9.0, rolled

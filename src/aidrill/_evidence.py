@@ -16,7 +16,7 @@ import orjson
 
 from aidrill._documents import UnreadableFile, read_bytes
 from aidrill.errors import EvidenceError
-from aidrill.measure import Bucket, Event, RunResult
+from aidrill.measure import Bucket, Event, ResultRecord
 
 EXPERIMENT_FILE = "experiment.yaml"
 PLAN_FILE = "plan.yaml"
@@ -196,7 +196,7 @@ def _parse_timelines(path: Path) -> dict[str, list[Bucket]]:
     return by_series
 
 
-def read_result(run_dir: Path) -> RunResult:
+def read_result(run_dir: Path) -> ResultRecord:
     """The run's ``result.json``, typed (the one reader of what the run wrote)."""
     path = run_dir / RESULT_FILE
     try:
@@ -205,6 +205,7 @@ def read_result(run_dir: Path) -> RunResult:
         record = json.loads(read_bytes(path, EVIDENCE_LIMIT))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise EvidenceError(f"cannot read the run's result: {exc}", file=path) from exc
-    if not isinstance(record, dict):
-        raise EvidenceError("result.json is not a JSON object", file=path)
-    return RunResult.from_record(record)
+    try:
+        return ResultRecord.parse(record)
+    except ValueError as exc:
+        raise EvidenceError(f"result.json does not fit its schema: {exc}", file=path) from None

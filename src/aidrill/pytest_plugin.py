@@ -26,6 +26,7 @@ import pytest
 from aidrill.errors import DrillError, LabNotRunningError
 from aidrill.kinds import target_kind
 from aidrill.lab import LabClient, start_lab, stop_lab
+from aidrill.measure import ResultRecord
 from aidrill.plan import Plan, load_plan
 
 _EXPERIMENT_SUFFIXES = (".yaml", ".yml", ".json")
@@ -158,7 +159,7 @@ class DrillItem(pytest.Item):
         outcome = run_experiment_file(loaded, plan_path, reports, state_dir, heal=True)
         self.user_properties.append(("run_dir", str(outcome.run_dir)))
         if outcome.exit_code != 0:
-            raise DrillFailed(_failure(outcome.result or {}, outcome.run_dir, outcome.status))
+            raise DrillFailed(_failure(outcome.result, outcome.run_dir, outcome.status))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, DrillError):
@@ -169,12 +170,14 @@ class DrillItem(pytest.Item):
         return self.experiment, None, f"aidrill drill {self.experiment}"
 
 
-def _failure(result: dict[str, Any], run_dir: Path, status: str) -> str:
-    lines = [f"drill {status}" + ("" if result.get("valid", False) else ", INVALID")]
-    for reason in result.get("invalid_reasons") or []:
-        lines.append(f"  invalid: {reason.get('reason')}")
-    for component in result.get("components") or []:
-        lines.append(f"  {component['name']}: {component['verdict']} — {component['explanation']}")
+def _failure(result: ResultRecord | None, run_dir: Path, status: str) -> str:
+    if result is None:
+        return f"drill {status}, INVALID: no readable result\n  evidence: {run_dir}"
+    lines = [f"drill {status}" + ("" if result.valid else ", INVALID")]
+    for reason in result.invalid_reasons:
+        lines.append(f"  invalid: {reason.reason}")
+    for component in result.components:
+        lines.append(f"  {component.name}: {component.verdict} — {component.explanation}")
     lines.append(f"  evidence: {run_dir}")
     return "\n".join(lines)
 

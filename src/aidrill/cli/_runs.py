@@ -15,6 +15,7 @@ from aidrill.cli._common import console
 from aidrill.cli._live import LiveView
 from aidrill.errors import DrillError, InputError, RefusedError
 from aidrill.experiment import LoadedExperiment, Participant, load_experiment
+from aidrill.measure import ComponentRecord
 from aidrill.plan import Plan, load_plan
 from aidrill.report import write_index
 from aidrill.run import (
@@ -242,24 +243,24 @@ def describe(outcome: RunOutcome) -> None:
     if outcome.result is None:
         console.print(f"    [red]no result[/]; evidence in {outcome.run_dir}")
         return
-    if outcome.result.get("plain"):
+    result = outcome.result
+    if result.plain:
         console.print("    a plain experiment: rollbacks always, evidence kept, nothing measured")
-    for reason in outcome.result.get("invalid_reasons") or []:
-        console.print(f"    [red]invalid:[/] {reason.get('reason')}")
-    for check in outcome.result.get("target_checks") or []:
-        if check.get("check") in ("healed before the run", "reset after the rollbacks"):
-            state = "nominal" if check.get("healed") else "[red]still not nominal[/]"
-            console.print(f"    target {check['check']} in {check.get('seconds')}s: {state}")
-    for component in outcome.result["components"]:
-        verdict = component["verdict"]
+    for reason in result.invalid_reasons:
+        console.print(f"    [red]invalid:[/] {reason.reason}")
+    for check in result.target_checks:
+        if check.check in ("healed before the run", "reset after the rollbacks"):
+            found = check.model_extra or {}
+            state = "nominal" if found.get("healed") else "[red]still not nominal[/]"
+            console.print(f"    target {check.check} in {found.get('seconds')}s: {state}")
+    for component in result.components:
+        verdict = component.verdict
         console.print(
-            f"    {component['name']}: [{_STYLE[verdict]}]{verdict}[/] — {component['explanation']}"
+            f"    {component.name}: [{_STYLE[verdict]}]{verdict}[/] — {component.explanation}"
         )
-        degradation = component.get("degradation")
-        if degradation:
-            console.print(
-                f"      during the fault: {degradation['status']} — {degradation['reason']}"
-            )
+        degradation = component.degradation
+        if degradation is not None:
+            console.print(f"      during the fault: {degradation.status} — {degradation.reason}")
     console.print(f"    report: {outcome.run_dir / 'report.html'}")
 
 
@@ -300,32 +301,33 @@ def print_summary(outcomes: list[RunOutcome], title: str = "Drills") -> None:
     table.add_column("RTO achieved / target")
     table.add_column("RPO achieved / target")
     for outcome in outcomes:
-        result = outcome.result or {}
-        measured = [c for c in result.get("components", []) if c["verdict"] != "not measured"]
+        components = outcome.result.components if outcome.result is not None else []
+        measured = [c for c in components if c.verdict != "not measured"]
         verdicts = ", ".join(
-            f"{c['name']}: [{_STYLE.get(c['verdict'], 'white')}]{c['verdict']}[/]"
-            for c in result.get("components", [])
+            f"{c.name}: [{_STYLE.get(c.verdict, 'white')}]{c.verdict}[/]" for c in components
         )
         valid = "[green]yes[/]" if outcome.valid else "[bold red]NO[/]"
         table.add_row(
             outcome.run_dir.name.split("-", 1)[-1],
             valid,
             verdicts or "no result",
-            "; ".join(f"{c['name']} {_versus(c, 'rto_seconds')}" for c in measured) or "—",
+            "; ".join(f"{c.name} {_versus(c, 'rto')}" for c in measured) or "—",
             "; ".join(
-                f"{c['name']} {_versus(c, 'rpo_seconds')}"
+                f"{c.name} {_versus(c, 'rpo')}"
                 for c in measured
-                if (c.get("target") or {}).get("rpo_seconds") is not None
+                if c.target.rpo_seconds is not None
             )
             or "—",
         )
     console.print(table)
 
 
-def _versus(component: dict[str, Any], key: str) -> str:
-    achieved = (component.get("achieved") or {}).get(key)
-    target = (component.get("target") or {}).get(key)
-    if key == "rto_seconds" and (component.get("achieved") or {}).get("recovered") is False:
+def _versus(component: ComponentRecord, which: str) -> str:
+    """Achieved against target, for ``rto`` or ``rpo``."""
+    rto = which == "rto"
+    achieved = component.achieved.rto_seconds if rto else component.achieved.rpo_seconds
+    target = component.target.rto_seconds if rto else component.target.rpo_seconds
+    if rto and component.achieved.recovered is False:
         shown = "not recovered"
     elif isinstance(achieved, int | float):
         shown = format_seconds(achieved)

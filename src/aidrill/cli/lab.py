@@ -162,7 +162,12 @@ def reset(state_dir: Path) -> None:
     """Clear every fault in the ledger (including a killed run's) and restore the lab."""
     with console.status("clearing faults and restoring nominal capacity…"):
         result = LabClient(state_dir).reset()
-    cleared = [LeftFault.from_record(e) for e in result.get("cleared") or []]
+    left = result.get("cleared")
+    cleared = (
+        [LeftFault.from_record(e) for e in left if isinstance(e, dict)]
+        if isinstance(left, list)
+        else []
+    )
     report_aborted_runs(cleared, "`aidrill lab reset`", LabClient(state_dir).ground_truth)
     console.print(
         "lab restored" if result["restored"] else "[red]lab not back at nominal capacity yet[/]"

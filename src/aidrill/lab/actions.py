@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TypeAlias
 
 from aidrill._durations import parse_duration
+from aidrill._json import JsonObject
 from aidrill._scope import fault_scope, recovery_action, setup_action
 from aidrill.errors import LabError
 from aidrill.lab.control._client import LabClient, default_state_dir
@@ -51,15 +52,15 @@ __all__ = [
     "unthrottle_storage",
 ]
 
-Configuration = dict[str, Any] | None
+Configuration: TypeAlias = "JsonObject | None"  # Chaos Toolkit's configuration, loaded
 
 
 def _client(configuration: Configuration) -> LabClient:
     state_dir = (configuration or {}).get("aidrill_state_dir")
-    return LabClient(Path(state_dir) if state_dir else default_state_dir())
+    return LabClient(Path(str(state_dir)) if state_dir else default_state_dir())
 
 
-def _owner(configuration: Configuration) -> dict[str, Any]:
+def _owner(configuration: Configuration) -> JsonObject:
     """Who injects the fault, kept in the ledger so a killed run's faults are traced back."""
     config = configuration or {}
     return {
@@ -75,7 +76,7 @@ def kill_gpu_nodes(
     count: int | None = None,
     fraction: float | None = None,
     configuration: Configuration = None,
-) -> dict[str, Any]:
+) -> JsonObject:
     """Crash ``count`` GPU nodes (or ``fraction`` of them) in ``region`` with SIGKILL."""
     if (count is None) == (fraction is None):
         raise LabError("kill_gpu_nodes: give exactly one of count or fraction")
@@ -93,7 +94,7 @@ def kill_gpu_nodes(
     )
 
 
-def restore_gpu_nodes(region: str, configuration: Configuration = None) -> dict[str, Any]:
+def restore_gpu_nodes(region: str, configuration: Configuration = None) -> JsonObject:
     """Rollback: wait until ``region`` runs its desired GPU nodes again."""
     return _checked(
         _client(configuration).call("/rollbacks/restore-nodes", region=region),
@@ -104,7 +105,7 @@ def restore_gpu_nodes(region: str, configuration: Configuration = None) -> dict[
 @fault_scope("region")
 def fail_region(
     region: str, hold: float | None = None, configuration: Configuration = None
-) -> dict[str, Any]:
+) -> JsonObject:
     """Take a whole region down: its nodes crash and its balancer stops serving.
 
     With ``hold`` (seconds) the action itself lasts that long, as a timed outage does;
@@ -118,7 +119,7 @@ def fail_region(
     return result
 
 
-def restore_region(region: str, configuration: Configuration = None) -> dict[str, Any]:
+def restore_region(region: str, configuration: Configuration = None) -> JsonObject:
     """Rollback: bring ``region`` back and wait for the lab's nominal routing."""
     return _checked(
         _client(configuration).call("/rollbacks/restore-region", region=region), f"region {region}"
@@ -126,14 +127,14 @@ def restore_region(region: str, configuration: Configuration = None) -> dict[str
 
 
 @fault_scope("gpu-capacity", removes_serving=False)
-def exhaust_gpu_capacity(region: str, configuration: Configuration = None) -> dict[str, Any]:
+def exhaust_gpu_capacity(region: str, configuration: Configuration = None) -> JsonObject:
     """Leave ``region`` with no free GPU capacity: no new node can be provisioned there."""
     return _client(configuration).call(
         "/faults/exhaust-gpu-capacity", region=region, owner=_owner(configuration)
     )
 
 
-def restore_gpu_capacity(region: str, configuration: Configuration = None) -> dict[str, Any]:
+def restore_gpu_capacity(region: str, configuration: Configuration = None) -> JsonObject:
     """Rollback: give ``region`` its GPU quota back."""
     return _client(configuration).call("/rollbacks/restore-gpu-capacity", region=region)
 
@@ -142,7 +143,7 @@ def restore_gpu_capacity(region: str, configuration: Configuration = None) -> di
 
 
 @fault_scope("feature-store")
-def fail_feature_store_primary(region: str, configuration: Configuration = None) -> dict[str, Any]:
+def fail_feature_store_primary(region: str, configuration: Configuration = None) -> JsonObject:
     """Crash the feature store's primary Redis in ``region`` (it must be the primary);
     the lab's supervisor promotes the replica in the other region."""
     client = _client(configuration)
@@ -154,7 +155,7 @@ def fail_feature_store_primary(region: str, configuration: Configuration = None)
 
 def restore_feature_store_primary(
     region: str | None = None, configuration: Configuration = None
-) -> dict[str, Any]:
+) -> JsonObject:
     """Rollback: restart the original primary, resync it and fail back to it."""
     return _checked(
         _client(configuration).call("/rollbacks/restore-feature-primary"), "the feature store"
@@ -164,7 +165,7 @@ def restore_feature_store_primary(
 @fault_scope("replication", removes_serving=False)
 def pause_replication(
     region: str, mode: str = "pause", configuration: Configuration = None
-) -> dict[str, Any]:
+) -> JsonObject:
     """Stop cross-region replication from ``region`` (the primary): the artifact store's
     replicator and the feature replica's link. ``pause`` stalls the link (data waits);
     ``break`` resets it (the replica must reconnect and resync)."""
@@ -177,7 +178,7 @@ def pause_replication(
 
 def resume_replication(
     region: str | None = None, configuration: Configuration = None
-) -> dict[str, Any]:
+) -> JsonObject:
     """Rollback: replication runs again and catches up."""
     return _checked(_client(configuration).call("/rollbacks/resume-replication"), "replication")
 
@@ -185,7 +186,7 @@ def resume_replication(
 @fault_scope("feature-store")
 def drop_online_features(
     region: str, fraction: float = 1.0, configuration: Configuration = None
-) -> dict[str, Any]:
+) -> JsonObject:
     """Delete ``fraction`` of the entity rows from the online store (an eviction gone
     wrong); inference falls back to default features and quality drops."""
     if not 0 < fraction <= 1:
@@ -197,7 +198,7 @@ def drop_online_features(
 
 def rebuild_online_features(
     region: str | None = None, configuration: Configuration = None
-) -> dict[str, Any]:
+) -> JsonObject:
     """Rollback: rebuild the online store from the offline store (the source of truth)."""
     return _checked(
         _client(configuration).call("/rollbacks/rebuild-online-features", region=region),
@@ -206,7 +207,7 @@ def rebuild_online_features(
 
 
 @fault_scope("vector-index")
-def delete_vector_index(region: str, configuration: Configuration = None) -> dict[str, Any]:
+def delete_vector_index(region: str, configuration: Configuration = None) -> JsonObject:
     """Delete the serving vector index in ``region`` (snapshots and embeddings remain)."""
     return _client(configuration).call(
         "/faults/delete-vector-index", region=region, owner=_owner(configuration)
@@ -216,7 +217,7 @@ def delete_vector_index(region: str, configuration: Configuration = None) -> dic
 @recovery_action
 def restore_vector_index(
     region: str, method: str | None = None, configuration: Configuration = None
-) -> dict[str, Any]:
+) -> JsonObject:
     """Recover ``region``'s index: ``snapshot`` (restore the newest snapshot) or
     ``rebuild`` (from stored embeddings, never re-embedding). Without ``method``, as a
     rollback, restore from a snapshot only if the index is missing."""
@@ -231,7 +232,7 @@ def restore_vector_index(
 @fault_scope("model-artifacts")
 def delete_model_artifact(
     region: str, mode: str = "delete", configuration: Configuration = None
-) -> dict[str, Any]:
+) -> JsonObject:
     """Delete (``delete``: a delete marker) or overwrite with corrupt bytes
     (``overwrite``) the current model artifact in ``region``; versioning keeps the
     earlier versions, and workers refuse what does not match its checksum."""
@@ -243,7 +244,7 @@ def delete_model_artifact(
 
 
 @recovery_action
-def recover_model_artifact(region: str, configuration: Configuration = None) -> dict[str, Any]:
+def recover_model_artifact(region: str, configuration: Configuration = None) -> JsonObject:
     """Make the newest version that verifies current again (also the rollback)."""
     return _checked(
         _client(configuration).call("/actions/recover-model-artifact", region=region),
@@ -252,7 +253,7 @@ def recover_model_artifact(region: str, configuration: Configuration = None) -> 
 
 
 @fault_scope("model-registry", removes_serving=False)
-def lose_model_registry(region: str, configuration: Configuration = None) -> dict[str, Any]:
+def lose_model_registry(region: str, configuration: Configuration = None) -> JsonObject:
     """The model registry of ``region`` is gone: its server and its database. Loaded
     models keep serving; a GPU node that boots cannot resolve the production model."""
     return _client(configuration).call(
@@ -263,7 +264,7 @@ def lose_model_registry(region: str, configuration: Configuration = None) -> dic
 @recovery_action
 def restore_model_registry(
     region: str, source: str | None = None, configuration: Configuration = None
-) -> dict[str, Any]:
+) -> JsonObject:
     """Restore ``region``'s registry from the database copy held in ``source`` (the
     other region by default), as a team restores from its DR replica; also the
     rollback (a registry that answers is left alone)."""
@@ -277,7 +278,7 @@ def restore_model_registry(
 @fault_scope("model-registry", removes_serving=False)
 def move_model_alias(
     region: str, version: str | None = None, configuration: Configuration = None
-) -> dict[str, Any]:
+) -> JsonObject:
     """Move the production alias in ``region``'s registry (the primary's) to
     ``version``: by default the lab's bad candidate, whose classes are off by one.
     GPU nodes follow the alias and load it."""
@@ -287,7 +288,7 @@ def move_model_alias(
 
 
 @recovery_action
-def restore_model_alias(region: str, configuration: Configuration = None) -> dict[str, Any]:
+def restore_model_alias(region: str, configuration: Configuration = None) -> JsonObject:
     """Point production back at the approved version in ``region``'s registry (the
     primary's); also the rollback."""
     return _checked(
@@ -302,7 +303,7 @@ def throttle_storage(
     latency: str | float = 0.0,
     bandwidth: int | None = None,
     configuration: Configuration = None,
-) -> dict[str, Any]:
+) -> JsonObject:
     """Slow ``region``'s artifact store: added latency per transfer (a duration such as
     ``200ms``) and a bandwidth cap in bytes per second."""
     seconds = parse_duration(latency) if isinstance(latency, str) else float(latency)
@@ -317,7 +318,7 @@ def throttle_storage(
     )
 
 
-def unthrottle_storage(region: str, configuration: Configuration = None) -> dict[str, Any]:
+def unthrottle_storage(region: str, configuration: Configuration = None) -> JsonObject:
     """Rollback: the artifact store of ``region`` runs at full speed again."""
     return _checked(
         _client(configuration).call("/rollbacks/unthrottle-storage", region=region),
@@ -334,7 +335,7 @@ def degrade_network(
     loss: float = 0.0,
     bandwidth: int | None = None,
     configuration: Configuration = None,
-) -> dict[str, Any]:
+) -> JsonObject:
     """Degrade one network path toward ``region``, as ``tc netem`` would: ``clients``
     (the load's requests to it), ``router`` (requests and the router's health checks)
     or ``replication`` (the cross-region link into the DR region). ``latency`` ±
@@ -356,7 +357,7 @@ def degrade_network(
     )
 
 
-def restore_network(region: str, configuration: Configuration = None) -> dict[str, Any]:
+def restore_network(region: str, configuration: Configuration = None) -> JsonObject:
     """Rollback: every network path toward ``region`` is whole again."""
     return _checked(
         _client(configuration).call("/rollbacks/restore-network", region=region),
@@ -373,7 +374,7 @@ def _node_fault(
     fraction: float | None,
     configuration: Configuration,
     **params: float,
-) -> dict[str, Any]:
+) -> JsonObject:
     if count is not None and fraction is not None:
         raise LabError(f"{mode}: give count or fraction, not both")
     if fraction is not None and not 0 < fraction <= 1:
@@ -386,7 +387,7 @@ def _node_fault(
         mode=mode,
         count=count,
         fraction=fraction,
-        params=params,
+        params=dict(params),
         owner=_owner(configuration),
     )
 
@@ -397,7 +398,7 @@ def lie_about_health(
     count: int | None = None,
     fraction: float | None = None,
     configuration: Configuration = None,
-) -> dict[str, Any]:
+) -> JsonObject:
     """The engine of ``count`` nodes (default 1) dies behind a live HTTP front: every
     inference fails at once while the health endpoint keeps answering 200."""
     return _node_fault("lying-health", region, count, fraction, configuration)
@@ -409,7 +410,7 @@ def serve_wrong_model(
     count: int | None = None,
     fraction: float | None = None,
     configuration: Configuration = None,
-) -> dict[str, Any]:
+) -> JsonObject:
     """``count`` nodes (default 1) answer from a mislabelled model while reporting the
     production version: fast, 200, wrong."""
     return _node_fault("wrong-model", region, count, fraction, configuration)
@@ -421,7 +422,7 @@ def stick_loading(
     count: int | None = None,
     fraction: float | None = None,
     configuration: Configuration = None,
-) -> dict[str, Any]:
+) -> JsonObject:
     """``count`` nodes' model servers come back from a restart reporting ready with the
     model still loading: every inference hangs until the caller gives up."""
     return _node_fault("stuck-loading", region, count, fraction, configuration)
@@ -435,7 +436,7 @@ def degrade_gpu(
     factor: float = 6.0,
     error_share: float = 0.3,
     configuration: Configuration = None,
-) -> dict[str, Any]:
+) -> JsonObject:
     """An XID-like GPU fault on ``count`` nodes: service time times ``factor`` and
     ``error_share`` of their answers fail."""
     if factor < 1 or not 0 <= error_share <= 1:
@@ -454,7 +455,7 @@ def slow_drip(
     ramp: str | float = 0.03,
     ceiling: str | float = "2s",
     configuration: Configuration = None,
-) -> dict[str, Any]:
+) -> JsonObject:
     """A slow leak on ``count`` nodes: each answer takes ``ramp`` seconds longer per
     second since the fault (up to ``ceiling`` more); every answer still succeeds."""
 
@@ -467,7 +468,7 @@ def slow_drip(
     )  # fmt: skip
 
 
-def heal_gpu_nodes(region: str, configuration: Configuration = None) -> dict[str, Any]:
+def heal_gpu_nodes(region: str, configuration: Configuration = None) -> JsonObject:
     """Rollback of the faults above: every node of ``region`` serves normally again."""
     return _checked(
         _client(configuration).call("/rollbacks/clear-node-fault", region=region),
@@ -476,7 +477,7 @@ def heal_gpu_nodes(region: str, configuration: Configuration = None) -> dict[str
 
 
 @setup_action
-def enable_outlier_ejection(region: str, configuration: Configuration = None) -> dict[str, Any]:
+def enable_outlier_ejection(region: str, configuration: Configuration = None) -> JsonObject:
     """Switch on ``region``'s balancer quality checks: a canary inference to every node
     each health round, a node that errs, is slow or disagrees with its peers ejected
     and replaced (aidrill.lab.serving._outliers). A change to the system, not a fault; its
@@ -486,14 +487,15 @@ def enable_outlier_ejection(region: str, configuration: Configuration = None) ->
     )
 
 
-def disable_outlier_ejection(region: str, configuration: Configuration = None) -> dict[str, Any]:
+def disable_outlier_ejection(region: str, configuration: Configuration = None) -> JsonObject:
     """Rollback: ``region``'s balancer checks health alone again, as shipped."""
     return _client(configuration).call("/setup/outlier-ejection", region=region, enabled=False)
 
 
-def _checked(result: dict[str, Any], what: str) -> dict[str, Any]:
+def _checked(result: JsonObject, what: str) -> JsonObject:
     if not result.get("restored"):
-        still = "; ".join(result.get("not_nominal") or [])
+        left = result.get("not_nominal")
+        still = "; ".join(str(item) for item in left) if isinstance(left, list) else ""
         raise LabError(
             f"rollback did not restore {what} within its time limit"
             + (f" (still: {still})" if still else "")

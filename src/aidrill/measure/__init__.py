@@ -17,7 +17,6 @@ from aidrill.measure._recovery import (
     is_healthy,
     measure_recovery,
 )
-from aidrill.measure._result import RunResult, epoch, iso
 from aidrill.measure._rpo import (
     CanaryWrite,
     RpoMeasurement,
@@ -45,7 +44,7 @@ from aidrill.measure._run import (
 from aidrill.measure._validity import InvalidReason, Validity, judge_validity
 from aidrill.measure._verdict import Verdict, VerdictStatus, judge_rto
 from aidrill.measure._wire import SCHEMA as RESULT_SCHEMA
-from aidrill.measure._wire import ComponentRecord, ResultRecord
+from aidrill.measure._wire import Achieved, ComponentRecord, Episode, ResultRecord, epoch, iso
 from aidrill.measure._wire import schema as result_json_schema
 
 __all__ = [
@@ -54,6 +53,7 @@ __all__ = [
     "GROUND_TRUTH_PREFIX",
     "PHASES",
     "RESULT_SCHEMA",
+    "Achieved",
     "ApparatusStop",
     "Blind",
     "Bucket",
@@ -63,6 +63,7 @@ __all__ = [
     "ComponentResult",
     "Coverage",
     "Degradation",
+    "Episode",
     "Event",
     "Gap",
     "HealthRule",
@@ -74,7 +75,6 @@ __all__ = [
     "ResultRecord",
     "RpoMeasurement",
     "RunEvaluation",
-    "RunResult",
     "Sample",
     "TierEvidence",
     "Validity",

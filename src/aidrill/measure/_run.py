@@ -25,7 +25,6 @@ from aidrill.measure._phases import (
 )
 from aidrill.measure._records import Bucket, Event
 from aidrill.measure._recovery import HealthRule, RecoveryMeasurement, measure_recovery
-from aidrill.measure._result import iso
 from aidrill.measure._rpo import (
     CanaryWrite,
     RpoMeasurement,
@@ -40,6 +39,7 @@ from aidrill.measure._rpo import (
 )
 from aidrill.measure._validity import Validity, judge_validity
 from aidrill.measure._verdict import Verdict, judge_rto
+from aidrill.measure._wire import iso
 from aidrill.plan import Component, Plan
 
 GROUND_TRUTH_PREFIX = "lab:"

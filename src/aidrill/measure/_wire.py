@@ -12,6 +12,7 @@ the load never reached has no relapses, not ``"relapses": null``.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
@@ -22,6 +23,22 @@ Verdict = Literal["met", "missed", "inconclusive", "not measured"]
 Seconds = float
 Instant = str  # ISO 8601, UTC, milliseconds
 Detail = dict[str, JsonValue]  # what a tier's own measurement says it read
+
+
+def iso(moment: float | None) -> str | None:
+    if moment is None:
+        return None
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
+
+
+def epoch(stamp: Any) -> float | None:
+    if not isinstance(stamp, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 class _Closed(BaseModel):
@@ -157,6 +174,9 @@ class ComponentRecord(_Closed):
     cause: str | None
     degradation: DegradationRecord | None
 
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
 
 class InvalidReasonRecord(_Closed):
     what: str
@@ -239,6 +259,24 @@ class ResultRecord(_Closed):
     rollbacks: list[Rollback]
     recoveries: list[RecoveryStep]
     notes: list[str]
+
+    @property
+    def fault_at(self) -> float | None:
+        return epoch(self.fault_injected)
+
+    @property
+    def observation_end_at(self) -> float | None:
+        return epoch(self.observation_end)
+
+    @property
+    def inference_recovered_at(self) -> float | None:
+        """The instant of sustained recovery of the inference tier, if it recovered."""
+        for component in self.components:
+            achieved = component.achieved
+            if component.tier == "inference" and achieved.rto_seconds is not None:
+                anchor = epoch(achieved.fault_at) or self.fault_at
+                return None if anchor is None else anchor + achieved.rto_seconds
+        return None
 
     def to_json(self) -> dict[str, Any]:
         """The record as result.json holds it (the wire form; the one place it is made)."""

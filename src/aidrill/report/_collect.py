@@ -24,7 +24,7 @@ from aidrill import _evidence as evidence
 from aidrill._documents import UnreadableFile, read_bytes, read_document
 from aidrill._manifest import run_changes
 from aidrill.errors import DrillError, InputError
-from aidrill.measure import Bucket, Event, RunResult
+from aidrill.measure import Bucket, ComponentRecord, Event, ResultRecord
 from aidrill.report._journal import (
     Journal,
     JournalError,
@@ -52,7 +52,7 @@ class RunRecord:
     title: str
     started: datetime | None
     status: str
-    result: dict[str, Any] | None = None
+    result: ResultRecord | None = None  # measured from its evidence (aidrill runs)
     journal: Journal | None = None
     experiment: Experiment = field(default_factory=dict)
     problem: str | None = None
@@ -68,18 +68,13 @@ class RunRecord:
     chart: str | None = None  # drawn where the timeline was read (collect_runs)
 
     @property
-    def run_result(self) -> RunResult | None:
-        """``result.json`` as the run wrote it, typed (aidrill runs only)."""
-        return RunResult.from_record(self.result) if self.result is not None else None
-
-    @property
     def invalid_reasons(self) -> list[str]:
         """Why the run did not test what it was meant to (empty when it did).
 
         An aidrill run says so itself; a plain Chaos Toolkit run is judged from its
         journal: an action of its method or a rollback that failed."""
         if self.kind == "aidrill":
-            result = self.run_result
+            result = self.result
             if result is None:
                 return ["the run has no result"]
             if result.valid:
@@ -108,13 +103,13 @@ class RunRecord:
 
     @property
     def test_type(self) -> str:
-        if self.result:
-            return str(self.result.get("test_type", "chaos"))
+        if self.result is not None:
+            return self.result.test_type
         return "chaos" if self.kind == "plain" else "unknown"
 
     @property
-    def components(self) -> list[dict[str, Any]]:
-        return list((self.result or {}).get("components", []))
+    def components(self) -> list[ComponentRecord]:
+        return list(self.result.components) if self.result is not None else []
 
     def events(self) -> list[Event]:
         return evidence.read_events(self.path) if self.path.is_dir() else []
@@ -294,7 +289,7 @@ def _read_run_dir(path: Path) -> RunRecord:
 
 def _measured_record(
     path: Path,
-    measured: dict[str, Any],
+    measured: ResultRecord,
     journal: Journal | None,
     experiment: Experiment,
     files: list[Path],
@@ -305,9 +300,9 @@ def _measured_record(
         run_id=path.name,
         path=path,
         kind="aidrill",
-        title=str(measured.get("experiment")),
-        started=_parse_time(measured.get("started")),
-        status=str(measured.get("status")),
+        title=measured.experiment,
+        started=_parse_time(measured.started),
+        status=measured.status,
         result=measured,
         journal=journal,
         experiment=experiment,
@@ -318,7 +313,7 @@ def _measured_record(
 
 def _measured(
     path: Path, recorded: dict[str, Any] | None, journal: Journal | None
-) -> tuple[dict[str, Any] | None, list[str], str | None]:
+) -> tuple[ResultRecord | None, list[str], str | None]:
     status = journal.status if journal is not None else None
     deviated = journal.deviated if journal is not None else None
     return recompute(path, recorded, status, deviated)
@@ -435,13 +430,13 @@ def draw_chart(record: RunRecord, p95_latency: float) -> str:
             buckets = downsample(record.timeline())
         except DrillError:
             return ""
-    result = record.run_result
+    result = record.result
     if not buckets or result is None:
         return ""
     return timeline_sparkline(
         buckets,
         result.fault_at,
-        result.observation_end,
+        result.observation_end_at,
         result.inference_recovered_at,
         p95_latency,
     )

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aidrill._documents import read_document, validate_as
 from aidrill.errors import InputError
+from aidrill.measure import ComponentRecord
 from aidrill.report._collect import RunRecord
 from aidrill.report._tabletop import Tabletop
 
@@ -148,7 +149,7 @@ def gather_findings(
         for run in past
         if run.kind == "aidrill" and run.valid
         for component in run.components
-        if component["verdict"] == "missed"
+        if component.verdict == "missed"
     ]
     findings += [
         _from_blind(run, component, past, owners)
@@ -216,14 +217,14 @@ def gather_findings(
 
 
 def _from_missed(
-    run: RunRecord, component: dict[str, object], past: list[RunRecord], owners: dict[str, str]
+    run: RunRecord, component: ComponentRecord, past: list[RunRecord], owners: dict[str, str]
 ) -> Finding:
-    name = str(component["name"])
+    name = component.name
     retest = _retest(run, past, lambda later: _component_met(later, name))
-    which = "RPO" if component.get("rpo_verdict") == "missed" else "RTO"
-    if component.get("rto_verdict") == "missed" and which == "RPO":
+    which = "RPO" if component.rpo_verdict == "missed" else "RTO"
+    if component.rto_verdict == "missed" and which == "RPO":
         which = "RTO and RPO"
-    cause = component.get("cause")
+    cause = component.cause
     return Finding(
         id=f"RUN-{run.run_id}-{name}",
         title=f"{name} missed its {which} target in the drill {run.title!r}",
@@ -272,29 +273,26 @@ def _retest(
     )
 
 
-def _blind_over(component: dict[str, object]) -> bool:
-    achieved = component.get("achieved")
-    blind = achieved.get("blind") if isinstance(achieved, dict) else None
-    return isinstance(blind, dict) and blind.get("over_limit") is True
+def _blind_over(component: ComponentRecord) -> bool:
+    blind = component.achieved.blind
+    return blind is not None and blind.over_limit
 
 
 def _from_blind(
-    run: RunRecord, component: dict[str, object], past: list[RunRecord], owners: dict[str, str]
+    run: RunRecord, component: ComponentRecord, past: list[RunRecord], owners: dict[str, str]
 ) -> Finding:
     """Users served badly for longer than the plan allows before the system's own health
     signals reacted; a later valid run of the same drill within the limit closes it."""
-    name = str(component["name"])
-    achieved = component["achieved"]
-    assert isinstance(achieved, dict)
-    blind = achieved["blind"]
+    name = component.name
+    summary = component.achieved.blind.summary if component.achieved.blind else None
     retest = _retest(
         run,
         past,
-        lambda later: not any(_blind_over(c) for c in later.components if c.get("name") == name),
+        lambda later: not any(_blind_over(c) for c in later.components if c.name == name),
     )
     return Finding(
         id=f"BLIND-{run.run_id}-{name}",
-        title=f"{name} was {blind.get('summary')} in the drill {run.title!r}",
+        title=f"{name} was {summary} in the drill {run.title!r}",
         root_cause="the health checks ask whether the server is up, not whether its answers "
         "are right and fast",
         action=BLIND_REMEDIATION,
@@ -363,7 +361,7 @@ def _from_disagreement(run: RunRecord) -> Finding:
 
 
 def _deviated(run: RunRecord) -> bool:
-    return bool((run.result or {}).get("deviated") or (run.journal and run.journal.deviated))
+    return bool((run.result and run.result.deviated) or (run.journal and run.journal.deviated))
 
 
 def _from_deviation(run: RunRecord, past: list[RunRecord]) -> Finding:
@@ -382,7 +380,7 @@ def _from_deviation(run: RunRecord, past: list[RunRecord]) -> Finding:
         ),
         None,
     )
-    deviations = (run.result or {}).get("deviations") or ["the steady state did not hold"]
+    deviations = (run.result.deviations if run.result else []) or ["the steady state did not hold"]
     return Finding(
         id=f"DEV-{run.run_id}",
         title=f"steady state did not hold after {run.title!r}: " + "; ".join(deviations),
@@ -398,7 +396,7 @@ def _from_deviation(run: RunRecord, past: list[RunRecord]) -> Finding:
 
 
 def _component_met(run: RunRecord, name: str) -> bool:
-    return any(c["name"] == name and c["verdict"] == "met" for c in run.components)
+    return any(c.name == name and c.verdict == "met" for c in run.components)
 
 
 def _passed(run: RunRecord, component: str | None = None) -> bool:
@@ -408,5 +406,5 @@ def _passed(run: RunRecord, component: str | None = None) -> bool:
         return False
     if component is not None:
         return _component_met(run, component)
-    verdicts = [c["verdict"] for c in run.components if c["verdict"] != "not measured"]
+    verdicts = [c.verdict for c in run.components if c.verdict != "not measured"]
     return bool(verdicts) and all(v == "met" for v in verdicts)

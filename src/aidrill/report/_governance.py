@@ -76,8 +76,8 @@ class Governance:
 
 
 def participants_of(section: RunSection) -> list[dict[str, Any]]:
-    people = (section.record.result or {}).get("participants") or []
-    return [p for p in people if isinstance(p, dict) and p.get("name")]
+    result = section.record.result
+    return [p.model_dump() for p in result.participants] if result is not None else []
 
 
 def build_governance(report: QuarterlyReport) -> Governance:

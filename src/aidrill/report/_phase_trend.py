@@ -31,24 +31,17 @@ def phase_trend(runs: Sequence[RunRecord], until: Quarter) -> list[dict[str, Any
         if quarter > until:
             continue
         for component in record.components:
-            achieved = component.get("achieved")
-            if not isinstance(achieved, dict):
+            phases, rto = component.achieved.phases, component.achieved.rto_seconds
+            if not phases or rto is None:
                 continue
-            phases, rto = achieved.get("phases"), achieved.get("rto_seconds")
-            if not phases or not isinstance(rto, int | float):
-                continue
-            key = (record.title, str(component.get("name")))
+            key = (record.title, component.name)
             best = slowest.setdefault(key, {}).get(quarter)
             if best is None or rto > best["rto_seconds"]:
                 slowest[key][quarter] = {
                     "quarter": str(quarter),
                     "run_id": record.run_id,
                     "rto_seconds": float(rto),
-                    "phases": [
-                        {"phase": str(p.get("phase")), "seconds": float(p.get("seconds") or 0)}
-                        for p in phases
-                        if isinstance(p, dict)
-                    ],
+                    "phases": [{"phase": p.phase, "seconds": p.seconds} for p in phases],
                 }
     return [
         {

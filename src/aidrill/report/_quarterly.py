@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -16,6 +17,7 @@ from aidrill.experiment import (
     find_aidrill_extension,
     planned_faults,
 )
+from aidrill.measure import Achieved, ComponentRecord, Episode
 from aidrill.plan import Plan
 from aidrill.report._collect import RunRecord
 from aidrill.report._findings import (
@@ -70,7 +72,7 @@ class RunSection:
             and not record.disagreements
             and not self.deviations
             and bool(record.components)
-            and all(c.get("verdict") == "met" for c in record.components)
+            and all(c.verdict == "met" for c in record.components)
             and all(r.get("status") == "succeeded" for r in self.rollbacks)
         )
 
@@ -170,26 +172,25 @@ class QuarterlyReport:
                 continue
             tags = (record.experiment or {}).get("tags") or []
             for component in record.components:
-                achieved = component.get("achieved")
-                blind = achieved.get("blind") if isinstance(achieved, dict) else None
-                if not isinstance(blind, dict):
+                blind = component.achieved.blind
+                if blind is None:
                     continue
-                if "blind-fault" not in tags and not blind.get("over_limit"):
+                if "blind-fault" not in tags and not blind.over_limit:
                     continue
                 rows.append({
                     "run_id": record.run_id,
                     "experiment": record.title,
-                    "component": component.get("name"),
-                    "measured": blind.get("measured") is not False,
-                    "seconds": blind.get("seconds"),
-                    "detected": bool(blind.get("detected")),
-                    "window_seconds": blind.get("window_seconds"),
-                    "reaction": blind.get("reaction"),
-                    "limit_seconds": blind.get("limit_seconds"),
-                    "over_limit": bool(blind.get("over_limit")),
-                    "users_hurt": bool(blind.get("users_hurt")),
-                    "health_said_healthy": blind.get("health_said_healthy"),
-                    "remediation": BLIND_REMEDIATION if blind.get("over_limit") else None,
+                    "component": component.name,
+                    "measured": blind.measured,
+                    "seconds": blind.seconds,
+                    "detected": blind.detected,
+                    "window_seconds": blind.window_seconds,
+                    "reaction": blind.reaction,
+                    "limit_seconds": blind.limit_seconds,
+                    "over_limit": blind.over_limit,
+                    "users_hurt": blind.users_hurt,
+                    "health_said_healthy": blind.health_said_healthy,
+                    "remediation": BLIND_REMEDIATION if blind.over_limit else None,
                 })  # fmt: skip
         return rows
 
@@ -264,11 +265,11 @@ def _component_summary(plan: Plan, runs: list[RunRecord]) -> list[dict[str, Any]
             c
             for run in runs
             for c in run.components
-            if c["name"] == component.name and c["verdict"] != "not measured"
+            if c.name == component.name and c.verdict != "not measured"
         ]
-        verdicts = [c["verdict"] for c in measured]
+        verdicts: list[str] = [c.verdict for c in measured]
         worst = worst_rto(measured)
-        rpos = [c["achieved"].get("rpo_seconds") for c in measured]
+        rpos = [c.achieved.rpo_seconds for c in measured]
         lost = [v for v in rpos if v == "lost"]
         rpo_values = [v for v in rpos if isinstance(v, int | float)]
         if not measured:
@@ -304,7 +305,7 @@ def _component_summary(plan: Plan, runs: list[RunRecord]) -> list[dict[str, Any]
     return summary
 
 
-def worst_rto(measured: list[dict[str, Any]]) -> dict[str, Any]:
+def worst_rto(measured: Sequence[ComponentRecord]) -> dict[str, Any]:
     """The worst achieved RTO over component records and their judged episodes. A
     record or episode that never recovered is worse than any that did: ``> window``,
     counted in ``not_recovered``. An episode cut short by the next fault (superseded)
@@ -313,15 +314,16 @@ def worst_rto(measured: list[dict[str, Any]]) -> dict[str, Any]:
     windows: list[float] = []
     not_recovered = 0
     for record in measured:
-        achieved = record.get("achieved") or {}
-        resolution = float(achieved.get("resolution_seconds") or 1.0)
-        judged = [e for e in achieved.get("episodes") or [] if not e.get("superseded_by")]
+        achieved = record.achieved
+        resolution = achieved.resolution_seconds or 1.0
+        judged = [e for e in achieved.episodes or [] if not e.superseded_by]
         missed = False
-        for item in [achieved, *judged]:
-            if item.get("rto_seconds") is not None:
-                recovered.append((float(item["rto_seconds"]), resolution))
-            elif item.get("recovered") is False:
-                windows.append(float(item.get("observation_window_seconds") or 0.0))
+        items: list[Achieved | Episode] = [achieved, *judged]
+        for item in items:
+            if item.rto_seconds is not None:
+                recovered.append((item.rto_seconds, resolution))
+            elif item.recovered is False:
+                windows.append(item.observation_window_seconds or 0.0)
                 missed = True
         not_recovered += missed
     if windows:
@@ -468,7 +470,8 @@ def _run_section(record: RunRecord, plan: Plan) -> RunSection:
     else:
         criteria.append("no error-ratio or latency guardrail set")
     criteria.append(f"maximum duration: {extension.get('max-duration', 'none set')}")
-    people = (record.result or {}).get("participants") or extension.get("participants") or []
+    people = [p.model_dump() for p in record.result.participants] if record.result else []
+    people = people or extension.get("participants") or []
     participants = [
         f"{p.get('name')} ({p.get('role')}{', independent' if p.get('independent') else ''})"
         if isinstance(p, dict)
@@ -484,8 +487,9 @@ def _run_section(record: RunRecord, plan: Plan) -> RunSection:
         timeline=_instants(record),
         deviations=_deviations(record),
         caveats=run_caveats(record),
-        rollbacks=list((record.result or {}).get("rollbacks", []))
-        or [
+        rollbacks=[r.model_dump() for r in record.result.rollbacks]
+        if record.result
+        else [
             {"activity": (r.activity or {}).get("name"), "status": r.status}
             for r in (record.journal.rollbacks if record.journal else [])
         ],
@@ -499,21 +503,20 @@ def run_caveats(record: RunRecord) -> list[str]:
     format prints these same sentences."""
     found = []
     for c in record.components:
-        achieved = c.get("achieved") or {}
-        rpo = (c.get("target") or {}).get("rpo_seconds")
-        worst = achieved.get("worst_freshness_seconds")
-        if achieved.get("freshness_within_rpo") is False and worst is not None:
-            beyond = f"its {format_seconds(float(rpo))} RPO" if rpo is not None else "the RPO"
+        achieved = c.achieved
+        rpo = c.target.rpo_seconds
+        worst = achieved.worst_freshness_seconds
+        if achieved.freshness_within_rpo is False and worst is not None:
+            beyond = f"its {format_seconds(rpo)} RPO" if rpo is not None else "the RPO"
             found.append(
-                f"{c['name']}: freshness served {format_seconds(float(worst))} old during "
+                f"{c.name}: freshness served {format_seconds(worst)} old during "
                 f"the fault, beyond {beyond}"
             )
-        relapses = [r for r in achieved.get("relapses") or [] if isinstance(r, dict)]
-        if relapses:
-            found.append(f"{c['name']}: {relapse_text(relapses)}")
-        degradation = c.get("degradation") or {}
-        if degradation.get("status") == "not graceful":
-            found.append(f"{c['name']}: not graceful during the fault, {degradation.get('reason')}")
+        if achieved.relapses:
+            relapses = [r.model_dump(by_alias=True) for r in achieved.relapses]
+            found.append(f"{c.name}: {relapse_text(relapses)}")
+        if c.degradation is not None and c.degradation.status == "not graceful":
+            found.append(f"{c.name}: not graceful during the fault, {c.degradation.reason}")
     return found
 
 
@@ -531,24 +534,22 @@ def _provider(provider: Any) -> str:
 
 
 def _instants(record: RunRecord) -> list[tuple[str, str | None]]:
-    result = record.result or {}
-    inference = next(
-        (c for c in record.components if c.get("achieved", {}).get("recovered") is not None), None
-    )
-    achieved = (inference or {}).get("achieved", {})
-    if record.kind != "aidrill":
+    result = record.result
+    inference = next((c for c in record.components if c.achieved.recovered is not None), None)
+    achieved = inference.achieved if inference is not None else Achieved()
+    if record.kind != "aidrill" or result is None:
         journal = record.journal
         return [
             ("start", journal.start if journal else None),
             ("end", journal.end if journal else None),
         ]
     return [
-        ("inject", result.get("fault_injected")),
-        ("detect (first unhealthy bucket)", achieved.get("first_unhealthy")),
-        ("first success", achieved.get("first_success")),
-        ("sustained recovery", achieved.get("recovered_at")),
-        ("end of observation", result.get("observation_end")),
-        ("end", result.get("ended")),
+        ("inject", result.fault_injected),
+        ("detect (first unhealthy bucket)", achieved.first_unhealthy),
+        ("first success", achieved.first_success),
+        ("sustained recovery", achieved.recovered_at),
+        ("end of observation", result.observation_end),
+        ("end", result.ended),
     ]
 
 
@@ -557,19 +558,19 @@ def _deviations(record: RunRecord) -> list[str]:
     if record.problem:
         notes.append(record.problem)
     notes += [f"invalid: {reason}" for reason in record.invalid_reasons]
-    result = record.result or {}
-    if result.get("deviations"):
-        notes += [f"deviated: {d}" for d in result["deviations"]]
-    elif result.get("deviated") or (record.journal and record.journal.deviated):
+    result = record.result
+    if result is not None and result.deviations:
+        notes += [f"deviated: {d}" for d in result.deviations]
+    elif (result is not None and result.deviated) or (record.journal and record.journal.deviated):
         notes.append("deviated: the steady-state hypothesis did not hold after the method")
-    if result.get("status") == "aborted":
-        notes.append(f"aborted: {result.get('abort_reason') or 'reason not recorded'}")
+    if result is not None and result.status == "aborted":
+        notes.append(f"aborted: {result.abort_reason or 'reason not recorded'}")
     if record.kind == "plain" and record.status in ("interrupted", "aborted", "failed"):
         notes.append(f"the run {record.status}" if record.status != "failed" else "the run failed")
-    for interruption in result.get("interruptions", []):
+    for interruption in result.interruptions if result is not None else []:
         notes.append(
-            f"interrupted by {interruption.get('signal')} at {interruption.get('time')}"
-            + (f": {interruption['reason']}" if interruption.get("reason") else "")
+            f"interrupted by {interruption.signal} at {interruption.time}"
+            + (f": {interruption.reason}" if interruption.reason else "")
         )
     if record.journal:
         failed = [r.activity.get("name") for r in record.journal.run if r.status == "failed"]
@@ -601,7 +602,7 @@ def _trend(plan: Plan, runs: list[RunRecord], until: Quarter) -> dict[str, list[
                 for r in runs
                 if r.started and quarter.contains(r.started)
                 for c in r.components
-                if c["name"] == component.name and c["verdict"] != "not measured"
+                if c.name == component.name and c.verdict != "not measured"
             ]
             worst = worst_rto(measured)
             if worst["worst_window"] is not None:

@@ -18,7 +18,7 @@ _ACHIEVED_FIELDS = ("rto_seconds", "recovered", "rpo_seconds")
 
 def recompute(
     path: Path, recorded: dict[str, Any] | None, status: str | None, deviated: bool | None
-) -> tuple[dict[str, Any] | None, list[str], str | None]:
+) -> tuple[ResultRecord | None, list[str], str | None]:
     """(the result its evidence gives, every disagreement with ``recorded``, or why it
     cannot be measured). ``status`` and ``deviated`` come from the journal where there is
     one (else from ``recorded``)."""
@@ -30,18 +30,18 @@ def recompute(
             bool(recorded.get("deviated")) if deviated is None else deviated,
             recorded.get("abort_reason"),
             ended=recorded.get("ended"),
-        ).to_json()
+        )
     except (DrillError, OSError, ValueError, KeyError, TypeError) as exc:
         return None, [], f"its evidence cannot be measured: {exc}"
     if recorded.get("status") in ("aborted",):
-        result["status"] = "aborted"
-    found = disagreements(recorded, result) if recorded else []
-    if recorded and recorded.get("schema") == result.get("schema"):
+        result = result.model_copy(update={"status": "aborted"})
+    found = disagreements(recorded, result.to_json()) if recorded else []
+    if recorded and recorded.get("schema") == RESULT_SCHEMA:
         try:
             ResultRecord.parse(recorded)
         except ValueError as exc:
             found.append(f"result.json does not fit its schema ({RESULT_SCHEMA}): {exc}")
-    if found and recorded.get("schema") != result.get("schema"):
+    if found and recorded.get("schema") != RESULT_SCHEMA:
         # Written by another version of aidrill: its rules may differ, not its evidence.
         found = [f"{item} (result.json was written as {recorded.get('schema')})" for item in found]
     return result, found, None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aidrill._durations import format_seconds
 
 
-def relapse_text(relapses: list[dict[str, Any]]) -> str:
+def relapse_text(relapses: Sequence[Mapping[str, Any]]) -> str:
     """``relapsed after recovering: unhealthy again 2 times, 7 s in all (first at +41 s
     from the fault); the RTO counts the first sustained recovery``."""
     total = sum(float(r.get("seconds") or 0.0) for r in relapses)

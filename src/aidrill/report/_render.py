@@ -13,6 +13,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
+from aidrill.measure import ComponentRecord
 from aidrill.report._quarterly import QuarterlyReport
 from aidrill.report._run_page import _ENV
 
@@ -102,7 +103,7 @@ def results_document(report: QuarterlyReport) -> dict[str, Any]:
                 "valid": s.record.valid,
                 "invalid_reasons": s.record.invalid_reasons,
                 "problem": s.record.problem,
-                "components": s.record.components,
+                "components": [c.to_json() for c in s.record.components],
                 "rollbacks": s.rollbacks,
                 "deviations": s.deviations,
                 "caveats": s.caveats,
@@ -167,25 +168,25 @@ def write_junit(report: QuarterlyReport, out: Path) -> Path:
             suite.set("timestamp", record.started.isoformat(timespec="seconds"))
         failures = skipped = 0
         for component in record.components:
-            targets = [("RTO", component.get("rto_verdict") or component["verdict"])]
-            if component.get("rpo_verdict"):
-                targets.append(("RPO", component["rpo_verdict"]))
+            targets: list[tuple[str, str]] = [("RTO", component.rto_verdict)]
+            if component.rpo_verdict:
+                targets.append(("RPO", component.rpo_verdict))
             for target, verdict in targets:
                 case = ET.SubElement(
                     suite,
                     "testcase",
                     classname=record.run_id,
-                    name=f"{component['name']} {target} target",
+                    name=f"{component.name} {target} target",
                 )
                 _case_properties(case, component, target, verdict)
                 if verdict == "missed":
                     failures += 1
                     ET.SubElement(
-                        case, "failure", message=component["explanation"], type="target missed"
-                    ).text = component.get("cause") or ""
+                        case, "failure", message=component.explanation, type="target missed"
+                    ).text = component.cause or ""
                 elif verdict != "met":
                     skipped += 1
-                    ET.SubElement(case, "skipped", message=f"{verdict}: {component['explanation']}")
+                    ET.SubElement(case, "skipped", message=f"{verdict}: {component.explanation}")
         if record.kind == "broken":
             case = ET.SubElement(suite, "testcase", classname=record.run_id, name="evidence")
             ET.SubElement(case, "error", message=record.problem or "unreadable run")
@@ -211,7 +212,7 @@ def write_junit(report: QuarterlyReport, out: Path) -> Path:
                     type="recorded result",
                 )
             case = ET.SubElement(suite, "testcase", classname=record.run_id, name="run outcome")
-            trouble = _trouble(record.status, bool((record.result or {}).get("deviated")) or
+            trouble = _trouble(record.status, bool(record.result and record.result.deviated) or
                                bool(record.journal and record.journal.deviated))  # fmt: skip
             if trouble:
                 failures += 1
@@ -269,24 +270,24 @@ def _findings_suite(suites: ET.Element, report: QuarterlyReport) -> None:
     _close_suite(suite, failures, 0)
 
 
-def _case_properties(case: ET.Element, component: dict[str, Any], target: str,
+def _case_properties(case: ET.Element, component: ComponentRecord, target: str,
                      verdict: str) -> None:  # fmt: skip
     """The figures behind a target's case: what was wanted, what was measured, when."""
     key = target.lower()
-    achieved = component.get("achieved") or {}
-    wanted = (component.get("target") or {}).get(f"{key}_seconds")
-    measured = achieved.get(f"{key}_seconds")
-    if target == "RTO" and measured is None and achieved.get("recovered") is False:
-        window = achieved.get("observation_window_seconds")
+    achieved = component.achieved
+    wanted = component.target.rto_seconds if target == "RTO" else component.target.rpo_seconds
+    measured: object = achieved.rto_seconds if target == "RTO" else achieved.rpo_seconds
+    if target == "RTO" and measured is None and achieved.recovered is False:
+        window = achieved.observation_window_seconds
         measured = f"not recovered within {window} s" if window is not None else "not recovered"
     properties = ET.SubElement(case, "properties")
     for name, value in (
         ("verdict", verdict),
         (f"target_{key}_seconds", wanted),
         (f"achieved_{key}_seconds", measured),
-        ("resolution_seconds", achieved.get("resolution_seconds")),
-        ("fault_at", achieved.get("fault_at")),
-        ("recovered_at", achieved.get("recovered_at")),
+        ("resolution_seconds", achieved.resolution_seconds),
+        ("fault_at", achieved.fault_at),
+        ("recovered_at", achieved.recovered_at),
     ):
         if value is not None:
             ET.SubElement(properties, "property", name=name, value=str(value))

@@ -59,7 +59,7 @@ def render_run_page(run_dir: Path) -> str:
     buckets = evidence.read_timeline(run_dir)
     events = evidence.read_events(run_dir)
     t_fault = run_result.fault_at
-    window_end = run_result.observation_end
+    window_end = run_result.observation_end_at
     recovered_at = run_result.inference_recovered_at
     slo = (plan or {}).get("slo", {})
     from aidrill._durations import parse_duration
@@ -85,7 +85,7 @@ def render_run_page(run_dir: Path) -> str:
         if e.kind in _TIMELINE_KINDS
     ]
     return _ENV.get_template("run.html.j2").render(
-        result=run_result.record,
+        result=run_result.to_json(),
         chart=Markup(chart),
         timeline=timeline,
         buckets=len(buckets),

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aidrill import _evidence as evidence
 from aidrill.experiment import CONTROL_MODULE, LoadedExperiment
+from aidrill.measure import ResultRecord
 
 if TYPE_CHECKING:
     from chaoslib.types import Journal, Settings
@@ -23,7 +24,7 @@ class RunOutcome:
     run_dir: Path
     status: str
     deviated: bool
-    result: dict[str, Any] | None
+    result: ResultRecord | None
     signal: str | None = None  # SIGINT/SIGTERM that interrupted the run, if one did
 
     @property
@@ -32,14 +33,14 @@ class RunOutcome:
         evidence did not cover what the verdict needed)."""
         if self.result is None:
             return True
-        summary = self.result.get("summary", {})
+        summary = self.result.summary
         return bool(
             summary.get("missed") or summary.get("inconclusive") or summary.get("not measured")
         )
 
     @property
     def valid(self) -> bool:
-        return self.result is not None and self.result.get("valid") is True
+        return self.result is not None and self.result.valid
 
     @property
     def exit_code(self) -> int:
@@ -93,12 +94,14 @@ def run_experiment_file(
 
 
 def read_outcome(run_dir: Path, journal: Journal | None) -> RunOutcome:
+    result: ResultRecord | None
     try:
-        result = json.loads((run_dir / evidence.RESULT_FILE).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        document = json.loads((run_dir / evidence.RESULT_FILE).read_text(encoding="utf-8"))
+        result = ResultRecord.parse(document)
+    except (OSError, ValueError) as exc:  # a JSON error is a ValueError too
         logger.error("no readable result.json in %s: %s", run_dir, exc)
         result = None
-    status = str((result or journal or {}).get("status", "unknown"))
+    status = result.status if result is not None else str((journal or {}).get("status", "unknown"))
     signal = next(
         (
             str(e.data.get("signal"))

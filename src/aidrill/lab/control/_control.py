@@ -178,7 +178,7 @@ def control_handler(lab: Lab) -> type[JsonHandler]:
             if url.path == "/status":
                 self.send_json(200, lab.status())
             elif url.path == "/capacity":
-                self.send_json(200, lab.capacity())
+                self.send_json(200, lab.capacity().to_record())
             elif url.path == "/balancers":
                 self.send_json(200, [r.snapshot() for r in lab.regions.values()])
             elif url.path == "/data":

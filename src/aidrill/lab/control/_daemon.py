@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aidrill.lab._http import QuietServer
+from aidrill.lab.control._client import Capacity
 from aidrill.lab.control._control import Refused, control_handler
 from aidrill.lab.control._ledger import FaultLedger, GroundTruthLog
 from aidrill.lab.data._tiers import DataTiers
@@ -247,22 +248,22 @@ class Lab:
         found += self.router.activities(since) + self.data.features.activities(since)
         return sorted(found, key=lambda a: a["time"])
 
-    def capacity(self) -> dict[str, Any]:
+    def capacity(self) -> Capacity:
         """Serving capacity and the fault ledger: what answers at once, whatever a fault
         does to the stores (``status`` also checks the data tiers, which downloads the
         model artifact, slowly through a throttled store)."""
-        return {
-            "at_capacity": self._at_capacity,
-            "serving_capacity": self.serving_capacity(),
-            "nominal_capacity": self.nominal_capacity,
-            "faults": self.ledger.entries(),
-        }
+        return Capacity(
+            at_capacity=self._at_capacity,
+            serving_capacity=self.serving_capacity(),
+            nominal_capacity=self.nominal_capacity,
+            faults=self.ledger.entries(),
+        )
 
     def status(self) -> dict[str, Any]:
         return {
             "healthy": self._at_capacity and not self.ledger.entries(),
             "problems": self.problems(),
-            **self.capacity(),
+            **self.capacity().to_record(),
             "router": self.router.snapshot(),
             "regions": [r.snapshot() for r in self.regions.values()],
             "data": self.data.snapshot(),

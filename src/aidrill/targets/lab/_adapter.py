@@ -91,7 +91,7 @@ class LabTarget:
         return Heal(before, after, cleared, time.monotonic() - started)
 
     def faults_left_behind(self) -> list[LeftFault]:
-        return _left_faults(self.client.capacity().get("faults"))
+        return _left_faults(self.client.capacity().faults)
 
     def clear_faults(self) -> list[LeftFault]:
         return _left_faults(self.client.reset().get("cleared"))
@@ -220,13 +220,13 @@ class LabTarget:
         raise ProbeSetError(f"check {getattr(check, 'name', check)!r} is not a lab check")
 
     def _capacity(self, check: LabCapacityCheck) -> CheckOutcome:
-        status = self.client.capacity()
+        capacity = self.client.capacity()
         figures = {
-            "serving_capacity": status["serving_capacity"],
-            "nominal_capacity": status["nominal_capacity"],
-            "faults": len(status["faults"]),
+            "serving_capacity": capacity.serving_capacity,
+            "nominal_capacity": capacity.nominal_capacity,
+            "faults": len(capacity.faults),
         }
-        return CheckOutcome(check.name, bool(status["at_capacity"]), figures)
+        return CheckOutcome(check.name, capacity.at_capacity, figures)
 
     def _data(self, check: LabDataCheck) -> CheckOutcome:
         data = self.client.data()

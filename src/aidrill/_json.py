@@ -1,0 +1,10 @@
+"""JSON that crosses a wire aidrill does not type further: a reply passed through to
+Chaos Toolkit's journal as the activity's output, a cloud API's document read for a
+few fields. Stricter than ``Any``: a reader narrows what it takes out."""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+Json: TypeAlias = "bool | int | float | str | list[Json] | dict[str, Json] | None"
+JsonObject: TypeAlias = "dict[str, Json]"
