@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from aidrill._manifest import SIGNATURE as SIGNATURE_FILE
 from aidrill._manifest import write_manifest
+from aidrill._manifest_record import Manifest
 from aidrill.errors import InputError
 
 SIGNOFFS_FILE = "signoffs.json"
@@ -138,10 +139,10 @@ def add_signoff(
     changes nothing it signed (``signoffs.json`` is outside the manifest)."""
     manifest_path = folder / "manifest.json"
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest = Manifest.read(manifest_path)  # a sign-off accepts only what fits its schema
     except FileNotFoundError:
         raise InputError("no manifest.json: not a report folder", file=manifest_path) from None
-    except ValueError as exc:
+    except (OSError, ValueError) as exc:
         raise InputError(f"unreadable manifest: {exc}", file=manifest_path) from exc
     key = _load_private(private_path) if private_path is not None else None
     signoffs = read_signoffs(folder)
@@ -150,8 +151,8 @@ def add_signoff(
         "role": role,
         "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "statement": statement,
-        "evidence_hash": manifest.get("evidence_hash"),
-        "manifest_hash_signed_off": manifest.get("manifest_hash"),
+        "evidence_hash": manifest.evidence_hash,
+        "manifest_hash_signed_off": manifest.manifest_hash,
         "key_fingerprint": fingerprint(key.public_key()) if key is not None else None,
     }
     if key is not None:
@@ -184,13 +185,13 @@ def check_signoffs(folder: Path) -> list[SignoffCheck]:
     """Each sign-off, checked: a signed one against its own signature (by the key whose
     fingerprint it names), and every one against the manifest as it stands now."""
     try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        current: str | None = Manifest.read(folder / "manifest.json").manifest_hash
     except (OSError, ValueError):
-        manifest = {}
+        current = None  # no manifest that fits its schema: no sign-off holds
     checks = []
     for record in read_signoffs(folder):
         who = f"{record.get('by')} ({record.get('role')}) at {record.get('at')}"
-        if record.get("manifest_hash_signed_off") != manifest.get("manifest_hash"):
+        if current is None or record.get("manifest_hash_signed_off") != current:
             checks.append(SignoffCheck(record, False, f"{who} signed off a different manifest"))
             continue
         if not record.get("signature"):
