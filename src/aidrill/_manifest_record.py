@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from aidrill._typed_files import misfit, shipped_schema
+
 MANIFEST_SCHEMA: Literal["aidrill.manifest/1"] = "aidrill.manifest/1"
 
 
@@ -75,17 +77,11 @@ class Manifest(_Closed):
         try:
             return cls.model_validate_json(path.read_bytes())
         except ValidationError as exc:
-            errors = exc.errors()
-            where = ".".join(str(p) for p in errors[0]["loc"]) or "the manifest"
-            raise ValueError(f"{where}: {errors[0]['msg']}") from None
+            raise misfit(exc, "the manifest") from None
 
 
 def schema() -> dict[str, Any]:
     """The JSON Schema of manifest.json, as shipped in ``aidrill/schemas/``."""
-    document = Manifest.model_json_schema(by_alias=True, mode="serialization")
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://aidrill.dev/schemas/manifest.schema.json",
-        "title": "aidrill evidence manifest (manifest.json)",
-        **document,
-    }
+    return shipped_schema(
+        Manifest, "manifest.schema.json", "aidrill evidence manifest (manifest.json)"
+    )

@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
+from aidrill._typed_files import misfit, shipped_schema
+
 SCHEMA: Literal["aidrill.result/2"] = "aidrill.result/2"
 
 Verdict = Literal["met", "missed", "inconclusive", "not measured"]
@@ -289,19 +291,9 @@ class ResultRecord(_Closed):
         try:
             return cls.model_validate(record)
         except ValidationError as exc:
-            errors = exc.errors()
-            first = errors[0]
-            where = ".".join(str(p) for p in first["loc"]) or "the record"
-            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-            raise ValueError(f"{where}: {first['msg']}{more}") from None
+            raise misfit(exc, "the record") from None
 
 
 def schema() -> dict[str, Any]:
     """The JSON Schema of result.json, as shipped in ``aidrill/schemas/``."""
-    document = ResultRecord.model_json_schema(by_alias=True, mode="serialization")
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://aidrill.dev/schemas/result.schema.json",
-        "title": "aidrill run result (result.json)",
-        **document,
-    }
+    return shipped_schema(ResultRecord, "result.schema.json", "aidrill run result (result.json)")
