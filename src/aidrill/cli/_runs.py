@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.table import Table
 
 from aidrill._durations import format_seconds
+from aidrill._event import Event
 from aidrill.cli._common import console
 from aidrill.cli._live import LiveView
 from aidrill.errors import DrillError, InputError, RefusedError
@@ -265,7 +265,7 @@ def describe(outcome: RunOutcome) -> None:
 
 
 def report_aborted_runs(
-    faults: list[LeftFault], by: str, ground_truth: Callable[[float], list[dict[str, Any]]]
+    faults: list[LeftFault], by: str, ground_truth: Callable[[float], list[Event]]
 ) -> None:
     """Say which faults were cleared and mark the runs that left them as aborted."""
     for fault in faults:

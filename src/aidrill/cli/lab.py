@@ -114,12 +114,12 @@ def status(state_dir: Path, as_env: bool, twin: str) -> None:
             f"  feature store: primary in {features['active']}, replication link "
             f"{features['link']['mode']}"
         )
-        for region, index in data["index"].items():
-            state = f"{index['ntotal']} vectors" if index["loaded"] else index["source"]
-            console.print(f"  vector index {region}: {state}")
-        for job, state in data["pipelines"].items():
-            where = state["region"] if state["running"] else "STOPPED"
-            console.print(f"  {job} pipeline: {where}, step {state['step']}")
+        for name, index in data["index"].items():
+            loaded = f"{index['ntotal']} vectors" if index["loaded"] else index["source"]
+            console.print(f"  vector index {name}: {loaded}")
+        for job, pipeline in data["pipelines"].items():
+            where = pipeline["region"] if pipeline["running"] else "STOPPED"
+            console.print(f"  {job} pipeline: {where}, step {pipeline['step']}")
     if client.info.aws.get("missing"):
         console.print(f"  AWS twin: not served ({client.info.aws['missing']})")
     else:
@@ -140,7 +140,7 @@ def status(state_dir: Path, as_env: bool, twin: str) -> None:
     for fault in report["faults"]:
         console.print(
             f"  active fault {fault['id']}: {fault['kind']} in {fault['region']}"
-            f" (run {fault.get('run_id') or 'unknown'})"
+            f" (run {fault['owner'].get('run_id') or 'unknown'})"
         )
 
 

@@ -8,11 +8,11 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import psutil
 
 from aidrill import _evidence as evidence
+from aidrill._event import Event
 from aidrill._manifest import MANIFEST
 from aidrill._signing import seal_run
 from aidrill.errors import DrillError
@@ -46,7 +46,15 @@ def _not_zombie(pid: int) -> bool:
         return True  # cannot tell: a run that may be alive keeps its faults
 
 
-GroundTruth = Callable[[float], list[dict[str, Any]]]
+GroundTruth = Callable[[float], list[Event]]
+
+
+def log_ground_truth(log: evidence.EventLog, records: list[Event]) -> None:
+    """The target's own record of events into a run's event log, each under the
+    ground-truth prefix, at the time it happened."""
+    for record in records:
+        fields = {k: v for k, v in record.items() if k not in ("time", "kind")}
+        log.append(f"{GROUND_TRUTH_PREFIX}{record['kind']}", when=record["time"], **fields)
 
 
 def mark_runs_aborted(
@@ -86,9 +94,7 @@ def _mark_one(
             and started is not None
             and not any(e.kind.startswith(GROUND_TRUTH_PREFIX) for e in events)
         ):
-            for record in ground_truth(started):
-                when, kind = record.pop("time"), record.pop("kind")
-                log.append(f"{GROUND_TRUTH_PREFIX}{kind}", when=when, **record)
+            log_ground_truth(log, ground_truth(started))
         log.append(
             "run_aborted",
             reason=reason,

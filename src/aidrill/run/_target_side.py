@@ -14,9 +14,10 @@ from aidrill import _evidence as evidence
 from aidrill.errors import DrillError, InputError, TargetNotNominalError
 from aidrill.experiment import AidrillExtension
 from aidrill.load import LoadGenerator, LoadProfile
-from aidrill.measure import ACTIVITIES_READ, ACTIVITY_EVENT, GROUND_TRUTH_PREFIX
+from aidrill.measure import ACTIVITIES_READ, ACTIVITY_EVENT
 from aidrill.plan import Plan
 from aidrill.probes import golden_set_preflight
+from aidrill.run._aborted import log_ground_truth
 from aidrill.run._watch import ApparatusWatch
 from aidrill.targets import Endpoints, Target, target_for
 from aidrill.targets.observer import TierObserver
@@ -236,10 +237,7 @@ class TargetSide:
         except DrillError as exc:
             self.events.append("ground_truth_unavailable", error=str(exc))
             return
-        for record in records:
-            when = record.pop("time")
-            kind = record.pop("kind")
-            self.events.append(f"{GROUND_TRUTH_PREFIX}{kind}", when=when, **record)
+        log_ground_truth(self.events, records)
 
 
 def load_workers(declared: int, given: int | None) -> int:

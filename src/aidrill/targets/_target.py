@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from aidrill._event import Event
 from aidrill.errors import RefusedError
 from aidrill.probes.sets import CheckOutcome
 from aidrill.targets._endpoints import Endpoints
@@ -183,7 +184,7 @@ class Target(Protocol):
     def endpoints(self) -> Endpoints:
         """Where the load goes and where each tier is probed from outside."""
 
-    def ground_truth(self, since: float) -> list[dict[str, Any]]:
+    def ground_truth(self, since: float) -> list[Event]:
         """What the target itself recorded happening (only a lab keeps this)."""
 
     def activities(self, since: float) -> list[Activity] | None:

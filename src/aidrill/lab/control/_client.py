@@ -12,13 +12,25 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psutil
 
+from aidrill._event import ActivityRecord
 from aidrill._json import Json, JsonObject
 from aidrill.errors import LabError, LabNotRunningError
 from aidrill.lab._http import get_json, post_json
+from aidrill.lab._records import (
+    CapacityReply,
+    DataReply,
+    Event,
+    FaultEntry,
+    LabStatus,
+    RegionSnapshot,
+    TwinInfo,
+    checked,
+    checked_list,
+)
+from aidrill.lab.control._ledger import read_entries
 
 DEFAULT_STATE_DIR = Path(".aidrill")
 TWINS = ("aws", "kubernetes")  # the cloud twins a lab can start beside itself
@@ -57,8 +69,8 @@ class LabInfo:
     pipelines_port: int | None = None
     registry_ports: dict[str, int] = field(default_factory=dict)
     registry_model: str | None = None  # name@alias the GPU nodes resolve
-    aws: dict[str, Any] = field(default_factory=dict)
-    kubernetes: dict[str, Any] = field(default_factory=dict)
+    aws: TwinInfo = field(default_factory=lambda: TwinInfo())
+    kubernetes: TwinInfo = field(default_factory=lambda: TwinInfo())
 
     @property
     def router_url(self) -> str:
@@ -73,9 +85,9 @@ class Capacity:
     at_capacity: bool
     serving_capacity: int
     nominal_capacity: int
-    faults: list[JsonObject]
+    faults: list[FaultEntry]
 
-    def to_record(self) -> JsonObject:
+    def to_record(self) -> CapacityReply:
         return {
             "at_capacity": self.at_capacity,
             "serving_capacity": self.serving_capacity,
@@ -85,13 +97,11 @@ class Capacity:
 
     @classmethod
     def from_record(cls, record: Json) -> Capacity:
-        reply = _object(record, "/capacity")
-        at, serving, nominal = (
-            reply.get("at_capacity"), reply.get("serving_capacity"), reply.get("nominal_capacity")
+        reply = checked(CapacityReply, record, "lab control /capacity")
+        return cls(
+            reply["at_capacity"], reply["serving_capacity"], reply["nominal_capacity"],
+            reply["faults"],
         )  # fmt: skip
-        if not isinstance(at, bool) or not isinstance(serving, int) or not isinstance(nominal, int):
-            raise LabError(f"lab control /capacity answered what it never sends: {reply}")
-        return cls(at, serving, nominal, _objects(reply.get("faults") or [], "/capacity"))
 
 
 def _object(body: Json, path: str) -> JsonObject:
@@ -100,10 +110,9 @@ def _object(body: Json, path: str) -> JsonObject:
     return body
 
 
-def _objects(body: Json, path: str) -> list[JsonObject]:
-    if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
-        raise LabError(f"lab control {path} answered what is not a list of objects")
-    return [item for item in body if isinstance(item, dict)]
+def _twin(raw: Json, path: Path) -> TwinInfo:
+    twin: TwinInfo = checked(TwinInfo, raw or {}, f"a twin in {path}")
+    return twin
 
 
 class LabClient:
@@ -134,35 +143,42 @@ class LabClient:
         answer: Json = body
         return answer
 
-    # The status document (regions, nodes, router, data tiers) is read by people and
-    # tests, deep and by name: not typed further than an object (issue 26 left open).
-    def status(self) -> dict[str, Any]:
-        return _object(self._get("/status"), "/status")
+    def status(self) -> LabStatus:
+        """Capacity, the fault ledger, the router, every region and the data tiers."""
+        status: LabStatus = checked(LabStatus, self._get("/status"), "lab control /status")
+        return status
 
     def capacity(self) -> Capacity:
         """Serving capacity and the active faults, without the data tiers' checks."""
         return Capacity.from_record(self._get("/capacity"))
 
-    def balancers(self) -> list[dict[str, Any]]:
+    def balancers(self) -> list[RegionSnapshot]:
         """Each region's balancer: its nodes, their ports and whether it rotates them."""
-        return list(_objects(self._get("/balancers", timeout=2.0), "/balancers"))
+        body = self._get("/balancers", timeout=2.0)
+        regions: list[RegionSnapshot] = checked_list(RegionSnapshot, body, "lab control /balancers")
+        return regions
 
-    def data(self) -> dict[str, Any]:
+    def data(self) -> DataReply:
         """The data tiers as the lab reports them, with the regions now serving."""
-        return _object(self._get("/data"), "/data")
+        reply: DataReply = checked(DataReply, self._get("/data"), "lab control /data")
+        return reply
 
     def problems(self) -> list[str]:
         """What keeps the lab from its nominal state (empty when it is nominal)."""
         found = _object(self._get("/nominal"), "/nominal").get("problems")
         return [str(p) for p in found] if isinstance(found, list) else []
 
-    def activities(self, since: float = 0.0) -> list[dict[str, Any]]:
+    def activities(self, since: float = 0.0) -> list[ActivityRecord]:
         """The region supervisors' activities (launches, and what failed and why), as
         the lab's control API shows them to any operator."""
-        return list(_objects(self._get(f"/activities?since={since}"), "/activities"))
+        body = self._get(f"/activities?since={since}")
+        found: list[ActivityRecord] = checked_list(ActivityRecord, body, "lab control /activities")
+        return found
 
-    def ground_truth(self, since: float = 0.0) -> list[dict[str, Any]]:
-        return list(_objects(self._get(f"/ground-truth?since={since}"), "/ground-truth"))
+    def ground_truth(self, since: float = 0.0) -> list[Event]:
+        body = self._get(f"/ground-truth?since={since}")
+        found: list[Event] = checked_list(Event, body, "lab control /ground-truth")
+        return found
 
     def call(self, path: str, **payload: Json) -> JsonObject:
         return _object(self._post(path, payload), path)
@@ -181,13 +197,9 @@ class LabClient:
         return {**aws.get("env", {}), **kube.get("env", {}), "AIDRILL_PLAN": str(plan)}
 
 
-def read_fault_ledger(state_dir: Path) -> list[dict[str, Any]]:
+def read_fault_ledger(state_dir: Path) -> list[FaultEntry]:
     """Faults recorded in a state directory's ledger, whether or not its lab runs."""
-    try:
-        entries = json.loads((state_dir / "faults.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return []
-    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+    return read_entries(state_dir / "faults.json")
 
 
 def read_lab_info(state_dir: Path) -> LabInfo:
@@ -219,8 +231,8 @@ def read_lab_info(state_dir: Path) -> LabInfo:
         pipelines_port=raw.get("pipelines_port"),
         registry_ports=raw.get("registry_ports", {}),
         registry_model=raw.get("registry_model"),
-        aws=raw.get("aws") or {},
-        kubernetes=raw.get("kubernetes") or {},
+        aws=_twin(raw.get("aws"), path),
+        kubernetes=_twin(raw.get("kubernetes"), path),
     )
 
 

@@ -13,10 +13,21 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aidrill._event import ActivityRecord
+from aidrill._json import Json, JsonObject
 from aidrill.lab._http import QuietServer
+from aidrill.lab._records import (
+    EjectionSetting,
+    FaultEntry,
+    FaultOwner,
+    Injected,
+    LabStatus,
+    Settled,
+)
 from aidrill.lab.control._client import Capacity
 from aidrill.lab.control._control import Refused, control_handler
 from aidrill.lab.control._ledger import FaultLedger, GroundTruthLog
@@ -37,7 +48,7 @@ if TYPE_CHECKING:
 # (no node provisioning, no lab event) for _STALL seconds, and in any case after _CAP.
 _STALL = 30.0
 _CAP = 240.0
-Owner = dict[str, Any]
+Owner = FaultOwner
 Problem = tuple[str, str]  # (what it is about: a region, "router", "data:<tier>"), text
 _EVERYTHING = "*"
 
@@ -240,7 +251,7 @@ class Lab:
                 )
             return at_capacity
 
-    def activities(self, since: float) -> list[dict[str, Any]]:
+    def activities(self, since: float) -> list[ActivityRecord]:
         """Every region's activities (its supervisor's launches, its balancer's and
         nodes' doings), the global router's and the feature store's supervisor's, since
         ``since``, oldest first."""
@@ -259,17 +270,23 @@ class Lab:
             faults=self.ledger.entries(),
         )
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> LabStatus:
+        capacity = self.capacity()
         return {
             "healthy": self._at_capacity and not self.ledger.entries(),
             "problems": self.problems(),
-            **self.capacity().to_record(),
+            "at_capacity": capacity.at_capacity,
+            "serving_capacity": capacity.serving_capacity,
+            "nominal_capacity": capacity.nominal_capacity,
+            "faults": capacity.faults,
             "router": self.router.snapshot(),
             "regions": [r.snapshot() for r in self.regions.values()],
             "data": self.data.snapshot(),
         }
 
-    def wait_until(self, predicate: Any, stall: float = _STALL, cap: float = _CAP) -> bool:
+    def wait_until(
+        self, predicate: Callable[[], object], stall: float = _STALL, cap: float = _CAP
+    ) -> bool:
         """Poll ``predicate`` while the lab makes progress: give up after ``stall``
         seconds in which no node provisioned and no lab event happened, or ``cap``."""
         started = time.monotonic()
@@ -292,7 +309,7 @@ class Lab:
         fraction: float | None,
         max_fraction: float | None,
         owner: Owner,
-    ) -> dict[str, Any]:
+    ) -> Injected:
         target = self.regions[region]
         alive = sum(n["alive"] for n in target.snapshot()["nodes"])
         if count is None:
@@ -306,28 +323,28 @@ class Lab:
         killed = target.kill_nodes(count)
         return {"fault": entry, "killed": killed}
 
-    def restore_nodes(self, region: str) -> dict[str, Any]:
+    def restore_nodes(self, region: str) -> Settled:
         cleared = self.ledger.remove("kill-nodes", region)
         return self._settle(cleared)
 
-    def fail_region(self, region: str, owner: Owner) -> dict[str, Any]:
+    def fail_region(self, region: str, owner: Owner) -> Injected:
         entry = self.ledger.add("fail-region", region, owner=owner)
         self.regions[region].fail()
         self.data.fail_region(region)
         return {"fault": entry}
 
-    def restore_region(self, region: str) -> dict[str, Any]:
+    def restore_region(self, region: str) -> Settled:
         self.regions[region].restore()
         self.data.restore_region(region)
         cleared = self.ledger.remove("fail-region", region)
         return self._settle(cleared)
 
-    def exhaust_capacity(self, region: str, owner: Owner) -> dict[str, Any]:
+    def exhaust_capacity(self, region: str, owner: Owner) -> Injected:
         entry = self.ledger.add("exhaust-gpu-capacity", region, owner=owner)
         self.regions[region].set_capacity_exhausted(True)
         return {"fault": entry}
 
-    def restore_capacity(self, region: str) -> dict[str, Any]:
+    def restore_capacity(self, region: str) -> Settled:
         self.regions[region].set_capacity_exhausted(False)
         return {"restored": True, "cleared": self.ledger.remove("exhaust-gpu-capacity", region)}
 
@@ -338,9 +355,9 @@ class Lab:
         mode: str,
         count: int | None,
         fraction: float | None,
-        params: dict[str, Any],
+        params: JsonObject,
         owner: Owner,
-    ) -> dict[str, Any]:
+    ) -> Injected:
         if mode not in NODE_FAULT_MODES:
             raise Refused(f"unknown node fault {mode!r}: {', '.join(NODE_FAULT_MODES)}")
         serving = self.regions[region].healthy_count()
@@ -356,12 +373,12 @@ class Lab:
             raise Refused(f"{mode}: only {len(taken)} of {count} nodes of {region} took it")
         return {"fault": entry, "nodes": taken}
 
-    def clear_node_fault(self, region: str) -> dict[str, Any]:
+    def clear_node_fault(self, region: str) -> Settled:
         self.regions[region].clear_node_faults()
         cleared = self.ledger.remove("node-fault", region)
         return self._settle(cleared)
 
-    def set_outlier_ejection(self, region: str, enabled: bool, owner: Owner) -> dict[str, Any]:
+    def set_outlier_ejection(self, region: str, enabled: bool, owner: Owner) -> EjectionSetting:
         """``region``'s balancer quality checks on (a change the ledger keeps until its
         rollback, so a killed run's is found) or off."""
         self.ledger.remove("outlier-ejection", region)
@@ -372,7 +389,7 @@ class Lab:
     # -- degraded networks ----------------------------------------------------------------
     def degrade_network(
         self, path: str, region: str, impairment: Impairment, owner: Owner
-    ) -> dict[str, Any]:
+    ) -> Injected:
         if path not in PATHS:
             raise Refused(f"unknown network path {path!r}: {', '.join(PATHS)}")
         if region not in self.regions:
@@ -386,7 +403,7 @@ class Lab:
         self.truth.record("network_degraded", path=path, region=region, **impairment.describe())
         return {"fault": entry}
 
-    def restore_network(self, region: str) -> dict[str, Any]:
+    def restore_network(self, region: str) -> Settled:
         for path in PATHS:
             self._apply_network(path, region, None)
         cleared = self.ledger.remove("degrade-network", region)
@@ -408,7 +425,7 @@ class Lab:
             return
         self.router.impair(path, region, impairment)
 
-    def reset(self) -> dict[str, Any]:
+    def reset(self) -> Settled:
         cleared = self.ledger.take_all()
         self.router.impairments.clear()
         for region in self.regions.values():
@@ -493,13 +510,13 @@ class Lab:
         aws = self.aws.problems() if self.aws is not None else []
         return found + self.data.problems() + aws + kube
 
-    def _settle(self, cleared: list[dict[str, Any]]) -> dict[str, Any]:
+    def _settle(self, cleared: list[FaultEntry]) -> Settled:
         """Wait (following progress) until nothing is off but what active faults break."""
         ok = self.wait_until(lambda: not self.problems(expected=True))
         return {"restored": ok, "cleared": cleared, "not_nominal": self.problems(expected=True)}
 
     # -- data-tier faults ----------------------------------------------------------------
-    def restore_index(self, region: str, method: str | None) -> dict[str, Any]:
+    def restore_index(self, region: str, method: str | None) -> JsonObject:
         service = self.data.vectors.services[region]
         if method not in (None, "snapshot", "rebuild"):
             raise Refused(f"unknown index recovery method {method!r}: snapshot or rebuild")
@@ -509,7 +526,7 @@ class Lab:
             return service.rebuild_from_embeddings()
         return service.restore_snapshot()
 
-    def recover_artifact(self, region: str) -> dict[str, Any]:
+    def recover_artifact(self, region: str) -> JsonObject:
         result = self.data.artifacts.recover(region)
         other = self.plan.dr_region if region == self.plan.primary_region else None
         if other is not None:
@@ -518,15 +535,15 @@ class Lab:
         return result
 
     def data_fault(
-        self, kind: str, region: str, owner: Owner, apply: Any, **detail: Any
-    ) -> dict[str, Any]:
+        self, kind: str, region: str, owner: Owner, apply: Callable[[], Json], **detail: Json
+    ) -> Injected:
         entry = self.ledger.add(kind, region, owner=owner, **detail)
         result = apply()
         return {"fault": entry, "result": result}
 
     def data_rollback(
-        self, kind: str, region: str | None, undo: Any, settled: Any
-    ) -> dict[str, Any]:
+        self, kind: str, region: str | None, undo: Callable[[], Json], settled: Callable[[], object]
+    ) -> Settled:
         """Undo one data-tier fault; wait until that tier is whole again, then until
         nothing is off but what faults still active break."""
         result = undo()

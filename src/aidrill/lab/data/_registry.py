@@ -28,6 +28,7 @@ from typing import Any
 from aidrill._artifact import MODEL_KEY, sha256
 from aidrill.lab._http import get_json, post_json
 from aidrill.lab._process import Child
+from aidrill.lab._records import RegistrySnapshot
 from aidrill.lab.data._storage import RegionStore, StorageError
 from aidrill.lab.data.registry import API, RegistryError, resolve_alias
 
@@ -310,7 +311,7 @@ class ModelRegistry:
             "registry_model": f"{MODEL_NAME}@{PRODUCTION}",
         }
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> RegistrySnapshot:
         return {
             "approved": self.approved,
             "copied_at": self.copied_at,

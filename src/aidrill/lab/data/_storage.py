@@ -22,6 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aidrill.lab._process import Child
+from aidrill.lab._records import ReplicatorState
 from aidrill.lab.network._proxy import FaultProxy, ProxyHub
 
 Record = Callable[..., None]
@@ -204,7 +205,7 @@ class Replicator:
             pending = [p.seen for p in self.state.pending.values() if not p.delete_marker]
         return round(max(0.0, time.time() - min(pending)), 3) if pending else 0.0
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> ReplicatorState:
         with self.lock:
             return {
                 "paused": self.state.paused,

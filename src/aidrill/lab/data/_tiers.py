@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aidrill.lab._records import DataSnapshot, ReplicationSnapshot
 from aidrill.lab.data._artifacts import ModelArtifacts
 from aidrill.lab.data._features import FeatureStore
 from aidrill.lab.data._pipelines import JOBS, Pipelines, checkpoint_prefix
@@ -140,12 +141,11 @@ class DataTiers:
             **self.registry.info(),
         }
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> DataSnapshot:
         return {
-            "replication": {
-                **self.replicator.snapshot(),
-                "backlog_seconds": self.replicator.backlog_seconds(),
-            },
+            "replication": ReplicationSnapshot(
+                **self.replicator.snapshot(), backlog_seconds=self.replicator.backlog_seconds()
+            ),
             "features": self.features.snapshot(),
             "index": {name: s.info() for name, s in self.vectors.services.items()},
             "pipelines": self.pipelines.snapshot(),

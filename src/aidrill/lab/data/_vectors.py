@@ -33,6 +33,7 @@ import faiss
 import numpy as np
 
 from aidrill.lab._http import JsonHandler, QuietServer
+from aidrill.lab._records import IndexInfo
 from aidrill.lab.data._storage import RegionStore, StorageError
 
 Record = Callable[..., None]
@@ -200,7 +201,7 @@ class IndexService:
             taken, self.unsaved = self.unsaved, []
             return taken
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> IndexInfo:
         with self.lock:
             return {
                 "region": self.region,

@@ -27,6 +27,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from aidrill._json import JsonObject
 from aidrill.lab.network._faults import Impairment
 
 _CHUNK = 64 * 1024
@@ -85,7 +86,7 @@ class FaultProxy:
     def retarget(self, upstream_port: int) -> None:
         self.hub.call(self._retarget(upstream_port))
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> JsonObject:
         return {"port": self.port, "upstream": self.upstream_port, **self.fault.describe()}
 
     # -- on the hub's loop ------------------------------------------------------------
@@ -203,7 +204,7 @@ class ProxyHub:
         for proxy in self.proxies.values():
             proxy.clear()
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> dict[str, JsonObject]:
         return {name: proxy.snapshot() for name, proxy in self.proxies.items()}
 
     def stop(self) -> None:

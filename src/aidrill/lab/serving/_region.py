@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aidrill._event import ActivityRecord, activity_record
 from aidrill.lab._http import JsonHandler, QuietServer, UpstreamPool, get_json, post_json
 from aidrill.lab._process import Child
+from aidrill.lab._records import RegionSnapshot
 from aidrill.lab.serving._node_faults import NodeFault
 from aidrill.lab.serving._outliers import OutlierEjection
 from aidrill.plan import LabSettings
@@ -79,7 +81,7 @@ class Region:
         self.state = RegionState(desired=desired)
         # The supervisor's activities as its API shows them (an Auto Scaling group's
         # activity history): what it launched, and what failed and why.
-        self._activities: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
+        self._activities: collections.deque[ActivityRecord] = collections.deque(maxlen=500)
         self._activity_lock = threading.Lock()  # never held with ``lock``
         self._serial = itertools.count(1)
         self._stopping = threading.Event()
@@ -105,17 +107,13 @@ class Region:
             action = f"launch GPU node {node}" if node else "launch a GPU node"
             step = step or ("detect" if status == "started" else None)
         with self._activity_lock:
-            self._activities.append(
-                {"time": round(time.time(), 3), "region": self.name, "status": status,
-                 "action": action, "cause": cause, "kind": kind,
-                 **({"step": step} if step else {})}
-            )  # fmt: skip
+            self._activities.append(activity_record(kind, self.name, action, cause, status, step))
 
-    def activities(self, since: float, kinds: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    def activities(self, since: float, kinds: tuple[str, ...] = ()) -> list[ActivityRecord]:
         """The activities since ``since`` (only those of ``kinds``, where given)."""
         with self._activity_lock:
             return [
-                dict(a)
+                ActivityRecord(**a)
                 for a in self._activities
                 if a["time"] >= since and (not kinds or a["kind"] in kinds)
             ]
@@ -308,7 +306,7 @@ class Region:
                 if n.alive and n.healthy and n.model_version not in (None, "artifact")
             }
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> RegionSnapshot:
         with self.lock:
             return {
                 "name": self.name,

@@ -9,9 +9,10 @@ import random
 import threading
 import time
 import traceback
-from typing import Any
 
+from aidrill._event import ActivityRecord, activity_record
 from aidrill.lab._http import JsonHandler, QuietServer, UpstreamPool, get_json
+from aidrill.lab._records import RouterSnapshot
 from aidrill.lab.network._faults import Impairment
 from aidrill.lab.serving._region import RELAYED_HEADERS, STREAMED_PREFIX, Record, Region, relayed
 
@@ -51,7 +52,7 @@ class GlobalRouter:
         self.lock = threading.Lock()
         # What the router did, as its API shows it (a DNS failover record's health
         # check history): regions marked down or up, traffic switched.
-        self._activities: collections.deque[dict[str, Any]] = collections.deque(maxlen=200)
+        self._activities: collections.deque[ActivityRecord] = collections.deque(maxlen=200)
         self.server = QuietServer(("127.0.0.1", 0), _router_handler(self))
         self.port = self.server.server_address[1]
 
@@ -92,7 +93,7 @@ class GlobalRouter:
     def pool(self, region: str) -> UpstreamPool:
         return self._pools[region]
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> RouterSnapshot:
         with self.lock:
             return {
                 "port": self.port,
@@ -174,15 +175,11 @@ class GlobalRouter:
 
     def _activity(self, action: str, region: str, cause: str, step: str | None) -> None:
         with self.lock:
-            self._activities.append(
-                {"time": round(time.time(), 3), "region": region, "status": "succeeded",
-                 "action": action, "cause": cause, "kind": "router",
-                 **({"step": step} if step else {})}
-            )  # fmt: skip
+            self._activities.append(activity_record("router", region, action, cause, step=step))
 
-    def activities(self, since: float) -> list[dict[str, Any]]:
+    def activities(self, since: float) -> list[ActivityRecord]:
         with self.lock:
-            return [dict(a) for a in self._activities if a["time"] >= since]
+            return [ActivityRecord(**a) for a in self._activities if a["time"] >= since]
 
 
 def _router_handler(router: GlobalRouter) -> type[JsonHandler]:

@@ -37,6 +37,7 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from aidrill._event import ActivityRecord
 from aidrill.lab.data._storage import spawn_moto_server
 from aidrill.lab.serving._region import Region
 from aidrill.lab.twins._aws_router import AwsRouter
@@ -104,7 +105,7 @@ class AwsTwin:
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str], BaseClient] = {}
 
-    def _group_activities(self, group: str) -> list[dict[str, Any]] | None:
+    def _group_activities(self, group: str) -> list[ActivityRecord] | None:
         """A twin group's history: its lab region's supervisor activities."""
         region = next((r for name, r in self.regions.items() if group_name(name) == group), None)
         # Its launches only: an Auto Scaling group lists no balancer's or node's doings.
@@ -299,10 +300,10 @@ class AwsTwin:
                 del self.claims[node]
         taken = set(self.claims.values())
         spare = [i for i in members if i not in taken and states.get(i) == "running"]
-        for name, node in sorted(nodes.items()):
+        for name, snapshot in sorted(nodes.items()):
             # A node the lab booted claims a running instance of its group; the group
             # launches one per desired slot, so a booted node waits at most a round.
-            if node["alive"] and node["healthy"] and name not in self.claims and spare:
+            if snapshot["alive"] and snapshot["healthy"] and name not in self.claims and spare:
                 iid = spare.pop(0)
                 self.claims[name] = iid
                 self._health(asg, iid, healthy=True)

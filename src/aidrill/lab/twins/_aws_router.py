@@ -18,9 +18,10 @@ import re
 import urllib.parse
 import uuid
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
+from aidrill._event import ActivityRecord
 from aidrill.lab._http import JsonHandler, QuietServer
 
 _SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
@@ -33,7 +34,7 @@ class AwsRouter:
         services_port: int,
         bucket_ports: dict[str, int],
         serving: Callable[[], list[str]],
-        activities: Callable[[str], list[dict[str, Any]] | None] = lambda group: None,
+        activities: Callable[[str], list[ActivityRecord] | None] = lambda group: None,
         check_healthy: Callable[[str], bool | None] = lambda check: None,
     ) -> None:
         self.services_port = services_port
@@ -92,23 +93,35 @@ def _stamp(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _one_per_launch(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+@dataclass
+class _Launch:
+    """One launch as an Auto Scaling group lists it: its start, end and final status."""
+
+    time: float
+    action: str
+    status: str
+    cause: str
+    ended: float | None = None
+
+
+def _one_per_launch(found: list[ActivityRecord]) -> list[_Launch]:
     """The supervisor lists a launch when it starts and again when it ends; an Auto
     Scaling group lists it once, with its start, its end and its final status."""
-    merged: list[dict[str, Any]] = []
-    open_launches: dict[str, dict[str, Any]] = {}
+    merged: list[_Launch] = []
+    open_launches: dict[str, _Launch] = {}
     for activity in sorted(found, key=lambda a: a["time"]):
-        action = str(activity.get("action") or "")
-        if activity.get("status") == "started":
-            entry = dict(activity)
-            open_launches[action] = entry
-            merged.append(entry)
+        action, status = activity.get("action", ""), activity.get("status", "")
+        cause = activity.get("cause", "")
+        if status == "started":
+            launch = _Launch(activity["time"], action, status, cause)
+            open_launches[action] = launch
+            merged.append(launch)
         elif action in open_launches:
-            entry = open_launches.pop(action)
-            entry.update(status=activity.get("status"), ended=activity["time"],
-                         cause=activity.get("cause") or entry.get("cause"))  # fmt: skip
+            launch = open_launches.pop(action)
+            launch.status, launch.ended = status, activity["time"]
+            launch.cause = cause or launch.cause
         else:
-            merged.append({**activity, "ended": activity["time"]})
+            merged.append(_Launch(activity["time"], action, status, cause, activity["time"]))
     return merged
 
 
@@ -124,18 +137,17 @@ def _scaling_activities(router: AwsRouter, service: str | None, body: bytes) -> 
     if found is None:
         return None
     members = []
-    for activity in sorted(_one_per_launch(found), key=lambda a: a["time"], reverse=True):
-        ended = activity.get("ended")
-        message = str(activity.get("cause") or "")
+    for activity in sorted(_one_per_launch(found), key=lambda a: a.time, reverse=True):
+        ended, message = activity.ended, activity.cause
         members.append(
             "<member>"
             f"<ActivityId>{uuid.uuid5(uuid.NAMESPACE_OID, f'{group}{activity}')}</ActivityId>"
             f"<AutoScalingGroupName>{escape(group)}</AutoScalingGroupName>"
-            f"<Description>{escape(str(activity.get('action') or ''))}</Description>"
+            f"<Description>{escape(activity.action)}</Description>"
             "<Cause>the group's desired capacity is above its running instances</Cause>"
-            f"<StartTime>{_stamp(float(activity['time']))}</StartTime>"
-            + ("" if ended is None else f"<EndTime>{_stamp(float(ended))}</EndTime>")
-            + f"<StatusCode>{_STATUS_CODE.get(str(activity.get('status')), 'InProgress')}"
+            f"<StartTime>{_stamp(activity.time)}</StartTime>"
+            + ("" if ended is None else f"<EndTime>{_stamp(ended)}</EndTime>")
+            + f"<StatusCode>{_STATUS_CODE.get(activity.status, 'InProgress')}"
             "</StatusCode>"
             + (f"<StatusMessage>{escape(message)}</StatusMessage>" if message else "")
             + "<Progress>100</Progress></member>"

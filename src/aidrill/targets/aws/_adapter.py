@@ -19,6 +19,7 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from aidrill._event import Event
 from aidrill._http import HttpClient
 from aidrill.errors import CloudError, ProbeSetError, RefusedError
 from aidrill.experiment import driver_region
@@ -240,7 +241,7 @@ class AwsTarget:
         )
         return bool(observations) and passing / len(observations) > _ROUTE53_HEALTHY_SHARE
 
-    def ground_truth(self, since: float) -> list[dict[str, Any]]:
+    def ground_truth(self, since: float) -> list[Event]:
         return []  # a cloud keeps no record of what really happened for aidrill
 
     def faults_left_behind(self) -> list[LeftFault]:

@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from aidrill._event import Event
 from aidrill.errors import ProbeSetError
 from aidrill.experiment import declared_scope, extension_scopes
 from aidrill.plan import Plan
@@ -100,7 +101,7 @@ class EndpointTarget:
             health_signals=self.health_signals if self.estate.health is not None else None,
         )
 
-    def ground_truth(self, since: float) -> list[dict[str, Any]]:
+    def ground_truth(self, since: float) -> list[Event]:
         return []
 
     def activities(self, since: float) -> list[Activity] | None:

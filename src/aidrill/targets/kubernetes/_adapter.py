@@ -24,6 +24,7 @@ from kubernetes.client.rest import ApiException
 from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
 
+from aidrill._event import Event
 from aidrill._http import HttpClient
 from aidrill.errors import CloudError, ProbeSetError, RefusedError
 from aidrill.plan import KubernetesEstate, KubernetesRegion, Plan
@@ -293,7 +294,7 @@ class KubernetesTarget:
     def endpoints(self) -> Endpoints:
         return replace(estate_endpoints(self.plan, self.estate), health_signals=self.health_signals)
 
-    def ground_truth(self, since: float) -> list[dict[str, Any]]:
+    def ground_truth(self, since: float) -> list[Event]:
         return []  # a cluster keeps no record of what really happened for aidrill
 
     def faults_left_behind(self) -> list[LeftFault]:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aidrill._event import Event
 from aidrill.errors import ProbeSetError, RefusedError
 from aidrill.experiment import PlannedFault, describe_fault, planned_faults
 from aidrill.lab import LabClient
@@ -130,16 +131,15 @@ class LabTarget:
         endpoint, asked directly."""
         signals: dict[str, bool] = {}
         for region in self.client.balancers():
-            if region.get("failed"):
-                signals[f"{region.get('name')} balancer"] = False
+            if region["failed"]:
+                signals[f"{region['name']} balancer"] = False
                 continue
-            for node in region.get("nodes") or []:
-                name = str(node.get("name"))
-                signals[f"{name} in rotation"] = bool(node.get("healthy"))
-                signals[f"{name} /healthz"] = _answers_health(int(node.get("port") or 0))
+            for node in region["nodes"]:
+                signals[f"{node['name']} in rotation"] = node["healthy"]
+                signals[f"{node['name']} /healthz"] = _answers_health(node["port"])
         return signals
 
-    def ground_truth(self, since: float) -> list[dict[str, Any]]:
+    def ground_truth(self, since: float) -> list[Event]:
         return self.client.ground_truth(since=since)
 
     def activities(self, since: float) -> list[Activity]:
@@ -147,19 +147,16 @@ class LabTarget:
         ground-truth log): what an operator of the lab would see."""
         return [
             Activity(
-                time=float(a["time"]),
-                source=_SOURCES.get(str(a.get("kind")), "lab supervisor of {}").format(
-                    a.get("region")
-                ),
-                action=str(a.get("action") or "launch a GPU node"),
-                status=str(a.get("status") or "unknown"),
+                time=a["time"],
+                source=_SOURCES.get(a["kind"], "lab supervisor of {}").format(a.get("region")),
+                action=a.get("action") or "launch a GPU node",
+                status=a.get("status") or "unknown",
                 region=a.get("region"),
-                cause=str(a.get("cause") or ""),
-                step=str(a["step"]) if a.get("step") in ("detect", "provision", "load") else None,
-                tier=str(a["tier"]) if a.get("tier") else None,
+                cause=a.get("cause") or "",
+                step=a["step"] if a.get("step") in ("detect", "provision", "load") else None,
+                tier=a.get("tier"),
             )
             for a in self.client.activities(since)
-            if isinstance(a, dict) and isinstance(a.get("time"), int | float)
         ]
 
     # -- safety -----------------------------------------------------------------------
