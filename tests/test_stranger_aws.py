@@ -288,6 +288,25 @@ def test_a_typo_in_a_group_name_is_refused_offline_with_the_closest_name(
     assert f"did you mean '{estate['groups'][0]}'" in " ".join(result.output.split())
 
 
+def test_an_argument_of_the_wrong_type_is_one_line_naming_it(
+    moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person wrote ``instance_count: two``: the dry run says which action and which
+    argument, exit 2, no traceback, nothing touched."""
+    estate = build_estate(98)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(estate["plan"], sort_keys=False))
+    (tmp_path / "golden.json").write_text(json.dumps({"samples": []}))
+    body = _experiment("a-word-for-a-count", "chaosaws.asg.actions", "terminate_random_instances",
+                       {"asg_names": [estate["groups"][0]], "instance_count": "two"})  # fmt: skip
+    (tmp_path / "word.yaml").write_text(yaml.safe_dump(body))
+    before = snapshot()
+    code, text = _run(tmp_path, "--dry-run", "word.yaml")
+    assert code == 2, text
+    assert "action'a-word-for-a-count':argument'instance_count'mustbeawholenumber" in text, text
+    assert snapshot() == before
+
+
 @pytest.mark.parametrize("broken", ["no-credentials", "no-endpoint"])
 def test_no_credentials_or_no_endpoint_is_one_line_and_exit_two(
     moto: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: str

@@ -8,3 +8,7 @@ from typing import TypeAlias
 
 Json: TypeAlias = "bool | int | float | str | list[Json] | dict[str, Json] | None"
 JsonObject: TypeAlias = "dict[str, Json]"
+# Chaos Toolkit's configuration and secrets once chaoslib has loaded them: JSON values
+# by name (secrets by scope, then name). A reader narrows what it takes out.
+Configuration: TypeAlias = "dict[str, Json]"
+Secrets: TypeAlias = "dict[str, dict[str, Json]]"

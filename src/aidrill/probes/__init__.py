@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from aidrill._evidence import PROBES_FILE
 from aidrill._http import HttpClient
+from aidrill._json import Configuration
 from aidrill.load.protocols import protocol_for
 from aidrill.probes._checks import run_inference_check
 from aidrill.probes.sets import (
@@ -55,7 +56,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def probe_set_holds(probe_set: str, configuration: dict[str, Any] | None = None) -> bool:
+def probe_set_holds(probe_set: str, configuration: Configuration | None = None) -> bool:
     """True when every check of the probe set holds against the run's target right now.
 
     The target is the one the run drills (``aidrill_target`` in the configuration, set
@@ -169,7 +170,7 @@ def _log(probe_set: str, outcome: CheckOutcome) -> None:
 
 
 def _record(
-    configuration: dict[str, Any] | None,
+    configuration: Configuration | None,
     probe_set: str,
     holds: bool,
     outcomes: list[CheckOutcome],
@@ -177,7 +178,7 @@ def _record(
     """Keep every check's figures in the run's evidence, so a steady state that did not
     hold says which check and by how much."""
     run_dir = (configuration or {}).get("aidrill_run_dir")
-    if not run_dir:
+    if not isinstance(run_dir, str) or not run_dir:
         return
     line = json.dumps(
         {

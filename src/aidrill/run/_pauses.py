@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chaoslib import substitute
+
+from aidrill._json import Configuration, Json, JsonObject, Secrets
 
 if TYPE_CHECKING:
     from chaoslib.types import Activity
@@ -30,7 +32,7 @@ _POLL = 0.5  # seconds between two looks at the evidence during a hold
 
 class HeldPauses:
     def __init__(self) -> None:
-        self._held: dict[int, tuple[dict[str, Any], Any]] = {}
+        self._held: dict[int, tuple[JsonObject, Json]] = {}
 
     def take(self, activity: Activity) -> None:
         """Hold ``activity``'s pause after it, before chaoslib reads it."""
@@ -41,8 +43,8 @@ class HeldPauses:
     def give_back(
         self,
         activity: Activity,
-        configuration: dict[str, Any] | None,
-        secrets: dict[str, Any] | None,
+        configuration: Configuration | None,
+        secrets: Secrets | None,
     ) -> float:
         """Put the pause back into ``activity``; return its length in seconds."""
         held = self._held.pop(id(activity), None)
@@ -59,8 +61,8 @@ class HeldPauses:
     def sleep_after(
         self,
         activity: Activity,
-        configuration: dict[str, Any] | None,
-        secrets: dict[str, Any] | None,
+        configuration: Configuration | None,
+        secrets: Secrets | None,
         interrupted: Callable[[], bool],
         log: Callable[[str], None],
         done: Callable[[], bool] | None = None,

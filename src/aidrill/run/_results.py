@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
 from aidrill import _evidence as evidence
 from aidrill._run_result import compute_run_result, result_document
@@ -15,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 def write_run_result(
     run_dir: Path, status: str, deviated: bool, abort_reason: str | None = None
-) -> dict[str, Any]:
+) -> None:
     """Measure every component from the run's evidence and write result.json. A record
     its own schema refuses is a bug in aidrill: it is still written (the run's
     measurement is not lost), with a note saying what does not fit."""
@@ -26,7 +25,6 @@ def write_run_result(
         document = result_document(run_dir, status, deviated, abort_reason)
         document["notes"] = [*document["notes"], f"result.json does not fit its schema: {exc}"]
     evidence.write_new_file(run_dir / evidence.RESULT_FILE, json.dumps(document, indent=2))
-    return document
 
 
 def write_run_page(run_dir: Path) -> None:

@@ -6,7 +6,7 @@ import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aidrill import _evidence as evidence
 from aidrill.experiment import CONTROL_MODULE, LoadedExperiment
@@ -77,7 +77,7 @@ def run_experiment_file(
                 "participants": participants or [],
                 "load_workers": load_workers,
             }
-    config_vars: dict[str, Any] = {}
+    config_vars: dict[str, str] = {}
     if state_dir is not None:
         config_vars["aidrill_state_dir"] = str(state_dir)
     settings: Settings = {"runtime": {"rollbacks": {"strategy": "always"}}}

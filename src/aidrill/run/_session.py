@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from aidrill import _evidence as evidence
+from aidrill._json import Configuration, Secrets
 from aidrill._redact import collect_secret_values, redact, redact_text
 from aidrill._run_result import recovered_so_far
 from aidrill._scope import NOT_FAULTS
@@ -58,8 +59,8 @@ class DrillSession:
     def __init__(
         self,
         experiment: Experiment,
-        configuration: dict[str, Any] | None,
-        secrets: dict[str, Any] | None = None,
+        configuration: Configuration | None,
+        secrets: Secrets | None = None,
         run_dir: str | None = None,
         plan: str | None = None,
         heal: bool = False,
@@ -147,7 +148,7 @@ class DrillSession:
         named = [p.model_dump() for p in self.extension.participants] if self.extension else []
         return named + [p for p in given or [] if p not in named]
 
-    def _secret_values(self, experiment: Experiment, loaded: dict[str, Any] | None) -> set[str]:
+    def _secret_values(self, experiment: Experiment, loaded: Secrets | None) -> set[str]:
         values = collect_secret_values(experiment)
         stack: list[Any] = [loaded or {}]
         while stack:
@@ -164,7 +165,7 @@ class DrillSession:
 
     def _state_dir(self) -> Path | None:
         configured = self.configuration.get("aidrill_state_dir")
-        return Path(configured) if configured else None
+        return Path(configured) if isinstance(configured, str) and configured else None
 
     def _attach_run_log(self) -> logging.Handler:
         handler = logging.FileHandler(self.run_dir / evidence.RUN_LOG_FILE, encoding="utf-8")
@@ -291,20 +292,22 @@ class DrillSession:
             kind = "fault_action_ended" if step is None else f"{step}_ended"
         else:
             kind = "probe_ended" if activity.get("type") == "probe" else "action_ended"
-        data: dict[str, Any] = {"activity": name, "status": status, "phase": self.phase}
+        error: str | None = None
         never_came_back = _wait_that_timed_out(activity, run) if kind == "rollback_ran" else None
         if never_came_back is not None:
-            data["status"] = "failed"
-            data["error"] = never_came_back
+            status, error = "failed", never_came_back
             logger.error("rollback %s: %s", name, never_came_back)
         elif run and run.get("exception"):
-            data["error"] = redact_text(_error_of(run["exception"]), self.secrets)
-            logger.error("activity %s failed in %s: %s", name, self.phase, data["error"])
+            error = redact_text(_error_of(run["exception"]), self.secrets)
+            logger.error("activity %s failed in %s: %s", name, self.phase, error)
         elif status != "succeeded" and self.guard.interrupted:
-            data["error"] = "interrupted before it completed"
-        self.events.append(kind, **data)
+            error = "interrupted before it completed"
+        failure = {} if error is None else {"error": error}
+        self.events.append(
+            kind, None, activity=name, status=status, phase=self.phase, **failure
+        )  # stamped now
         if kind == "fault_action_ended":
-            self._fault_ended(str(name), status, data.get("error"))
+            self._fault_ended(str(name), status, error)
 
     def _fault_ended(self, name: str, status: Any, error: str | None) -> None:
         """A fault counts as injected only once its action succeeded; its time is still

@@ -8,9 +8,10 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aidrill import _evidence as evidence
+from aidrill._json import Configuration
 from aidrill.errors import DrillError, InputError, TargetNotNominalError
 from aidrill.experiment import AidrillExtension
 from aidrill.load import LoadGenerator, LoadProfile
@@ -153,7 +154,7 @@ class TargetSide:
             time.sleep(seconds)
 
     # -- during and after ----------------------------------------------------------------
-    def check_injection(self, activity: Activity, configuration: dict[str, Any]) -> None:
+    def check_injection(self, activity: Activity, configuration: Configuration) -> None:
         self.connect().check_injection(activity, configuration, self.extension.full_outage)
 
     def audit(self) -> None:

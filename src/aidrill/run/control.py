@@ -23,33 +23,44 @@ carries on; aidrill logs at ERROR and interrupts the run instead.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chaoslib.exceptions import InterruptExecution
 from chaoslib.run import RunEventHandler
 
+from aidrill._json import Configuration, Secrets
 from aidrill.errors import DrillError, TargetNotNominalError
 from aidrill.run._pauses import HeldPauses
 from aidrill.run._session import DrillSession
 
 if TYPE_CHECKING:
-    from chaoslib.types import Activity, Experiment, Run, Settings
+    from chaoslib.types import Activity, Experiment, Hypothesis, Journal, Run, Settings
 
 
 logger = logging.getLogger(__name__)
-_current: dict[str, Any] = {}
+
+
+@dataclass
+class _Current:
+    """This process's drill: its session, or why aidrill refused it."""
+
+    session: DrillSession | None = None
+    refusal: str | None = None
+
+
+_current = _Current()
 _pauses = HeldPauses()
 
 
 def _session() -> DrillSession | None:
-    session = _current.get("session")
-    return session if isinstance(session, DrillSession) else None
+    return _current.session
 
 
 def configure_control(
     experiment: Experiment,
-    configuration: dict[str, Any] | None = None,
-    secrets: dict[str, Any] | None = None,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
     settings: Settings | None = None,
     run_dir: str | None = None,
     plan: str | None = None,
@@ -72,17 +83,17 @@ def configure_control(
         )
     except DrillError as exc:
         logger.error("aidrill refuses this run: %s", exc)
-        _current["refusal"] = str(exc)
+        _current.refusal = str(exc)
         return
     session.enforce_rollback_strategy(settings)
     if event_registry is not None:
         event_registry.register(_ActivityEvents(session))
-    _current["session"] = session
+    _current.session = session
     logger.info("aidrill evidence goes to %s", session.run_dir)
 
 
-def before_experiment_control(context: dict[str, Any], **_: Any) -> None:
-    refusal = _current.get("refusal")
+def before_experiment_control(context: Experiment, **_: Any) -> None:
+    refusal = _current.refusal
     if refusal:
         raise InterruptExecution(f"aidrill refuses this run: {refusal}")
     session = _session()
@@ -90,19 +101,19 @@ def before_experiment_control(context: dict[str, Any], **_: Any) -> None:
         _interrupt_on_error(session.begin)
 
 
-def before_hypothesis_control(context: dict[str, Any], **_: Any) -> None:
+def before_hypothesis_control(context: Hypothesis, **_: Any) -> None:
     session = _session()
     if session is not None:
         session.enter_hypothesis()
 
 
-def before_method_control(context: dict[str, Any], **_: Any) -> None:
+def before_method_control(context: Experiment, **_: Any) -> None:
     session = _session()
     if session is not None:
         session.enter_phase("method")
 
 
-def before_rollback_control(context: dict[str, Any], **_: Any) -> None:
+def before_rollback_control(context: Experiment, **_: Any) -> None:
     session = _session()
     if session is not None:
         session.enter_phase("rollbacks")
@@ -114,7 +125,7 @@ def before_rollback_control(context: dict[str, Any], **_: Any) -> None:
             raise InterruptExecution(f"aidrill: {reason}")
 
 
-def before_activity_control(context: dict[str, Any], **_: Any) -> None:
+def before_activity_control(context: Activity, **_: Any) -> None:
     session = _session()
     if session is not None:
         _interrupt_on_error(lambda: session.activity_started(context))
@@ -123,9 +134,9 @@ def before_activity_control(context: dict[str, Any], **_: Any) -> None:
 
 
 def after_activity_control(
-    context: dict[str, Any],
-    configuration: dict[str, Any] | None = None,
-    secrets: dict[str, Any] | None = None,
+    context: Activity,
+    configuration: Configuration | None = None,
+    secrets: Secrets | None = None,
     **_: Any,
 ) -> None:
     session = _session()
@@ -150,16 +161,15 @@ def after_activity_control(
         raise InterruptExecution(message)
 
 
-def after_experiment_control(context: dict[str, Any], state: Any = None, **_: Any) -> None:
+def after_experiment_control(context: Experiment, state: Journal | None = None, **_: Any) -> None:
     session = _session()
     if session is not None:
         session.finish(state if isinstance(state, dict) else None)
 
 
 def cleanup_control(**_: Any) -> None:
-    _current.pop("refusal", None)
-    session = _current.pop("session", None)
-    if isinstance(session, DrillSession):
+    session, _current.session, _current.refusal = _current.session, None, None
+    if session is not None:
         session.abandon()
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aidrill._event import Event
+from aidrill._json import Configuration
 from aidrill.errors import RefusedError
 from aidrill.probes.sets import CheckOutcome
 from aidrill.targets._endpoints import Endpoints
@@ -199,7 +200,7 @@ class Target(Protocol):
         """Clear the faults left behind; the ones cleared."""
 
     def check_injection(
-        self, activity: Action, configuration: dict[str, Any], full_outage: bool
+        self, activity: Action, configuration: Configuration, full_outage: bool
     ) -> None:
         """Refuse (RefusedError) an action about to be injected that the plan forbids."""
 

@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from aidrill._event import Event
 from aidrill._http import HttpClient
+from aidrill._json import Configuration
 from aidrill.errors import CloudError, ProbeSetError, RefusedError
 from aidrill.experiment import driver_region
 from aidrill.plan import AwsEstate, Plan
@@ -36,6 +37,7 @@ from aidrill.targets._target import (
     limit_refusals,
     wait_for_nothing_off,
 )
+from aidrill.targets.aws._described import Group, Instance
 from aidrill.targets.aws._errors import guarded
 
 if TYPE_CHECKING:
@@ -141,18 +143,15 @@ class AwsTarget:
             return [f"{group} ({region}) cannot be described: {exc}"]
         if not reply["AutoScalingGroups"]:
             return [f"{group} ({region}) does not exist"]
-        info = reply["AutoScalingGroups"][0]
-        healthy = sum(1 for i in info["Instances"] if _in_service(i))
+        info = Group.from_api(reply["AutoScalingGroups"][0])
+        healthy = sum(1 for m in info.members if m.serving)
         found = []
-        if info["DesiredCapacity"] < wanted_min:
-            found.append(f"{group} ({region}) wants {info['DesiredCapacity']} instances")
-        if healthy != info["DesiredCapacity"]:
-            found.append(
-                f"{group} ({region}): {healthy} of {info['DesiredCapacity']} instances healthy"
-            )
-        suspended = sorted(p["ProcessName"] for p in info.get("SuspendedProcesses") or [])
-        if suspended:
-            found.append(f"{group} ({region}) has suspended processes {suspended}")
+        if info.desired < wanted_min:
+            found.append(f"{group} ({region}) wants {info.desired} instances")
+        if healthy != info.desired:
+            found.append(f"{group} ({region}): {healthy} of {info.desired} instances healthy")
+        if info.suspended:
+            found.append(f"{group} ({region}) has suspended processes {list(info.suspended)}")
         return found
 
     def _fis_problems(self, region: str) -> list[str]:
@@ -188,15 +187,16 @@ class AwsTarget:
         asg, ec2 = self.client("autoscaling", region), self.client("ec2", region)
         asg.resume_processes(AutoScalingGroupName=group)
         info = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])
-        ids = [i["InstanceId"] for g in info["AutoScalingGroups"] for i in g["Instances"]]
+        groups = [Group.from_api(g) for g in info["AutoScalingGroups"]]
+        ids = [m.id for g in groups for m in g.members]
         if not ids:
             return
         states = ec2.describe_instances(InstanceIds=ids)
         stopped = [
-            i["InstanceId"]
+            i.id
             for r in states["Reservations"]
-            for i in r["Instances"]
-            if i["State"]["Name"] in ("stopped", "stopping")
+            for i in map(Instance.from_api, r["Instances"])
+            if i.state in ("stopped", "stopping")
         ]
         if stopped:
             ec2.start_instances(InstanceIds=stopped)
@@ -224,10 +224,10 @@ class AwsTarget:
                 .get_paginator("describe_auto_scaling_groups")
                 .paginate(AutoScalingGroupNames=list(estate.gpu_groups))
             )
-            for group in (g for page in pages for g in page.get("AutoScalingGroups") or []):
-                for instance in group.get("Instances") or []:
-                    name = f"{group['AutoScalingGroupName']} {instance['InstanceId']}"
-                    signals[name] = _in_service(instance)
+            for page in pages:
+                for group in map(Group.from_api, page.get("AutoScalingGroups") or []):
+                    for member in group.members:
+                        signals[f"{group.name} {member.id}"] = member.serving
         return signals
 
     def _check_healthy(self, check: str) -> bool:
@@ -294,7 +294,7 @@ class AwsTarget:
 
     # -- safety -----------------------------------------------------------------------
     def check_injection(
-        self, activity: Action, configuration: dict[str, Any], full_outage: bool
+        self, activity: Action, configuration: Configuration, full_outage: bool
     ) -> None:
         """Again at injection: the account, and the region the action acts in (the
         run's ``aws_region``, as chaostoolkit-aws reads it)."""
@@ -328,19 +328,7 @@ class AwsTarget:
         reply = self.client("autoscaling", region).describe_auto_scaling_groups(
             AutoScalingGroupNames=[group]
         )
-        return sum(
-            1
-            for g in reply["AutoScalingGroups"]
-            for i in g["Instances"]
-            if i["LifecycleState"] == "InService"
-        )
-
-
-def _in_service(instance: dict[str, Any]) -> bool:
-    """An instance its Auto Scaling group counts as serving: in service and healthy."""
-    return bool(
-        instance.get("LifecycleState") == "InService" and instance.get("HealthStatus") == "Healthy"
-    )
+        return sum(Group.from_api(g).in_service for g in reply["AutoScalingGroups"])
 
 
 __all__ = ["AwsTarget"]

@@ -18,17 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 from chaoslib import substitute
 
+from aidrill._arguments import Arguments
+from aidrill._json import Configuration, Json, JsonObject
 from aidrill.errors import CloudError
 from aidrill.experiment import declared_scope, driver_region, extension_scopes, known_scope
 from aidrill.targets._limits import apply_limits
 from aidrill.targets._target import Resolved, method_actions, undeclared_action
+from aidrill.targets.aws._described import FisTarget, FisTemplate, Group, Instance
 
 if TYPE_CHECKING:
     from chaoslib.types import Experiment
 
     from aidrill.targets.aws._adapter import AwsTarget
-
-_GONE = ("terminated", "shutting-down")
 
 
 def resolve_actions(target: AwsTarget, experiment: Experiment) -> list[Resolved]:
@@ -40,7 +41,8 @@ def resolve_actions(target: AwsTarget, experiment: Experiment) -> list[Resolved]
         region = driver_region(experiment, provider) or target.plan.primary_region
         func = f"{provider.get('module')}.{provider.get('func')}"
         given = provider.get("arguments")
-        arguments = substitute(dict(given) if isinstance(given, dict) else {}, configuration, {})
+        substituted = substitute(dict(given) if isinstance(given, dict) else {}, configuration, {})
+        arguments = Arguments(substituted, f"action {name!r}")
         scope = declared_scope(provider) or known_scope(provider)
         if scope is not None and scope.kind == "recovery":
             found.append(
@@ -56,13 +58,13 @@ def resolve_actions(target: AwsTarget, experiment: Experiment) -> list[Resolved]
     return apply_limits(target.plan, experiment, found)
 
 
-def _configuration(experiment: Experiment) -> dict[str, Any]:
+def _configuration(experiment: Experiment) -> Configuration:
     """The experiment's configuration as chaoslib loads it (environment values read), so
     ``${gpu_group}`` in an argument resolves as it will at run time."""
     from chaoslib.configuration import load_configuration
 
     given = experiment.get("configuration")
-    loaded: dict[str, Any] = load_configuration(dict(given) if isinstance(given, dict) else {})
+    loaded: Configuration = load_configuration(dict(given) if isinstance(given, dict) else {})
     return loaded
 
 
@@ -73,7 +75,7 @@ class _Estate:
     target: AwsTarget
     region: str
     _gpu: set[str] | None = None
-    _groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _groups: dict[str, Group] = field(default_factory=dict)
 
     @property
     def plan_groups(self) -> list[str]:
@@ -107,20 +109,16 @@ class _Estate:
         """Every live instance of the plan's GPU groups in this region."""
         if self._gpu is None:
             groups = self.groups(self.plan_groups)
-            self._gpu = {
-                i["InstanceId"]
-                for g in groups.values()
-                for i in g["Instances"]
-                if i["LifecycleState"] not in ("Terminating", "Terminated")
-            }
+            self._gpu = {m.id for g in groups.values() for m in g.members if not m.leaving}
         return self._gpu
 
-    def groups(self, names: list[str]) -> dict[str, dict[str, Any]]:
+    def groups(self, names: list[str]) -> dict[str, Group]:
         missing = [n for n in names if n not in self._groups]
         if missing:
             reply = self.autoscaling().describe_auto_scaling_groups(AutoScalingGroupNames=missing)
-            for group in reply["AutoScalingGroups"]:
-                self._groups[group["AutoScalingGroupName"]] = group
+            for document in reply["AutoScalingGroups"]:
+                group = Group.from_api(document)
+                self._groups[group.name] = group
         return {n: self._groups[n] for n in names if n in self._groups}
 
     def all_group_names(self) -> list[str]:
@@ -129,11 +127,11 @@ class _Estate:
             names += [g["AutoScalingGroupName"] for g in page["AutoScalingGroups"]]
         return names
 
-    def instances(self, query: dict[str, Any]) -> list[dict[str, Any]]:
-        found = []
+    def instances(self, query: dict[str, list[str] | list[dict[str, Json]]]) -> list[Instance]:
+        found: list[Instance] = []
         for page in self.ec2().get_paginator("describe_instances").paginate(**query):
             for reservation in page["Reservations"]:
-                found += [i for i in reservation["Instances"] if i["State"]["Name"] not in _GONE]
+                found += [i for i in map(Instance.from_api, reservation["Instances"]) if i.live]
         return found
 
     def unnamed_instances(self, ids: list[str]) -> list[str]:
@@ -145,18 +143,11 @@ class _Estate:
         return f" (the closest is {near[0]!r})" if near else ""
 
 
-def _label(instance: dict[str, Any]) -> str:
-    tags = {t["Key"]: t["Value"] for t in instance.get("Tags") or []}
-    return (
-        f"{instance['InstanceId']} ({tags['Name']})" if "Name" in tags else instance["InstanceId"]
-    )
-
-
-def _instance_refusal(estate: _Estate, matched: list[dict[str, Any]]) -> str | None:
-    unnamed = set(estate.unnamed_instances([i["InstanceId"] for i in matched]))
+def _instance_refusal(estate: _Estate, matched: list[Instance]) -> str | None:
+    unnamed = set(estate.unnamed_instances([i.id for i in matched]))
     if not unnamed:
         return None
-    names = [_label(i) for i in matched if i["InstanceId"] in unnamed]
+    names = [i.label for i in matched if i.id in unnamed]
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
     return (
         f"it would touch {len(names)} instance(s) the plan does not name: {shown} "
@@ -164,17 +155,16 @@ def _instance_refusal(estate: _Estate, matched: list[dict[str, Any]]) -> str | N
     )
 
 
-def _ec2_instances(estate: _Estate, name: str, arguments: dict[str, Any], verb: str,
+def _ec2_instances(estate: _Estate, name: str, arguments: Arguments, verb: str,
                    one: bool = False) -> Resolved:  # fmt: skip
     """``stop_instances``/``terminate_instances`` (every match) and ``stop_instance``/
     ``terminate_instance`` (one picked among the matches): given ids, or an AZ, or
     filters, exactly as chaostoolkit-aws reads them."""
-    ids = list(arguments.get("instance_ids") or [])
-    if arguments.get("instance_id"):
-        ids.append(str(arguments["instance_id"]))
-    filters = list(arguments.get("filters") or [])
-    if arguments.get("az"):
-        filters.append({"Name": "availability-zone", "Values": [arguments["az"]]})
+    ids = arguments.texts("instance_ids") + arguments.texts("instance_id")
+    filters = arguments.objects("filters")
+    zone = arguments.text("az")
+    if zone:
+        filters.append({"Name": "availability-zone", "Values": [zone]})
     if not ids and not filters:
         return Resolved(name, f"nothing to {verb}: no ids, AZ or filters", estate.region,
                         refused="the action names no instance, AZ or filter")  # fmt: skip
@@ -186,7 +176,7 @@ def _ec2_instances(estate: _Estate, name: str, arguments: dict[str, Any], verb: 
                             refused=f"no such instance: {exc}")  # fmt: skip
         raise
     gpu = estate.gpu_instances()
-    hit = [i for i in matched if i["InstanceId"] in gpu]
+    hit = [i for i in matched if i.id in gpu]
     chosen = min(1, len(hit)) if one else len(hit)
     share = chosen / len(gpu) if gpu and chosen else None
     others = len(matched) - len(hit)
@@ -203,11 +193,11 @@ def _ec2_instances(estate: _Estate, name: str, arguments: dict[str, Any], verb: 
         estate.region,
         share,
         _instance_refusal(estate, matched),
-        tuple(_label(i) for i in matched),
+        tuple(i.label for i in matched),
     )
 
 
-def _group_instances(estate: _Estate, name: str, arguments: dict[str, Any], verb: str) -> Resolved:
+def _group_instances(estate: _Estate, name: str, arguments: Arguments, verb: str) -> Resolved:
     """``terminate_random_instances``/``stop_random_instances``: groups by name or by
     tags; the in-service instances of each (in ``az`` if given: then every one of them)
     or ``instance_count``/``instance_percent`` of them, as chaostoolkit-aws counts."""
@@ -215,20 +205,21 @@ def _group_instances(estate: _Estate, name: str, arguments: dict[str, Any], verb
     if refusal is not None:
         return Resolved(name, f"groups that cannot be {verb}", estate.region, refused=refusal)
     gpu = estate.gpu_instances()
-    candidates: list[dict[str, Any]] = []
+    candidates: list[str] = []
     hit = 0
+    zone, percent = arguments.text("az"), arguments.number("instance_percent")
     for group in groups.values():
-        serving = [i for i in group["Instances"] if i["LifecycleState"] == "InService"]
-        if arguments.get("az"):
-            serving = [i for i in serving if i.get("AvailabilityZone") == arguments["az"]]
+        serving = [m for m in group.members if m.in_service]
+        if zone:
+            serving = [m for m in serving if m.zone == zone]
             count = len(serving)
-        elif arguments.get("instance_percent") is not None:
-            count = int(len(serving) * float(arguments["instance_percent"]) / 100)
+        elif percent is not None:
+            count = int(len(serving) * percent / 100)
         else:
-            count = int(arguments.get("instance_count") or 0)
-        candidates += serving
+            count = arguments.whole("instance_count") or 0
+        candidates += [m.id for m in serving]
         hit += min(count, len(serving))
-    ids = [i["InstanceId"] for i in candidates]
+    ids = candidates
     unnamed = estate.unnamed_instances(ids)
     share = hit / len(gpu) if gpu else None
     return Resolved(
@@ -242,13 +233,11 @@ def _group_instances(estate: _Estate, name: str, arguments: dict[str, Any], verb
     )
 
 
-def _named_groups(
-    estate: _Estate, arguments: dict[str, Any]
-) -> tuple[dict[str, dict[str, Any]], str | None]:
+def _named_groups(estate: _Estate, arguments: Arguments) -> tuple[dict[str, Group], str | None]:
     """The groups an action names (or its tags match), each one the plan must name."""
-    names = [str(n) for n in arguments.get("asg_names") or []]
-    tags = arguments.get("tags")
-    if not names and isinstance(tags, list) and tags:
+    names = arguments.texts("asg_names")
+    tags = arguments.objects("tags")
+    if not names and tags:
         names = _groups_by_tags(estate, tags)
         if not names:
             return {}, f"no Auto Scaling group in {estate.region} carries the tags {tags}"
@@ -268,12 +257,11 @@ def _named_groups(
     return groups, None
 
 
-def _groups_by_tags(estate: _Estate, tags: list[Any]) -> list[str]:
+def _groups_by_tags(estate: _Estate, tags: list[JsonObject]) -> list[str]:
     filters = []
     for tag in tags:
-        if isinstance(tag, dict):
-            filters += [{"Name": "key", "Values": [str(tag.get("Key"))]},
-                        {"Name": "value", "Values": [str(tag.get("Value"))]}]  # fmt: skip
+        filters += [{"Name": "key", "Values": [str(tag.get("Key"))]},
+                    {"Name": "value", "Values": [str(tag.get("Value"))]}]  # fmt: skip
     found: set[str] = set()
     for page in estate.autoscaling().get_paginator("describe_tags").paginate(Filters=filters):
         found |= {t["ResourceId"] for t in page["Tags"]
@@ -281,12 +269,12 @@ def _groups_by_tags(estate: _Estate, tags: list[Any]) -> list[str]:
     return sorted(found)
 
 
-def _group_level(estate: _Estate, name: str, arguments: dict[str, Any], what: str) -> Resolved:
+def _group_level(estate: _Estate, name: str, arguments: Arguments, what: str) -> Resolved:
     """Actions on the groups themselves (suspend, resume, detach, change subnets)."""
     groups, refusal = _named_groups(estate, arguments)
     if refusal is not None:
         return Resolved(name, f"groups to be {what}", estate.region, refused=refusal)
-    processes = ", ".join(arguments.get("process_names") or []) or "every process"
+    processes = ", ".join(arguments.texts("process_names")) or "every process"
     detail = f"{processes} of " if what == "suspended" else ""
     return Resolved(
         name,
@@ -310,8 +298,8 @@ def _bucket(estate: _Estate, bucket: str) -> str | None:
     return None
 
 
-def _delete_object(estate: _Estate, name: str, arguments: dict[str, Any]) -> Resolved:
-    bucket, key = str(arguments.get("bucket_name")), str(arguments.get("object_key"))
+def _delete_object(estate: _Estate, name: str, arguments: Arguments) -> Resolved:
+    bucket, key = str(arguments.text("bucket_name")), str(arguments.text("object_key"))
     where = f"s3://{bucket}/{key}"
     refusal = _bucket(estate, bucket)
     if refusal is not None:
@@ -327,8 +315,9 @@ def _delete_object(estate: _Estate, name: str, arguments: dict[str, Any]) -> Res
         return Resolved(name, f"{where} deleted", estate.region,
                         refused=f"{where} does not exist{estate.closest(key, keys)}")  # fmt: skip
     versioning = s3.get_bucket_versioning(Bucket=bucket).get("Status")
-    if arguments.get("version_id"):
-        kept = f"version {arguments['version_id']} deleted for good"
+    version = arguments.text("version_id")
+    if version:
+        kept = f"version {version} deleted for good"
     elif versioning == "Enabled":
         kept = "a delete marker: versioning keeps the earlier versions"
     else:
@@ -336,52 +325,52 @@ def _delete_object(estate: _Estate, name: str, arguments: dict[str, Any]) -> Res
     return Resolved(name, f"{where} ({kept})", estate.region, resources=(where,))
 
 
-def _toggle_versioning(estate: _Estate, name: str, arguments: dict[str, Any]) -> Resolved:
-    bucket = str(arguments.get("bucket_name"))
+def _toggle_versioning(estate: _Estate, name: str, arguments: Arguments) -> Resolved:
+    bucket = str(arguments.text("bucket_name"))
     refusal = _bucket(estate, bucket)
-    status = arguments.get("status") or "toggled"
+    status = arguments.text("status", "toggled")
     return Resolved(name, f"versioning of {bucket} {status}", estate.region, refused=refusal,
                     resources=(bucket,))  # fmt: skip
 
 
-def _fis(estate: _Estate, name: str, arguments: dict[str, Any]) -> Resolved:
+def _fis(estate: _Estate, name: str, arguments: Arguments) -> Resolved:
     """A FIS template: each of its targets resolved as FIS selects them (resource ids,
     or tags and filters, then ALL / COUNT(n) / PERCENT(p)), each resource named by the
     plan; an action with no target (insufficient capacity) named by its zones."""
-    template_id = arguments.get("experiment_template_id")
+    template_id = arguments.text("experiment_template_id")
     fis = estate.target.client("fis", estate.region)
     try:
-        template = fis.get_experiment_template(id=template_id)["experimentTemplate"]
+        document = fis.get_experiment_template(id=template_id)["experimentTemplate"]
     except CloudError as exc:
         return Resolved(name, f"FIS template {template_id}", estate.region,
                         refused=f"FIS template {template_id} cannot be read: {exc}")  # fmt: skip
+    template = FisTemplate.from_api(document)
     parts, resources, refusals = [], [], []
     region = estate.region
     gpu = estate.gpu_instances()
     hit = 0
-    for action in (template.get("actions") or {}).values():
-        action_id = str(action.get("actionId"))
-        parameters = action.get("parameters") or {}
+    for action in template.actions:
+        action_id = action.action_id
         if action_id == "aws:ec2:api-insufficient-instance-capacity-error":
-            zones = str(parameters.get("availabilityZoneIdentifiers", ""))
+            zones = str(action.parameters.get("availabilityZoneIdentifiers", ""))
             region = next(
                 (r.name for r in estate.target.plan.regions if zones.startswith(r.name)), region
             )
             parts.append(f"no GPU capacity in {zones} (no running instance is touched)")
             continue
-        for target_name in (action.get("targets") or {}).values():
-            spec = (template.get("targets") or {}).get(target_name) or {}
-            if spec.get("resourceType") != "aws:ec2:instance":
+        for target_name in action.targets:
+            spec = template.targets.get(target_name) or FisTarget(resource_type=None)
+            if spec.resource_type != "aws:ec2:instance":
                 refusals.append(
-                    f"FIS target {target_name} of type {spec.get('resourceType')} is not one "
+                    f"FIS target {target_name} of type {spec.resource_type} is not one "
                     "aidrill resolves; declare the action's scope"
                 )
                 continue
             matched = _fis_instances(estate, spec)
-            count = _selected(str(spec.get("selectionMode", "ALL")), len(matched))
+            count = _selected(spec.selection, len(matched))
             if action_id in _REMOVES_INSTANCES:
-                hit += min(count, len([i for i in matched if i["InstanceId"] in gpu]))
-            resources += [_label(i) for i in matched]
+                hit += min(count, len([i for i in matched if i.id in gpu]))
+            resources += [i.label for i in matched]
             refusal = _instance_refusal(estate, matched)
             if refusal:
                 refusals.append(refusal)
@@ -406,18 +395,15 @@ _REMOVES_INSTANCES = {
 }
 
 
-def _fis_instances(estate: _Estate, spec: dict[str, Any]) -> list[dict[str, Any]]:
-    arns = [str(a) for a in spec.get("resourceArns") or []]
-    if arns:
-        return estate.instances({"InstanceIds": [a.rsplit("/", 1)[-1] for a in arns]})
-    filters = [{"Name": f"tag:{k}", "Values": [str(v)]}
-               for k, v in (spec.get("resourceTags") or {}).items()]  # fmt: skip
-    for item in spec.get("filters") or []:
-        path = str(item.get("path", ""))
-        if path == "State.Name":
-            filters.append({"Name": "instance-state-name", "Values": list(item.get("values"))})
-        elif path == "Placement.AvailabilityZone":
-            filters.append({"Name": "availability-zone", "Values": list(item.get("values"))})
+def _fis_instances(estate: _Estate, spec: FisTarget) -> list[Instance]:
+    if spec.arns:
+        return estate.instances({"InstanceIds": [a.rsplit("/", 1)[-1] for a in spec.arns]})
+    filters: list[dict[str, Json]] = [{"Name": f"tag:{k}", "Values": [v]} for k, v in spec.tags]
+    for item in spec.filters:
+        if item.path == "State.Name":
+            filters.append({"Name": "instance-state-name", "Values": list(item.values)})
+        elif item.path == "Placement.AvailabilityZone":
+            filters.append({"Name": "availability-zone", "Values": list(item.values)})
     return estate.instances({"Filters": filters}) if filters else estate.instances({})
 
 
@@ -429,11 +415,11 @@ def _selected(mode: str, total: int) -> int:
     return total
 
 
-def _suspend(estate: _Estate, name: str, arguments: dict[str, Any]) -> Resolved:
+def _suspend(estate: _Estate, name: str, arguments: Arguments) -> Resolved:
     return _group_level(estate, name, arguments, "suspended")
 
 
-_Resolver = Callable[[_Estate, str, dict[str, Any]], Resolved]
+_Resolver = Callable[[_Estate, str, Arguments], Resolved]
 _RESOLVERS: dict[str, _Resolver] = {
     "chaosaws.ec2.actions.stop_instances":
         lambda e, n, a: _ec2_instances(e, n, a, "stopped"),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aidrill._event import Event
+from aidrill._json import Configuration
 from aidrill.errors import ProbeSetError
 from aidrill.experiment import declared_scope, extension_scopes
 from aidrill.plan import Plan
@@ -114,7 +115,7 @@ class EndpointTarget:
         return []
 
     def check_injection(
-        self, activity: Action, configuration: dict[str, Any], full_outage: bool
+        self, activity: Action, configuration: Configuration, full_outage: bool
     ) -> None:
         pass  # every fault's declared scope was admitted before the run began
 

@@ -26,6 +26,7 @@ from urllib3.exceptions import HTTPError
 
 from aidrill._event import Event
 from aidrill._http import HttpClient
+from aidrill._json import Configuration
 from aidrill.errors import CloudError, ProbeSetError, RefusedError
 from aidrill.plan import KubernetesEstate, KubernetesRegion, Plan
 from aidrill.probes.sets import CheckOutcome
@@ -357,7 +358,7 @@ class KubernetesTarget:
 
     # -- safety -----------------------------------------------------------------------
     def check_injection(
-        self, activity: Action, configuration: dict[str, Any], full_outage: bool
+        self, activity: Action, configuration: Configuration, full_outage: bool
     ) -> None:
         """Again at injection: the context the action will use and its namespaces."""
         provider = activity.get("provider") or {}
@@ -391,7 +392,7 @@ class KubernetesTarget:
         return Admission(identity, resolved, refusals + limit_refusals(resolved))
 
 
-def activity_namespaces(provider: dict[str, Any], configuration: dict[str, Any]) -> set[str]:
+def activity_namespaces(provider: dict[str, Any], configuration: Configuration) -> set[str]:
     """The namespaces a chaosk8s activity names (``ns``, ``pod_namespace``, with the
     configuration substituted); its default ``ns`` is ``default``, as chaosk8s has it."""
     arguments = substitute(dict(provider.get("arguments") or {}), configuration, {})

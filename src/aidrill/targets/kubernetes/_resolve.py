@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from chaoslib import substitute
 
+from aidrill._arguments import Arguments
 from aidrill.experiment import declared_scope, extension_scopes, known_scope
 from aidrill.targets._limits import apply_limits
 from aidrill.targets._target import Resolved, method_actions, undeclared_action
@@ -52,7 +53,8 @@ def resolve_actions(target: KubernetesTarget, experiment: Experiment) -> list[Re
             found.append(Resolved(name, touches, region))
             continue
         given = provider.get("arguments")
-        arguments = substitute(dict(given) if isinstance(given, dict) else {}, configuration, {})
+        substituted = substitute(dict(given) if isinstance(given, dict) else {}, configuration, {})
+        arguments = Arguments(substituted, f"action {name!r}")
         resolver = _RESOLVERS.get(str(provider.get("func")))
         if resolver is None:
             found.append(
@@ -124,18 +126,19 @@ class _Cluster:
             f"{', '.join(unnamed[:5])}{' …' if len(unnamed) > 5 else ''}"
         )
 
-    def nodes(self, arguments: dict[str, Any]) -> list[str]:
+    def nodes(self, arguments: Arguments) -> list[str]:
         """Node names a chaosk8s node action selects from (name and/or label selector,
         then only nodes running pods of ``pod_label_selector``)."""
-        query: dict[str, Any] = {"_request_timeout": 10}
-        if arguments.get("name"):
-            query["field_selector"] = f"metadata.name={arguments['name']}"
-        if arguments.get("label_selector"):
-            query["label_selector"] = arguments["label_selector"]
-        names = [n.metadata.name for n in self.core.list_node(**query).items]
+        node, selector = arguments.text("name"), arguments.text("label_selector")
+        listed = self.core.list_node(
+            field_selector=f"metadata.name={node}" if node else None,
+            label_selector=selector,
+            _request_timeout=10,
+        )
+        names = [n.metadata.name for n in listed.items]
         pod_selector, pod_namespace = (
-            arguments.get("pod_label_selector"),
-            arguments.get("pod_namespace"),
+            arguments.text("pod_label_selector"),
+            arguments.text("pod_namespace"),
         )
         if pod_selector and pod_namespace:
             pods = self.core.list_namespaced_pod(
@@ -154,15 +157,15 @@ def _node_share(cluster: _Cluster, hit: int) -> tuple[float | None, int]:
     return (hit / total if total else None), total
 
 
-def _delete_nodes(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
+def _delete_nodes(cluster: _Cluster, name: str, arguments: Arguments) -> Resolved:
     candidates = cluster.nodes(arguments)
-    count = arguments.get("count")
-    if arguments.get("all"):
+    count = arguments.whole("count")
+    if arguments.flag("all"):
         hit = len(candidates)
-    elif arguments.get("rand"):
+    elif arguments.flag("rand"):
         hit = 1
     else:
-        hit = count if isinstance(count, int) and count >= 1 else 1
+        hit = count if count is not None and count >= 1 else 1
     hit = min(hit, len(candidates))
     share, total = _node_share(cluster, hit)
     touches = (
@@ -177,10 +180,10 @@ def _delete_nodes(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Re
     )  # fmt: skip
 
 
-def _drain_nodes(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
+def _drain_nodes(cluster: _Cluster, name: str, arguments: Arguments) -> Resolved:
     candidates = cluster.nodes(arguments)
-    count = arguments.get("count")
-    hit = min(count, len(candidates)) if isinstance(count, int) and count >= 1 else len(candidates)
+    count = arguments.whole("count")
+    hit = min(count, len(candidates)) if count is not None and count >= 1 else len(candidates)
     share, total = _node_share(cluster, hit)
     return Resolved(
         name,
@@ -192,7 +195,7 @@ def _drain_nodes(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Res
     )
 
 
-def _cordon(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
+def _cordon(cluster: _Cluster, name: str, arguments: Arguments) -> Resolved:
     candidates = cluster.nodes(arguments)
     return Resolved(
         name,
@@ -203,24 +206,24 @@ def _cordon(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved
     )
 
 
-def _terminate_pods(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
+def _terminate_pods(cluster: _Cluster, name: str, arguments: Arguments) -> Resolved:
     return _pods_hit(cluster, name, arguments, "terminated")
 
 
-def _pods_hit(cluster: _Cluster, name: str, arguments: dict[str, Any], what: str) -> Resolved:
-    namespace = str(arguments.get("ns") or "default")
-    selector = arguments.get("label_selector")
+def _pods_hit(cluster: _Cluster, name: str, arguments: Arguments, what: str) -> Resolved:
+    namespace = arguments.text("ns", "default") or "default"
+    selector = arguments.text("label_selector")
     pods = cluster.core.list_namespaced_pod(
-        namespace, label_selector=selector or None, _request_timeout=10
+        namespace, label_selector=selector, _request_timeout=10
     ).items
-    if arguments.get("name_pattern"):
-        pattern = re.compile(str(arguments["name_pattern"]))
-        pods = [p for p in pods if pattern.search(p.metadata.name)]
+    pattern = arguments.text("name_pattern")
+    if pattern:
+        pods = [p for p in pods if re.search(pattern, p.metadata.name)]
     names = [p.metadata.name for p in pods]
-    qty = int(arguments.get("qty", 1))
-    if arguments.get("all"):
+    qty = arguments.whole("qty", 1) or 0
+    if arguments.flag("all"):
         hit = len(names)
-    elif arguments.get("mode") == "percentage":
+    elif arguments.text("mode") == "percentage":
         hit = min(len(names), math.ceil(qty * len(names) / 100))
     else:
         hit = min(qty, len(names))
@@ -249,10 +252,10 @@ def _pod_share(cluster: _Cluster, namespace: str, hit: int) -> float | None:
     return hit / len(pods) if pods else None
 
 
-def _scale(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
-    namespace = str(arguments.get("ns") or "default")
-    deployment = str(arguments.get("name"))
-    replicas = int(arguments.get("replicas", 0))
+def _scale(cluster: _Cluster, name: str, arguments: Arguments) -> Resolved:
+    namespace = arguments.text("ns", "default") or "default"
+    deployment = str(arguments.text("name"))
+    replicas = arguments.whole("replicas", 0) or 0
     where = f"Deployment {namespace}/{deployment} in {cluster.where()}"
     inference = cluster.inference
     ours = inference is not None and (inference.namespace, inference.deployment) == (
@@ -288,10 +291,9 @@ def _scale(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
     return Resolved(name, touches, share=share)
 
 
-def _gpu_fault(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
+def _gpu_fault(cluster: _Cluster, name: str, arguments: Arguments) -> Resolved:
     candidates = cluster.nodes(arguments)
-    count = arguments.get("count", 1)
-    hit = min(int(count), len(candidates))
+    hit = min(arguments.whole("count", 1) or 0, len(candidates))
     share, total = _node_share(cluster, hit)
     return Resolved(
         name,
@@ -303,11 +305,11 @@ def _gpu_fault(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resol
     )
 
 
-def _lying_pods(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
+def _lying_pods(cluster: _Cluster, name: str, arguments: Arguments) -> Resolved:
     return _pods_hit(cluster, name, arguments, "fail every inference while they stay Ready")
 
 
-def _stuck_pods(cluster: _Cluster, name: str, arguments: dict[str, Any]) -> Resolved:
+def _stuck_pods(cluster: _Cluster, name: str, arguments: Arguments) -> Resolved:
     return _pods_hit(cluster, name, arguments, "hang every inference while they stay Ready")
 
 

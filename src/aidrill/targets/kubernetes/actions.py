@@ -35,6 +35,7 @@ from chaoslib.exceptions import ActivityFailed
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from aidrill._json import Secrets
 from aidrill._scope import fault_scope, recovery_action
 from aidrill.targets.kubernetes._adapter import (
     GPU_FAULT_ANNOTATION,
@@ -62,7 +63,7 @@ def mark_gpus_unhealthy(
     pod_namespace: str | None = None,
     resource: str = "nvidia.com/gpu",
     xid: int = 79,
-    secrets: dict[str, Any] | None = None,
+    secrets: Secrets | None = None,
 ) -> list[str]:
     """Report the GPUs of ``count`` nodes (the first by name of those selected, and of
     those only the ones running pods of ``pod_label_selector``) unhealthy, and evict
@@ -92,7 +93,7 @@ def mark_gpus_unhealthy(
 def clear_gpu_fault(
     name: str | None = None,
     label_selector: str | None = None,
-    secrets: dict[str, Any] | None = None,
+    secrets: Secrets | None = None,
 ) -> list[str]:
     """Give every selected node that ``mark_gpus_unhealthy`` marked its GPUs back."""
     core = client.CoreV1Api(create_k8s_api_client(secrets))
@@ -155,7 +156,7 @@ def lie_about_health_in_pods(
     label_selector: str,
     ns: str = "default",
     qty: int = 1,
-    secrets: dict[str, Any] | None = None,
+    secrets: Secrets | None = None,
 ) -> list[str]:
     """The engine of ``qty`` pods (the first by name of those selected) dies behind a
     live health endpoint: inference fails at once, the pod stays Ready."""
@@ -167,14 +168,14 @@ def stick_pods_loading(
     label_selector: str,
     ns: str = "default",
     qty: int = 1,
-    secrets: dict[str, Any] | None = None,
+    secrets: Secrets | None = None,
 ) -> list[str]:
     """``qty`` pods come back Ready with their model still loading: inference hangs."""
     return _mark_pods("stuck-loading", label_selector, ns, qty, secrets)
 
 
 def clear_inference_faults(
-    label_selector: str, ns: str = "default", secrets: dict[str, Any] | None = None
+    label_selector: str, ns: str = "default", secrets: Secrets | None = None
 ) -> list[str]:
     """Rollback: every selected pod serves normally again; the pods cleared."""
     core = client.CoreV1Api(create_k8s_api_client(secrets))
@@ -187,7 +188,7 @@ def clear_inference_faults(
 
 
 def _mark_pods(
-    mode: str, label_selector: str, ns: str, qty: int, secrets: dict[str, Any] | None
+    mode: str, label_selector: str, ns: str, qty: int, secrets: Secrets | None
 ) -> list[str]:
     if qty < 1:
         raise ActivityFailed(f"qty must be at least 1, got {qty}")

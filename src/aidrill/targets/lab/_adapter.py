@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aidrill._event import Event
+from aidrill._json import Configuration
 from aidrill.errors import ProbeSetError, RefusedError
 from aidrill.experiment import PlannedFault, describe_fault, planned_faults
 from aidrill.lab import LabClient
@@ -161,7 +162,7 @@ class LabTarget:
 
     # -- safety -----------------------------------------------------------------------
     def check_injection(
-        self, activity: Action, configuration: dict[str, Any], full_outage: bool
+        self, activity: Action, configuration: Configuration, full_outage: bool
     ) -> None:
         """No serving fault in a second region unless a full outage is declared."""
         if full_outage or self.plan.blast_radius.allow_both_regions:
