@@ -104,7 +104,7 @@ def test_episodes_count_toward_the_worst_case() -> None:
                           episodes=[episode(2.9), episode(6.8)]),
     )  # fmt: skip
     worst = worst_rto([record])
-    assert worst["worst_rto"] == 6.8 and worst["worst_rto_text"] == "6.8 s (1 s buckets)"
+    assert worst.worst_rto == 6.8 and worst.worst_rto_text == "6.8 s (1 s buckets)"
 
 
 def test_the_shipped_failing_failover_drill_can_prove_its_miss() -> None:

@@ -98,13 +98,13 @@ def test_the_worst_case_equals_a_brute_force_recomputation(
     every = [(i, item) for i, (s, f) in enumerate(runs) for item in _brute_items(s, f)]
     windows = [window for _, (rto, window) in every if rto is None]
     recovered = [rto for _, (rto, _) in every if rto is not None]
-    assert rolled["not_recovered"] == len({i for i, (rto, _) in every if rto is None})
+    assert rolled.not_recovered == len({i for i, (rto, _) in every if rto is None})
     if windows:
-        assert rolled["worst_rto"] is None
-        assert abs(rolled["worst_window"] - max(windows)) < 0.01, (rolled, windows)
-        assert "not recovered" in rolled["worst_rto_text"]
+        assert rolled.worst_rto is None
+        assert abs(rolled.worst_window - max(windows)) < 0.01, (rolled, windows)
+        assert "not recovered" in rolled.worst_rto_text
     else:
-        assert abs(rolled["worst_rto"] - max(recovered)) < 0.01, (rolled, recovered)
+        assert abs(rolled.worst_rto - max(recovered)) < 0.01, (rolled, recovered)
     for record in records:
         for episode in record.achieved.episodes or []:
             assert (episode.recovered is None) == bool(episode.superseded_by)
@@ -119,4 +119,4 @@ def test_a_first_fault_cut_short_by_the_second_is_superseded_not_unrecovered() -
     assert first.recovered is None and first.superseded_by == "fault-1"
     assert second.recovered and second.rto_seconds == 6.0
     rolled = worst_rto([record])
-    assert rolled["not_recovered"] == 0 and rolled["worst_rto"] == 9.0, rolled
+    assert rolled.not_recovered == 0 and rolled.worst_rto == 9.0, rolled

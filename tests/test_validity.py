@@ -101,10 +101,10 @@ def test_result_json_records_validity_and_the_report_sets_invalid_runs_apart(
 
     report = build_report(load_plan(PLAN), Quarter.current(), collect_runs(runs), [], [])
     assert [s.record.run_id for s in report.invalid_runs] == [no_fault.name, bad_rollback.name]
-    inference = next(c for c in report.components if c["name"] == "inference")
-    assert inference["runs"] == 1 and inference["status"] == "met", "invalid runs count nothing"
-    assert inference["worst_rto"] is not None and inference["worst_rto"] < 20
-    held = next(row for row in report.cadence if row["type"] == "chaos")["held"]
+    inference = next(c for c in report.components if c.name == "inference")
+    assert inference.runs == 1 and inference.status == "met", "invalid runs count nothing"
+    assert inference.worst_rto is not None and inference.worst_rto < 20
+    held = next(row for row in report.cadence if row.type == "chaos").held
     assert held == [valid.name]
     opened = {f.id: f for f in report.findings if f.id.startswith("INV-")}
     assert set(opened) == {f"INV-{no_fault.name}", f"INV-{bad_rollback.name}"}

@@ -161,8 +161,8 @@ class _Facts:
 
 def _facts(report: QuarterlyReport, gov: Governance, valid: list[RunSection]) -> _Facts:
     components = report.components
-    drilled = [c for c in components if c["runs"]]
-    undrilled = [c["name"] for c in components if not c["runs"]]
+    drilled = [c for c in components if c.runs]
+    undrilled = [c.name for c in components if not c.runs]
     counts = report.counts
     undecided = len(report.findings) - gov.decided_findings
     return _Facts(
@@ -181,15 +181,14 @@ def _facts(report: QuarterlyReport, gov: Governance, valid: list[RunSection]) ->
             f"no BIA reference for {', '.join(gov.components_without_bia)}",
         ),
         cadence=[
-            f"{row['type']} ({row['cadence']}): last held {row['last_held']}, next due "
-            f"{row['next_due']}"
+            f"{row.type} ({row.cadence}): last held {row.last_held}, next due {row.next_due}"
             for row in report.cadence
-            if row.get("last_held")
+            if row.last_held
         ],
         cadence_gaps=[
-            f"no {row['type']} exercise ({row['cadence']})"
+            f"no {row.type} exercise ({row.cadence})"
             for row in report.cadence
-            if row["gap"] and row["type"] != "components exercised"
+            if row.gap and row.type != "components exercised"
         ],
         findings=_when(
             report.findings,
@@ -224,7 +223,7 @@ def _controls(
         for s in valid
         if s.record.test_type == "full-region"
         and not s.deviations
-        and all(r.get("status") == "succeeded" for r in s.rollbacks)
+        and all(r.succeeded for r in s.rollbacks)
     ]
     chaos = [s.record.run_id for s in valid if s.record.test_type == "chaos"]
     involved = [t["name"] for t in gov.third_parties if t.get("participated")]

@@ -30,9 +30,17 @@ from aidrill.report._findings import (
 )
 from aidrill.report._governance import Governance, build_governance, next_due
 from aidrill.report._phase_trend import phase_trend
-from aidrill.report._posture import posture_findings, posture_rows
+from aidrill.report._posture import PostureOnFile, posture_findings, posture_rows
 from aidrill.report._quarter import Quarter
 from aidrill.report._relapse import relapse_text
+from aidrill.report._rows import (
+    BlindFaultRow,
+    CadenceRow,
+    ComponentSummary,
+    PostureRow,
+    RollbackRow,
+    WorstRto,
+)
 from aidrill.report._tabletop import Tabletop
 
 CADENCE_TYPES = ("tabletop", "component", "full-region", "chaos")
@@ -48,7 +56,7 @@ class RunSection:
     participants: list[str]
     timeline: list[tuple[str, str | None]]
     deviations: list[str]
-    rollbacks: list[dict[str, Any]]
+    rollbacks: list[RollbackRow]
     caveats: list[str] = field(default_factory=list)
     chart: str = ""
     print_chart: bytes = b""  # the chart as a JPEG for a large quarter's PDF (_raster)
@@ -73,7 +81,7 @@ class RunSection:
             and not self.deviations
             and bool(record.components)
             and all(c.verdict == "met" for c in record.components)
-            and all(r.get("status") == "succeeded" for r in self.rollbacks)
+            and all(r.succeeded for r in self.rollbacks)
         )
 
 
@@ -86,16 +94,16 @@ class QuarterlyReport:
     runs: list[RunSection]
     tabletops: list[tuple[Path, Tabletop]]
     findings: list[Finding]
-    components: list[dict[str, Any]]
-    cadence: list[dict[str, Any]]
+    components: list[ComponentSummary]
+    cadence: list[CadenceRow]
     trend: dict[str, list[TrendPoint]]
     phase_trend: list[dict[str, Any]] = field(default_factory=list)  # see _phase_trend
     evidence_hash: str = ""
     evidence_files: list[dict[str, Any]] = field(default_factory=list)
     trend_chart: str = ""
     left_out: list[str] = field(default_factory=list)  # runs of other quarters, by id
-    posture: dict[str, Any] | None = None  # the latest `aidrill posture` record
-    posture_rows: list[dict[str, Any]] = field(default_factory=list)
+    posture: PostureOnFile | None = None  # the latest `aidrill posture` record
+    posture_rows: list[PostureRow] = field(default_factory=list)
     governance: Governance | None = None
 
     # From this many runs up, the PDF prints a full section only for the runs that need
@@ -161,7 +169,7 @@ class QuarterlyReport:
         return [s for s in self.runs if s.record.kind != "broken" and not s.record.valid]
 
     @property
-    def blind_faults(self) -> list[dict[str, Any]]:
+    def blind_faults(self) -> list[BlindFaultRow]:
         """Faults your health checks did not see: each valid drill of a blind fault (an
         experiment tagged ``blind-fault``) or whose blind time was over the plan's limit,
         with that time, the limit and the remediation asked for."""
@@ -177,28 +185,28 @@ class QuarterlyReport:
                     continue
                 if "blind-fault" not in tags and not blind.over_limit:
                     continue
-                rows.append({
-                    "run_id": record.run_id,
-                    "experiment": record.title,
-                    "component": component.name,
-                    "measured": blind.measured,
-                    "seconds": blind.seconds,
-                    "detected": blind.detected,
-                    "window_seconds": blind.window_seconds,
-                    "reaction": blind.reaction,
-                    "limit_seconds": blind.limit_seconds,
-                    "over_limit": blind.over_limit,
-                    "users_hurt": blind.users_hurt,
-                    "health_said_healthy": blind.health_said_healthy,
-                    "remediation": BLIND_REMEDIATION if blind.over_limit else None,
-                })  # fmt: skip
+                rows.append(BlindFaultRow(
+                    run_id=record.run_id,
+                    experiment=record.title,
+                    component=component.name,
+                    measured=blind.measured,
+                    seconds=blind.seconds,
+                    detected=blind.detected,
+                    window_seconds=blind.window_seconds,
+                    reaction=blind.reaction,
+                    limit_seconds=blind.limit_seconds,
+                    over_limit=blind.over_limit,
+                    users_hurt=blind.users_hurt,
+                    health_said_healthy=blind.health_said_healthy,
+                    remediation=BLIND_REMEDIATION if blind.over_limit else None,
+                ))  # fmt: skip
         return rows
 
     @property
     def counts(self) -> dict[str, int]:
         counts = {"met": 0, "missed": 0, "not drilled": 0, "inconclusive": 0}
         for component in self.components:
-            counts[component["status"]] = counts.get(component["status"], 0) + 1
+            counts[component.status] = counts.get(component.status, 0) + 1
         return counts
 
     @property
@@ -212,7 +220,7 @@ def build_report(
     runs: list[RunRecord],
     tabletops: list[tuple[Path, Tabletop]],
     manual: list[ManualFinding],
-    posture: dict[str, Any] | None = None,
+    posture: PostureOnFile | None = None,
     decisions: list[Decision] | None = None,
 ) -> QuarterlyReport:
     in_quarter = [r for r in runs if r.started and quarter.contains(r.started)]
@@ -256,7 +264,7 @@ def build_report(
     return report
 
 
-def _component_summary(plan: Plan, runs: list[RunRecord]) -> list[dict[str, Any]]:
+def _component_summary(plan: Plan, runs: list[RunRecord]) -> list[ComponentSummary]:
     """Per component, over the valid runs given: status and the worst case, where a
     run that never recovered is the worst and each episode counts on its own."""
     summary = []
@@ -282,30 +290,33 @@ def _component_summary(plan: Plan, runs: list[RunRecord]) -> list[dict[str, Any]
             status = "met"
         worst_rpo: float | str | None = "lost" if lost else max(rpo_values) if rpo_values else None
         summary.append(
-            {
-                "name": component.name,
-                "tier": component.tier,
-                "rto_target": component.rto,
-                "rpo_target": component.rpo,
-                "rationale": component.rationale,
-                "bia": component.bia,
-                "owner": component.owner,
-                "status": status,
-                "runs": len(measured),
-                **worst,
-                "worst_rpo": worst_rpo,
-                "worst_rpo_text": "versions lost"
+            ComponentSummary(
+                name=component.name,
+                tier=component.tier,
+                rto_target=component.rto,
+                rpo_target=component.rpo,
+                rationale=component.rationale,
+                bia=component.bia,
+                owner=component.owner,
+                status=status,
+                runs=len(measured),
+                worst_rto=worst.worst_rto,
+                worst_rto_text=worst.worst_rto_text,
+                not_recovered=worst.not_recovered,
+                worst_window=worst.worst_window,
+                worst_rpo=worst_rpo,
+                worst_rpo_text="versions lost"
                 if worst_rpo == "lost"
                 else format_seconds(float(worst_rpo), 0.1)
                 if worst_rpo is not None
                 else "—",
-                "verdicts": {v: verdicts.count(v) for v in sorted(set(verdicts))},
-            }
+                verdicts={v: verdicts.count(v) for v in sorted(set(verdicts))},
+            )
         )
     return summary
 
 
-def worst_rto(measured: Sequence[ComponentRecord]) -> dict[str, Any]:
+def worst_rto(measured: Sequence[ComponentRecord]) -> WorstRto:
     """The worst achieved RTO over component records and their judged episodes. A
     record or episode that never recovered is worse than any that did: ``> window``,
     counted in ``not_recovered``. An episode cut short by the next fault (superseded)
@@ -328,27 +339,20 @@ def worst_rto(measured: Sequence[ComponentRecord]) -> dict[str, Any]:
         not_recovered += missed
     if windows:
         text = f"> {format_seconds(max(windows), 1)}, not recovered"
-        return {"worst_rto": None, "worst_rto_text": text, "not_recovered": not_recovered,
-                "worst_window": max(windows)}  # fmt: skip
+        return WorstRto(None, text, not_recovered, max(windows))
     if not recovered:
-        return {"worst_rto": None, "worst_rto_text": "—", "not_recovered": not_recovered,
-                "worst_window": None}  # fmt: skip
+        return WorstRto(None, "—", not_recovered, None)
     seconds, resolution = max(recovered)
-    return {
-        "worst_rto": seconds,
-        "worst_rto_text": format_measured(seconds, resolution),
-        "not_recovered": not_recovered,
-        "worst_window": None,
-    }
+    return WorstRto(seconds, format_measured(seconds, resolution), not_recovered, None)
 
 
 def _cadence(
     plan: Plan,
     runs: list[RunRecord],
     tabletops: list[tuple[Path, Tabletop]],
-    components: list[dict[str, Any]],
+    components: list[ComponentSummary],
     quarter: Quarter,
-) -> list[dict[str, Any]]:
+) -> list[CadenceRow]:
     wanted = {
         "tabletop": plan.cadence.tabletop,
         "component": plan.cadence.component,
@@ -369,40 +373,38 @@ def _cadence(
             else [r.started.date() for r in runs if r.test_type == kind and r.started]
         )
         rows.append(
-            {
-                "type": kind,
-                "cadence": wanted[kind],
-                "held": held,
-                "last_held": str(max(dates)) if dates else None,
-                "next_due": next_due(
-                    wanted[kind], max(dates) if dates else None, quarter.end.date()
-                ),
-                "gap": due and not held,
-                "note": ""
+            CadenceRow(
+                type=kind,
+                cadence=wanted[kind],
+                held=held,
+                last_held=str(max(dates)) if dates else None,
+                next_due=next_due(wanted[kind], max(dates) if dates else None, quarter.end.date()),
+                gap=due and not held,
+                note=""
                 if held
                 else (
                     "due every quarter: GAP"
                     if due
                     else f"due {wanted[kind]}; not held this quarter"
                 ),
-            }
+            )
         )
     rows.append(
-        {
-            "type": "components exercised",
-            "cadence": "every component",
-            "held": [c["name"] for c in components if c["runs"]],
-            "gap": any(not c["runs"] for c in components),
-            "note": ", ".join(f"{c['name']} never drilled" for c in components if not c["runs"]),
-        }
+        CadenceRow(
+            type="components exercised",
+            cadence="every component",
+            held=[c.name for c in components if c.runs],
+            gap=any(not c.runs for c in components),
+            note=", ".join(f"{c.name} never drilled" for c in components if not c.runs),
+        )
     )
     return rows
 
 
 def _cadence_findings(
     quarter: Quarter,
-    components: list[dict[str, Any]],
-    cadence: list[dict[str, Any]],
+    components: list[ComponentSummary],
+    cadence: list[CadenceRow],
     owners: dict[str, str],
     today: dt.date,
 ) -> list[Finding]:
@@ -410,8 +412,8 @@ def _cadence_findings(
     opened = str(min(today, quarter.end.date() - dt.timedelta(days=1)))
     missing_types = [
         Finding(
-            id=f"CAD-{quarter}-{row['type']}",
-            title=f"no {row['type']} exercise in {quarter} (due {row['cadence']})",
+            id=f"CAD-{quarter}-{row.type}",
+            title=f"no {row.type} exercise in {quarter} (due {row.cadence})",
             severity="medium",
             owner="DR plan owner",
             due=str(quarter.end.date()),
@@ -419,32 +421,32 @@ def _cadence_findings(
             source="cadence coverage",
             component=None,
             status="open",
-            retest=f"closes when a {row['type']} exercise is held",
+            retest=f"closes when a {row.type} exercise is held",
             root_cause="the exercise was not scheduled or not held this quarter",
-            action=f"schedule a {row['type']} exercise before {quarter.end.date()}",
-            retest_plan=f"hold a {row['type']} exercise and regenerate this report",
+            action=f"schedule a {row.type} exercise before {quarter.end.date()}",
+            retest_plan=f"hold a {row.type} exercise and regenerate this report",
         )
         for row in cadence
-        if row["gap"] and row["type"] in CADENCE_TYPES
+        if row.gap and row.type in CADENCE_TYPES
     ]
     return missing_types + [
         Finding(
-            id=f"CAD-{quarter}-{c['name']}",
-            title=f"{c['name']} was never drilled in {quarter}",
+            id=f"CAD-{quarter}-{c.name}",
+            title=f"{c.name} was never drilled in {quarter}",
             severity="high",
-            owner=owners.get(c["name"], "unassigned"),
+            owner=owners.get(c.name, "unassigned"),
             due=str(quarter.end.date()),
             opened=opened,
             source="cadence coverage",
-            component=c["name"],
+            component=c.name,
             status="open",
             retest="closes when a drill measures this component",
             root_cause="no drill this quarter measured this component",
-            action=f"add a drill that names {c['name']} among its components",
-            retest_plan=f"run a drill measuring {c['name']} and regenerate this report",
+            action=f"add a drill that names {c.name} among its components",
+            retest_plan=f"run a drill measuring {c.name} and regenerate this report",
         )
         for c in components
-        if not c["runs"]
+        if not c.runs
     ]
 
 
@@ -487,10 +489,10 @@ def _run_section(record: RunRecord, plan: Plan) -> RunSection:
         timeline=_instants(record),
         deviations=_deviations(record),
         caveats=run_caveats(record),
-        rollbacks=[r.model_dump() for r in record.result.rollbacks]
+        rollbacks=[RollbackRow.of(r.activity, r.status, r.error) for r in record.result.rollbacks]
         if record.result
         else [
-            {"activity": (r.activity or {}).get("name"), "status": r.status}
+            RollbackRow.of((r.activity or {}).get("name"), r.status)
             for r in (record.journal.rollbacks if record.journal else [])
         ],
     )
@@ -605,11 +607,10 @@ def _trend(plan: Plan, runs: list[RunRecord], until: Quarter) -> dict[str, list[
                 if c.name == component.name and c.verdict != "not measured"
             ]
             worst = worst_rto(measured)
-            if worst["worst_window"] is not None:
-                point = TrendPoint(str(quarter), worst["worst_window"], False,
-                                   worst["worst_rto_text"])  # fmt: skip
-            elif worst["worst_rto"] is not None:
-                point = TrendPoint(str(quarter), worst["worst_rto"], True, worst["worst_rto_text"])
+            if worst.worst_window is not None:
+                point = TrendPoint(str(quarter), worst.worst_window, False, worst.worst_rto_text)
+            elif worst.worst_rto is not None:
+                point = TrendPoint(str(quarter), worst.worst_rto, True, worst.worst_rto_text)
             else:
                 point = TrendPoint(str(quarter), None, None, "—")
             points.append(point)

@@ -87,11 +87,11 @@ def results_document(report: QuarterlyReport) -> dict[str, Any]:
         "evidence_hash": report.evidence_hash,
         "summary": report.counts,
         "invalid_runs": [s.record.run_id for s in report.invalid_runs],
-        "blind_faults": report.blind_faults,
+        "blind_faults": [b.to_json() for b in report.blind_faults],
         "phase_trend": report.phase_trend,
         "left_out": report.left_out,
-        "components": report.components,
-        "cadence": report.cadence,
+        "components": [c.to_json() for c in report.components],
+        "cadence": [row.to_json() for row in report.cadence],
         "runs": [
             {
                 "run_id": s.record.run_id,
@@ -104,7 +104,7 @@ def results_document(report: QuarterlyReport) -> dict[str, Any]:
                 "invalid_reasons": s.record.invalid_reasons,
                 "problem": s.record.problem,
                 "components": [c.to_json() for c in s.record.components],
-                "rollbacks": s.rollbacks,
+                "rollbacks": [r.to_json() for r in s.rollbacks],
                 "deviations": s.deviations,
                 "caveats": s.caveats,
             }
@@ -119,10 +119,10 @@ def results_document(report: QuarterlyReport) -> dict[str, Any]:
         "posture": None
         if report.posture is None
         else {
-            "checked_at": report.posture.get("checked_at"),
-            "account": report.posture.get("account"),
-            "counts": report.posture.get("counts"),
-            "components": report.posture_rows,
+            "checked_at": report.posture.checked_at,
+            "account": report.posture.account,
+            "counts": dict(report.posture.counts),
+            "components": [p.to_json() for p in report.posture_rows],
         },
         "trend": {
             name: [
@@ -242,14 +242,15 @@ def _cadence_suite(suites: ET.Element, report: QuarterlyReport) -> None:
     suite = ET.SubElement(suites, "testsuite", name=f"cadence {report.quarter}")
     failures = 0
     for row in report.cadence:
-        case = ET.SubElement(suite, "testcase", classname="cadence", name=str(row["type"]))
+        case = ET.SubElement(suite, "testcase", classname="cadence", name=row.type)
         properties = ET.SubElement(case, "properties")
-        for name in ("cadence", "last_held", "next_due"):
-            if row.get(name):
-                ET.SubElement(properties, "property", name=name, value=str(row[name]))
-        if row["gap"]:
+        for name, value in (("cadence", row.cadence), ("last_held", row.last_held),
+                            ("next_due", row.next_due)):  # fmt: skip
+            if value:
+                ET.SubElement(properties, "property", name=name, value=value)
+        if row.gap:
             failures += 1
-            ET.SubElement(case, "failure", message=str(row["note"] or "gap"), type="cadence gap")
+            ET.SubElement(case, "failure", message=row.note or "gap", type="cadence gap")
     _close_suite(suite, failures, 0)
 
 
