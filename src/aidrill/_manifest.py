@@ -13,9 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from aidrill._manifest_record import MANIFEST_SCHEMA, Manifest
+from aidrill._manifest_record import (
+    MANIFEST_SCHEMA,
+    Generator,
+    LinkNotCopied,
+    Manifest,
+    ManifestFile,
+    RunSeal,
+)
 from aidrill.errors import InputError
 
 MANIFEST = "manifest.json"
@@ -38,12 +44,21 @@ def chain(previous: str, relative: str, digest: str) -> str:
     return hashlib.sha256(f"{previous}\n{relative}\n{digest}".encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class FileNote:
+    """What the manifest says of one path beyond its hash: a copy with secrets redacted
+    (the original's SHA-256 kept beside), or a link found in a run and never copied."""
+
+    original_sha256: str | None = None  # set: a redacted copy
+    link: str | None = None  # set: a link, listed apart from the files
+
+
 def hash_files(
     root: Path,
     paths: Iterable[Path],
     start: str = _CHAIN_SEED,
-    notes: dict[str, dict[str, Any]] | None = None,
-) -> tuple[list[dict[str, Any]], str]:
+    notes: dict[str, FileNote] | None = None,
+) -> tuple[list[ManifestFile], str]:
     """Entries (path, size, sha256, chain) in the given order, and the chain's head; a
     copy that was redacted carries the original's SHA-256 from ``notes``."""
     entries = []
@@ -52,8 +67,13 @@ def hash_files(
         relative = path.relative_to(root).as_posix()
         digest = sha256_of(path)
         head = chain(head, relative, digest)
-        entry = {"path": relative, "size": path.stat().st_size, "sha256": digest, "chain": head}
-        entries.append({**entry, **(notes or {}).get(relative, {})})
+        size, note = path.stat().st_size, (notes or {}).get(relative)
+        if note is not None and note.original_sha256 is not None:
+            entry = ManifestFile(path=relative, size=size, sha256=digest, chain=head,
+                                 redacted=True, original_sha256=note.original_sha256)  # fmt: skip
+        else:
+            entry = ManifestFile(path=relative, size=size, sha256=digest, chain=head)
+        entries.append(entry)
     return entries, head
 
 
@@ -80,7 +100,7 @@ def files_under(root: Path, below: str | None = None) -> list[Path]:
     ]
 
 
-def generator_record(generated_at: str | None = None) -> dict[str, Any]:
+def generator_record(generated_at: str | None = None) -> Generator:
     """Who made the report, with what, where and how: kept in the manifest."""
     from aidrill import __version__
 
@@ -88,62 +108,61 @@ def generator_record(generated_at: str | None = None) -> dict[str, Any]:
         operator = getpass.getuser()
     except (KeyError, OSError):
         operator = "unknown"
-    return {
-        "tool": "aidrill",
-        "version": __version__,
-        "operator": operator,
-        "host": platform.node(),
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "generated_at": generated_at or datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    return Generator(
+        tool="aidrill",
+        version=__version__,
+        operator=operator,
+        host=platform.node(),
+        command=" ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        generated_at=generated_at or datetime.now(UTC).isoformat(timespec="seconds"),
+    )
 
 
-def notes_of(root: Path) -> dict[str, dict[str, Any]]:
+def notes_of(root: Path) -> dict[str, FileNote]:
     """The per-file notes (redacted copies, links not copied) of an existing manifest."""
     manifest = Manifest.read(root / MANIFEST)
-    notes: dict[str, dict[str, Any]] = {
-        e.path: {"redacted": True, "original_sha256": e.original_sha256}
+    notes = {
+        e.path: FileNote(original_sha256=e.original_sha256)
         for e in manifest.files
-        if e.redacted
+        if e.redacted and e.original_sha256
     }
     for link in manifest.links_not_copied:
-        notes[link.path] = {"link": link.link, "copied": False}
+        notes[link.path] = FileNote(link=link.link)
     return notes
 
 
 def write_manifest(
     root: Path,
-    notes: dict[str, dict[str, Any]] | None = None,
-    generator: dict[str, Any] | None = None,
-    runs: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+    notes: dict[str, FileNote] | None = None,
+    generator: Generator | None = None,
+    runs: list[RunSeal] | None = None,
+) -> Manifest:
     """Evidence first (its head is the evidence hash), then the report's own files.
     Links found in a run (recorded in ``notes``, never copied) are listed apart."""
     evidence_entries, evidence_hash = hash_files(root, files_under(root, "evidence"), notes=notes)
     output_entries, head = hash_files(root, files_under(root), start=evidence_hash)
     links = [
-        {"path": path, "link": note["link"], "copied": False}
+        LinkNotCopied(path=path, link=note.link)
         for path, note in sorted((notes or {}).items())
-        if "link" in note
+        if note.link is not None
     ]
-    document: dict[str, Any] = {
-        "schema": MANIFEST_SCHEMA,
-        "algorithm": "sha256",
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "chain": "chain[i] = sha256(chain[i-1] + '\\n' + path + '\\n' + sha256(file)); "
+    # Each run's own manifest head, as the run sealed it (``runs``): the chain of custody
+    # starts when a run is recorded, not when a report is written.
+    chained = {} if runs is None else {"runs": runs}
+    manifest = Manifest(
+        schema=MANIFEST_SCHEMA,
+        algorithm="sha256",
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        chain="chain[i] = sha256(chain[i-1] + '\\n' + path + '\\n' + sha256(file)); "
         "chain[-1] = sha256('aidrill-manifest/1'); evidence files first",
-        "evidence_hash": evidence_hash,
-        "manifest_hash": head,
-        "generator": generator or generator_record(),
-        "files": evidence_entries + output_entries,
-        "links_not_copied": links,
-    }
-    if runs is not None:
-        # Each run's own manifest head, as the run sealed it: the chain of custody starts
-        # when a run is recorded, not when a report is written.
-        document["runs"] = runs
-    manifest = Manifest.model_validate(document).to_json()  # what it writes, it can read
-    (root / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        evidence_hash=evidence_hash,
+        manifest_hash=head,
+        generator=generator or generator_record(),
+        files=evidence_entries + output_entries,
+        links_not_copied=links,
+        **chained,
+    )
+    (root / MANIFEST).write_text(json.dumps(manifest.to_json(), indent=2), encoding="utf-8")
     return manifest
 
 
@@ -223,19 +242,22 @@ def run_changes(run_dir: Path, copied_from: dict[str, str] | None = None) -> lis
     return [f"{item} after the run sealed it" for item in found]
 
 
-def run_seal(run_dir: Path) -> dict[str, Any] | None:
-    """The run manifest's head and who signed it, for the quarterly manifest's chain."""
+def run_seal(run_dir: Path, run: str) -> RunSeal:
+    """The run manifest's head and who signed it, for the quarterly manifest's chain
+    (no head: the run was never sealed, or its manifest cannot be read)."""
     try:
         manifest = Manifest.read(run_dir / MANIFEST)
     except (OSError, ValueError):
-        return None
+        return RunSeal(run=run, manifest_hash=None)
     signed = None
     try:
         signature = json.loads((run_dir / SIGNATURE).read_text(encoding="utf-8"))
         signed = signature.get("key_fingerprint")
     except (OSError, ValueError):
         pass
-    return {"manifest_hash": manifest.manifest_hash, "signed_by": signed}
+    return RunSeal(
+        run=run, manifest_hash=manifest.manifest_hash, signed_by=str(signed) if signed else None
+    )
 
 
 def runs_changed_since_sealed(folder: Path) -> dict[str, list[str]]:

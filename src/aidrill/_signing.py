@@ -17,12 +17,12 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from aidrill._json import JsonObject
 from aidrill._manifest import SIGNATURE as SIGNATURE_FILE
 from aidrill._manifest import write_manifest
 from aidrill._manifest_record import Manifest
@@ -124,15 +124,63 @@ def check_signature(folder: Path, public_path: Path) -> SignatureCheck:
     )
 
 
-def _canonical(record: dict[str, Any]) -> bytes:
-    """The bytes a sign-off's signature covers: every field but the signature's own."""
+@dataclass(frozen=True)
+class Signoff:
+    """One entry of ``signoffs.json``. ``raw`` is the entry exactly as the file holds
+    it: its signature covers every field of it, so an edited entry (a field changed,
+    one added) is read as it stands and fails its check, never dropped or tidied up."""
+
+    raw: JsonObject
+
+    def _text(self, name: str) -> str | None:
+        value = self.raw.get(name)
+        return None if value is None else str(value)
+
+    @property
+    def by(self) -> str | None:
+        return self._text("by")
+
+    @property
+    def role(self) -> str | None:
+        return self._text("role")
+
+    @property
+    def at(self) -> str | None:
+        return self._text("at")
+
+    @property
+    def statement(self) -> str | None:
+        return self._text("statement")
+
+    @property
+    def manifest_hash_signed_off(self) -> str | None:
+        return self._text("manifest_hash_signed_off")
+
+    @property
+    def key_fingerprint(self) -> str | None:
+        return self._text("key_fingerprint")
+
+    @property
+    def signature(self) -> str | None:
+        return self._text("signature")
+
+    @property
+    def public_key(self) -> str | None:
+        return self._text("public_key")
+
+    def canonical(self) -> bytes:
+        """The bytes its signature covers: every field but the signature's own."""
+        return _canonical(self.raw)
+
+
+def _canonical(record: JsonObject) -> bytes:
     signed = {k: v for k, v in record.items() if k not in ("signature", "public_key")}
     return json.dumps(signed, sort_keys=True, separators=(",", ":")).encode()
 
 
 def add_signoff(
     folder: Path, by: str, role: str, statement: str, private_path: Path | None = None
-) -> dict[str, Any]:
+) -> Signoff:
     """Append a sign-off on the report as its manifest stands now. It names the
     manifest's hash and the evidence hash it accepts, and with a key it carries its own
     Ed25519 signature over those fields: a later sign-off is appended beside it and
@@ -146,7 +194,7 @@ def add_signoff(
         raise InputError(f"unreadable manifest: {exc}", file=manifest_path) from exc
     key = _load_private(private_path) if private_path is not None else None
     signoffs = read_signoffs(folder)
-    record: dict[str, Any] = {
+    record: JsonObject = {
         "by": by,
         "role": role,
         "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -161,22 +209,22 @@ def add_signoff(
         )
         record["public_key"] = base64.b64encode(raw).decode()
         record["signature"] = base64.b64encode(key.sign(_canonical(record))).decode()
-    signoffs.append(record)
-    (folder / SIGNOFFS_FILE).write_text(json.dumps(signoffs, indent=2), encoding="utf-8")
-    return record
+    kept = [s.raw for s in signoffs] + [record]
+    (folder / SIGNOFFS_FILE).write_text(json.dumps(kept, indent=2), encoding="utf-8")
+    return Signoff(record)
 
 
-def read_signoffs(folder: Path) -> list[dict[str, Any]]:
+def read_signoffs(folder: Path) -> list[Signoff]:
     try:
         records = json.loads((folder / SIGNOFFS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
-    return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
+    return [Signoff(r) for r in records if isinstance(r, dict)] if isinstance(records, list) else []
 
 
 @dataclass(frozen=True)
 class SignoffCheck:
-    record: dict[str, Any]
+    record: Signoff
     ok: bool
     detail: str
 
@@ -190,37 +238,36 @@ def check_signoffs(folder: Path) -> list[SignoffCheck]:
         current = None  # no manifest that fits its schema: no sign-off holds
     checks = []
     for record in read_signoffs(folder):
-        who = f"{record.get('by')} ({record.get('role')}) at {record.get('at')}"
-        if current is None or record.get("manifest_hash_signed_off") != current:
+        who = f"{record.by} ({record.role}) at {record.at}"
+        if current is None or record.manifest_hash_signed_off != current:
             checks.append(SignoffCheck(record, False, f"{who} signed off a different manifest"))
             continue
-        if not record.get("signature"):
+        if not record.signature:
             checks.append(SignoffCheck(record, True, f"{who}, unsigned (no key)"))
             continue
         checks.append(SignoffCheck(record, *_signed_ok(record, who)))
     return checks
 
 
-def _signed_ok(record: dict[str, Any], who: str) -> tuple[bool, str]:
+def _signed_ok(record: Signoff, who: str) -> tuple[bool, str]:
     try:
-        raw = base64.b64decode(record["public_key"])
-        public = Ed25519PublicKey.from_public_bytes(raw)
-        signature = base64.b64decode(record["signature"])
-    except (KeyError, TypeError, ValueError) as exc:
+        public = Ed25519PublicKey.from_public_bytes(base64.b64decode(record.public_key or ""))
+        signature = base64.b64decode(record.signature or "")
+    except (TypeError, ValueError) as exc:
         return False, f"{who}: unreadable signature ({exc})"
-    if fingerprint(public) != record.get("key_fingerprint"):
+    if fingerprint(public) != record.key_fingerprint:
         return False, f"{who}: the key does not match the fingerprint it names"
     try:
-        public.verify(signature, _canonical(record))
+        public.verify(signature, record.canonical())
     except InvalidSignature:
         return False, f"{who}: the signature does not match the sign-off (it was edited)"
-    return True, f"{who}, signed by key {record['key_fingerprint']}"
+    return True, f"{who}, signed by key {record.key_fingerprint}"
 
 
 SIGNING_KEY_ENV = "AIDRILL_SIGNING_KEY"
 
 
-def seal_run(run_dir: Path) -> dict[str, Any]:
+def seal_run(run_dir: Path) -> Manifest:
     """A run directory's own manifest, written when the run ends: from then on any
     change to its evidence or result shows (``aidrill verify RUN_DIR``, and the report).
     Signed when ``AIDRILL_SIGNING_KEY`` names a private key."""

@@ -155,8 +155,8 @@ def sign(directory: Path, by: str, role: str, statement: str, sign_key: Path | N
     """Append a sign-off to a report folder (signoffs.json). With --sign-key it carries
     its own signature; earlier sign-offs and the manifest's signature stay as they are."""
     record = add_signoff(directory, by, role, statement, sign_key)
-    signed = f", signed by key {record['key_fingerprint']}" if sign_key is not None else ""
-    console.print(f"signed off by {record['by']} ({record['role']}) at {record['at']}{signed}")
+    signed = f", signed by key {record.key_fingerprint}" if sign_key is not None else ""
+    console.print(f"signed off by {record.by} ({record.role}) at {record.at}{signed}")
     if sign_key is not None and not (directory / "manifest.sig.json").exists():
         console.print(f"manifest.json signed by key {sign_manifest(directory, sign_key)}")
     others = len(read_signoffs(directory)) - 1

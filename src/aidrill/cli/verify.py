@@ -46,7 +46,7 @@ def verify(directory: Path, public_key: Path | None) -> None:
     signoffs = check_signoffs(directory)
     for signoff in signoffs:
         (console if signoff.ok else errors).print(
-            f"sign-off: {signoff.detail}: {signoff.record.get('statement')}", soft_wrap=True
+            f"sign-off: {signoff.detail}: {signoff.record.statement}", soft_wrap=True
         )
     if signature is not None:
         (console if signature.ok else errors).print(f"signature: {signature.detail}")

@@ -10,9 +10,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from aidrill._manifest import files_under, hash_files, run_seal, write_manifest
+from aidrill._manifest import FileNote, files_under, hash_files, run_seal, write_manifest
 from aidrill.errors import InputError
 from aidrill.plan import Plan
 from aidrill.report._chart import trend_svg
@@ -107,7 +106,7 @@ def _write_quarterly_report(
         WRITERS[name](report, out_dir)
     progress("sealing the manifest")
     seals = [
-        {"run": section.record.run_id, **(run_seal(section.record.path) or {"manifest_hash": None})}
+        run_seal(section.record.path, section.record.run_id)
         for section in report.runs
         if section.record.path.is_dir()
     ]
@@ -130,10 +129,10 @@ def _set_aside(out_dir: Path) -> None:
 
 def _copy_evidence(
     report: QuarterlyReport, evidence: Path, plan_path: Path, findings_path: Path
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, FileNote]:
     """Copy each run's regular files (never a link's target); a journal or experiment
     holding secrets is copied redacted. Returns manifest notes per copied path."""
-    notes: dict[str, dict[str, Any]] = {}
+    notes: dict[str, FileNote] = {}
     runs = evidence / "runs"
     runs.mkdir(parents=True)
     for section in report.runs:
@@ -146,13 +145,12 @@ def _copy_evidence(
             destination.parent.mkdir(parents=True, exist_ok=True)
             original = copy_redacted(source, destination)
             if original is not None:
-                notes[destination.relative_to(evidence.parent).as_posix()] = {
-                    "redacted": True,
-                    "original_sha256": original,
-                }
+                notes[destination.relative_to(evidence.parent).as_posix()] = FileNote(
+                    original_sha256=original
+                )
         for relative, link_target in record.links:
             name = (target / relative).relative_to(evidence.parent).as_posix()
-            notes[name] = {"link": link_target, "copied": False}
+            notes[name] = FileNote(link=link_target)
     if report.tabletops:
         (evidence / "tabletops").mkdir()
         for path, _ in report.tabletops:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from aidrill._durations import format_measured, format_seconds
+from aidrill._manifest_record import ManifestFile
 from aidrill.experiment import (
     PlannedFault,
     describe_fault,
@@ -37,6 +38,7 @@ from aidrill.report._rows import (
     BlindFaultRow,
     CadenceRow,
     ComponentSummary,
+    DigestRow,
     PostureRow,
     RollbackRow,
     WorstRto,
@@ -99,7 +101,7 @@ class QuarterlyReport:
     trend: dict[str, list[TrendPoint]]
     phase_trend: list[dict[str, Any]] = field(default_factory=list)  # see _phase_trend
     evidence_hash: str = ""
-    evidence_files: list[dict[str, Any]] = field(default_factory=list)
+    evidence_files: list[ManifestFile] = field(default_factory=list)
     trend_chart: str = ""
     left_out: list[str] = field(default_factory=list)  # runs of other quarters, by id
     posture: PostureOnFile | None = None  # the latest `aidrill posture` record
@@ -111,30 +113,28 @@ class QuarterlyReport:
     PRINT_IN_FULL_UP_TO = 60
 
     @property
-    def evidence_digest(self) -> list[dict[str, Any]]:
+    def evidence_digest(self) -> list[DigestRow]:
         """The evidence appendix in print: one row per copied run (its files, their
         bytes, and the SHA-256 of the run's own sealed manifest, which lists each file's
         hash), redacted copies named, other evidence files one row each. manifest.json
         lists every file; ``aidrill verify`` checks them all."""
-        rows: list[dict[str, Any]] = []
-        runs: dict[str, dict[str, Any]] = {}
+        rows: list[DigestRow] = []
+        runs: dict[str, DigestRow] = {}
         for entry in self.evidence_files:
-            parts = str(entry["path"]).split("/")
+            parts = entry.path.split("/")
             if len(parts) > 3 and parts[:2] == ["evidence", "runs"]:
                 row = runs.get(parts[2])
                 if row is None:
-                    row = runs[parts[2]] = {"run": parts[2], "files": 0, "bytes": 0,
-                                            "seal": None, "redacted": []}  # fmt: skip
+                    row = runs[parts[2]] = DigestRow(run=parts[2], files=0)
                     rows.append(row)
-                row["files"] += 1
-                row["bytes"] += int(entry.get("size") or 0)
+                row.files += 1
+                row.bytes += entry.size
                 if parts[3:] == ["manifest.json"]:
-                    row["seal"] = entry["sha256"]
-                if entry.get("redacted"):
-                    row["redacted"].append("/".join(parts[3:]))
+                    row.seal = entry.sha256
+                if entry.redacted:
+                    row.redacted.append("/".join(parts[3:]))
             else:
-                rows.append({"path": entry["path"], "sha256": entry["sha256"],
-                             "bytes": entry.get("size")})  # fmt: skip
+                rows.append(DigestRow(path=entry.path, sha256=entry.sha256, bytes=entry.size))
         return rows
 
     @property

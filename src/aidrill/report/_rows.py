@@ -130,3 +130,17 @@ class PostureRow:
 
     def to_json(self) -> JsonObject:
         return _json(self)
+
+
+@dataclass
+class DigestRow:
+    """One row of the printed evidence appendix: a copied run (its files, their bytes,
+    the SHA-256 of its own sealed manifest, its redacted copies) or one other file."""
+
+    run: str | None = None
+    path: str | None = None
+    files: int = 1
+    bytes: int = 0
+    seal: str | None = None  # a run's manifest hash; a file's own SHA-256 is in sha256
+    sha256: str | None = None
+    redacted: list[str] = field(default_factory=list)
