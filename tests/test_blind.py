@@ -47,11 +47,11 @@ def test_never_seen_is_the_whole_window_and_says_so() -> None:
     assert not blind.detected and blind.seconds == blind.window_seconds == 30.0
     assert blind.reaction == "never during the window"
     record = blind.to_record(limit=5.0, users_hurt=True)
-    assert record["over_limit"] is True
+    assert record.over_limit is True
     assert "whole 30.0 s window" in blind.sentence(5.0)
     # Not over the limit when users were never hurt (a leak that never crossed the SLO).
-    assert blind.to_record(limit=5.0, users_hurt=False)["over_limit"] is False
-    assert blind.to_record(limit=None, users_hurt=True)["over_limit"] is False
+    assert blind.to_record(limit=5.0, users_hurt=False).over_limit is False
+    assert blind.to_record(limit=None, users_hurt=True).over_limit is False
 
 
 def test_the_labs_own_account_of_a_node_fault() -> None:

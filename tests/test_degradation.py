@@ -81,7 +81,9 @@ def test_freshness_served_is_judged_against_the_rpo() -> None:
     ]
     evaluation = evaluate_run(plan, ["feature-store", "inference"], events, buckets, 10.0)
     features = next(r for r in evaluation.components if r.component.name == "feature-store")
-    assert features.extra["worst_freshness_seconds"] == 9.0
-    assert features.extra["freshness_within_rpo"] is False  # the lab's RPO is 5 s
+    assert features.figures.freshness == (9.0, False)  # the lab's RPO is 5 s
+    achieved = features.to_record().to_json()["achieved"]
+    assert (achieved["worst_freshness_seconds"], achieved["freshness_within_rpo"]) == (9.0, False)
     inference = next(r for r in evaluation.components if r.component.name == "inference")
-    assert "worst_freshness_seconds" not in inference.extra
+    assert inference.figures.freshness is None
+    assert "worst_freshness_seconds" not in inference.to_record().to_json()["achieved"]

@@ -51,7 +51,7 @@ def _measure(states: list[bool], faults: list[float]) -> ComponentRecord:
         _PLAN, _INFERENCE, events, buckets, faults[0], window_end, SUSTAIN, TierEvidence(),
         Coverage(),
     )  # fmt: skip
-    return ComponentRecord.model_validate(result.to_record())  # as result.json reads back
+    return ComponentRecord.model_validate(result.to_record().to_json())  # as result.json reads back
 
 
 def _brute_recovery(states: list[bool], start: float, end: float) -> float | None:

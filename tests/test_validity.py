@@ -77,7 +77,7 @@ def test_an_invalid_run_measures_nothing_and_opens_no_episode() -> None:
     assert component.verdict.reason.startswith("the run is invalid: the fault second")
     assert component.measurement is None and component.episodes == []
     record = component.to_record()
-    assert record["achieved"]["rto_seconds"] is None
+    assert record.achieved.rto_seconds is None
 
 
 def test_result_json_records_validity_and_the_report_sets_invalid_runs_apart(

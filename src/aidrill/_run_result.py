@@ -148,7 +148,7 @@ def result_document(
         "observation_end": iso(evaluation.window_end),
         "slo": plan.slo.model_dump(mode="json"),
         "coverage": {"min_answers": floors, "grace_seconds": plan.slo.coverage_grace},
-        "components": [c.to_record() for c in evaluation.components],  # typed by the record
+        "components": [c.to_record().to_json() for c in evaluation.components],
         "summary": evaluation.counts(),
         "ground_truth": {
             "source": extension.target if extension else None,

@@ -18,11 +18,11 @@ served: the share of samples in the blind stretch where every signal said health
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from aidrill.measure._records import Event
+from aidrill.measure._wire import BlindRecord
 
 HEALTH_POLL_SOURCE = "the health checks aidrill polled"  # a detect mark's source in phases
 CONFIRM_POLLS = 2  # polls running a signal must say unhealthy to count as a reaction
@@ -36,11 +36,13 @@ class HealthSample:
     signals: dict[str, bool]
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> HealthSample:
-        signals = record["signals"]
+    def from_record(cls, record: Mapping[str, object]) -> HealthSample:
+        signals, time = record["signals"], record["time"]
         if not isinstance(signals, dict):
             raise TypeError("signals: expected a mapping")
-        return cls(float(record["time"]), {str(k): bool(v) for k, v in signals.items()})
+        if not isinstance(time, int | float) or isinstance(time, bool):
+            raise TypeError("time: expected a number")
+        return cls(float(time), {str(k): bool(v) for k, v in signals.items()})
 
     @property
     def all_healthy(self) -> bool:
@@ -57,22 +59,22 @@ class Blind:
     health_passing: float | None  # share of health samples in the blind stretch all healthy
     health_samples: int
 
-    def to_record(self, limit: float | None, users_hurt: bool) -> dict[str, Any]:
-        over = limit is not None and users_hurt and self.seconds > limit
-        return {
-            "measured": True,
-            "seconds": round(self.seconds, 3),
-            "detected": self.detected,
-            "reaction": self.reaction,
-            "window_seconds": round(self.window_seconds, 3),
-            "limit_seconds": limit,
-            "users_hurt": users_hurt,
-            "over_limit": over,
-            "health_said_healthy": None
+    def to_record(self, limit: float | None, users_hurt: bool) -> BlindRecord:
+        return BlindRecord(
+            measured=True,
+            seconds=round(self.seconds, 3),
+            detected=self.detected,
+            reaction=self.reaction,
+            window_seconds=round(self.window_seconds, 3),
+            limit_seconds=limit,
+            users_hurt=users_hurt,
+            over_limit=limit is not None and users_hurt and self.seconds > limit,
+            health_said_healthy=None
             if self.health_passing is None
             else round(self.health_passing, 3),
-            "health_samples": self.health_samples,
-        }
+            health_samples=self.health_samples,
+            summary=self.sentence(limit),
+        )
 
     def sentence(self, limit: float | None) -> str:
         if self.detected:
@@ -188,20 +190,18 @@ NOT_WATCHED = (
 )
 
 
-def blind_not_measured(
-    window_seconds: float, limit: float | None, users_hurt: bool
-) -> dict[str, Any]:
+def blind_not_measured(window_seconds: float, limit: float | None, users_hurt: bool) -> BlindRecord:
     """The blind record of a run that watched none of the target's health reactions."""
-    return {
-        "measured": False,
-        "seconds": None,
-        "detected": False,
-        "reaction": NOT_WATCHED,
-        "window_seconds": round(max(0.0, window_seconds), 3),
-        "limit_seconds": limit,
-        "users_hurt": users_hurt,
-        "over_limit": False,
-        "health_said_healthy": None,
-        "health_samples": 0,
-        "summary": f"time served blind {NOT_WATCHED}",
-    }
+    return BlindRecord(
+        measured=False,
+        seconds=None,
+        detected=False,
+        reaction=NOT_WATCHED,
+        window_seconds=round(max(0.0, window_seconds), 3),
+        limit_seconds=limit,
+        users_hurt=users_hurt,
+        over_limit=False,
+        health_said_healthy=None,
+        health_samples=0,
+        summary=f"time served blind {NOT_WATCHED}",
+    )

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from aidrill._durations import format_seconds
 from aidrill.measure._records import Bucket
 from aidrill.measure._recovery import HealthRule, is_healthy
+from aidrill.measure._wire import DegradationRecord, Detail, WorstBucket
 from aidrill.plan import DegradationBudget
 
 DegradationStatus = Literal["absorbed", "degraded gracefully", "not graceful"]
@@ -30,17 +31,17 @@ class Degradation:
     status: DegradationStatus
     reason: str
     outside_slo_seconds: float
-    worst: dict[str, Any] | None
-    budget: dict[str, Any]
+    worst: WorstBucket | None
+    budget: Detail
 
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "reason": self.reason,
-            "outside_slo_seconds": self.outside_slo_seconds,
-            "worst_bucket": self.worst,
-            "budget": self.budget,
-        }
+    def to_record(self) -> DegradationRecord:
+        return DegradationRecord(
+            status=self.status,
+            reason=self.reason,
+            outside_slo_seconds=self.outside_slo_seconds,
+            worst_bucket=self.worst,
+            budget=self.budget,
+        )
 
 
 def _error_ratio(bucket: Bucket) -> float:
@@ -76,7 +77,7 @@ def judge_degradation(
     recovered_within_rto: bool,
 ) -> Degradation:
     window = [b for b in buckets if b.end > t_fault and b.start < window_end]
-    budget_record = {
+    budget_record: Detail = {
         "max_error_ratio": budget.max_error_ratio,
         "max_p95_seconds": budget.max_p95,
         "quality_floor": budget.quality_floor,
@@ -90,16 +91,16 @@ def judge_degradation(
     worst_bucket = max(outside or window, key=_severity)
     quality = worst_bucket.quality if worst_bucket.requests else None
     offset = round(worst_bucket.start - t_fault, 3)
-    worst = {
-        "at_seconds": offset,
-        "error_ratio": round(_error_ratio(worst_bucket), 4),
-        "p95_seconds": worst_bucket.p95,
-        "quality": None if quality is None else round(quality, 4),
-    }
+    worst = WorstBucket(
+        at_seconds=offset,
+        error_ratio=round(_error_ratio(worst_bucket), 4),
+        p95_seconds=worst_bucket.p95,
+        quality=None if quality is None else round(quality, 4),
+    )
     at = f"+{format_seconds(max(0.0, offset), worst_bucket.width)}"
     if not outside:
         return Degradation("absorbed", "every bucket during the fault stayed inside the SLO "
-                           f"(worst at {at}: {worst['error_ratio']:.0%} errors)", 0.0, worst,
+                           f"(worst at {at}: {worst.error_ratio:.0%} errors)", 0.0, worst,
                            budget_record)  # fmt: skip
     beyond = [(b, _beyond(b, budget)) for b in outside]
     beyond = [(b, what) for b, what in beyond if what]
@@ -117,5 +118,5 @@ def judge_degradation(
                            "RTO", seconds, worst, budget_record)  # fmt: skip
     return Degradation("degraded gracefully", f"outside the SLO for {format_seconds(seconds)} "
                        f"(budget {format_seconds(budget.for_)}), never beyond the budget; worst "
-                       f"at {at}: {worst['error_ratio']:.0%} errors", seconds, worst,
+                       f"at {at}: {worst.error_ratio:.0%} errors", seconds, worst,
                        budget_record)  # fmt: skip

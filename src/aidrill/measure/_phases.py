@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from aidrill.measure._records import Bucket, Event
+from aidrill.measure._wire import PhaseRecord
 
 STEPS = ("detect", "provision", "load")  # the activities that end the first three phases
 PHASES = (*STEPS, "warm")
@@ -47,26 +47,28 @@ class Phase:
     def seconds(self) -> float:
         return self.end - self.start
 
-    def to_record(self, t_fault: float, reference: Mapping[str, float]) -> dict[str, Any]:
+    def to_record(self, t_fault: float, reference: Mapping[str, float]) -> PhaseRecord:
         """The phase, with the plan's reference for it (a joined phase: the sum of its
         parts' references, where the plan states each)."""
         parts = self.name.split("+")
         expected = sum(reference[p] for p in parts) if all(p in reference for p in parts) else None
-        return {
-            "phase": self.name,
-            "from_fault_seconds": round(self.start - t_fault, 3),
-            "seconds": round(self.seconds, 3),
-            "evidence": self.evidence,
-            **({} if expected is None else {"reference_seconds": expected}),
-        }
+        start, seconds = round(self.start - t_fault, 3), round(self.seconds, 3)
+        if expected is None:  # left out of the record, not written as null
+            return PhaseRecord(
+                phase=self.name, from_fault_seconds=start, seconds=seconds, evidence=self.evidence
+            )
+        return PhaseRecord(
+            phase=self.name, from_fault_seconds=start, seconds=seconds, evidence=self.evidence,
+            reference_seconds=expected,
+        )  # fmt: skip
 
 
-def over_reference(records: Sequence[Mapping[str, Any]]) -> str | None:
+def over_reference(records: Sequence[PhaseRecord]) -> str | None:
     """Which phase ate the margin: the one furthest over the plan's reference."""
     over = [
-        (float(r["seconds"]) - float(r["reference_seconds"]), str(r["phase"]))
+        (r.seconds - r.reference_seconds, r.phase)
         for r in records
-        if r.get("reference_seconds") is not None
+        if r.reference_seconds is not None
     ]
     worst = max(over, default=None)
     if worst is None or worst[0] <= 0:

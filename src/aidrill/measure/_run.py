@@ -39,7 +39,16 @@ from aidrill.measure._rpo import (
 )
 from aidrill.measure._validity import Validity, judge_validity
 from aidrill.measure._verdict import Verdict, judge_rto
-from aidrill.measure._wire import iso
+from aidrill.measure._wire import (
+    Achieved,
+    BlindRecord,
+    ComponentRecord,
+    ComponentTarget,
+    Episode,
+    Gap,
+    Relapse,
+    iso,
+)
 from aidrill.plan import Component, Plan
 
 GROUND_TRUTH_PREFIX = "lab:"
@@ -69,6 +78,17 @@ class TierEvidence:
 
 
 @dataclass(frozen=True)
+class TierFigures:
+    """What a tier measures beside its recovery: the inference tier's time served
+    blind, the vector index's recall around the fault, the freshness of what a data
+    tier served. None: not measured for this tier (left out of the record)."""
+
+    blind: BlindRecord | None = None
+    recall: tuple[float | None, float | None] | None = None  # (before fault, after recovery)
+    freshness: tuple[float, bool | None] | None = None  # (worst seconds, within the RPO)
+
+
+@dataclass(frozen=True)
 class ComponentResult:
     component: Component
     measurement: RecoveryMeasurement | None
@@ -77,88 +97,122 @@ class ComponentResult:
     rto_verdict: Verdict | None = None
     rpo: RpoMeasurement | None = None
     rpo_verdict: Verdict | None = None
-    episodes: list[dict[str, Any]] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    episodes: list[Episode] = field(default_factory=list)
+    figures: TierFigures = field(default_factory=TierFigures)
     resolution: float = 1.0  # the bucket width the series was measured at
     degradation: Degradation | None = None  # judged where the plan sets a budget
     phases: list[Phase] = field(default_factory=list)  # where the RTO went
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self) -> ComponentRecord:
+        component = self.component
+        return ComponentRecord(
+            name=component.name,
+            tier=component.tier,
+            target=ComponentTarget(rto_seconds=component.rto, rpo_seconds=component.rpo),
+            rationale=component.rationale,
+            achieved=self._achieved(),
+            verdict=self.verdict.status,
+            explanation=self.verdict.reason,
+            rto_verdict=(self.rto_verdict or self.verdict).status,
+            rpo_verdict=self.rpo_verdict.status if self.rpo_verdict else None,
+            cause=self.cause,
+            degradation=self.degradation.to_record() if self.degradation else None,
+        )
+
+    def _achieved(self) -> Achieved:
+        """What was measured; a figure the measurement does not have is left out of the
+        record (``exclude_unset``), never written as null."""
         m = self.measurement
-        achieved: dict[str, Any] = {"rto_seconds": None, "recovered": None}
-        if m is not None:
-            achieved = {
-                "rto_seconds": _round(m.rto),
-                "recovered": m.recovered,
-                "impact": m.impact,
-                "detection_delay_seconds": _round(m.detection_delay),
+        if m is None:
+            achieved = Achieved(rto_seconds=None, recovered=None)
+        else:
+            achieved = Achieved(
+                rto_seconds=_round(m.rto),
+                recovered=m.recovered,
+                impact=m.impact,
+                detection_delay_seconds=_round(m.detection_delay),
                 # When users were first hurt, apart from how long recovery took after it:
                 # a fault felt late is not a slow recovery.
-                "time_to_impact_seconds": _round(
+                time_to_impact_seconds=_round(
                     None if m.t_first_unhealthy is None else m.t_first_unhealthy - m.t_fault
                 ),
-                "recovery_after_impact_seconds": _round(
+                recovery_after_impact_seconds=_round(
                     None
                     if m.t_first_unhealthy is None or m.t_recovered is None
                     else max(0.0, m.t_recovered - m.t_first_unhealthy)
                 ),
-                "first_unhealthy": iso(m.t_first_unhealthy),
-                "first_success": iso(m.t_first_success),
-                "recovered_at": iso(m.t_recovered),
-                "observation_window_seconds": _round(m.window),
-                "provable_until_seconds": _round(m.provable_until),
+                first_unhealthy=iso(m.t_first_unhealthy),
+                first_success=iso(m.t_first_success),
+                recovered_at=iso(m.t_recovered),
+                observation_window_seconds=_round(m.window),
+                provable_until_seconds=_round(m.provable_until),
                 # Not recovered: no recovery could have started before this (from the
                 # fault), by the unhealthy buckets inside each candidate's sustain.
-                "ruled_out_until_seconds": _round(m.ruled_out),
-                "sustain_seconds": m.sustain,
-                "detected_at": iso(m.t_detected),
-                "resolution_seconds": self.resolution,
-                "fault_at": iso(m.t_fault),
-            }
+                ruled_out_until_seconds=_round(m.ruled_out),
+                sustain_seconds=m.sustain,
+                detected_at=iso(m.t_detected),
+                resolution_seconds=self.resolution,
+                fault_at=iso(m.t_fault),
+            )
             if m.gaps:
-                achieved["coverage_gaps"] = [
-                    {"from": iso(g.start), "to": iso(g.end), "seconds": _round(g.seconds)}
+                # "from" is a Python keyword: these records are made from their wire form.
+                gaps = [
+                    Gap.model_validate(
+                        {"from": iso(g.start), "to": iso(g.end), "seconds": _round(g.seconds)}
+                    )
                     for g in m.gaps
                 ]
+                achieved = _with(achieved, coverage_gaps=gaps)
             if m.relapses:
                 # Times from the fault, like the RTO, and the instants themselves.
-                achieved["relapses"] = [
-                    {
-                        "from": iso(r.start),
-                        "to": iso(r.end),
+                relapses = [
+                    Relapse.model_validate({
+                        "from": iso(r.start), "to": iso(r.end),
                         "from_fault_seconds": _round(r.start - m.t_fault),
                         "seconds": _round(r.seconds),
-                    }
+                    })
                     for r in m.relapses
-                ]
+                ]  # fmt: skip
+                achieved = _with(achieved, relapses=relapses)
             if self.phases:
-                reference = self.component.reference
-                achieved["phases"] = [p.to_record(m.t_fault, reference) for p in self.phases]
-                achieved["phase_over_reference"] = over_reference(achieved["phases"])
+                phases = [p.to_record(m.t_fault, self.component.reference) for p in self.phases]
+                achieved = _with(
+                    achieved, phases=phases, phase_over_reference=over_reference(phases)
+                )
             if self.episodes:
-                achieved["episodes"] = self.episodes
-        achieved.update(self.extra)
+                achieved = _with(achieved, episodes=self.episodes)
+        figures = self.figures
+        if figures.blind is not None:
+            achieved = _with(achieved, blind=figures.blind)
+        if figures.recall is not None:
+            before, after = figures.recall
+            achieved = _with(achieved, recall_before_fault=before, recall_after_recovery=after)
+        if figures.freshness is not None:
+            worst, within = figures.freshness
+            achieved = _with(achieved, worst_freshness_seconds=worst, freshness_within_rpo=within)
         if self.rpo is not None:
             seconds = self.rpo.seconds
-            achieved["rpo_seconds"] = (
-                None if seconds is None else "lost" if seconds == float("inf") else _round(seconds)
+            achieved = _with(
+                achieved,
+                rpo_seconds=None
+                if seconds is None
+                else "lost"
+                if seconds == float("inf")
+                else _round(seconds),
+                rpo_explanation=self.rpo.reason,
+                rpo_detail=self.rpo.detail,
+                rpo_at_least=self.rpo.at_least,
             )
-            achieved["rpo_explanation"] = self.rpo.reason
-            achieved["rpo_detail"] = self.rpo.detail
-            achieved["rpo_at_least"] = self.rpo.at_least
-        return {
-            "name": self.component.name,
-            "tier": self.component.tier,
-            "target": {"rto_seconds": self.component.rto, "rpo_seconds": self.component.rpo},
-            "rationale": self.component.rationale,
-            "achieved": achieved,
-            "verdict": self.verdict.status,
-            "explanation": self.verdict.reason,
-            "rto_verdict": (self.rto_verdict or self.verdict).status,
-            "rpo_verdict": self.rpo_verdict.status if self.rpo_verdict else None,
-            "cause": self.cause,
-            "degradation": self.degradation.to_record() if self.degradation else None,
-        }
+        return achieved
+
+
+def _with(achieved: Achieved, **figures: object) -> Achieved:
+    """``achieved`` with ``figures`` set (and so written). Each is checked against its
+    field's type when the run's record is parsed, before result.json is written."""
+    unknown = set(figures) - set(Achieved.model_fields)
+    if unknown:
+        raise ValueError(f"Achieved has no field {', '.join(sorted(unknown))}")
+    return achieved.model_copy(update=figures)
 
 
 @dataclass(frozen=True)
@@ -271,8 +325,8 @@ def evaluate_run(
             degradation,
         )
         measured = _with_rpo(plan, rto, tiers, t_fault, window_end, coverage)
-        measured.extra.update(_freshness(component, buckets, tiers, t_fault, window_end))
-        results.append(measured)
+        fresh = _freshness(component, buckets, tiers, t_fault, window_end)
+        results.append(replace(measured, figures=replace(measured.figures, freshness=fresh)))
     return RunEvaluation(
         t_fault,
         window_end,
@@ -354,15 +408,15 @@ def _evaluate_component(
             serving=component.tier == "inference",
         )  # fmt: skip
     episodes = _episodes(buckets, faults, window_end, rule, sustain) if len(faults) > 1 else []
-    extra: dict[str, Any] = {}
+    blind_record: BlindRecord | None = None
+    recall: tuple[float | None, float | None] | None = None
     if component.tier == "inference":
         limit = component.max_blind if component.max_blind is not None else plan.slo.max_blind
         if serving or tiers.health or any(e.kind == ACTIVITIES_READ for e in events):
             blind = served_blind(measurement.t_fault, window_end, serving, tiers.health)
-            extra["blind"] = blind.to_record(limit, users_hurt=measurement.impact)
-            extra["blind"]["summary"] = blind.sentence(limit)
+            blind_record = blind.to_record(limit, users_hurt=measurement.impact)
         else:
-            extra["blind"] = blind_not_measured(
+            blind_record = blind_not_measured(
                 window_end - measurement.t_fault, limit, users_hurt=measurement.impact
             )
     if component.tier == "vector-index" and tiers.search:
@@ -373,10 +427,7 @@ def _evaluate_component(
             if measurement.t_recovered is not None
             and measurement.t_recovered <= b.start < window_end
         ]
-        extra.update(
-            recall_before_fault=_mean_quality(before),
-            recall_after_recovery=_mean_quality(after),
-        )
+        recall = (_mean_quality(before), _mean_quality(after))
     gap = measurement.uncovered
     uncovered = None
     if gap is not None:
@@ -386,9 +437,8 @@ def _evaluate_component(
             gap, measurement.t_fault, window_end, what, series, coverage.stops, tolerance
         )
     verdict = judge_rto(component.rto, measurement, cause, uncovered)
-    blind_record = extra.get("blind")
-    if blind_record and blind_record["over_limit"]:
-        verdict = Verdict(verdict.status, f"{verdict.reason}; {blind_record['summary']}")
+    if blind_record is not None and blind_record.over_limit:
+        verdict = Verdict(verdict.status, f"{verdict.reason}; {blind_record.summary}")
     degradation = None
     if graceful and component.degradation is not None:
         degradation = judge_degradation(
@@ -401,7 +451,7 @@ def _evaluate_component(
         verdict,
         cause,
         episodes=episodes,
-        extra=extra,
+        figures=TierFigures(blind=blind_record, recall=recall),
         resolution=buckets[0].width,
         degradation=degradation,
         phases=phases,
@@ -414,19 +464,19 @@ def _freshness(
     tiers: TierEvidence,
     t_fault: float | None,
     window_end: float | None,
-) -> dict[str, Any]:
-    """The oldest data served during the observation window: the features behind the
-    predictions (feature store), the index data behind the searches (vector index),
-    from the ages every answer reported; against the component's RPO."""
+) -> tuple[float, bool | None] | None:
+    """The oldest data served during the observation window (seconds, and whether
+    within the component's RPO): the features behind the predictions (feature store),
+    the index data behind the searches (vector index), from the ages every answer
+    reported. None: no answer of such a tier reported an age."""
     series = {"feature-store": buckets, "vector-index": tiers.search}.get(component.tier)
     if not series or t_fault is None or window_end is None:
-        return {}
+        return None
     ages = [b.max_age for b in series if b.max_age is not None and t_fault <= b.start < window_end]
     if not ages:
-        return {}
+        return None
     worst = round(max(ages), 3)
-    within = None if component.rpo is None else worst <= component.rpo
-    return {"worst_freshness_seconds": worst, "freshness_within_rpo": within}
+    return worst, None if component.rpo is None else worst <= component.rpo
 
 
 def _mean_quality(buckets: Sequence[Bucket]) -> float | None:
@@ -505,7 +555,7 @@ def _episodes(
     window_end: float,
     rule: HealthRule,
     sustain: float,
-) -> list[dict[str, Any]]:
+) -> list[Episode]:
     """One recovery measurement per fault, each observed until the next fault. An
     episode the next fault cut short before it recovered cannot be judged: it is
     *superseded* (``recovered`` None), never "not recovered"; the last episode runs to
@@ -515,18 +565,18 @@ def _episodes(
         last = i + 1 == len(faults)
         end = window_end if last else faults[i + 1][0]
         m = measure_recovery(buckets, start, end, rule, sustain)
-        episode: dict[str, Any] = {
-            "fault": activity,
-            "injected_at": iso(start),
-            "impact": m.impact,
-            "rto_seconds": _round(m.rto),
-            "recovered": m.recovered,
-            "observation_window_seconds": _round(m.window),
-            "provable_until_seconds": _round(m.provable_until),
-        }
-        if not m.recovered and not last:
-            episode["recovered"] = None
-            episode["superseded_by"] = faults[i + 1][1]
+        superseded = not m.recovered and not last
+        episode = Episode(
+            fault=activity,
+            injected_at=iso(start),
+            impact=m.impact,
+            rto_seconds=_round(m.rto),
+            recovered=None if superseded else m.recovered,
+            observation_window_seconds=_round(m.window),
+            provable_until_seconds=_round(m.provable_until),
+        )
+        if superseded:
+            episode = episode.model_copy(update={"superseded_by": faults[i + 1][1]})
         found.append(episode)
     return found
 
@@ -624,7 +674,7 @@ def _with_rpo(
         rpo=rpo,
         rpo_verdict=rpo_verdict,
         episodes=result.episodes,
-        extra=result.extra,
+        figures=result.figures,
         resolution=result.resolution,
         degradation=result.degradation,
         phases=result.phases,
