@@ -211,9 +211,44 @@ class TwinInfo(TypedDict, total=False):
     env: dict[str, str]
     plan: str
     endpoint: str
-    regions: JsonValue
+    regions: dict[str, str]  # lab region -> the AWS region its twin plays
     kubeconfig: str
     contexts: dict[str, str]
     servers: dict[str, str]
     namespace: str
     deployment: str
+
+
+class RegistryInfo(TypedDict):
+    registry_ports: dict[str, int]
+    registry_model: str  # name@alias the GPU nodes resolve
+
+
+class DataInfo(RegistryInfo):
+    """Where the data tiers answer, for a prober outside the lab."""
+
+    storage: dict[str, int]
+    buckets: dict[str, str]
+    features_port: int
+    feature_region_ports: dict[str, int]
+    index_ports: dict[str, int]
+    pipelines_port: int
+    index_queries: str
+
+
+class LabJson(DataInfo):
+    """``lab.json``: what the lab writes into its state folder once it serves."""
+
+    pid: int
+    control_port: int
+    router_port: int
+    topology: str
+    primary: str
+    dr: str
+    regions: dict[str, int]
+    golden_set: str
+    model_accuracy: float
+    nominal_capacity: int
+    started_at: float
+    aws: TwinInfo
+    kubernetes: TwinInfo

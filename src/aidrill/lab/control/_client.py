@@ -24,6 +24,7 @@ from aidrill.lab._records import (
     DataReply,
     Event,
     FaultEntry,
+    LabJson,
     LabStatus,
     RegionSnapshot,
     TwinInfo,
@@ -108,11 +109,6 @@ def _object(body: Json, path: str) -> JsonObject:
     if not isinstance(body, dict):
         raise LabError(f"lab control {path} answered {type(body).__name__}, not an object")
     return body
-
-
-def _twin(raw: Json, path: Path) -> TwinInfo:
-    twin: TwinInfo = checked(TwinInfo, raw or {}, f"a twin in {path}")
-    return twin
 
 
 class LabClient:
@@ -212,27 +208,28 @@ def read_lab_info(state_dir: Path) -> LabInfo:
         ) from None
     except (OSError, json.JSONDecodeError) as exc:
         raise LabError(f"cannot read {path}: {exc}") from exc
+    lab = checked(LabJson, raw, f"{path}")
     return LabInfo(
-        pid=raw["pid"],
-        control_port=raw["control_port"],
-        router_port=raw["router_port"],
-        topology=raw["topology"],
-        primary=raw["primary"],
-        dr=raw["dr"],
-        regions=raw["regions"],
-        golden_set=Path(raw["golden_set"]),
-        nominal_capacity=raw["nominal_capacity"],
-        storage=raw.get("storage", {}),
-        buckets=raw.get("buckets", {}),
-        features_port=raw.get("features_port"),
-        feature_region_ports=raw.get("feature_region_ports", {}),
-        index_ports=raw.get("index_ports", {}),
-        index_queries=Path(raw["index_queries"]) if raw.get("index_queries") else None,
-        pipelines_port=raw.get("pipelines_port"),
-        registry_ports=raw.get("registry_ports", {}),
-        registry_model=raw.get("registry_model"),
-        aws=_twin(raw.get("aws"), path),
-        kubernetes=_twin(raw.get("kubernetes"), path),
+        pid=lab["pid"],
+        control_port=lab["control_port"],
+        router_port=lab["router_port"],
+        topology=lab["topology"],
+        primary=lab["primary"],
+        dr=lab["dr"],
+        regions=lab["regions"],
+        golden_set=Path(lab["golden_set"]),
+        nominal_capacity=lab["nominal_capacity"],
+        storage=lab["storage"],
+        buckets=lab["buckets"],
+        features_port=lab["features_port"],
+        feature_region_ports=lab["feature_region_ports"],
+        index_ports=lab["index_ports"],
+        index_queries=Path(lab["index_queries"]),
+        pipelines_port=lab["pipelines_port"],
+        registry_ports=lab["registry_ports"],
+        registry_model=lab["registry_model"],
+        aws=lab["aws"],
+        kubernetes=lab["kubernetes"],
     )
 
 

@@ -25,6 +25,7 @@ from aidrill.lab._records import (
     FaultEntry,
     FaultOwner,
     Injected,
+    LabJson,
     LabStatus,
     Settled,
 )
@@ -175,7 +176,7 @@ class Lab:
         ).start()
         threading.Thread(target=self._watch_capacity, daemon=True, name="capacity").start()
         self.truth.record("lab_started", topology=self.topology)
-        info = {
+        info: LabJson = {
             "pid": os.getpid(),
             "control_port": self.server.server_address[1],
             "router_port": self.router.port,

@@ -28,7 +28,7 @@ from typing import Any
 from aidrill._artifact import MODEL_KEY, sha256
 from aidrill.lab._http import get_json, post_json
 from aidrill.lab._process import Child
-from aidrill.lab._records import RegistrySnapshot
+from aidrill.lab._records import RegistryInfo, RegistrySnapshot
 from aidrill.lab.data._storage import RegionStore, StorageError
 from aidrill.lab.data.registry import API, RegistryError, resolve_alias
 
@@ -305,7 +305,7 @@ class ModelRegistry:
                 )
         return found
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> RegistryInfo:
         return {
             "registry_ports": {region: s.port for region, s in self.servers.items()},
             "registry_model": f"{MODEL_NAME}@{PRODUCTION}",

@@ -9,9 +9,8 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from aidrill.lab._records import DataSnapshot, ReplicationSnapshot
+from aidrill.lab._records import DataInfo, DataSnapshot, ReplicationSnapshot
 from aidrill.lab.data._artifacts import ModelArtifacts
 from aidrill.lab.data._features import FeatureStore
 from aidrill.lab.data._pipelines import JOBS, Pipelines, checkpoint_prefix
@@ -128,7 +127,7 @@ class DataTiers:
             "--feature-max-age", str(self.feature_max_age),
         ]  # fmt: skip
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> DataInfo:
         """Endpoints for lab.json: what a prober outside the lab may reach."""
         return {
             "storage": {name: store.port for name, store in self.stores.items()},

@@ -28,12 +28,14 @@ import json
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
+from aidrill._json import JsonObject
+from aidrill.lab._records import NodeSnapshot, TwinInfo
 from aidrill.lab.serving._region import Region
 from aidrill.lab.twins._k8s_api import (
     DEPLOYMENTS,
@@ -44,8 +46,15 @@ from aidrill.lab.twins._k8s_api import (
     SERVICES,
     ApiServer,
 )
+from aidrill.lab.twins._kube_objects import (
+    condition_true,
+    name_of,
+    namespace_of,
+    section,
+)
 
 Record = Callable[..., None]
+T = TypeVar("T")
 NAMESPACE = "inference"
 DEPLOYMENT = "inference"
 APP_LABEL = {"app": "inference"}
@@ -55,7 +64,7 @@ _POLL = 0.5
 # What aidrill's pod-level actions mark (aidrill.targets.kubernetes._adapter's name for it).
 INFERENCE_FAULT = "aidrill.dev/inference-fault"
 _REPLICASET = "inference-7f9c6d5b8"
-_OWNER = {
+_OWNER: JsonObject = {
     "apiVersion": "apps/v1",
     "kind": "ReplicaSet",
     "name": _REPLICASET,
@@ -79,10 +88,10 @@ class _Cluster:
         self.bound: dict[str, str] = {}  # lab node -> Node
         self.replacing: list[float] = []  # when the node group registers a replacement
         self.seen_replicas: int | None = None
-        self.last_status: dict[str, Any] = {}
+        self.last_status: JsonObject = {}
         self.faulted: dict[str, str] = {}  # lab node -> the inference fault applied to it
 
-    def call(self, coroutine: Any) -> Any:
+    def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return self.server.call(coroutine)
 
 
@@ -114,7 +123,7 @@ class KubeTwin:
     def env(self) -> dict[str, str]:
         return {"KUBECONFIG": str(self.kubeconfig.resolve())}
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> TwinInfo:
         return {
             "kubeconfig": str(self.kubeconfig.resolve()),
             "contexts": {name: context_name(name) for name in self.clusters},
@@ -190,12 +199,8 @@ class KubeTwin:
 
     def _reconcile(self, cluster: _Cluster) -> None:
         api, region = cluster.server.api, cluster.region
-        nodes = {n["metadata"]["name"]: n for n in cluster.call(api.live(NODES))}
-        pods = {
-            p["metadata"]["name"]: p
-            for p in cluster.call(api.live(PODS))
-            if p["metadata"].get("namespace") == NAMESPACE
-        }
+        nodes = {name_of(n): n for n in cluster.call(api.live(NODES))}
+        pods = {name_of(p): p for p in cluster.call(api.live(PODS)) if namespace_of(p) == NAMESPACE}
         self._replace_nodes(cluster, nodes)
         self._sync_replicas(cluster)
         workers = {n["name"]: n for n in region.snapshot()["nodes"] if n["alive"]}
@@ -241,7 +246,7 @@ class KubeTwin:
         self._apply_inference_faults(cluster, pods)
         self._sync_status(cluster, workers, pods)
 
-    def _apply_inference_faults(self, cluster: _Cluster, pods: dict[str, Any]) -> None:
+    def _apply_inference_faults(self, cluster: _Cluster, pods: dict[str, JsonObject]) -> None:
         for worker in list(cluster.bound):
             pod = pods.get(_pod_name(worker)) or {}
             mode = _inference_fault(pod)
@@ -252,7 +257,7 @@ class KubeTwin:
         for worker in [w for w in cluster.faulted if w not in cluster.bound]:
             del cluster.faulted[worker]
 
-    def _replace_nodes(self, cluster: _Cluster, nodes: dict[str, Any]) -> None:
+    def _replace_nodes(self, cluster: _Cluster, nodes: dict[str, JsonObject]) -> None:
         """The node group keeps the cluster at the region's GPU quota: a Node deleted is
         replaced after the lab's provisioning delay."""
         now = time.monotonic()
@@ -273,15 +278,15 @@ class KubeTwin:
         found = [
             d
             for d in cluster.call(api.live(DEPLOYMENTS))
-            if d["metadata"].get("name") == DEPLOYMENT
-            and d["metadata"].get("namespace") == NAMESPACE
+            if name_of(d) == DEPLOYMENT and namespace_of(d) == NAMESPACE
         ]
         if not found:
             if region.state.desired:
                 region.scale_to(0, f"Deployment {NAMESPACE}/{DEPLOYMENT} was deleted")
             cluster.seen_replicas = None
             return
-        replicas = int((found[0].get("spec") or {}).get("replicas") or 0)
+        wanted = section(found[0], "spec").get("replicas")
+        replicas = wanted if isinstance(wanted, int) and not isinstance(wanted, bool) else 0
         if replicas != cluster.seen_replicas:
             cluster.seen_replicas = replicas
             region.scale_to(replicas, "Deployment scaled through the Kubernetes API")
@@ -291,18 +296,18 @@ class KubeTwin:
             cluster.seen_replicas = region.state.desired
 
     def _sync_status(
-        self, cluster: _Cluster, workers: dict[str, Any], pods: dict[str, Any]
+        self, cluster: _Cluster, workers: dict[str, NodeSnapshot], pods: dict[str, JsonObject]
     ) -> None:
         api = cluster.server.api
         for worker in cluster.bound:
             pod = pods.get(_pod_name(worker)) or {}
-            healthy = bool(workers[worker]["healthy"])
+            healthy = workers[worker]["healthy"]
             if pod and _pod_ready(pod) != healthy:
                 cluster.call(api.amend(PODS, NAMESPACE, _pod_name(worker),
                                        {"status": _pod_status(healthy)}))  # fmt: skip
         bound = [w for w in cluster.bound if w in workers]
         ready = sum(1 for w in bound if workers[w]["healthy"])
-        status = {
+        status: JsonObject = {
             "replicas": len(bound),
             "readyReplicas": ready,
             "availableReplicas": ready,
@@ -329,8 +334,8 @@ class KubeTwin:
             if len(nodes) < quota:
                 found.append((name, f"{context_name(name)}: {len(nodes)} of {quota} GPU nodes"))
             for node in nodes:
-                node_name = node["metadata"]["name"]
-                if (node.get("spec") or {}).get("unschedulable"):
+                node_name = name_of(node)
+                if section(node, "spec").get("unschedulable"):
                     found.append((name, f"{context_name(name)}: Node {node_name} is cordoned"))
                 if not _gpu_healthy(node):
                     found.append(
@@ -339,7 +344,7 @@ class KubeTwin:
             if cluster.seen_replicas is None:
                 found.append((name, f"{context_name(name)}: Deployment {DEPLOYMENT} is missing"))
             found += [
-                (name, f"{context_name(name)}: Pod {p['metadata']['name']} has an inference fault")
+                (name, f"{context_name(name)}: Pod {name_of(p)} has an inference fault")
                 for p in cluster.call(cluster.server.api.live(PODS))
                 if _inference_fault(p) != "none"
             ]
@@ -352,14 +357,14 @@ class KubeTwin:
             for cluster in self.clusters.values():
                 api = cluster.server.api
                 for node in cluster.call(api.live(NODES)):
-                    name = node["metadata"]["name"]
-                    if (node.get("spec") or {}).get("unschedulable") or not _gpu_healthy(node):
+                    name = name_of(node)
+                    if section(node, "spec").get("unschedulable") or not _gpu_healthy(node):
                         fresh = _node(name, cluster.region.name)
                         repair = {"spec": fresh["spec"], "status": fresh["status"]}
                         cluster.call(api.amend(NODES, None, name, repair))
                 for pod in cluster.call(api.live(PODS)):
                     if _inference_fault(pod) != "none":
-                        cluster.call(api.amend(PODS, NAMESPACE, pod["metadata"]["name"], {
+                        cluster.call(api.amend(PODS, NAMESPACE, name_of(pod), {
                             "metadata": {"annotations": {INFERENCE_FAULT: None}}}))  # fmt: skip
                 if cluster.seen_replicas is None:
                     desired = cluster.region.state.desired
@@ -374,7 +379,7 @@ def _event(cluster: _Cluster, pod: str, kind: str, reason: str, message: str) ->
     """An Event about ``pod``, as the scheduler writes one; the same reason for the same
     pod is one Event, rewritten with the latest time (a cluster dedups them too)."""
     now = datetime.datetime.now(datetime.UTC)
-    event = {
+    event: JsonObject = {
         "apiVersion": "v1", "kind": "Event",
         "metadata": {"name": f"{pod}.{reason.lower()}", "namespace": NAMESPACE},
         "involvedObject": {"kind": "Pod", "name": pod, "namespace": NAMESPACE},
@@ -387,7 +392,7 @@ def _event(cluster: _Cluster, pod: str, kind: str, reason: str, message: str) ->
     cluster.call(cluster.server.api.store(EVENTS, NAMESPACE, event))
 
 
-def _node(name: str, region: str) -> dict[str, Any]:
+def _node(name: str, region: str) -> JsonObject:
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -409,7 +414,7 @@ def _node(name: str, region: str) -> dict[str, Any]:
     }
 
 
-def _container() -> dict[str, Any]:
+def _container() -> JsonObject:
     return {
         "name": "model-server",
         "image": "aidrill/lab-worker:lab",
@@ -417,7 +422,7 @@ def _container() -> dict[str, Any]:
     }
 
 
-def _deployment(replicas: int) -> dict[str, Any]:
+def _deployment(replicas: int) -> JsonObject:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -438,7 +443,7 @@ def _pod_name(worker: str) -> str:
     return f"{_REPLICASET}-{worker}"
 
 
-def _pod(worker: str, node: str, healthy: bool) -> dict[str, Any]:
+def _pod(worker: str, node: str, healthy: bool) -> JsonObject:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -454,7 +459,7 @@ def _pod(worker: str, node: str, healthy: bool) -> dict[str, Any]:
     }
 
 
-def _pod_status(healthy: bool) -> dict[str, Any]:
+def _pod_status(healthy: bool) -> JsonObject:
     """A Running pod's status; its Ready condition carries when it last changed (to the
     microsecond here; a kubelet writes whole seconds)."""
     now = datetime.datetime.now(datetime.UTC)
@@ -465,15 +470,14 @@ def _pod_status(healthy: bool) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _pod_ready(pod: dict[str, Any]) -> bool:
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+def _pod_ready(pod: JsonObject) -> bool:
+    return condition_true(pod, "Ready")
 
 
-def _inference_fault(pod: dict[str, Any]) -> str:
+def _inference_fault(pod: JsonObject) -> str:
     """The fault mode marked on a Pod, or ``none``."""
-    mark = ((pod.get("metadata") or {}).get("annotations") or {}).get(INFERENCE_FAULT)
-    if not mark:
+    mark = section(section(pod, "metadata"), "annotations").get(INFERENCE_FAULT)
+    if not isinstance(mark, str) or not mark:
         return "none"
     try:
         return str(json.loads(mark).get("mode") or "none")
@@ -481,17 +485,14 @@ def _inference_fault(pod: dict[str, Any]) -> str:
         return "none"
 
 
-def _gpu_healthy(node: dict[str, Any]) -> bool:
-    allocatable = (node.get("status") or {}).get("allocatable") or {}
+def _gpu_healthy(node: JsonObject) -> bool:
+    allocatable = section(section(node, "status"), "allocatable")
     return str(allocatable.get(GPU_RESOURCE, "0")) not in ("0", "")
 
 
-def _usable(node: dict[str, Any]) -> bool:
-    ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in (node.get("status") or {}).get("conditions") or []
-    )
-    return ready and _gpu_healthy(node) and not (node.get("spec") or {}).get("unschedulable")
+def _usable(node: JsonObject) -> bool:
+    ready = condition_true(node, "Ready")
+    return ready and _gpu_healthy(node) and not section(node, "spec").get("unschedulable")
 
 
 def _node_order(name: str) -> tuple[int, str]:

@@ -29,6 +29,9 @@ import attrs
 import kmock
 from kmock import KubernetesEmulator, KubernetesError, ResourceInfo, resource
 
+from aidrill._json import Json, JsonObject
+from aidrill.lab.twins._kube_objects import section
+
 T = TypeVar("T")
 NODES = resource("", "v1", "nodes")
 PODS = resource("", "v1", "pods")
@@ -149,12 +152,12 @@ def parse_field_selector(text: str) -> list[tuple[tuple[str, str], str, str]]:
     return found
 
 
-def selected(obj: dict[str, Any], labels: list[Requirement], fields: list[Any]) -> bool:
-    own = (obj.get("metadata") or {}).get("labels") or {}
+def selected(obj: JsonObject, labels: list[Requirement], fields: list[Any]) -> bool:
+    own = section(section(obj, "metadata"), "labels")
     if not all(r.matches({str(k): str(v) for k, v in own.items()}) for r in labels):
         return False
-    for (section, key), op, value in fields:
-        actual = (obj.get(section) or {}).get(key)
+    for (part, key), op, value in fields:
+        actual = section(obj, part).get(key)
         text = str(actual).lower() if isinstance(actual, bool) else str(actual or "")
         if (text == value) != (op == "="):
             return False
@@ -180,7 +183,7 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _status(code: int, reason: str, message: str, **details: Any) -> dict[str, Any]:
+def _status(code: int, reason: str, message: str, **details: Json) -> JsonObject:
     return {
         "apiVersion": "v1",
         "kind": "Status",
@@ -308,7 +311,7 @@ class LabKubernetes(KubernetesEmulator):
     # -- lists and watches honour selectors ------------------------------------------------
     async def _serve_list(self, request: kmock.Request) -> Any:
         answer = await super()._serve_list(request)
-        items: list[dict[str, Any]] = answer["items"] if isinstance(answer, dict) else []
+        items: list[JsonObject] = answer["items"] if isinstance(answer, dict) else []
         labels, fields = _selection(request.params)
         kind = _info(request.resource).kind or "Object"
         return {
@@ -325,13 +328,14 @@ class LabKubernetes(KubernetesEmulator):
                 yield event
 
     # -- what the twin calls (in the server's loop) -----------------------------------------
-    async def store(self, kind: resource, namespace: str | None, body: dict[str, Any]) -> None:
+    async def store(self, kind: resource, namespace: str | None, body: JsonObject) -> None:
         """Create an object, or replace it whole (the twin's own writes)."""
-        meta = body.setdefault("metadata", {})
+        meta = section(body, "metadata")
+        body["metadata"] = meta
         meta.setdefault("uid", str(uuid.uuid4()))
         meta.setdefault("creationTimestamp", _now())
         meta["resourceVersion"] = str(next(self.versions))
-        key = (kind, namespace, meta["name"])
+        key = (kind, namespace, str(meta["name"]))
         async with self._lock:
             existing = self._find(*key)
             event = "ADDED" if existing is None or existing.deleted else "MODIFIED"
@@ -339,7 +343,7 @@ class LabKubernetes(KubernetesEmulator):
             await self._buses[kind].put({"type": event, "object": copy.deepcopy(body)})
 
     async def amend(
-        self, kind: resource, namespace: str | None, name: str, changes: dict[str, Any]
+        self, kind: resource, namespace: str | None, name: str, changes: JsonObject
     ) -> bool:
         key = (kind, namespace, name)
         async with self._lock:
@@ -349,7 +353,7 @@ class LabKubernetes(KubernetesEmulator):
             version = str(next(self.versions))
             changes = {
                 **changes,
-                "metadata": {**changes.get("metadata", {}), "resourceVersion": version},
+                "metadata": {**section(changes, "metadata"), "resourceVersion": version},
             }
             obj.patch(changes)
             obj.history = [obj.last]
@@ -367,7 +371,7 @@ class LabKubernetes(KubernetesEmulator):
             await self._buses[kind].put({"type": "DELETED", "object": raw})
             return True
 
-    async def live(self, kind: resource) -> list[dict[str, Any]]:
+    async def live(self, kind: resource) -> list[JsonObject]:
         """Copies of every live object of a kind; forgets deleted objects and every
         version but the newest (the emulator keeps a history for tests)."""
         async with self._lock:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from aidrill.lab._records import LabJson
 from aidrill.lab.twins._aws import ACCOUNT, AwsTwin, group_name
 from aidrill.plan import Plan
 
@@ -26,7 +27,7 @@ def _lab_plan_document(plan: Plan) -> dict[str, Any]:
     return document
 
 
-def _data_endpoints(info: dict[str, Any], region: str) -> dict[str, Any]:
+def _data_endpoints(info: LabJson, region: str) -> dict[str, str]:
     """Where one lab region's data tiers answer, as an estate's region names them."""
     local = "127.0.0.1"
     return {
@@ -38,7 +39,7 @@ def _data_endpoints(info: dict[str, Any], region: str) -> dict[str, Any]:
     }
 
 
-def write_twin_plan(path: Path, plan: Plan, info: dict[str, Any], twin: AwsTwin) -> None:
+def write_twin_plan(path: Path, plan: Plan, info: LabJson, twin: AwsTwin) -> None:
     document = _lab_plan_document(plan)
     aws = twin.aws_region
     primary, dr = aws[plan.primary_region], aws[plan.dr_region]
@@ -84,7 +85,7 @@ def write_twin_plan(path: Path, plan: Plan, info: dict[str, Any], twin: AwsTwin)
 KUBE_PLAN = "drplan.kubernetes.yaml"
 
 
-def write_kube_plan(path: Path, plan: Plan, info: dict[str, Any], kube: KubeTwin) -> None:
+def write_kube_plan(path: Path, plan: Plan, info: LabJson, kube: KubeTwin) -> None:
     """The lab's plan for drilling it through its Kubernetes twin: one context per
     region, the inference Deployment, and the same outside endpoints as the lab."""
     from aidrill.lab.twins._k8s import DEPLOYMENT, NAMESPACE
@@ -92,7 +93,7 @@ def write_kube_plan(path: Path, plan: Plan, info: dict[str, Any], kube: KubeTwin
     document = _lab_plan_document(plan)
     local = "127.0.0.1"
     contexts = kube.info()["contexts"]
-    regions = {}
+    regions: dict[str, dict[str, str | int]] = {}
     for region in (plan.primary_region, plan.dr_region):
         regions[region] = {
             "context": contexts[region],
