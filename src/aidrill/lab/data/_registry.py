@@ -23,9 +23,9 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from aidrill._artifact import MODEL_KEY, sha256
+from aidrill._json import Json, JsonObject
 from aidrill.lab._http import get_json, post_json
 from aidrill.lab._process import Child
 from aidrill.lab._records import RegistryInfo, RegistrySnapshot
@@ -160,7 +160,7 @@ class ModelRegistry:
         return self.servers[region].port
 
     # -- calls to the primary registry --------------------------------------------------
-    def call(self, path: str, **body: Any) -> dict[str, Any]:
+    def call(self, path: str, **body: Json) -> JsonObject:
         port = self.servers[self.primary].port
         status, reply = post_json("127.0.0.1", port, f"{API}/{path}", body, timeout=10.0)
         if status != 200:
@@ -168,9 +168,15 @@ class ModelRegistry:
         return reply if isinstance(reply, dict) else {}
 
     def register(self, source: str, checksum: str, description: str) -> str:
-        tags = [{"key": "sha256", "value": checksum}, {"key": "description", "value": description}]
+        tags: list[Json] = [
+            {"key": "sha256", "value": checksum},
+            {"key": "description", "value": description},
+        ]
         reply = self.call("model-versions/create", name=MODEL_NAME, source=source, tags=tags)
-        version = str(reply["model_version"]["version"])
+        created = reply.get("model_version")
+        if not isinstance(created, dict) or "version" not in created:
+            raise RegistryError(f"the registry created no model version: {reply}")
+        version = str(created["version"])
         self.record("model_version_registered", region=self.primary, version=version, source=source)
         return version
 
@@ -180,7 +186,7 @@ class ModelRegistry:
     def production(self, region: str) -> str | None:
         """The version production resolves to in ``region`` (None: it does not)."""
         try:
-            return str(resolve_alias(self.port(region), MODEL_NAME, PRODUCTION)["version"])
+            return resolve_alias(self.port(region), MODEL_NAME, PRODUCTION).version
         except (OSError, RegistryError, ValueError, KeyError):
             return None
 
@@ -209,7 +215,7 @@ class ModelRegistry:
         return taken
 
     # -- faults and recovery ------------------------------------------------------------
-    def lose(self, region: str) -> dict[str, Any]:
+    def lose(self, region: str) -> JsonObject:
         """The registry of ``region`` is gone: its process and its database."""
         with self._lock:
             server = self.servers[region]
@@ -219,7 +225,7 @@ class ModelRegistry:
         self.record("model_registry_lost", region=region, last_copied_at=self.copied_at, **held)
         return {"lost": region, "last_copied_at": self.copied_at, **held}
 
-    def restore(self, region: str, source: str | None) -> dict[str, Any]:
+    def restore(self, region: str, source: str | None) -> JsonObject:
         """Bring ``region``'s registry back from ``source``'s copy (the other region by
         default); a registry that still answers is left alone."""
         server = self.servers[region]
@@ -249,7 +255,7 @@ class ModelRegistry:
             server.start()
             self.record("model_registry_reachable", region=region)
 
-    def move_alias(self, version: str | None) -> dict[str, Any]:
+    def move_alias(self, version: str | None) -> JsonObject:
         """Point production at ``version`` (the bad candidate by default) in the
         primary's registry, the only one that takes writes."""
         before = self.production(self.primary)
@@ -259,7 +265,7 @@ class ModelRegistry:
                     previous=before, version=target)  # fmt: skip
         return {"alias": PRODUCTION, "previous": before, "version": target}
 
-    def restore_alias(self) -> dict[str, Any]:
+    def restore_alias(self) -> JsonObject:
         if self.production(self.primary) == self.approved:
             return {"already_current": True, "version": self.approved}
         self.set_alias(self.approved)
@@ -327,7 +333,7 @@ def _backup(source: Path, destination: Path) -> None:
         src.backup(dst)
 
 
-def _contents(database: Path) -> dict[str, Any]:
+def _contents(database: Path) -> JsonObject:
     """What a registry database holds (ground truth, read directly)."""
     if not database.exists():
         return {"versions": 0, "newest_change_ms": None}

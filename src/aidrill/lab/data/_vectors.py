@@ -27,11 +27,11 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import faiss
 import numpy as np
 
+from aidrill._json import JsonObject
 from aidrill.lab._http import JsonHandler, QuietServer
 from aidrill.lab._records import IndexInfo
 from aidrill.lab.data._storage import RegionStore, StorageError
@@ -221,7 +221,7 @@ class IndexService:
             return [int(i) for i in ids[0]], self.data_as_of
 
     # -- recovery paths ---------------------------------------------------------------
-    def restore_snapshot(self) -> dict[str, Any]:
+    def restore_snapshot(self) -> JsonObject:
         started = time.perf_counter()
         newest = self.store.newest(SNAPSHOTS_PREFIX)
         if newest is None:
@@ -233,7 +233,7 @@ class IndexService:
         self.install(index, as_of, f"snapshot {key}", names)
         return self._restored("snapshot", started, as_of, key)
 
-    def rebuild_from_embeddings(self) -> dict[str, Any]:
+    def rebuild_from_embeddings(self) -> JsonObject:
         started = time.perf_counter()
         keys = live_embedding_keys(self.store.keys(EMBEDDINGS_PREFIX))
         if not keys:
@@ -255,7 +255,7 @@ class IndexService:
         self.install(index, as_of, f"rebuilt from {len(keys)} embedding chunks", names)
         return self._restored("rebuild", started, as_of, f"{len(keys)} chunks")
 
-    def _restored(self, method: str, started: float, as_of: float, source: str) -> dict[str, Any]:
+    def _restored(self, method: str, started: float, as_of: float, source: str) -> JsonObject:
         seconds = round(time.perf_counter() - started, 3)
         info = self.info()
         self.record(

@@ -19,10 +19,12 @@ import os
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
+from aidrill._json import Json, JsonObject
 from aidrill.lab._http import JsonHandler, QuietServer, exit_when_orphaned, get_json
 
 API = "/api/2.0/mlflow"
@@ -33,19 +35,35 @@ class RegistryError(Exception):
     """A registry call the lab made was not answered as expected."""
 
 
-def resolve_alias(port: int, name: str, alias: str, timeout: float = 2.0) -> dict[str, Any]:
+@dataclass(frozen=True)
+class AliasTarget:
+    """The model version an alias resolves to: what a GPU node loads and checks."""
+
+    version: str
+    source: str  # s3://bucket/key of its artifact
+    tags: dict[str, str]  # the sha256 registered with it, a description
+
+
+def resolve_alias(port: int, name: str, alias: str, timeout: float = 2.0) -> AliasTarget:
     """The model version an alias points to, from the registry at ``port``."""
     query = urlencode({"name": name, "alias": alias})
     status, body = get_json("127.0.0.1", port, f"{API}/registered-models/alias?{query}", timeout)
     if status != 200 or not isinstance(body, dict):
         message = body.get("message") if isinstance(body, dict) else body
         raise RegistryError(f"the registry does not resolve {name}@{alias}: {status} {message}")
-    version: dict[str, Any] = body["model_version"]
-    return version
-
-
-def version_tags(version: dict[str, Any]) -> dict[str, str]:
-    return {str(t["key"]): str(t["value"]) for t in version.get("tags") or []}
+    found = body.get("model_version")
+    if not isinstance(found, dict) or found.get("version") is None:
+        raise RegistryError(f"the registry answered {name}@{alias} without a version: {body}")
+    tags = found.get("tags")
+    return AliasTarget(
+        version=str(found["version"]),
+        source=str(found.get("source") or ""),
+        tags={
+            str(t.get("key")): str(t.get("value"))
+            for t in (tags if isinstance(tags, list) else [])
+            if isinstance(t, dict)
+        },
+    )
 
 
 def source_key(source: str) -> str:
@@ -57,7 +75,7 @@ def source_key(source: str) -> str:
     return parts[3]
 
 
-def _version(mv: Any) -> dict[str, Any]:
+def _version(mv: Any) -> JsonObject:
     return {
         "name": mv.name,
         "version": str(mv.version),
@@ -70,10 +88,18 @@ def _version(mv: Any) -> dict[str, Any]:
     }
 
 
-def _tags(given: list[dict[str, str]]) -> list[Any]:
+def _tags(given: Json) -> list[Any]:
+    """A request's ``tags`` (``[{"key": ..., "value": ...}]``) as MLflow's; ``TypeError``
+    (answered 400) for anything else."""
     from mlflow.entities.model_registry import ModelVersionTag
 
-    return [ModelVersionTag(t["key"], t["value"]) for t in given]  # type: ignore[no-untyped-call]
+    if not isinstance(given, list) or not all(isinstance(t, dict) for t in given):
+        raise TypeError("tags: expected a list of {key, value} objects")
+    return [
+        ModelVersionTag(str(t["key"]), str(t["value"]))  # type: ignore[no-untyped-call]
+        for t in given
+        if isinstance(t, dict)
+    ]
 
 
 def _error(exc: Exception) -> Reply:
@@ -109,7 +135,7 @@ class RegistryApi:
             return 200, {"model_versions": [_version(mv) for mv in found]}
         return 404, {"error_code": "ENDPOINT_NOT_FOUND", "message": path}
 
-    def post(self, path: str, body: dict[str, Any]) -> Reply:
+    def post(self, path: str, body: JsonObject) -> Reply:
         writes: dict[str, Callable[[], Any]] = {
             f"{API}/registered-models/create": lambda: {
                 "registered_model": {"name": self.store.create_registered_model(body["name"]).name}

@@ -10,8 +10,10 @@ request on that path pays with the loss probability.
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import TypedDict
+
+from aidrill._json import JsonObject
 
 RETRANSMISSION = 0.2  # seconds: Linux's minimum TCP retransmission timeout
 PATHS = ("clients", "router", "replication")
@@ -33,20 +35,39 @@ class Impairment:
             seconds += size / self.bandwidth
         return seconds
 
-    def describe(self) -> dict[str, Any]:
-        return asdict(self)
+    def describe(self) -> ImpairmentSettings:
+        return {"latency": self.latency, "jitter": self.jitter, "loss": self.loss,
+                "bandwidth": self.bandwidth}  # fmt: skip
 
 
-def impairment_from(body: dict[str, Any]) -> Impairment:
+class ImpairmentSettings(TypedDict):
+    """An impairment as the ledger, the ground truth and a proxy's snapshot show it."""
+
+    latency: float
+    jitter: float
+    loss: float
+    bandwidth: float | None
+
+
+def _number(body: JsonObject, name: str) -> float | None:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{name} must be a number, not {value!r}")
+    return float(value)
+
+
+def impairment_from(body: JsonObject) -> Impairment:
     """Checked settings of a degrade-network request."""
-    latency = float(body.get("latency") or 0.0)
-    jitter = float(body.get("jitter") or 0.0)
-    loss = float(body.get("loss") or 0.0)
-    bandwidth = body.get("bandwidth")
+    latency = _number(body, "latency") or 0.0
+    jitter = _number(body, "jitter") or 0.0
+    loss = _number(body, "loss") or 0.0
+    bandwidth = _number(body, "bandwidth")
     if not 0.0 <= latency <= 10.0 or not 0.0 <= jitter <= latency + 1e-9:
         raise ValueError("latency must be from 0 to 10 s and jitter at most the latency")
     if not 0.0 <= loss <= 0.5:
         raise ValueError("loss must be a probability from 0 to 0.5")
-    if bandwidth is not None and float(bandwidth) < 1024:
+    if bandwidth is not None and bandwidth < 1024:
         raise ValueError("bandwidth must be at least 1024 B/s")
-    return Impairment(latency, jitter, loss, float(bandwidth) if bandwidth else None)
+    return Impairment(latency, jitter, loss, bandwidth or None)

@@ -22,7 +22,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from typing import Any
+
+from aidrill._json import Json, JsonObject
 
 MODES = ("lying-health", "wrong-model", "stuck-loading", "gpu-degradation", "slow-drip")
 _STUCK_FOR = 30.0  # the longest a stuck node holds a request before its 503
@@ -44,7 +45,7 @@ class NodeFault:
         self._cleared = threading.Event()
         self._random = random.Random(0)
 
-    def set(self, body: Any) -> dict[str, Any]:
+    def set(self, body: Json) -> JsonObject:
         """Enter ``body["mode"]`` (with its parameters) or, for ``none``, leave it."""
         if not isinstance(body, dict):
             raise ValueError("expected {'mode': ...}")
@@ -57,8 +58,12 @@ class NodeFault:
             raise ValueError(f"unknown fault mode {mode!r}: {', '.join(MODES)}")
         params = dict(_DEFAULTS.get(mode, {}))
         for name in params:
-            if body.get(name) is not None:
-                params[name] = float(body[name])
+            value = body.get(name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise ValueError(f"{mode}: {name} must be a number, not {value!r}")
+            params[name] = float(value)
         self._cleared.clear()
         self.mode, self.params, self.since = str(mode), params, time.monotonic()
         return {"mode": self.mode, **self.params}

@@ -12,9 +12,9 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from aidrill._event import ActivityRecord, activity_record
+from aidrill._json import JsonObject
 from aidrill.lab._http import JsonHandler, QuietServer, UpstreamPool, get_json, post_json
 from aidrill.lab._process import Child
 from aidrill.lab._records import RegionSnapshot
@@ -181,7 +181,7 @@ class Region:
         self.record("node_killed", region=self.name, node=name, reason=reason)
         return True
 
-    def set_node_fault(self, count: int, body: dict[str, Any]) -> list[str]:
+    def set_node_fault(self, count: int, body: JsonObject) -> list[str]:
         """Put ``count`` serving nodes into a fault mode (``body``: see _node_faults);
         the names of those that took it."""
         with self.lock:
@@ -194,7 +194,7 @@ class Region:
             self.record("node_fault_set", region=self.name, node=name, **body)
         return taken
 
-    def set_fault_of(self, name: str, body: dict[str, Any]) -> bool:
+    def set_fault_of(self, name: str, body: JsonObject) -> bool:
         """Put the named node into a fault mode (or, with ``{"mode": "none"}``, out)."""
         with self.lock:
             node = self.state.nodes.get(name)
@@ -641,7 +641,7 @@ def _probe(port: int) -> tuple[bool, str | None]:
     return status == 200, None if version is None else str(version)
 
 
-def _admin(port: int, body: dict[str, Any]) -> bool:
+def _admin(port: int, body: JsonObject) -> bool:
     try:
         status, _ = post_json("127.0.0.1", port, NodeFault.ADMIN_PATH, body, timeout=2.0)
     except (OSError, http.client.HTTPException, ValueError):

@@ -34,7 +34,7 @@ import redis
 from aidrill._artifact import ArtifactRefused, fetch_verified  # botocore only: no boto3 in a node
 from aidrill.lab._http import JsonHandler, QuietServer, exit_when_orphaned
 from aidrill.lab.data._redis import redis_client
-from aidrill.lab.data.registry import RegistryError, resolve_alias, source_key, version_tags
+from aidrill.lab.data.registry import RegistryError, resolve_alias, source_key
 from aidrill.lab.serving._model import (
     FEATURES,
     REQUEST_FEATURES,
@@ -120,7 +120,7 @@ class ModelSource:
         """The registry version the alias names now (raises when it does not answer)."""
         if self.registry_port is None:
             return "artifact"
-        return str(resolve_alias(self.registry_port, self.name, self.alias)["version"])
+        return resolve_alias(self.registry_port, self.name, self.alias).version
 
     def fetch(self) -> tuple[Model, str, dict[str, str]]:
         """Resolve, fetch and verify: the model, its registry version and its metadata."""
@@ -129,18 +129,18 @@ class ModelSource:
             return model_from_bytes(body), "artifact", metadata
         try:
             found = resolve_alias(self.registry_port, self.name, self.alias)
-            key = source_key(str(found["source"]))
+            key = source_key(found.source)
         except RegistryError as exc:
             raise ArtifactRefused(str(exc)) from None
         except OSError as exc:
             raise ArtifactRefused(f"the model registry does not answer: {exc}") from None
         body, metadata = fetch_verified(self.s3_port, self.bucket, key=key)
-        registered = version_tags(found).get("sha256")
+        registered = found.tags.get("sha256")
         if registered is not None and registered != metadata.get("sha256"):
             raise ArtifactRefused(
-                f"{key} does not match the checksum registered for version {found['version']}"
+                f"{key} does not match the checksum registered for version {found.version}"
             )
-        return model_from_bytes(body), str(found["version"]), metadata
+        return model_from_bytes(body), found.version, metadata
 
 
 class Serving:
