@@ -8,6 +8,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,14 @@ class EventLog:
             raise EvidenceError(f"cannot open event log: {exc}", file=path) from exc
 
     def append(self, kind: str, when: float | None = None, **data: Any) -> Event:
-        event = Event(time=when if when is not None else time.time(), kind=kind, data=data)
+        return self.append_fields(kind, data, when)
+
+    def append_fields(
+        self, kind: str, data: Mapping[str, object], when: float | None = None
+    ) -> Event:
+        """``append`` with the event's fields as one mapping (a record's ``to_record()``),
+        so none of them can be taken for ``when``."""
+        event = Event(time=when if when is not None else time.time(), kind=kind, data=dict(data))
         line = json.dumps(event.to_record(), default=str)
         with self._lock:
             if self._handle.closed:

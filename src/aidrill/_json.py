@@ -12,3 +12,6 @@ JsonObject: TypeAlias = "dict[str, Json]"
 # by name (secrets by scope, then name). A reader narrows what it takes out.
 Configuration: TypeAlias = "dict[str, Json]"
 Secrets: TypeAlias = "dict[str, dict[str, Json]]"
+# A Chaos Toolkit activity's provider as the experiment gives it (``type``, ``module``,
+# ``func``, ``arguments``...): JSON an author wrote, read field by field.
+Provider: TypeAlias = "dict[str, Json]"

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator
 
+from aidrill._arguments import Arguments
+from aidrill._json import Provider
 from aidrill._scope import FaultScope
 from aidrill.errors import PlanError
 
@@ -41,17 +43,19 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from chaoslib.types import Experiment
+
     from aidrill.plan import Plan
 
 ENTRY_POINT_GROUP = "aidrill.targets"
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 
 # (experiment, provider, plan) -> the region a driver action acts in, or None.
-RegionOf = Callable[[dict[str, Any], dict[str, Any], "Plan | None"], "str | None"]
+RegionOf = Callable[["Experiment", Provider, "Plan | None"], "str | None"]
 # (experiment, provider, plan) -> why a driver action has no region, or None.
-NoRegionReason = Callable[[dict[str, Any], dict[str, Any], "Plan"], "str | None"]
+NoRegionReason = Callable[["Experiment", Provider, "Plan"], "str | None"]
 # (activities as (where, module, arguments), plan) -> one sentence per unknown name.
-EstateNames = Callable[[list[tuple[str, str, dict[str, Any]]], "Plan"], list[str]]
+EstateNames = Callable[[list[tuple[str, str, Arguments]], "Plan"], list[str]]
 
 
 @dataclass(frozen=True)

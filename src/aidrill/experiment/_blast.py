@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from aidrill._json import Provider
 from aidrill._scope import NOT_FAULTS, FaultScope, scope_of
 from aidrill.errors import ExperimentError, RefusedError
 from aidrill.experiment._known import driver_region, driver_share, known_scope
@@ -67,7 +68,7 @@ def extension_scopes(experiment: Experiment) -> dict[str, Any]:
     return {}
 
 
-def declared_scope(provider: dict[str, Any]) -> FaultScope | None:
+def declared_scope(provider: Provider) -> FaultScope | None:
     if provider.get("type") != "python":
         return None
     try:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from aidrill._arguments import Arguments
 from aidrill.kinds import target_kind
 from aidrill.plan import Plan
 
@@ -25,7 +26,7 @@ def estate_name_problems(experiment: Experiment, plan: Plan, target: str) -> lis
     return check(list(_activities(experiment)), plan) if check is not None else []
 
 
-def _activities(experiment: Experiment) -> Iterator[tuple[str, str, dict[str, Any]]]:
+def _activities(experiment: Experiment) -> Iterator[tuple[str, str, Arguments]]:
     """(where, module, arguments after the configuration's values) of each activity."""
     from chaoslib import substitute
     from chaoslib.configuration import load_configuration
@@ -50,7 +51,7 @@ def _activities(experiment: Experiment) -> Iterator[tuple[str, str, dict[str, An
                 continue
             resolved = substitute(dict(arguments), configuration, {})
             where = f"{section}[{index}] {activity.get('name')}"
-            yield where, str(provider.get("module", "")), resolved
+            yield where, str(provider.get("module", "")), Arguments(resolved, where)
 
 
 def unknown_name(kind: str, name: str, known: list[str], where: str) -> str:

@@ -5,8 +5,9 @@ and by ``--dry-run``; this is the part that needs no call."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from aidrill._json import Provider
 from aidrill._scope import FaultScope
 from aidrill.kinds import kind_of_driver, known_driver_scope
 from aidrill.plan import Plan
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from chaoslib.types import Experiment
 
 
-def known_scope(provider: dict[str, Any]) -> FaultScope | None:
+def known_scope(provider: Provider) -> FaultScope | None:
     """The scope of a driver action (``module.func``) an installed kind of target knows."""
     if provider.get("type") != "python":
         return None
@@ -23,7 +24,7 @@ def known_scope(provider: dict[str, Any]) -> FaultScope | None:
 
 
 def driver_region(
-    experiment: Experiment, provider: dict[str, Any], plan: Plan | None = None
+    experiment: Experiment, provider: Provider, plan: Plan | None = None
 ) -> str | None:
     """The region a driver action acts in, as the kind of target whose driver it is
     reads it (chaostoolkit-aws: its ``aws_region``; chaostoolkit-kubernetes: the plan's
@@ -34,7 +35,7 @@ def driver_region(
     return kind.driver_region(experiment, provider, plan)
 
 
-def driver_share(provider: dict[str, Any]) -> float | None:
+def driver_share(provider: Provider) -> float | None:
     """The share of a group's GPU nodes an action names outright (a percentage)."""
     arguments = provider.get("arguments")
     percent = arguments.get("instance_percent") if isinstance(arguments, dict) else None

@@ -302,10 +302,8 @@ class DrillSession:
             logger.error("activity %s failed in %s: %s", name, self.phase, error)
         elif status != "succeeded" and self.guard.interrupted:
             error = "interrupted before it completed"
-        failure = {} if error is None else {"error": error}
-        self.events.append(
-            kind, None, activity=name, status=status, phase=self.phase, **failure
-        )  # stamped now
+        fields = {"activity": name, "status": status, "phase": self.phase}
+        self.events.append_fields(kind, fields if error is None else {**fields, "error": error})
         if kind == "fault_action_ended":
             self._fault_ended(str(name), status, error)
 

@@ -84,7 +84,7 @@ class TargetSide:
         if problems and heal:
             logger.info("the target is not nominal (%s): healing it", "; ".join(problems))
             healed = target.heal()
-            self.events.append("target_healed", **healed.to_record())
+            self.events.append_fields("target_healed", healed.to_record())
             problems = healed.problems_after
         if not problems:
             problems, figures = golden_set_preflight(
@@ -205,7 +205,7 @@ class TargetSide:
             self.events.append("target_reset", error=str(exc), healed=False)
             logger.error("the target could not be reset: %s", exc)
             return
-        self.events.append("target_reset", **healed.to_record())
+        self.events.append_fields("target_reset", healed.to_record())
         if not healed.healed:
             logger.error(
                 "the target is still not nominal after a reset: %s",
@@ -228,7 +228,7 @@ class TargetSide:
             return
         self.events.append(ACTIVITIES_READ, count=len(found))
         for activity in found:
-            self.events.append(ACTIVITY_EVENT, when=activity.time, **activity.to_record())
+            self.events.append_fields(ACTIVITY_EVENT, activity.to_record(), when=activity.time)
 
     def collect_ground_truth(self, since: float) -> None:
         """What the target itself recorded during the run (a lab keeps this), beside

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
+from aidrill._json import Configuration
 from aidrill.errors import RefusedError
 from aidrill.kinds import target_kind
 from aidrill.plan import DEFAULT_PLAN_PATH, Plan, load_plan
@@ -68,11 +68,11 @@ def target_for(kind: str, plan: Plan, state_dir: Path | None = None) -> Target:
     return made
 
 
-def target_of_configuration(configuration: dict[str, Any]) -> Target:
+def target_of_configuration(configuration: Configuration) -> Target:
     """The target a Chaos Toolkit activity acts on, from its configuration: the kind
     and plan the aidrill control recorded there, else the plan's own."""
     plan_path = configuration.get("aidrill_plan") or os.environ.get("AIDRILL_PLAN")
-    plan = load_plan(Path(plan_path) if plan_path else DEFAULT_PLAN_PATH)
+    plan = load_plan(Path(str(plan_path)) if plan_path else DEFAULT_PLAN_PATH)
     kind = str(configuration.get("aidrill_target") or plan.target)
     state_dir = configuration.get("aidrill_state_dir")
-    return target_for(kind, plan, Path(state_dir) if state_dir else None)
+    return target_for(kind, plan, Path(str(state_dir)) if state_dir else None)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aidrill._event import Event
-from aidrill._json import Configuration
+from aidrill._json import Configuration, JsonObject, Provider
 from aidrill.errors import RefusedError
 from aidrill.probes.sets import CheckOutcome
 from aidrill.targets._endpoints import Endpoints
@@ -54,10 +54,14 @@ class LeftFault:
             run_dir=str(owner["run_dir"]) if owner.get("run_dir") else None,
         )
 
-    def to_record(self) -> dict[str, Any]:
-        owner = {"run_id": self.run_id, "pid": self.pid, "run_dir": self.run_dir}
+    def to_record(self) -> JsonObject:
         return {"kind": self.kind, "region": self.region, "injected_at": self.injected_at,
-                "owner": {k: v for k, v in owner.items() if v is not None}}  # fmt: skip
+                "owner": self.owner_record()}  # fmt: skip
+
+    def owner_record(self) -> JsonObject:
+        """The owning run as the ledger names it (what is known of it)."""
+        owner: JsonObject = {"run_id": self.run_id, "pid": self.pid, "run_dir": self.run_dir}
+        return {k: v for k, v in owner.items() if v is not None}
 
     @property
     def owner(self) -> str:
@@ -79,12 +83,12 @@ class Heal:
     def healed(self) -> bool:
         return not self.problems_after
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self) -> JsonObject:
         return {
-            "problems_before": self.problems_before,
-            "problems_after": self.problems_after,
+            "problems_before": list(self.problems_before),
+            "problems_after": list(self.problems_after),
             "cleared": [
-                {"kind": c.kind, "region": c.region, "owner": c.to_record()["owner"]}
+                {"kind": c.kind, "region": c.region, "owner": c.owner_record()}
                 for c in self.cleared
             ],
             "seconds": round(self.seconds, 3),
@@ -114,7 +118,7 @@ class Activity:
     # managed store's failover): that tier's phases read it, the serving tier's do not.
     tier: str | None = None
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self) -> JsonObject:
         return {
             "activity_time": round(self.time, 3),
             "source": self.source,
@@ -236,7 +240,7 @@ def wait_for_nothing_off(
     return current
 
 
-def method_actions(experiment: Experiment) -> Iterator[tuple[str, dict[str, Any]]]:
+def method_actions(experiment: Experiment) -> Iterator[tuple[str, Provider]]:
     """Each action of the experiment's method, by name, with its provider."""
     for activity in experiment.get("method") or []:
         if isinstance(activity, dict) and activity.get("type") == "action":

@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aidrill._arguments import Arguments
+from aidrill._json import Provider
 from aidrill._scope import FaultScope
 from aidrill.experiment import unknown_name
 from aidrill.kinds import TargetKind
@@ -33,9 +35,7 @@ DRIVERS = {
 }
 
 
-def driver_region(
-    experiment: Experiment, provider: dict[str, Any], plan: Plan | None
-) -> str | None:
+def driver_region(experiment: Experiment, provider: Provider, plan: Plan | None) -> str | None:
     """chaostoolkit-aws acts in its experiment's ``aws_region`` configuration (a
     literal or an environment variable), else ``AWS_REGION``."""
     configuration = experiment.get("configuration")
@@ -54,7 +54,7 @@ def check_plan(plan: Plan) -> list[str]:
     return [f"aws.regions: no endpoints for the plan's regions {missing}"] if missing else []
 
 
-def estate_names(activities: list[tuple[str, str, dict[str, Any]]], plan: Plan) -> list[str]:
+def estate_names(activities: list[tuple[str, str, Arguments]], plan: Plan) -> list[str]:
     """The Auto Scaling groups and buckets chaostoolkit-aws activities name."""
     if plan.aws is None:
         return []
@@ -69,13 +69,13 @@ def estate_names(activities: list[tuple[str, str, dict[str, Any]]], plan: Plan) 
         if not module.startswith("chaosaws"):
             continue
         for key in _GROUP_ARGS:
-            for name in arguments.get(key) or []:
-                if str(name) not in groups and str(name) not in allowed:
-                    found.append(unknown_name("Auto Scaling group", str(name), groups, where))
+            for group in arguments.texts(key):
+                if group not in groups and group not in allowed:
+                    found.append(unknown_name("Auto Scaling group", group, groups, where))
         for key in _BUCKET_ARGS:
-            name = arguments.get(key)
-            if name is not None and str(name) not in buckets and str(name) not in allowed:
-                found.append(unknown_name("bucket", str(name), buckets, where))
+            named = arguments.text(key)
+            if named is not None and named not in buckets and named not in allowed:
+                found.append(unknown_name("bucket", named, buckets, where))
     return found
 
 

@@ -5,12 +5,12 @@ own resolution (``AWS_ENDPOINT_URL``, the credential chain, ``aws_region``)."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from aidrill._artifact import MODEL_KEY, sha256
+from aidrill._json import Configuration, JsonObject
 from aidrill._scope import recovery_action
 from aidrill.errors import DrillError
 
@@ -21,8 +21,8 @@ __all__ = ["recover_model_artifact"]
 def recover_model_artifact(
     bucket_name: str,
     object_key: str = MODEL_KEY,
-    configuration: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+    configuration: Configuration | None = None,
+) -> JsonObject:
     """Make the newest version of ``object_key`` whose bytes match its SHA-256 metadata
     the current one again (versioning kept it; a delete marker or a corrupt upload
     hid it). Returns what was restored; fails when no version verifies."""

@@ -5,8 +5,10 @@ what the plan must name, and the names an experiment may give the estate."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from aidrill._arguments import Arguments
+from aidrill._json import Provider
 from aidrill._scope import FaultScope
 from aidrill.experiment import unknown_name
 from aidrill.kinds import TargetKind
@@ -29,9 +31,7 @@ DRIVERS = {
 }
 
 
-def driver_region(
-    experiment: Experiment, provider: dict[str, Any], plan: Plan | None
-) -> str | None:
+def driver_region(experiment: Experiment, provider: Provider, plan: Plan | None) -> str | None:
     """The plan's region whose cluster is the kube context the action will use."""
     context = driver_context(experiment, provider)
     estate = plan.kubernetes if plan is not None else None
@@ -40,7 +40,7 @@ def driver_region(
     return next((n for n, r in estate.regions.items() if r.context == context), None)
 
 
-def why_no_region(experiment: Experiment, provider: dict[str, Any], plan: Plan) -> str | None:
+def why_no_region(experiment: Experiment, provider: Provider, plan: Plan) -> str | None:
     """The kube context the action will use is none of the plan's clusters."""
     context = driver_context(experiment, provider)
     if context is None or plan.kubernetes is None:
@@ -57,7 +57,7 @@ def check_plan(plan: Plan) -> list[str]:
     return [f"kubernetes.regions: no cluster for the plan's regions {missing}"] if missing else []
 
 
-def estate_names(activities: list[tuple[str, str, dict[str, Any]]], plan: Plan) -> list[str]:
+def estate_names(activities: list[tuple[str, str, Arguments]], plan: Plan) -> list[str]:
     """The Deployments and namespaces chaostoolkit-kubernetes activities name."""
     if plan.kubernetes is None:
         return []
@@ -69,11 +69,11 @@ def estate_names(activities: list[tuple[str, str, dict[str, Any]]], plan: Plan) 
     for where, module, arguments in activities:
         if not module.startswith("chaosk8s.deployment"):
             continue
-        name, namespace = arguments.get("name"), arguments.get("ns")
-        if name is not None and str(name) not in deployments and str(name) not in allowed:
-            found.append(unknown_name("Deployment", str(name), deployments, where))
-        if namespace is not None and str(namespace) not in namespaces:
-            found.append(unknown_name("namespace", str(namespace), namespaces, where))
+        name, namespace = arguments.text("name"), arguments.text("ns")
+        if name is not None and name not in deployments and name not in allowed:
+            found.append(unknown_name("Deployment", name, deployments, where))
+        if namespace is not None and namespace not in namespaces:
+            found.append(unknown_name("namespace", namespace, namespaces, where))
     return found
 
 

@@ -26,7 +26,7 @@ from urllib3.exceptions import HTTPError
 
 from aidrill._event import Event
 from aidrill._http import HttpClient
-from aidrill._json import Configuration
+from aidrill._json import Configuration, Provider
 from aidrill.errors import CloudError, ProbeSetError, RefusedError
 from aidrill.plan import KubernetesEstate, KubernetesRegion, Plan
 from aidrill.probes.sets import CheckOutcome
@@ -392,10 +392,11 @@ class KubernetesTarget:
         return Admission(identity, resolved, refusals + limit_refusals(resolved))
 
 
-def activity_namespaces(provider: dict[str, Any], configuration: Configuration) -> set[str]:
+def activity_namespaces(provider: Provider, configuration: Configuration) -> set[str]:
     """The namespaces a chaosk8s activity names (``ns``, ``pod_namespace``, with the
     configuration substituted); its default ``ns`` is ``default``, as chaosk8s has it."""
-    arguments = substitute(dict(provider.get("arguments") or {}), configuration, {})
+    given = provider.get("arguments")
+    arguments = substitute(dict(given) if isinstance(given, dict) else {}, configuration, {})
     found = {str(arguments[key]) for key in ("ns", "pod_namespace") if arguments.get(key)}
     module = str(provider.get("module", ""))
     if module.startswith(("chaosk8s.pod", "chaosk8s.deployment")) and "ns" not in arguments:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import yaml
+
+from aidrill._json import Provider
 
 if TYPE_CHECKING:
     from chaoslib.types import Experiment
@@ -17,7 +19,7 @@ KUBERNETES_MODULES = ("chaosk8s", "aidrill.targets.kubernetes.actions")
 _KUBECONFIG_LIMIT = 1 << 20
 
 
-def driver_context(experiment: Experiment, provider: dict[str, Any]) -> str | None:
+def driver_context(experiment: Experiment, provider: Provider) -> str | None:
     """The kube context a chaostoolkit-kubernetes action will use, as it picks one: a
     ``KUBERNETES_CONTEXT`` in the secrets it references, else the environment's, else
     the kubeconfig's current context."""
