@@ -44,7 +44,15 @@ from aidrill.measure._run import (
 from aidrill.measure._validity import InvalidReason, Validity, judge_validity
 from aidrill.measure._verdict import Verdict, VerdictStatus, judge_rto
 from aidrill.measure._wire import SCHEMA as RESULT_SCHEMA
-from aidrill.measure._wire import Achieved, ComponentRecord, Episode, ResultRecord, epoch, iso
+from aidrill.measure._wire import (
+    Achieved,
+    ComponentRecord,
+    Episode,
+    ParticipantRecord,
+    ResultRecord,
+    epoch,
+    iso,
+)
 from aidrill.measure._wire import schema as result_json_schema
 
 __all__ = [
@@ -70,6 +78,7 @@ __all__ = [
     "HealthSample",
     "InvalidReason",
     "LatencyHistogram",
+    "ParticipantRecord",
     "Phase",
     "RecoveryMeasurement",
     "ResultRecord",

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from aidrill.experiment import PlannedFault, planned_faults
+from aidrill.measure import ParticipantRecord
+from aidrill.report._rows import ThirdPartyRow
 
 if TYPE_CHECKING:
     from aidrill.report._quarterly import QuarterlyReport, RunSection
@@ -68,16 +70,16 @@ class Governance:
     bia: str | None
     components_without_bia: list[str]
     test_plan: str | None
-    third_parties: list[dict[str, Any]]
+    third_parties: list[ThirdPartyRow]
     management_review: str | None
     decided_findings: int
     open_findings: int
     controls: list[ControlRow]
 
 
-def participants_of(section: RunSection) -> list[dict[str, Any]]:
+def participants_of(section: RunSection) -> list[ParticipantRecord]:
     result = section.record.result
-    return [p.model_dump() for p in result.participants] if result is not None else []
+    return list(result.participants) if result is not None else []
 
 
 def build_governance(report: QuarterlyReport) -> Governance:
@@ -87,12 +89,10 @@ def build_governance(report: QuarterlyReport) -> Governance:
     seen: dict[tuple[str, str, bool], list[str]] = {}
     for section in report.runs:
         for p in participants_of(section):
-            key = (str(p["name"]), str(p.get("role") or ""), bool(p.get("independent")))
+            key = (p.name, p.role, p.independent)
             seen.setdefault(key, []).append(section.record.run_id)
     people = [Person(n, r, i, tuple(runs)) for (n, r, i), runs in sorted(seen.items())]
-    with_independent = sum(
-        1 for s in valid if any(p.get("independent") for p in participants_of(s))
-    )
+    with_independent = sum(1 for s in valid if any(p.independent for p in participants_of(s)))
     approval = governance.test_plan
     review = governance.management_review
     gov = Governance(
@@ -107,7 +107,10 @@ def build_governance(report: QuarterlyReport) -> Governance:
             if approval
             else None
         ),
-        third_parties=[t.model_dump() for t in governance.third_parties],
+        third_parties=[
+            ThirdPartyRow(t.name, t.provides, t.participated, t.how)
+            for t in governance.third_parties
+        ],
         management_review=(
             f"{review.by} ({review.role}) on {review.at}: {review.decision}" if review else None
         ),
@@ -226,8 +229,8 @@ def _controls(
         and all(r.succeeded for r in s.rollbacks)
     ]
     chaos = [s.record.run_id for s in valid if s.record.test_type == "chaos"]
-    involved = [t["name"] for t in gov.third_parties if t.get("participated")]
-    absent = [t["name"] for t in gov.third_parties if not t.get("participated")]
+    involved = [t.name for t in gov.third_parties if t.participated]
+    absent = [t.name for t in gov.third_parties if not t.participated]
     return [
         _row(
             "SOC 2", "A1.3",

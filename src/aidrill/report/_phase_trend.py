@@ -11,19 +11,19 @@ apart).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from aidrill.report._collect import RunRecord
 from aidrill.report._quarter import Quarter
+from aidrill.report._rows import PhaseSlice, PhaseTrendRow, QuarterPhases
 
 
-def phase_trend(runs: Sequence[RunRecord], until: Quarter) -> list[dict[str, Any]]:
+def phase_trend(runs: Sequence[RunRecord], until: Quarter) -> list[PhaseTrendRow]:
     """One row per drill (experiment title) and component that recorded phases in a
     valid run up to ``until``; per quarter, its slowest recovery's phases, or none."""
     quarters = sorted(
         {q for q in (Quarter.of(r.started) for r in runs if r.started) if q <= until} | {until}
     )
-    slowest: dict[tuple[str, str], dict[Quarter, dict[str, Any]]] = {}
+    slowest: dict[tuple[str, str], dict[Quarter, QuarterPhases]] = {}
     for record in runs:
         if not record.valid or record.started is None:
             continue
@@ -36,25 +36,21 @@ def phase_trend(runs: Sequence[RunRecord], until: Quarter) -> list[dict[str, Any
                 continue
             key = (record.title, component.name)
             best = slowest.setdefault(key, {}).get(quarter)
-            if best is None or rto > best["rto_seconds"]:
-                slowest[key][quarter] = {
-                    "quarter": str(quarter),
-                    "run_id": record.run_id,
-                    "rto_seconds": float(rto),
-                    "phases": [{"phase": p.phase, "seconds": p.seconds} for p in phases],
-                }
+            if best is None or best.rto_seconds is None or rto > best.rto_seconds:
+                slowest[key][quarter] = QuarterPhases(
+                    quarter=str(quarter),
+                    run_id=record.run_id,
+                    rto_seconds=float(rto),
+                    phases=[PhaseSlice(p.phase, p.seconds) for p in phases],
+                )
     return [
-        {
-            "drill": drill,
-            "component": component,
-            "quarters": [found.get(q) or _nothing(q) for q in quarters],
-        }
+        PhaseTrendRow(
+            drill=drill,
+            component=component,
+            quarters=[found.get(q) or QuarterPhases(str(q)) for q in quarters],
+        )
         for (drill, component), found in sorted(slowest.items())
     ]
-
-
-def _nothing(quarter: Quarter) -> dict[str, Any]:
-    return {"quarter": str(quarter), "run_id": None, "rto_seconds": None, "phases": []}
 
 
 __all__ = ["phase_trend"]

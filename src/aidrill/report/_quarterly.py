@@ -39,6 +39,7 @@ from aidrill.report._rows import (
     CadenceRow,
     ComponentSummary,
     DigestRow,
+    PhaseTrendRow,
     PostureRow,
     RollbackRow,
     WorstRto,
@@ -99,7 +100,7 @@ class QuarterlyReport:
     components: list[ComponentSummary]
     cadence: list[CadenceRow]
     trend: dict[str, list[TrendPoint]]
-    phase_trend: list[dict[str, Any]] = field(default_factory=list)  # see _phase_trend
+    phase_trend: list[PhaseTrendRow] = field(default_factory=list)  # see _phase_trend
     evidence_hash: str = ""
     evidence_files: list[ManifestFile] = field(default_factory=list)
     trend_chart: str = ""

@@ -88,7 +88,7 @@ def results_document(report: QuarterlyReport) -> dict[str, Any]:
         "summary": report.counts,
         "invalid_runs": [s.record.run_id for s in report.invalid_runs],
         "blind_faults": [b.to_json() for b in report.blind_faults],
-        "phase_trend": report.phase_trend,
+        "phase_trend": [row.to_json() for row in report.phase_trend],
         "left_out": report.left_out,
         "components": [c.to_json() for c in report.components],
         "cadence": [row.to_json() for row in report.cadence],

@@ -144,3 +144,42 @@ class DigestRow:
     seal: str | None = None  # a run's manifest hash; a file's own SHA-256 is in sha256
     sha256: str | None = None
     redacted: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PhaseSlice:
+    phase: str  # "detect", "provision+load"...
+    seconds: float
+
+
+@dataclass(frozen=True)
+class QuarterPhases:
+    """A drill's slowest recovery of one quarter, split into its phases (none: no valid
+    run of that quarter recorded phases)."""
+
+    quarter: str
+    run_id: str | None = None
+    rto_seconds: float | None = None
+    phases: list[PhaseSlice] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PhaseTrendRow:
+    """One drill and component, quarter by quarter."""
+
+    drill: str
+    component: str
+    quarters: list[QuarterPhases]
+
+    def to_json(self) -> JsonObject:
+        return _json(self)
+
+
+@dataclass(frozen=True)
+class ThirdPartyRow:
+    """A provider the recovery depends on, and whether it took part this period."""
+
+    name: str
+    provides: str
+    participated: bool
+    how: str | None = None

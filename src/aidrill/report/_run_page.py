@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -94,20 +95,42 @@ def render_run_page(run_dir: Path) -> str:
     )
 
 
-def _who_served(buckets: list[Bucket], t_fault: float | None) -> list[dict[str, Any]]:
-    """Per node the load's answers named (a header the server sends): its first and
-    last answer's bucket from the fault and how many answers it gave; region and node
-    as the answers said, in order of first answer."""
-    seen: dict[str, dict[str, Any]] = {}
+@dataclass
+class _Served:
+    """A node the load's answers named: its first and last answer's bucket from the
+    fault, and how many answers it gave."""
+
+    node: str
+    first: float
+    last: float
+    answers: int = 0
+
+
+@dataclass(frozen=True)
+class _HealthRow:
+    """One bucket from the fault: what the health checks claimed beside what users got."""
+
+    offset: float
+    health: str | None
+    all_passing: bool
+    success: float | None
+    quality: float | None
+    p95: float | None
+
+
+def _who_served(buckets: list[Bucket], t_fault: float | None) -> list[_Served]:
+    """Per node the load's answers named (a header the server sends), in order of first
+    answer."""
+    seen: dict[str, _Served] = {}
     for bucket in buckets:
         if bucket.series != "inference" or t_fault is None:
             continue
         for node, count in bucket.nodes.items():
-            row = seen.setdefault(node, {"node": node, "first": bucket.start - t_fault,
-                                         "answers": 0})  # fmt: skip
-            row["last"] = bucket.end - t_fault
-            row["answers"] += count
-    return sorted(seen.values(), key=lambda r: (r["first"], r["node"]))
+            start, end = bucket.start - t_fault, bucket.end - t_fault
+            row = seen.setdefault(node, _Served(node, start, end))
+            row.last = end
+            row.answers += count
+    return sorted(seen.values(), key=lambda r: (r.first, r.node))
 
 
 _HEALTH_ROWS = 60
@@ -115,7 +138,7 @@ _HEALTH_ROWS = 60
 
 def _health_beside_users(
     run_dir: Path, buckets: list[Bucket], t_fault: float | None, window_end: float | None
-) -> list[dict[str, Any]]:
+) -> list[_HealthRow]:
     """Per bucket from the fault to the window's end: what the target's health checks
     claimed (health.jsonl) beside what users got (the timeline)."""
     records, _ = evidence.read_jsonl(run_dir / evidence.HEALTH_FILE)
@@ -130,14 +153,14 @@ def _health_beside_users(
             if bucket.start <= float(r.get("time") or 0) < bucket.end and r.get("signals")
         ]  # fmt: skip
         signals = [bool(v) for r in inside for v in dict(r["signals"]).values()]
-        rows.append({
-            "offset": round(bucket.start - t_fault, 1),
-            "health": None if not signals else f"{sum(signals)} of {len(signals)} passing",
-            "all_passing": bool(signals) and all(signals),
-            "success": bucket.success_ratio,
-            "quality": bucket.quality,
-            "p95": bucket.p95,
-        })  # fmt: skip
+        rows.append(_HealthRow(
+            offset=round(bucket.start - t_fault, 1),
+            health=None if not signals else f"{sum(signals)} of {len(signals)} passing",
+            all_passing=bool(signals) and all(signals),
+            success=bucket.success_ratio,
+            quality=bucket.quality,
+            p95=bucket.p95,
+        ))  # fmt: skip
     return rows[:_HEALTH_ROWS]
 
 
@@ -153,7 +176,7 @@ def _iso(epoch: float) -> str:
     return iso(epoch) or ""
 
 
-def _detail(data: dict[str, Any]) -> str:
+def _detail(data: Mapping[str, object]) -> str:
     keep = ("activity", "source", "action", "status", "region", "node", "reason", "cause",
             "serving", "nominal", "error")  # fmt: skip
     return ", ".join(f"{k}={data[k]}" for k in keep if data.get(k) is not None)
