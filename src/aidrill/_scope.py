@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 F = TypeVar("F", bound=Callable[..., Any])
 ScopeKind = Literal[
@@ -21,6 +21,7 @@ ScopeKind = Literal[
     "recovery",
     "setup",
 ]
+SCOPE_KINDS: frozenset[str] = frozenset(get_args(ScopeKind))
 _ATTRIBUTE = "__aidrill_fault_scope__"
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
-from aidrill._json import Provider
-from aidrill._scope import NOT_FAULTS, FaultScope, scope_of
+from aidrill._json import JsonObject, Provider
+from aidrill._scope import NOT_FAULTS, SCOPE_KINDS, FaultScope, ScopeKind, scope_of
 from aidrill.errors import ExperimentError, RefusedError
 from aidrill.experiment._known import driver_region, driver_share, known_scope
 from aidrill.kinds import kind_of_driver
@@ -24,7 +24,7 @@ class PlannedFault:
     name: str
     scope: FaultScope
     region: str
-    arguments: dict[str, Any]
+    arguments: JsonObject  # as the action gives them, its region (and share) first
 
 
 def planned_faults(
@@ -49,17 +49,21 @@ def planned_faults(
             share = driver_share(provider)
             arguments = {"region": region, **({"fraction": share} if share else {}), **arguments}
         own = declared.get(name)
-        if scope is None and isinstance(own, dict) and own.get("region") and own.get("kind"):
-            share = own.get("share")
-            scope = FaultScope(own["kind"], bool(own.get("removes-serving", True)))
-            arguments = {"region": own["region"], **({"fraction": share} if share else {})}
+        kind = own.get("kind") if isinstance(own, dict) else None
+        if scope is None and isinstance(own, dict) and own.get("region") and kind in SCOPE_KINDS:
+            declared_share = own.get("share")
+            scope = FaultScope(cast(ScopeKind, kind), bool(own.get("removes-serving", True)))
+            arguments = {
+                "region": own["region"],
+                **({"fraction": declared_share} if declared_share else {}),
+            }
         if scope is None or "region" not in arguments:
             yield index, name
         else:
             yield PlannedFault(index, name, scope, str(arguments["region"]), dict(arguments))
 
 
-def extension_scopes(experiment: Experiment) -> dict[str, Any]:
+def extension_scopes(experiment: Experiment) -> JsonObject:
     """The scopes the experiment's aidrill extension declares, by action name."""
     for extension in experiment.get("extensions") or []:
         if isinstance(extension, dict) and extension.get("name") == "aidrill":

@@ -6,7 +6,7 @@ import copy
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -16,6 +16,9 @@ from aidrill.experiment._blast import check_blast_radius
 from aidrill.experiment._estate_names import estate_name_problems
 from aidrill.experiment._extension import AidrillExtension
 from aidrill.plan import Plan
+
+if TYPE_CHECKING:
+    from chaoslib.types import Experiment, Extension
 
 CONTROL_MODULE = "aidrill.run.control"
 logger = logging.getLogger(__name__)
@@ -28,7 +31,7 @@ class LoadedExperiment:
     measured against the plan)."""
 
     path: Path
-    raw: dict[str, Any]
+    raw: Experiment
     extension: AidrillExtension | None
 
     @property
@@ -43,7 +46,7 @@ class LoadedExperiment:
     def slug(self) -> str:
         return self.path.stem
 
-    def for_chaoslib(self) -> dict[str, Any]:
+    def for_chaoslib(self) -> Experiment:
         """A copy to hand to chaoslib, with the aidrill control present exactly once."""
         experiment = copy.deepcopy(self.raw)
         controls = experiment.setdefault("controls", [])
@@ -54,7 +57,7 @@ class LoadedExperiment:
         return experiment
 
 
-def find_aidrill_extension(raw: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+def find_aidrill_extension(raw: Experiment) -> tuple[int, Extension] | None:
     extensions = raw.get("extensions") or []
     if not isinstance(extensions, list):
         return None

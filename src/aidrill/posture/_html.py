@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from jinja2 import Environment
+
+from aidrill._json import JsonDocument
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -44,6 +45,6 @@ achieved.</p>
 _ENV = Environment(autoescape=True)
 
 
-def posture_html(posture: dict[str, Any]) -> str:
+def posture_html(posture: JsonDocument) -> str:
     template = _ENV.from_string(_PAGE)
     return template.render(p=posture, evidence=lambda e: json.dumps(e, indent=1, default=str))

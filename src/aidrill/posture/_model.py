@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from aidrill._durations import format_seconds
+from aidrill._json import JsonDocument
 
 Status = Literal["pass", "fail", "unknown"]
 NOT_ACHIEVABLE = "not achievable"
@@ -17,7 +18,7 @@ class Outcome:
 
     status: Status
     why: str
-    evidence: dict[str, Any] = field(default_factory=dict)
+    evidence: JsonDocument = field(default_factory=dict)
     rpo_bound: float | None = None
     rpo_bound_unknown: bool = False
     rto_not_achievable: bool = False
@@ -35,12 +36,12 @@ class Check:
     status: Status
     why: str
     calls: list[str]
-    evidence: dict[str, Any] = field(default_factory=dict)
+    evidence: JsonDocument = field(default_factory=dict)
     rpo_bound: float | None = None
     rpo_bound_unknown: bool = False
     rto_not_achievable: bool = False
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonDocument:
         return asdict(self)
 
 
@@ -52,7 +53,7 @@ class Estimate:
     rpo: str  # "≤ 15m", "unknown (…)", "not bounded (…)", "not applicable"
     rpo_seconds: float | None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonDocument:
         return asdict(self)
 
 

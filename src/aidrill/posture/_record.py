@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from aidrill import __version__
+from aidrill._json import JsonDocument
 from aidrill.posture._model import Check, Estimate
 
 POSTURE_JSON = "posture.json"
@@ -29,7 +29,7 @@ class ComponentPosture:
     failed: list[str]
     unknown: list[str]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonDocument:
         return {
             "name": self.name,
             "tier": self.tier,
@@ -61,7 +61,7 @@ class Posture:
     def exit_code(self) -> int:
         return 1 if self.counts["fail"] else 0
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonDocument:
         return {
             "kind": "aidrill-posture",
             "tool": f"aidrill {__version__}",

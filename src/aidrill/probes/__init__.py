@@ -18,12 +18,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aidrill._evidence import PROBES_FILE
 from aidrill._http import HttpClient
-from aidrill._json import Configuration
+from aidrill._json import Configuration, JsonOut
 from aidrill.load.protocols import protocol_for
 from aidrill.probes._checks import run_inference_check
 from aidrill.probes.sets import (
@@ -106,7 +107,7 @@ _PREFLIGHT_REQUESTS = 20
 
 def golden_set_preflight(
     endpoints: Endpoints, quality_floor: float, timeout: float
-) -> tuple[list[str], dict[str, Any]]:
+) -> tuple[list[str], Mapping[str, JsonOut]]:
     """Pre-flight of the golden set: a target that says it is nominal must score its
     golden set to the quality floor, or every quality figure of the run would measure
     the golden set (or the protocol's settings), not the system. Returns what is off and
@@ -137,14 +138,15 @@ def golden_set_preflight(
     finally:
         client.close()
     where = f"{endpoints.inference.rstrip('/')} ({endpoints.protocol.kind} protocol)"
-    if outcome.figures["success_ratio"] == 0:
+    quality = outcome.figures.get("quality")
+    if outcome.figures.get("success_ratio") == 0:
         return [
             f"the inference endpoint {where} answered none of the golden set's requests: "
             "check protocol.kind, protocol.path and the plan's headers"
         ], dict(outcome.figures)
-    if outcome.figures["quality"] < quality_floor:
+    if isinstance(quality, int | float) and quality < quality_floor:
         return [
-            f"the golden set scores {outcome.figures['quality']:.2f} against the healthy endpoint "
+            f"the golden set scores {quality:.2f} against the healthy endpoint "
             f"{where}; the floor is {quality_floor:g}: check its expected answers and the "
             "protocol's settings (model, answer, output)"
         ], dict(outcome.figures)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aidrill._documents import read_document, validate_as
 from aidrill._durations import Duration
+from aidrill._json import JsonDocument, JsonOut
 from aidrill.errors import ProbeSetError
 
 
@@ -26,9 +27,9 @@ class CheckOutcome:
 
     check: str
     holds: bool
-    figures: Mapping[str, Any] = field(default_factory=dict)
+    figures: Mapping[str, JsonOut] = field(default_factory=dict)
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self) -> JsonDocument:
         return {"check": self.check, "holds": self.holds, **self.figures}
 
     @classmethod

@@ -91,7 +91,7 @@ class TargetSide:
                 self._endpoints(target), self.plan.slo.quality_floor,
                 self.extension.load.request_timeout,
             )  # fmt: skip
-            self.events.append("golden_set_checked", **figures)
+            self.events.append_fields("golden_set_checked", figures)
         if problems:
             self.events.append("preflight_failed", problems=problems)
             raise TargetNotNominalError(problems, healed=heal)

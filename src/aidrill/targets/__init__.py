@@ -18,7 +18,7 @@ from aidrill._json import Configuration
 from aidrill.errors import RefusedError
 from aidrill.kinds import target_kind
 from aidrill.plan import DEFAULT_PLAN_PATH, Plan, load_plan
-from aidrill.targets._endpoints import Address, ArtifactStore, Endpoints
+from aidrill.targets._endpoints import Address, ArtifactStore, Endpoints, ReplicationReport
 from aidrill.targets._target import (
     CAP,
     STALL,
@@ -41,6 +41,7 @@ __all__ = [
     "Endpoints",
     "Heal",
     "LeftFault",
+    "ReplicationReport",
     "Resolved",
     "Target",
     "default_state_dir",

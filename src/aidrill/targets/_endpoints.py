@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from aidrill._http import HttpSettings, resolve_headers
+from aidrill._json import JsonObject
 from aidrill.errors import InputError
 from aidrill.plan import Plan, ProtocolSettings, VectorStoreSettings
 
@@ -34,7 +35,7 @@ def http_settings(plan: Plan, estate: DeclaresHttp) -> HttpSettings:
     return HttpSettings(headers, bundle, estate.tls_verify)
 
 
-def vector_store_settings(settings: VectorStoreSettings | None) -> dict[str, Any] | None:
+def vector_store_settings(settings: VectorStoreSettings | None) -> JsonObject | None:
     """The plan's vector database as the load asks it: its connection string read from
     the environment now where the plan names a variable."""
     if settings is None:
@@ -82,6 +83,15 @@ class ArtifactStore:
 
 
 @dataclass(frozen=True)
+class ReplicationReport:
+    """A target's own account of its artifact replication, charted beside what aidrill
+    measures (never used to measure anything)."""
+
+    backlog_seconds: float | None = None
+    paused: bool | None = None
+
+
+@dataclass(frozen=True)
 class Endpoints:
     """Everything the load and the observer call. A target builds it (the lab from its
     state directory, AWS and Kubernetes from the plan); nothing here knows which."""
@@ -93,7 +103,7 @@ class Endpoints:
     index_queries: Path | None = None
     # The vector database the search series asks (``vector_store_settings``), else the
     # inference endpoint's POST /search.
-    vector_store: dict[str, Any] | None = None
+    vector_store: JsonObject | None = None
     serving_health: str | None = None  # URL answering {"serving": [region, ...]}
     feature_store: Address | None = None  # the primary endpoint (canary writes go here)
     feature_regions: dict[str, Address] = field(default_factory=dict)  # per-region replicas
@@ -104,7 +114,7 @@ class Endpoints:
     registry_model: str | None = None  # name@alias the serving nodes resolve
     # A target's own account of its replication, charted beside what is measured (the
     # lab's artifact backlog); never used to measure anything.
-    replication: Callable[[], dict[str, Any]] | None = None
+    replication: Callable[[], ReplicationReport] | None = None
     # Headers and TLS for every outside request (the plan's; the lab needs none).
     http: HttpSettings = field(default_factory=HttpSettings)
     # How the load, the inference checks and pre-flight ask the inference endpoint.

@@ -58,7 +58,7 @@ from aidrill._evidence import (
 from aidrill._http import HttpClient
 from aidrill.targets._canary_writer import INTERVAL as CANARY_INTERVAL
 from aidrill.targets._canary_writer import CanaryWriter
-from aidrill.targets._endpoints import Address, Endpoints
+from aidrill.targets._endpoints import Address, Endpoints, ReplicationReport
 from aidrill.targets._outside import (
     canary_vector,
     fetch_model,
@@ -367,14 +367,14 @@ class TierObserver:
                     written = self._canary_times.get(int(newest[0]))
                     if written is not None:
                         replica_lag = round(max(0.0, now - written - CANARY_INTERVAL), 3)
-        replication: dict[str, Any] = {}
+        replication = ReplicationReport()
         if self.endpoints.replication is not None:
             with contextlib.suppress(Exception):  # a chart's extra, never worth a run
                 replication = self.endpoints.replication()
         self._write(self._components, {
             "time": now, "component": "replication-lag", "ok": True,
-            "s3_backlog_seconds": replication.get("backlog_seconds"),
-            "s3_paused": replication.get("paused"),
+            "s3_backlog_seconds": replication.backlog_seconds,
+            "s3_paused": replication.paused,
             "feature_replica_lag_seconds": replica_lag,
         })  # fmt: skip
 

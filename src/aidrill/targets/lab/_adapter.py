@@ -14,7 +14,7 @@ from aidrill.experiment import PlannedFault, describe_fault, planned_faults
 from aidrill.lab import LabClient
 from aidrill.plan import Plan
 from aidrill.probes.sets import CheckOutcome, LabCapacityCheck, LabDataCheck
-from aidrill.targets._endpoints import Address, ArtifactStore, Endpoints
+from aidrill.targets._endpoints import Address, ArtifactStore, Endpoints, ReplicationReport
 from aidrill.targets._target import (
     Activity,
     Admission,
@@ -121,10 +121,15 @@ class LabTarget:
             },
             registry={r: f"http://{local}:{p}" for r, p in info.registry_ports.items()},
             registry_model=info.registry_model,
-            replication=lambda: dict(self.client.data().get("replication") or {}),
+            replication=self._replication,
             health_signals=self.health_signals,
             protocol=self.plan.protocol,
         )
+
+    def _replication(self) -> ReplicationReport:
+        """The lab's artifact replication as its control API reports it (charted only)."""
+        replication = self.client.data()["replication"]
+        return ReplicationReport(replication["backlog_seconds"], replication["paused"])
 
     def health_signals(self) -> dict[str, bool]:
         """What the lab's health checks claim, seen from outside: whether each region's

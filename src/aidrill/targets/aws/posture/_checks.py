@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from aidrill._json import JsonDocument
 from aidrill.plan import AwsEstate, Plan
 from aidrill.posture import Check, Outcome
 from aidrill.targets.aws.posture import _s3
@@ -270,9 +271,9 @@ class _Checks:
         need = self._failover_need()
         groups = self._groups(self.dr)
         room = sum(int(g.get("MaxSize", 0)) for g in groups)
-        evidence = {
+        evidence: JsonDocument = {
             "failover_needs": need,
-            "max_size": {g["AutoScalingGroupName"]: g.get("MaxSize") for g in groups},
+            "max_size": {str(g["AutoScalingGroupName"]): g.get("MaxSize") for g in groups},
         }
         if room < need:
             return Outcome("fail", f"the DR groups may grow to {room} instances, failover "
