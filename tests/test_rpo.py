@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from aidrill.lab.serving.worker import resolve_entity_features
 from aidrill.measure import (
+    ArtifactVersions,
     CanaryWrite,
     HealthRule,
     Sample,
@@ -210,15 +212,19 @@ def test_artifact_rpo_counts_versions_lost() -> None:
         }
     }
     lost = {"regions": {"east": _versions(["v2"]), "west": _versions(["r1"], "v2")}}
-    ok = artifact_rpo({"before": before, "after": kept}, "east", "west", 100.0)
+
+    def listed(after: dict[str, Any]) -> ArtifactVersions:  # as artifact-versions.json reads
+        return ArtifactVersions.from_record({"before": before, "after": after})
+
+    ok = artifact_rpo(listed(kept), "east", "west", 100.0)
     assert ok.seconds == 0.0 and ok.detail["versions_lost"] == 0
-    bad = artifact_rpo({"before": before, "after": lost}, "east", "west", 100.0)
+    bad = artifact_rpo(listed(lost), "east", "west", 100.0)
     assert bad.detail["versions_lost"] == 1
     assert judge_rpo(0.0, bad).status == "missed"  # type: ignore[union-attr]
     assert judge_rpo(None, bad) is None, "a stateless component has no RPO verdict"
     # A store that answered 500 when listed after the run: nothing is known lost.
     unlisted = {"regions": {"east": _versions(["v1", "v2"]), "west": {"error": "500"}}}
-    unknown = artifact_rpo({"before": before, "after": unlisted}, "east", "west", 100.0)
+    unknown = artifact_rpo(listed(unlisted), "east", "west", 100.0)
     assert unknown.seconds is None and "could not be listed after the run" in unknown.reason
     assert judge_rpo(0.0, unknown).status != "missed"  # type: ignore[union-attr]
 

@@ -5,10 +5,11 @@ auditors' tools (``aidrill/schemas/manifest.schema.json``)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from aidrill._json import JsonOut
 from aidrill._typed_files import misfit, shipped_schema
 
 MANIFEST_SCHEMA: Literal["aidrill.manifest/1"] = "aidrill.manifest/1"
@@ -67,7 +68,7 @@ class Manifest(_Closed):
     links_not_copied: list[LinkNotCopied]
     runs: list[RunSeal] | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, JsonOut]:
         return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
     @classmethod
@@ -80,7 +81,7 @@ class Manifest(_Closed):
             raise misfit(exc, "the manifest") from None
 
 
-def schema() -> dict[str, Any]:
+def schema() -> dict[str, JsonOut]:
     """The JSON Schema of manifest.json, as shipped in ``aidrill/schemas/``."""
     return shipped_schema(
         Manifest, "manifest.schema.json", "aidrill evidence manifest (manifest.json)"

@@ -24,9 +24,11 @@ from aidrill.load import expected_answers, min_answers
 from aidrill.measure import (
     GROUND_TRUTH_PREFIX,
     RESULT_SCHEMA,
+    ArtifactVersions,
     Bucket,
     CanaryWrite,
     Event,
+    EvidenceLine,
     HealthSample,
     ResultRecord,
     Sample,
@@ -270,7 +272,7 @@ def read_tier_evidence(
     """The stateful tiers' evidence files of a run (each may be absent); ``search``:
     the timeline's search series where the caller has read it already."""
 
-    def logged(name: str, parse: Callable[[dict[str, Any]], _Record]) -> list[_Record]:
+    def logged(name: str, parse: Callable[[EvidenceLine], _Record]) -> list[_Record]:
         return parse_records(parse, evidence.read_jsonl(run_dir / name)[0])
 
     samples = logged(evidence.COMPONENTS_FILE, Sample.from_record)
@@ -278,7 +280,7 @@ def read_tier_evidence(
     index_canary = logged(evidence.INDEX_CANARY_FILE, CanaryWrite.from_record)
     surviving = None
     audited_at = float("inf")
-    versions: dict[str, Any] = {}
+    versions = ArtifactVersions()
     try:
         audit = json.loads((run_dir / evidence.CANARY_AUDIT_FILE).read_text(encoding="utf-8"))
         surviving = audit.get("surviving")
@@ -292,9 +294,9 @@ def read_tier_evidence(
             (run_dir / evidence.REGISTRY_AUDIT_FILE).read_text(encoding="utf-8")
         )
     with contextlib.suppress(OSError, ValueError):
-        versions = json.loads(
-            (run_dir / evidence.ARTIFACT_VERSIONS_FILE).read_text(encoding="utf-8")
-        )
+        listed = json.loads((run_dir / evidence.ARTIFACT_VERSIONS_FILE).read_text(encoding="utf-8"))
+        if isinstance(listed, dict):
+            versions = ArtifactVersions.from_record(listed)
     return TierEvidence(
         health=logged(evidence.HEALTH_FILE, HealthSample.from_record),
         samples=samples,

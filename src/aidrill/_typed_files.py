@@ -3,9 +3,9 @@ record is put into words, and how a record's JSON Schema is shipped."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ValidationError
+
+from aidrill._json import JsonOut
 
 
 def misfit(exc: ValidationError, what: str) -> ValueError:
@@ -17,7 +17,7 @@ def misfit(exc: ValidationError, what: str) -> ValueError:
     return ValueError(f"{where}: {first['msg']}{more}")
 
 
-def shipped_schema(model: type[BaseModel], name: str, title: str) -> dict[str, Any]:
+def shipped_schema(model: type[BaseModel], name: str, title: str) -> dict[str, JsonOut]:
     """The JSON Schema (draft 2020-12) of the file ``model`` writes, as shipped."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

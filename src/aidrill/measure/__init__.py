@@ -7,6 +7,7 @@ from aidrill.measure._blind import Blind, HealthSample, served_blind
 from aidrill.measure._coverage import ApparatusStop, Gap, find_gaps, record_gaps
 from aidrill.measure._degradation import Degradation, judge_degradation
 from aidrill.measure._histogram import LatencyHistogram, merge_histograms
+from aidrill.measure._line import Line as EvidenceLine
 from aidrill.measure._phases import PHASES, Phase, recovery_phases
 from aidrill.measure._records import Bucket, Event, parse_records
 from aidrill.measure._recovery import (
@@ -18,6 +19,7 @@ from aidrill.measure._recovery import (
     measure_recovery,
 )
 from aidrill.measure._rpo import (
+    ArtifactVersions,
     CanaryWrite,
     RpoMeasurement,
     Sample,
@@ -63,6 +65,7 @@ __all__ = [
     "RESULT_SCHEMA",
     "Achieved",
     "ApparatusStop",
+    "ArtifactVersions",
     "Blind",
     "Bucket",
     "BucketState",
@@ -73,6 +76,7 @@ __all__ = [
     "Degradation",
     "Episode",
     "Event",
+    "EvidenceLine",
     "Gap",
     "HealthRule",
     "HealthSample",

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
+
+from aidrill._json import JsonOut
+from aidrill.measure._line import Line, counts, maybe_number, number, whole
 
 _Record = TypeVar("_Record")
 
 
-def parse_records(
-    parse: Callable[[dict[str, Any]], _Record], lines: Iterable[dict[str, Any]]
-) -> list[_Record]:
+def parse_records(parse: Callable[[Line], _Record], lines: Iterable[Line]) -> list[_Record]:
     """An evidence log's lines through ``parse`` (a record's ``from_record``); a line
     it refuses (KeyError, TypeError, ValueError: not such a record) is left out."""
     records = []
@@ -109,35 +110,35 @@ class Bucket:
         )
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Bucket:
+    def from_record(cls, record: Line) -> Bucket:
         # A report reads hundreds of thousands of these: the fields are set in one step
         # instead of through the frozen dataclass's guarded assignment per field (the
         # same values and conversions, the instance as frozen afterwards).
         bucket = object.__new__(cls)
-        age = record.get("max_age")
+        get = record.get
         bucket.__dict__.update(
-            start=float(record["start"]),
-            width=float(record["width"]),
-            requests=int(record["requests"]),
-            failures=int(record["failures"]),
-            p50=record.get("p50"),
-            p95=record.get("p95"),
-            p99=record.get("p99"),
-            max=record.get("max"),
-            correct=float(record.get("correct", 0)),
-            scored=int(record.get("scored", 0)),
-            regions={str(k): int(v) for k, v in (record.get("regions") or {}).items()},
-            series=str(record.get("series", "inference")),
-            nodes={str(k): int(v) for k, v in (record.get("nodes") or {}).items()},
-            max_age=None if age is None else float(age),
-            ttft_p95=record.get("ttft_p95"),
-            itl_p95=record.get("itl_p95"),
-            tokens=int(record.get("tokens", 0)),
-            token_seconds=float(record.get("token_seconds", 0.0)),
+            start=number(record["start"]),
+            width=number(record["width"]),
+            requests=whole(record["requests"]),
+            failures=whole(record["failures"]),
+            p50=maybe_number(get("p50")),
+            p95=maybe_number(get("p95")),
+            p99=maybe_number(get("p99")),
+            max=maybe_number(get("max")),
+            correct=number(get("correct", 0)),
+            scored=whole(get("scored", 0)),
+            regions=counts(get("regions")),
+            series=str(get("series", "inference")),
+            nodes=counts(get("nodes")),
+            max_age=maybe_number(get("max_age")),
+            ttft_p95=maybe_number(get("ttft_p95")),
+            itl_p95=maybe_number(get("itl_p95")),
+            tokens=whole(get("tokens", 0)),
+            token_seconds=number(get("token_seconds", 0.0)),
         )
         return bucket
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self) -> dict[str, JsonOut]:
         return {
             "start": round(self.start, 3),
             "width": self.width,
@@ -169,14 +170,14 @@ class Event:
 
     time: float
     kind: str
-    data: dict[str, Any] = field(default_factory=dict)
+    data: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Event:
+    def from_record(cls, record: Line) -> Event:
         data = {k: v for k, v in record.items() if k not in ("time", "kind")}
-        return cls(time=float(record["time"]), kind=str(record["kind"]), data=data)
+        return cls(time=number(record["time"]), kind=str(record["kind"]), data=data)
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self) -> dict[str, object]:
         return {"time": self.time, "kind": self.kind, **self.data}
 
 

@@ -20,11 +20,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from aidrill._durations import format_seconds
+from aidrill._json import JsonOut
+from aidrill.measure._line import Line, maybe_number, number, text, whole
 from aidrill.measure._records import Bucket
 from aidrill.measure._verdict import Verdict
 
@@ -37,17 +38,16 @@ class Sample:
     component: str
     ok: bool
     quality: float | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+    data: Mapping[str, object] = field(default_factory=dict)
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Sample:
+    def from_record(cls, record: Line) -> Sample:
         data = {k: v for k, v in record.items() if k not in ("time", "component", "ok", "quality")}
-        quality = record.get("quality")
         return cls(
-            float(record["time"]),
+            number(record["time"]),
             str(record["component"]),
             bool(record.get("ok")),
-            None if quality is None else float(quality),
+            maybe_number(record.get("quality")),
             data,
         )
 
@@ -69,18 +69,17 @@ class CanaryWrite:
         return self.time if self.acked is None else self.acked
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> CanaryWrite:
+    def from_record(cls, record: Line) -> CanaryWrite:
         """Raises KeyError, TypeError or ValueError on a line that is not a write."""
-        acked = record.get("acked")
         return cls(
-            int(record["seq"]),
-            float(record["time"]),
+            whole(record["seq"]),
+            number(record["time"]),
             record.get("ok") is True,
-            None if acked is None else float(acked),
+            maybe_number(record.get("acked")),
         )
 
-    def to_record(self) -> dict[str, Any]:
-        record: dict[str, Any] = {"seq": self.seq, "time": self.time, "ok": self.ok}
+    def to_record(self) -> dict[str, JsonOut]:
+        record: dict[str, JsonOut] = {"seq": self.seq, "time": self.time, "ok": self.ok}
         if self.acked is not None:
             record["acked"] = self.acked
         return record
@@ -93,7 +92,7 @@ class RpoMeasurement:
 
     seconds: float | None
     reason: str
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: Mapping[str, JsonOut] = field(default_factory=dict)
     at_least: bool = False
 
 
@@ -140,7 +139,7 @@ def feature_store_rpo(
         return RpoMeasurement(None, "no canary write was acknowledged")
     kept = set(surviving)
     lost = sorted(seq for seq in acknowledged if seq not in kept)
-    detail: dict[str, Any] = {"acknowledged": len(acknowledged), "lost": len(lost)}
+    detail: dict[str, JsonOut] = {"acknowledged": len(acknowledged), "lost": len(lost)}
     if not lost:
         return RpoMeasurement(0.0, "every acknowledged canary write survived", detail)
     newest_lost = lost[-1]
@@ -175,12 +174,12 @@ def vector_canary_rpo(
     served = _first_answer_after_impact([s for s in series if s.time >= t_fault])
     if served is None or served.data.get("canaries_present") is None:
         return RpoMeasurement(None, "the serving index never answered after the fault")
-    ranges = [(int(lo), int(hi)) for lo, hi in served.data["canaries_present"]]
+    ranges = _ranges(served.data["canaries_present"])
     held = [seq for seq in before if any(lo <= seq <= hi for lo, hi in ranges)]
-    detail: dict[str, Any] = {
+    detail: dict[str, JsonOut] = {
         "acknowledged_before_fault": len(before),
         "lost": len(before) - len(held),
-        "served_by": served.data.get("region"),
+        "served_by": text(served.data.get("region")),
         "observed_at": served.time,
     }
     if not held:
@@ -202,6 +201,13 @@ def vector_canary_rpo(
         "vectors lost",
         detail,
     )
+
+
+def _ranges(value: object) -> list[tuple[int, int]]:
+    """``[[lo, hi], ...]``: the canary sequence numbers an index answer held."""
+    if not isinstance(value, list):
+        raise TypeError("canaries_present: expected a list of [low, high] pairs")
+    return [(whole(pair[0]), whole(pair[1])) for pair in value if isinstance(pair, list)]
 
 
 def _first_answer_after_impact(series: list[Sample]) -> Sample | None:
@@ -232,7 +238,7 @@ def pipeline_rpo(samples: Iterable[Sample], job: str, t_fault: float) -> RpoMeas
         if series and not series[-1].ok:
             return RpoMeasurement(None, f"the {job} job did not resume within the window")
         return RpoMeasurement(0.0, f"the {job} job kept running: no work lost")
-    step = int(resumed.data["resumed_from_step"])
+    step = whole(resumed.data["resumed_from_step"])
     seen = [s.time for s in series if s.time < resumed.time and _step(s) >= step]
     if not seen:
         return RpoMeasurement(None, f"step {step} of the {job} job was never observed")
@@ -251,7 +257,7 @@ def pipeline_rpo(samples: Iterable[Sample], job: str, t_fault: float) -> RpoMeas
         seconds,
         f"resumed from step {step}, first observed {format_seconds(seconds)} before the fault",
         {"resumed_from_step": step, "step_first_observed_at": min(seen), "region":
-         resumed.data.get("region")},
+         text(resumed.data.get("region"))},
     )  # fmt: skip
 
 
@@ -270,7 +276,7 @@ def registry_rpo(
     reason = measured.reason.replace("canary write", "registry change (version + alias move)")
     if measured.seconds is None:
         return RpoMeasurement(None, reason, measured.detail)
-    lost = int(measured.detail.get("lost", 0))
+    lost = whole(measured.detail.get("lost", 0))
     # The counts are part of every measured result, zero included: a reader comparing
     # with the restored copy should not have to infer "none lost" from a missing key.
     detail = {**measured.detail, "versions_lost": lost, "alias_changes_lost": lost}
@@ -284,37 +290,92 @@ def registry_rpo(
     )
 
 
+@dataclass(frozen=True)
+class StoredVersion:
+    """One version of the model object in a region's store, as the run listed it."""
+
+    version_id: str
+    created_at: float | None = None
+    source_version: str | None = None  # the primary's version a replica was copied from
+
+
+@dataclass(frozen=True)
+class StoreListing:
+    """A region's versions, or why they could not be listed."""
+
+    versions: tuple[StoredVersion, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ArtifactVersions:
+    """``artifact-versions.json``: each region's versions before and after the run
+    (empty: not listed)."""
+
+    before: Mapping[str, StoreListing] = field(default_factory=dict)
+    after: Mapping[str, StoreListing] = field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, record: Line) -> ArtifactVersions:
+        return cls(_listings(record.get("before")), _listings(record.get("after")))
+
+
+def _listings(value: object) -> dict[str, StoreListing]:
+    regions = value.get("regions") if isinstance(value, Mapping) else None
+    if not isinstance(regions, Mapping):
+        return {}
+    found = {}
+    for region, listed in regions.items():
+        if not isinstance(listed, Mapping):
+            continue
+        versions = listed.get("versions")
+        found[str(region)] = StoreListing(
+            tuple(
+                StoredVersion(
+                    str(v.get("version_id")),
+                    maybe_number(v.get("created_at")),
+                    text(v.get("source_version")),
+                )
+                for v in (versions if isinstance(versions, list) else [])
+                if isinstance(v, Mapping) and v.get("version_id") is not None
+            ),
+            text(listed.get("error")),
+        )
+    return found
+
+
 def artifact_rpo(
-    versions: dict[str, Any], primary: str, dr: str, t_fault: float | None
+    versions: ArtifactVersions, primary: str, dr: str, t_fault: float | None
 ) -> RpoMeasurement:
     """Versions lost over the run, and how far the DR region's copy lags behind."""
-    before = versions.get("before", {}).get("regions", {})
-    after = versions.get("after", {}).get("regions", {})
+    before, after = versions.before, versions.after
     if not before or not after:
         return RpoMeasurement(None, "the artifact versions were not listed before and after")
     for when, listed in (("before", before), ("after", after)):
         for region in (primary, dr):
-            error = (listed.get(region) or {}).get("error")
+            error = (listed.get(region) or StoreListing()).error
             if error is not None:
                 # A store that could not be listed says nothing of what it holds: no
                 # version is counted lost (nor kept) on its account.
                 return RpoMeasurement(
                     None, f"the {region} artifact store could not be listed {when} the run: {error}"
                 )
+    empty = StoreListing()
     lost: list[str] = []
     for region in (primary, dr):
-        had = {v["version_id"] for v in before.get(region, {}).get("versions", [])}
-        has = {v["version_id"] for v in after.get(region, {}).get("versions", [])}
+        had = {v.version_id for v in before.get(region, empty).versions}
+        has = {v.version_id for v in after.get(region, empty).versions}
         lost += sorted(had - has)
-    published = [v for v in after.get(primary, {}).get("versions", []) if v.get("created_at")]
-    in_dr = after.get(dr, {}).get("versions", [])
-    dr_sources = {v.get("source_version") for v in in_dr}
-    newest = max(published, key=lambda v: v["created_at"]) if published else None
+    published = [v for v in after.get(primary, empty).versions if v.created_at]
+    in_dr = after.get(dr, empty).versions
+    dr_sources = {v.source_version for v in in_dr}
+    newest = max(published, key=lambda v: v.created_at or 0.0) if published else None
     age = None
-    if newest is not None and newest["version_id"] not in dr_sources and in_dr:
-        present = max(v["created_at"] for v in in_dr if v.get("created_at"))
-        age = max(0.0, (t_fault or newest["created_at"]) - present)
-    detail = {"versions_lost": len(lost), "lost": lost, "dr_lag_seconds": age}
+    dated = [v.created_at for v in in_dr if v.created_at]
+    if newest is not None and newest.version_id not in dr_sources and dated:
+        present = max(dated)
+        age = max(0.0, (t_fault or newest.created_at or present) - present)
+    detail: dict[str, JsonOut] = {"versions_lost": len(lost), "lost": lost, "dr_lag_seconds": age}
     seconds = age or 0.0
     if lost:
         reason = f"{len(lost)} artifact versions lost"

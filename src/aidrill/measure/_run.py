@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from aidrill.measure._blind import (
     HEALTH_POLL_SOURCE,
@@ -15,6 +14,7 @@ from aidrill.measure._blind import (
 )
 from aidrill.measure._coverage import ApparatusStop, explain_gap, record_gaps
 from aidrill.measure._degradation import Degradation, judge_degradation
+from aidrill.measure._line import texts
 from aidrill.measure._phases import (
     Phase,
     health_mark,
@@ -26,6 +26,7 @@ from aidrill.measure._phases import (
 from aidrill.measure._records import Bucket, Event
 from aidrill.measure._recovery import HealthRule, RecoveryMeasurement, measure_recovery
 from aidrill.measure._rpo import (
+    ArtifactVersions,
     CanaryWrite,
     RpoMeasurement,
     Sample,
@@ -68,7 +69,7 @@ class TierEvidence:
     index_canary: Sequence[CanaryWrite] = ()
     canary_surviving: Sequence[int] | None = None
     canary_audited_at: float = float("inf")
-    artifact_versions: dict[str, Any] = field(default_factory=dict)
+    artifact_versions: ArtifactVersions = field(default_factory=ArtifactVersions)
     registry_canary: Sequence[CanaryWrite] = ()
     registry_surviving: Sequence[int] | None = None
     registry_audited_at: float = float("inf")
@@ -266,7 +267,7 @@ def apparatus_stops(events: Sequence[Event]) -> tuple[ApparatusStop, ...]:
         ApparatusStop(
             e.time,
             str(e.data.get("part") or "a part of the apparatus"),
-            tuple(str(s) for s in e.data.get("series") or ()),
+            tuple(texts(e.data.get("series"))),
             str(e.data.get("how") or "stopped"),
         )
         for e in events

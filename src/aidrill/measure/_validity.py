@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aidrill._json import JsonOut
 from aidrill.measure._coverage import offset_text
+from aidrill.measure._line import Line, text, texts
 from aidrill.measure._records import Event
 
 
@@ -25,7 +27,7 @@ class InvalidReason:
     activity: str | None = None
     error: str | None = None
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self) -> dict[str, JsonOut]:
         return {
             "what": self.what,
             "activity": self.activity,
@@ -34,12 +36,12 @@ class InvalidReason:
         }
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> InvalidReason:
+    def from_record(cls, record: Line) -> InvalidReason:
         return cls(
             what=str(record.get("what", "unknown")),
             reason=str(record.get("reason", "")),
-            activity=record.get("activity"),
-            error=record.get("error"),
+            activity=text(record.get("activity")),
+            error=text(record.get("error")),
         )
 
 
@@ -66,7 +68,7 @@ def judge_validity(events: Sequence[Event]) -> Validity:
         data = event.data
         activity = _text(data.get("activity"))
         if event.kind == "run_started":
-            planned = [str(name) for name in data.get("planned_faults") or []]
+            planned = texts(data.get("planned_faults"))
         elif event.kind == "preflight_failed":
             reasons.append(
                 InvalidReason(
@@ -109,7 +111,7 @@ def judge_validity(events: Sequence[Event]) -> Validity:
                 )
             )
         elif event.kind == "method_not_run":
-            checks = [str(c) for c in data.get("failing_checks") or []]
+            checks = texts(data.get("failing_checks"))
             reasons.append(
                 InvalidReason(
                     "method",
@@ -137,8 +139,8 @@ def judge_validity(events: Sequence[Event]) -> Validity:
     return Validity(tuple(reasons))
 
 
-def _problems(data: dict[str, Any]) -> str:
-    problems = [str(p) for p in data.get("problems") or []]
+def _problems(data: Line) -> str:
+    problems = texts(data.get("problems"))
     return "; ".join(problems) if problems else "no detail recorded"
 
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
+from aidrill._json import JsonOut
 from aidrill._typed_files import misfit, shipped_schema
 
 SCHEMA: Literal["aidrill.result/2"] = "aidrill.result/2"
@@ -176,7 +177,7 @@ class ComponentRecord(_Closed):
     cause: str | None
     degradation: DegradationRecord | None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, JsonOut]:
         return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
@@ -280,7 +281,7 @@ class ResultRecord(_Closed):
                 return None if anchor is None else anchor + achieved.rto_seconds
         return None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, JsonOut]:
         """The record as result.json holds it (the wire form; the one place it is made)."""
         return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
@@ -294,6 +295,6 @@ class ResultRecord(_Closed):
             raise misfit(exc, "the record") from None
 
 
-def schema() -> dict[str, Any]:
+def schema() -> dict[str, JsonOut]:
     """The JSON Schema of result.json, as shipped in ``aidrill/schemas/``."""
     return shipped_schema(ResultRecord, "result.schema.json", "aidrill run result (result.json)")

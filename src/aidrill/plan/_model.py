@@ -5,9 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    PrivateAttr,
+    model_validator,
+)
 
 from aidrill._durations import Duration
 from aidrill.kinds import TargetName, target_kind
@@ -401,7 +409,7 @@ class Plan(_Strict):
     kubernetes: KubernetesEstate | None = None
     # Settings of kinds of target a plug-in adds (aidrill.kinds), by kind name: the
     # kind's own check_plan reads and checks its section.
-    estates: dict[str, dict[str, Any]] = {}
+    estates: dict[str, dict[str, JsonValue]] = {}
     # Ordered drill suites: name -> experiment files (relative to the plan's folder).
     suites: dict[str, list[str]] = {}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from aidrill._documents import Document, read_document, validate_as
 from aidrill.errors import InputError
@@ -18,7 +18,7 @@ class JournalError(InputError):
 class ActivityRecord(BaseModel):
     model_config = ConfigDict(extra="allow")
     # pydantic resolves these at runtime: chaoslib's names for them serve type checkers only
-    activity: dict[str, Any]
+    activity: dict[str, JsonValue]
     status: Literal["succeeded", "failed", "skipped"]
     start: str
     end: str | None = None
@@ -29,7 +29,7 @@ class Journal(BaseModel):
     """The parts of a Chaos Toolkit journal aidrill relies on."""
 
     model_config = ConfigDict(extra="allow")
-    experiment: dict[str, Any]
+    experiment: dict[str, JsonValue]
     status: Literal["completed", "failed", "aborted", "interrupted"]
     deviated: bool = False
     start: str

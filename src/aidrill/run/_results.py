@@ -23,7 +23,9 @@ def write_run_result(
     except ValueError as exc:
         logger.error("the run's result does not fit its schema: %s", exc)
         document = result_document(run_dir, status, deviated, abort_reason)
-        document["notes"] = [*document["notes"], f"result.json does not fit its schema: {exc}"]
+        notes = document.get("notes")
+        kept = list(notes) if isinstance(notes, list) else []
+        document["notes"] = [*kept, f"result.json does not fit its schema: {exc}"]
     evidence.write_new_file(run_dir / evidence.RESULT_FILE, json.dumps(document, indent=2))
 
 

@@ -3,6 +3,7 @@ each component's configuration, and write posture.json and posture.html."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -67,4 +68,4 @@ def _credential_secrets() -> set[str]:
 
 def _redacted(check: Check, secrets: set[str]) -> Check:
     evidence = redact(json.loads(json.dumps(check.evidence, default=str)), secrets)
-    return Check(**{**check.to_json(), "evidence": evidence})
+    return dataclasses.replace(check, evidence=evidence)
