@@ -14,6 +14,7 @@ from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
 from aidrill.measure import ComponentRecord
+from aidrill.report import _print
 from aidrill.report._quarterly import QuarterlyReport
 from aidrill.report._run_page import _ENV
 
@@ -29,9 +30,12 @@ def render_html(
     report: QuarterlyReport,
     for_print: bool = False,
     chart_url: Callable[[Any], str] = lambda _: "",
+    page_of: Callable[[str], Markup] = lambda _: Markup(""),
 ) -> str:
+    """The quarterly page; in print, ``chart_url`` names each run's chart picture and
+    ``page_of`` gives each contents entry its page-number attribute (``_print``)."""
     return _ENV.get_template("quarterly.html.j2").render(
-        r=report, for_print=for_print, Markup=Markup, chart_url=chart_url
+        r=report, for_print=for_print, Markup=Markup, chart_url=chart_url, page_of=page_of
     )
 
 
@@ -42,38 +46,7 @@ def write_html(report: QuarterlyReport, out: Path) -> Path:
 
 
 def write_pdf(report: QuarterlyReport, out: Path) -> Path:
-    from weasyprint import HTML
-
-    for name in ("weasyprint", "fontTools"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    path = out / "report.pdf"
-    pictures: dict[str, bytes] = {}
-
-    def chart_url(section: Any) -> str:
-        url = f"{_PICTURE_SCHEME}:{len(pictures)}"
-        pictures[url] = section.print_chart
-        return url
-
-    page = render_html(report, for_print=True, chart_url=chart_url)
-    HTML(string=page, base_url=str(out), url_fetcher=_pictures_fetcher(pictures)).write_pdf(path)
-    return path
-
-
-_PICTURE_SCHEME = "aidrill-chart"
-
-
-def _pictures_fetcher(pictures: dict[str, bytes]) -> Any:
-    """WeasyPrint's fetcher, answering the print charts' URLs from memory: a JPEG it
-    reads this way is embedded as it is (no base64 in the page, no decoding)."""
-    from weasyprint.urls import URLFetcher, URLFetcherResponse
-
-    class Fetcher(URLFetcher):  # type: ignore[misc]
-        def fetch(self, url: str, headers: Any = None) -> Any:
-            if url in pictures:
-                return URLFetcherResponse(url, pictures[url], {"Content-Type": "image/jpeg"})
-            return super().fetch(url, headers)
-
-    return Fetcher()
+    return _print.write_pdf(report, out, render_html)
 
 
 def results_document(report: QuarterlyReport) -> dict[str, Any]:
