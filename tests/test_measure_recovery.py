@@ -288,3 +288,19 @@ def test_a_miss_names_its_cause_only_from_what_the_target_showed_through_its_api
     assert _cause([unread], T0, T0 + 60) is None, "a history that could not be read says nothing"
     silent = Event(T0 + 6, ACTIVITY_EVENT, {**failed.data, "cause": ""})
     assert _cause([silent], T0, T0 + 60) == "asg gpu: launch failed"
+
+
+def test_an_evidence_field_of_another_type_is_not_read_as_a_number() -> None:
+    from aidrill.measure._line import maybe_number, number, whole
+
+    assert number(2.5) == 2.5 and number(3) == 3.0 and number("4.5") == 4.5
+    assert whole(7) == 7 and whole("8") == 8 and whole(9.0) == 9
+    assert maybe_number(None) is None and maybe_number(1) == 1.0
+    for wrong in (True, None, [1], {"a": 1}):
+        with pytest.raises(TypeError):
+            number(wrong)
+    for wrong in (False, 2.5, [1]):
+        with pytest.raises(TypeError):
+            whole(wrong)
+    with pytest.raises(ValueError):
+        number("fast")

