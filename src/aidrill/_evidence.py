@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 
 from aidrill._documents import UnreadableFile, read_bytes
@@ -192,16 +193,33 @@ def read_timelines(run_dir: Path) -> dict[str, list[Bucket]]:
 _TIMELINES: dict[tuple[str, int, int], dict[str, list[Bucket]]] = {}
 
 
+# A timeline as aidrill writes it decodes in one step, typed, in C (a third of the time).
+# Anything else (a line cut by a crash, a number written as a string, NaN, a file that
+# cannot be read) goes the line-by-line way, which reads what it can and says why not.
+_TIMELINE_LINES = msgspec.json.Decoder(Bucket)
+
+
 def _parse_timelines(path: Path) -> dict[str, list[Bucket]]:
-    records, _ = read_jsonl(path)
+    decoded = _decoded_timeline(path)
+    if decoded is None:
+        decoded = [Bucket.from_record(r) for r in read_jsonl(path)[0]]
     buckets: dict[tuple[str, float], Bucket] = {}
-    for bucket in (Bucket.from_record(r) for r in records):
+    for bucket in decoded:
         key = (bucket.series, bucket.start)
         buckets[key] = buckets[key].merged(bucket) if key in buckets else bucket
     by_series: dict[str, list[Bucket]] = {}
     for bucket in sorted(buckets.values(), key=lambda b: b.start):
         by_series.setdefault(bucket.series, []).append(bucket)
     return by_series
+
+
+def _decoded_timeline(path: Path) -> list[Bucket] | None:
+    try:
+        if path.is_symlink():
+            return None
+        return _TIMELINE_LINES.decode_lines(read_bytes(path, EVIDENCE_LIMIT))
+    except (OSError, msgspec.DecodeError):
+        return None
 
 
 def read_result(run_dir: Path) -> ResultRecord:

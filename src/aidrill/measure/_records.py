@@ -36,7 +36,7 @@ class Bucket:
     p95: float | None = None
     p99: float | None = None
     max: float | None = None
-    correct: float = 0
+    correct: float = 0.0
     scored: int = 0
     regions: dict[str, int] = field(default_factory=dict)
     series: str = "inference"

@@ -81,12 +81,13 @@ def write_pdf(report: QuarterlyReport, out: Path, render: Callable[..., str]) ->
             lambda m: f'data-page="{numbers.get(m.group(1), _TOC_PLACEHOLDER)}"', contents
         )
 
-    parts = _lay_out_all(bodies, pictures, str(out))
-    first = lay_out(front({}), pictures, str(out))
+    # The contents, numbered with placeholders for now, are laid out while the parts are.
+    base = str(out)
+    first, parts = _lay_out_all(bodies, pictures, base, lambda: lay_out(front({}), {}, base))
     offset = first.pages
     for _ in range(3):  # the contents' numbers do not change its length; if they did, again
         numbers = {name: str(page + 1) for name, (page, _, _) in _anchors(offset, parts).items()}
-        first = lay_out(front(numbers), pictures, str(out))
+        first = lay_out(front(numbers), {}, base)
         if first.pages == offset:
             break
         offset = first.pages
@@ -120,12 +121,16 @@ def balanced(chunks: list[str], count: int) -> list[list[str]]:
     return groups
 
 
-def _lay_out_all(bodies: list[str], pictures: dict[str, bytes], base: str) -> list[LaidOut]:
+def _lay_out_all(
+    bodies: list[str], pictures: dict[str, bytes], base: str, meanwhile: Callable[[], LaidOut]
+) -> tuple[LaidOut, list[LaidOut]]:
+    """The parts, each in its own process (one: in this one), and ``meanwhile()`` here."""
     wanted = [{url: data for url, data in pictures.items() if url in body} for body in bodies]
     if len(bodies) == 1:
-        return [lay_out(bodies[0], wanted[0], base)]
+        return meanwhile(), [lay_out(bodies[0], wanted[0], base)]
     with ProcessPoolExecutor(len(bodies)) as pool:
-        return list(pool.map(lay_out, bodies, wanted, [base] * len(bodies)))
+        futures = [pool.submit(lay_out, *part, base) for part in zip(bodies, wanted, strict=True)]
+        return meanwhile(), [future.result() for future in futures]
 
 
 def lay_out(html: str, pictures: dict[str, bytes], base: str) -> LaidOut:
