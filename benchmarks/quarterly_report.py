@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import resource
 import shutil
 import subprocess
@@ -103,6 +104,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     rows = []
+    stages: list[tuple[int, str]] = []
     for count in args.runs:
         work = Path(tempfile.mkdtemp(prefix="aidrill-report-bench-"))
         rng = random.Random(count)
@@ -153,6 +155,7 @@ def main() -> None:
             )
         size = sum(p.stat().st_size for p in (work / "report").rglob("*") if p.is_file())
         rows.append((count, elapsed, max(peak, before) / 1024, size / 2**20, generated))
+        stages.append((count, where_the_time_goes(child.stdout.decode(), elapsed)))
         if args.keep:
             print(f"kept: {work}")
         else:
@@ -164,9 +167,27 @@ def main() -> None:
             f"| {count} | {elapsed:.1f} s | {peak_mb:.0f} MiB | {size_mb:.0f} MiB | "
             f"{generated:.1f} s |"
         )
+    for count, where in stages:
+        print(f"\n{count} runs, where the time goes: {where}")
     if len(rows) >= 2:
         (small, t_small, *_), (large, t_large, *_) = rows[0], rows[-1]
         print(f"\ngrowth: {large / small:.0f}x runs -> {t_large / t_small:.1f}x time")
+
+
+def where_the_time_goes(output: str, elapsed: float) -> str:
+    """Each step's seconds, from the report's progress lines (``... report: step (t s)``,
+    printed when a step begins) and its last line (``report written ... in t s``); the
+    rest of the child's wall time is the interpreter's start-up and exit."""
+    begun = [
+        (step, float(at)) for step, at in re.findall(r"report: (.+?) \((\d+(?:\.\d+)?) s\)", output)
+    ]
+    written = re.search(r"report written to .+?\sin\s+(\d+(?:\.\d+)?)s", output, flags=re.S)
+    if not begun or written is None:
+        return "(no progress lines)"
+    ends = [at for _, at in begun[1:]] + [float(written.group(1))]
+    parts = [f"{step} {end - at:.1f} s" for (step, at), end in zip(begun, ends, strict=True)]
+    parts.append(f"start-up and exit {elapsed - float(written.group(1)):.1f} s")
+    return "; ".join(parts)
 
 
 if __name__ == "__main__":

@@ -245,7 +245,11 @@ def test_the_canary_audit_counts_only_writes_it_could_see(tmp_path: Path) -> Non
         hub.stop()
         redis_server.kill()
     writes = parse_records(CanaryWrite.from_record, evidence.read_jsonl(tmp_path / CANARY_FILE)[0])
-    assert len(writes) >= 20 and all(w.ok for w in writes)
+    # A write the store did not answer within the writer's 0.3 s (a busy moment across
+    # the 40 ms proxy) is not acknowledged and never counts: the audit is judged on the
+    # rest, which must be nearly all.
+    acknowledged = [w for w in writes if w.ok]
+    assert len(acknowledged) >= 20 and len(writes) - len(acknowledged) <= 2, writes
     for audit in audits:
         rpo = feature_store_rpo(writes, audit["surviving"], audit["time"])
         assert rpo.seconds == 0.0, (rpo, audit["time"])
