@@ -34,6 +34,7 @@ _PART_AT_LEAST = 48_000
 _MOST_PARTS = 4
 _PX = 0.75  # PDF points per CSS pixel (WeasyPrint at zoom 1)
 _TOC_TOKEN = re.compile(r'data-page="toc:([^"]*)"')
+_PICTURE_URL = re.compile(rf'src="({PICTURE_SCHEME}:\d+)"')
 _TOC_PLACEHOLDER = "888"  # as wide as the numbers a contents page will carry
 # The footer of every page: Helvetica (one of PDF's standard fonts, nothing embedded),
 # 8 pt, right-aligned at the right margin, in the middle of the bottom margin.
@@ -125,7 +126,7 @@ def _lay_out_all(
     bodies: list[str], pictures: dict[str, bytes], base: str, meanwhile: Callable[[], LaidOut]
 ) -> tuple[LaidOut, list[LaidOut]]:
     """The parts, each in its own process (one: in this one), and ``meanwhile()`` here."""
-    wanted = [{url: data for url, data in pictures.items() if url in body} for body in bodies]
+    wanted = [{url: pictures[url] for url in _PICTURE_URL.findall(body)} for body in bodies]
     if len(bodies) == 1:
         return meanwhile(), [lay_out(bodies[0], wanted[0], base)]
     with ProcessPoolExecutor(len(bodies)) as pool:
